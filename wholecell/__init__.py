@@ -1,0 +1,20 @@
+"""wholecell: mechanistic whole-cell simulation with SBML, JAX and diffrax."""
+
+import jax as _jax
+
+# Biochemical networks span many orders of magnitude: simulate in float64.
+_jax.config.update("jax_enable_x64", True)
+
+from ._compile import CompiledModel as CompiledModel  # noqa: E402
+from ._compile import compile as compile  # noqa: E402
+from ._errors import CompileError as CompileError  # noqa: E402
+from ._errors import SBMLError as SBMLError  # noqa: E402
+from ._errors import SimulationError as SimulationError  # noqa: E402
+from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
+from ._errors import WholecellError as WholecellError  # noqa: E402
+from ._model import Model as Model  # noqa: E402
+from ._result import Result as Result  # noqa: E402
+from ._sbml_import import load_sbml as load_sbml  # noqa: E402
+from ._simulate import simulate as simulate  # noqa: E402
+
+__version__ = "0.1.0"

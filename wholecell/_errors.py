@@ -1,0 +1,56 @@
+"""The error hierarchy: one base class, one subclass per stage of the pipeline."""
+
+from __future__ import annotations
+
+
+class WholecellError(Exception):
+    """Base class of every error wholecell raises on purpose."""
+
+
+class SBMLError(WholecellError, ValueError):
+    """The SBML input is unreadable, invalid or inconsistent.
+
+    The message lists each problem with its line number and the id of the element.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = list(problems or [])
+        if self.problems:
+            message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
+
+
+class UnsupportedSBMLError(SBMLError):
+    """The SBML is valid, but uses a construct wholecell does not simulate.
+
+    Attributes:
+        construct: the SBML construct (e.g. ``"AlgebraicRule"``).
+        element_id: the id of the element that uses it.
+    """
+
+    def __init__(self, construct: str, element_id: str | None, detail: str = ""):
+        self.construct = construct
+        self.element_id = element_id
+        where = f" (element '{element_id}')" if element_id else ""
+        msg = f"unsupported SBML construct: {construct}{where}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
+class CompileError(WholecellError, ValueError):
+    """The model could not be compiled into JAX functions."""
+
+
+class SimulationError(WholecellError, RuntimeError):
+    """The solver failed: too many steps, a step size underflow or non-finite values.
+
+    Attributes:
+        time: the simulation time where the failure happened (``nan`` if unknown).
+        variables: ids of the state variables that went non-finite, if any.
+    """
+
+    def __init__(self, message: str, time: float = float("nan"), variables: tuple = ()):
+        self.time = time
+        self.variables = tuple(variables)
+        super().__init__(message)

@@ -1,0 +1,251 @@
+"""The adaptive time-stepping loop that drives diffrax solvers.
+
+diffrax provides the methods (a solver's `step` and its dense interpolation); this
+loop adds what SBML simulation needs on top: output exactly at requested times,
+discontinuities the solver must stop at, and (through `Hooks`) event detection by
+root finding on the dense output and state changes between steps. It is a pure
+function of arrays, so it runs under `jit`, `vmap` and (checkpointed) `grad`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import diffrax
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+
+# Result codes (per trajectory, so one failure does not abort a batch).
+SUCCESS = 0
+MAX_STEPS = 1
+DT_UNDERFLOW = 2
+NONFINITE = 3
+EVENT_OVERFLOW = 4
+MESSAGES = {
+    SUCCESS: "success",
+    MAX_STEPS: "the maximum number of steps was reached",
+    DT_UNDERFLOW: "the step size became too small (the problem may be stiff or singular)",
+    NONFINITE: "the state became non-finite (NaN or infinity)",
+    EVENT_OVERFLOW: "too many events at one time point, or too many pending delayed events",
+}
+
+
+class Stats(NamedTuple):
+    steps: jnp.ndarray
+    rejected: jnp.ndarray
+    status: jnp.ndarray
+    t_last: jnp.ndarray
+    x_last: jnp.ndarray
+
+
+class Hooks(eqx.Module):
+    """Event handling plugged into the loop; the default has no events.
+
+    `init(t0, x0, args)` gives the initial event state; `next_stop(t, estate)` the next
+    time the step must end at (a delayed event); `after_step(interp, t0, t1, x1,
+    args, estate)` returns (t_end_of_step, x, estate, jumped, status): it may cut the
+    step short at a trigger time and change the state there.
+    """
+
+    def init(self, t0, x0, args):
+        return ()
+
+    def next_stop(self, t, estate):
+        return jnp.inf
+
+    def after_step(self, interp, t0, t1, x1, args, estate):
+        return t1, x1, estate, jnp.array(False), jnp.array(SUCCESS)
+
+    def at_start(self, t0, x0, args, estate):
+        return x0, estate, jnp.array(SUCCESS)
+
+
+class _State(NamedTuple):
+    t: Any
+    x: Any
+    dt: Any
+    solver_state: Any
+    made_jump: Any
+    ys: Any
+    i_out: Any
+    steps: Any
+    rejected: Any
+    status: Any
+    estate: Any
+
+
+def _rms(x):
+    return jnp.sqrt(jnp.mean(x * x)) if x.size else jnp.zeros((), x.dtype)
+
+
+def initial_step(rhs, t0, x0, args, order, rtol, atol, t_span):
+    """Hairer, Norsett & Wanner's starting step size (Solving ODEs I, II.4)."""
+    scale = atol + rtol * jnp.abs(x0)
+    f0 = rhs(t0, x0, args)
+    d0 = _rms(x0 / scale)
+    d1 = _rms(f0 / scale)
+    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+    h0 = jnp.minimum(h0, t_span)
+    x1 = x0 + h0 * f0
+    f1 = rhs(t0 + h0, x1, args)
+    d2 = _rms((f1 - f0) / scale) / h0
+    h1 = jnp.where(
+        jnp.maximum(d1, d2) <= 1e-15,
+        jnp.maximum(1e-6, h0 * 1e-3),
+        (0.01 / jnp.maximum(d1, d2)) ** (1.0 / (order + 1)),
+    )
+    h = jnp.minimum(100 * h0, h1)
+    h = jnp.where(jnp.isfinite(h) & (h > 0), h, 1e-6 * jnp.maximum(t_span, 1.0))
+    return jnp.minimum(h, t_span)
+
+
+def integrate(
+    solver: diffrax.AbstractSolver,
+    rhs,
+    x0,
+    t0,
+    ts,
+    args,
+    *,
+    rtol: float,
+    atol,
+    max_steps: int,
+    hooks: Hooks | None = None,
+    dt0=None,
+    adjoint: str = "checkpointed",
+    dt_max=jnp.inf,
+):
+    """Integrate dx/dt = rhs(t, x, args) from (t0, x0), returning x at each of ``ts``.
+
+    ``ts`` must be sorted and start at or after ``t0``. Returns (ys, Stats).
+    """
+    hooks = hooks or Hooks()
+    term = diffrax.ODETerm(rhs)
+    ts = jnp.asarray(ts, dtype=x0.dtype)
+    t0 = jnp.asarray(t0, dtype=x0.dtype)
+    t_end = ts[-1]
+    order = solver.order(term) or 4
+    exponent = 1.0 / order
+
+    estate = hooks.init(t0, x0, args)
+    x0, estate, status0 = hooks.at_start(t0, x0, args, estate)
+    if dt0 is None:
+        dt0 = initial_step(rhs, t0, x0, args, order, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
+    dt0 = jnp.minimum(dt0, dt_max)
+    solver_state = solver.init(term, t0, t0 + dt0, x0, args)
+    ys = jnp.zeros((ts.shape[0],) + x0.shape, x0.dtype)
+
+    init = _State(
+        t=t0,
+        x=x0,
+        dt=jnp.asarray(dt0, x0.dtype),
+        solver_state=solver_state,
+        made_jump=jnp.array(False),
+        ys=ys,
+        i_out=jnp.array(0),
+        steps=jnp.array(0),
+        rejected=jnp.array(0),
+        status=status0,
+        estate=estate,
+    )
+    n_out = ts.shape[0]
+
+    def fill_now(s: _State) -> _State:
+        # Outputs at the current time take the current (post-event) state.
+        def cond(c):
+            i, _ = c
+            return (i < n_out) & (ts[jnp.minimum(i, n_out - 1)] <= s.t)
+
+        def body(c):
+            i, ys = c
+            return i + 1, ys.at[i].set(s.x)
+
+        i, ys = eqxi.while_loop(
+            cond, body, (s.i_out, s.ys), max_steps=n_out, kind=_inner(adjoint),
+            buffers=lambda c: c[1],
+        )
+        return s._replace(i_out=i, ys=ys)
+
+    def cond_fun(s: _State):
+        return (s.i_out < n_out) & (s.status == SUCCESS)
+
+    def body_fun(s: _State) -> _State:
+        t_stop = jnp.minimum(t_end, hooks.next_stop(s.t, s.estate))
+        hits_stop = s.t + jnp.minimum(s.dt, dt_max) >= t_stop
+        t1 = jnp.where(hits_stop, t_stop, s.t + jnp.minimum(s.dt, dt_max))
+        dt = t1 - s.t
+        x1, x_err, dense, sstate, _ = solver.step(
+            term, s.t, t1, s.x, args, s.solver_state, s.made_jump
+        )
+        scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
+        err = _rms(x_err / scale) if x_err is not None else jnp.zeros(())
+        finite = jnp.all(jnp.isfinite(x1)) & jnp.isfinite(err)
+        accept = finite & (err <= 1.0)
+        factor = jnp.where(
+            err == 0, 10.0, jnp.clip(0.9 * jnp.where(finite, err, 1e10) ** -exponent, 0.2, 10.0)
+        )
+        factor = jnp.where(accept, factor, jnp.minimum(factor, 0.9))
+        # A step cut short to land on a stop time must not shrink the next one.
+        base_dt = jnp.where(accept & hits_stop, jnp.maximum(dt, s.dt), dt)
+        new_dt = base_dt * factor
+
+        interp = solver.interpolation_cls(t0=s.t, t1=t1, **dense)
+        t_after, x_after, estate, jumped, ev_status = hooks.after_step(
+            interp, s.t, t1, x1, args, s.estate
+        )
+
+        def cond(c):
+            i, _ = c
+            return accept & (i < n_out) & (ts[jnp.minimum(i, n_out - 1)] < t_after)
+
+        def body(c):
+            i, ys = c
+            return i + 1, ys.at[i].set(interp.evaluate(ts[i]))
+
+        i_out, ys = eqxi.while_loop(
+            cond, body, (s.i_out, s.ys), max_steps=n_out, kind=_inner(adjoint),
+            buffers=lambda c: c[1],
+        )
+
+        def pick(a, b):
+            return jax.tree_util.tree_map(lambda u, v: jnp.where(accept, u, v), a, b)
+
+        tiny = 1e-14 * jnp.maximum(jnp.abs(s.t), 1.0)
+        status = jnp.where(
+            ~accept & (new_dt < tiny), jnp.where(finite, DT_UNDERFLOW, NONFINITE), s.status
+        )
+        status = jnp.where(accept & (ev_status != SUCCESS), ev_status, status)
+        s = _State(
+            t=jnp.where(accept, t_after, s.t),
+            x=pick(x_after, s.x),
+            dt=new_dt,
+            solver_state=pick(sstate, s.solver_state),
+            made_jump=jnp.where(accept, jumped, s.made_jump),
+            ys=ys,
+            i_out=i_out,
+            steps=s.steps + 1,
+            rejected=s.rejected + jnp.where(accept, 0, 1),
+            status=status,
+            estate=pick(estate, s.estate),
+        )
+        return fill_now(s)
+
+    final = eqxi.while_loop(
+        cond_fun,
+        body_fun,
+        fill_now(init),
+        max_steps=max_steps,
+        kind=adjoint if adjoint != "forward" else "lax",
+        buffers=lambda s: s.ys,
+    )
+    status = jnp.where(
+        (final.status == SUCCESS) & (final.i_out < n_out), MAX_STEPS, final.status
+    )
+    ys = jnp.where((jnp.arange(n_out) < final.i_out)[:, None], final.ys, jnp.nan)
+    return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
+
+
+def _inner(adjoint: str) -> str:
+    return "checkpointed" if adjoint == "checkpointed" else "lax"

@@ -1,0 +1,160 @@
+"""Simulation results: named time courses, single runs or ensembles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._errors import WholecellError
+
+
+class Result:
+    """The time courses of a simulation.
+
+    ``res[id]`` is the value of the SBML symbol ``id``: a species' concentration (its
+    amount when it has only substance units), a parameter's or compartment's value, a
+    reaction's rate. Ensembles carry leading batch axes: ``res["S1"].shape == (n,
+    len(time))``.
+
+    Attributes:
+        time: the output times.
+        ids: every id with a value in the result.
+        values: array (..., len(time), len(ids)).
+        stats: solver statistics (steps, rejected steps, status), per member.
+    """
+
+    def __init__(
+        self,
+        time: np.ndarray,
+        ids: Sequence[str],
+        values: np.ndarray,
+        species_compartment: dict[str, str],
+        only_substance_units: dict[str, bool],
+        stats: dict[str, Any] | None = None,
+        method: str = "ode",
+    ):
+        self.time = np.asarray(time)
+        self.ids = tuple(ids)
+        self.values = np.asarray(values)
+        self._index = {n: i for i, n in enumerate(self.ids)}
+        self._compartment = dict(species_compartment)
+        self._hosu = dict(only_substance_units)
+        self.stats = stats or {}
+        self.method = method
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.values.shape[:-2]
+
+    @property
+    def species_ids(self) -> tuple[str, ...]:
+        return tuple(s for s in self.ids if s in self._compartment)
+
+    def _column(self, name: str) -> np.ndarray:
+        if name not in self._index:
+            raise KeyError(f"'{name}' is not in this result; ids are {', '.join(self.ids)}")
+        return self.values[..., self._index[name]]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._column(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def amount(self, species: str) -> np.ndarray:
+        """The amount (substance) of a species over time."""
+        v = self._species(species)
+        if self._hosu[species]:
+            return v
+        return v * self._column(self._compartment[species])
+
+    def concentration(self, species: str) -> np.ndarray:
+        """The concentration of a species over time."""
+        v = self._species(species)
+        if not self._hosu[species]:
+            return v
+        return v / self._column(self._compartment[species])
+
+    def _species(self, species: str) -> np.ndarray:
+        if species not in self._compartment:
+            raise KeyError(f"'{species}' is not a species of this model")
+        return self._column(species)
+
+    # -- ensemble statistics -------------------------------------------------------------
+    def mean(self) -> Result:
+        """The mean over the ensemble (leading) axis, as a `Result`."""
+        return self._reduce(lambda v: np.mean(v, axis=0))
+
+    def std(self) -> Result:
+        """The standard deviation over the ensemble axis (ddof=1), as a `Result`."""
+        return self._reduce(lambda v: np.std(v, axis=0, ddof=1))
+
+    def quantile(self, q: float) -> Result:
+        """The ``q`` quantile over the ensemble axis, as a `Result`."""
+        return self._reduce(lambda v: np.quantile(v, q, axis=0))
+
+    def _reduce(self, fn) -> Result:
+        if not self.batch_shape:
+            raise WholecellError("this result is a single run, not an ensemble")
+        return Result(
+            self.time, self.ids, fn(self.values), self._compartment, self._hosu, {}, self.method
+        )
+
+    # -- export ------------------------------------------------------------------------
+    def to_dataframe(self, ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """A table with a ``time`` column and one column per id (one row per member and time
+        for ensembles, with a ``member`` column)."""
+        cols = list(ids) if ids is not None else list(self.ids)
+        idx = [self._index[c] if c in self._index else self._column(c) for c in cols]
+        vals = self.values[..., idx]
+        if not self.batch_shape:
+            df = pd.DataFrame(vals, columns=cols)
+            df.insert(0, "time", self.time)
+            return df
+        flat = vals.reshape(-1, len(self.time), len(cols))
+        n = flat.shape[0]
+        df = pd.DataFrame(flat.reshape(-1, len(cols)), columns=cols)
+        df.insert(0, "time", np.tile(self.time, n))
+        df.insert(0, "member", np.repeat(np.arange(n), len(self.time)))
+        return df
+
+    def plot(self, ids: Sequence[str] | None = None, ax=None, max_members: int = 20, **kwargs):
+        """Plot time courses (species by default) with matplotlib; returns the axes.
+
+        For an ensemble, a few members are drawn thin and the mean with a band of
+        one standard deviation.
+        """
+        import matplotlib.pyplot as plt
+
+        if ids is None:
+            ids = self.species_ids or self.ids
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        if not self.batch_shape:
+            for name in ids:
+                ax.plot(self.time, self[name], label=name, **kwargs)
+        else:
+            flat = self.values.reshape(-1, len(self.time), len(self.ids))
+            for k, name in enumerate(ids):
+                col = flat[..., self._index[name]]
+                color = f"C{k % 10}"
+                for m in range(min(max_members, col.shape[0])):
+                    ax.plot(self.time, col[m], color=color, alpha=0.15, lw=0.7)
+                mu, sd = col.mean(axis=0), col.std(axis=0)
+                ax.fill_between(self.time, mu - sd, mu + sd, color=color, alpha=0.2)
+                ax.plot(self.time, mu, color=color, label=name, lw=2)
+        ax.set_xlabel("time")
+        ax.set_ylabel("value")
+        if len(ids) <= 15:
+            ax.legend(loc="best", fontsize="small")
+        return ax
+
+    def __repr__(self) -> str:
+        shape = f", batch={self.batch_shape}" if self.batch_shape else ""
+        return (
+            f"Result(method={self.method!r}, times={len(self.time)}, "
+            f"ids={len(self.ids)}{shape})"
+        )

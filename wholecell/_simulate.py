@@ -1,0 +1,151 @@
+"""`simulate`: the one entry point from a model to a `Result`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._compile import CompiledModel, compile, describe_failure
+from ._errors import SimulationError
+from ._integrate import SUCCESS
+from ._model import Model
+from ._result import Result
+
+
+def simulate(
+    model: Model | CompiledModel,
+    t,
+    method: str = "ode",
+    params: Mapping[str, object] | None = None,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    solver: str = "auto",
+    max_steps: int = 100_000,
+    t0: float | None = None,
+    n: int = 1,
+    seed: int = 0,
+    throw: bool = True,
+    **options,
+) -> Result:
+    """Simulate ``model`` and return the values of every model id at the times ``t``.
+
+    Arguments:
+        model: a `Model` from `load_sbml` (compiled on first use and cached) or a
+            `CompiledModel`.
+        t: output times (increasing; the first is the start time), or a single end
+            time for 101 points from 0.
+        method: ``"ode"`` (deterministic).
+        params: parameter id -> value. Arrays with a leading batch axis run an
+            ensemble (vmap): ``res[id]`` then has shape (batch, len(t)).
+        rtol, atol: relative and absolute tolerance of the ODE solver.
+        solver: the ODE method (``"auto"``, ``"tsit5"``, ``"kvaerno5"``, ...).
+        max_steps: the most steps a solve may take.
+        t0: the start time (default: the first output time).
+        throw: raise `SimulationError` when a solve fails; otherwise failed members are
+            NaN and ``res.stats["status"]`` says why.
+
+    Returns:
+        A `Result`.
+
+    Raises:
+        SimulationError: bad inputs (unsorted times, NaN parameters), or a failed solve.
+        UnsupportedSBMLError: the model uses a construct that cannot be simulated.
+    """
+    sim = compile(model)
+    ts = _times(t)
+    if method != "ode":
+        raise SimulationError(f"unknown method '{method}'; use 'ode'")
+    if options:
+        raise TypeError(f"simulate() got unexpected options: {', '.join(options)}")
+    P, batch = _param_batch(sim, params)
+    start = ts[0] if t0 is None else float(t0)
+    if start > ts[0]:
+        raise SimulationError("t0 must not be after the first output time")
+    values, stats = _run_batch(
+        sim, jnp.asarray(ts), jnp.asarray(start), P, solver, rtol, atol, max_steps
+    )
+    status = np.asarray(stats.status)
+    if throw and np.any(status != SUCCESS):
+        failed = jax.tree_util.tree_map(lambda a: np.asarray(a)[status != SUCCESS], stats)
+        raise describe_failure(sim, failed)
+    values = np.asarray(values)
+    if not batch:
+        values = values[0]
+        stats_out = {k: np.asarray(v)[0] for k, v in stats._asdict().items() if k != "x_last"}
+    else:
+        stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
+    layout = sim.structure.layout
+    return Result(
+        ts,
+        sim.observable_ids,
+        values,
+        {s.id: s.compartment for s in layout.model.species},
+        {s.id: s.has_only_substance_units for s in layout.model.species},
+        stats_out,
+        method,
+    )
+
+
+def _times(t) -> np.ndarray:
+    ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    if ts.ndim != 1:
+        raise SimulationError("t must be a 1-D array of output times")
+    if ts.size == 1:
+        if not ts[0] > 0:
+            raise SimulationError("a single t is the end time and must be positive")
+        ts = np.linspace(0.0, ts[0], 101)
+    if not np.all(np.isfinite(ts)):
+        raise SimulationError("output times must be finite")
+    if np.any(np.diff(ts) < 0):
+        raise SimulationError("output times must be increasing")
+    return ts
+
+
+def _param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
+    base = np.asarray(sim.param_values)
+    if not params:
+        return jnp.asarray(base[None, :]), False
+    index = {n: i for i, n in enumerate(sim.param_ids)}
+    sizes = set()
+    for k, v in params.items():
+        if k not in index:
+            raise SimulationError(
+                f"'{k}' is not a parameter of model '{sim.model.id}'; "
+                f"parameters are {', '.join(sim.param_ids)}"
+            )
+        a = np.asarray(v, dtype=np.float64)
+        if a.ndim > 1:
+            raise SimulationError(f"parameter '{k}' must be a scalar or a 1-D batch")
+        if np.any(np.isnan(a)):
+            raise SimulationError(f"parameter '{k}' is NaN")
+        if a.ndim == 1:
+            sizes.add(a.shape[0])
+    if len(sizes) > 1:
+        raise SimulationError(f"batched parameters have different lengths: {sorted(sizes)}")
+    n = sizes.pop() if sizes else 1
+    P = np.tile(base, (n, 1))
+    for k, v in params.items():
+        P[:, index[k]] = np.asarray(v, dtype=np.float64)
+    return jnp.asarray(P), bool(sizes) or n > 1 or any(
+        np.ndim(v) == 1 for v in params.values()
+    )
+
+
+@eqx.filter_jit
+def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
+    """Solve and observe every member of the batch ``P`` in one compiled call."""
+
+    def one(p):
+        ys, stats = sim.solve_with_stats(
+            ts, p, t0=t0, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps, adjoint="lax"
+        )
+        return sim.observe(ts, ys, p, t0=t0), stats
+
+    if P.shape[0] == 1:  # tracing under vmap costs more than the batch axis saves
+        return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
+    return jax.vmap(one)(P)

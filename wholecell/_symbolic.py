@@ -1,0 +1,119 @@
+"""Symbolic vocabulary for SBML math held as sympy.
+
+Arithmetic uses sympy's own Add, Mul, Pow and elementary functions, so that sympy
+can differentiate and solve it. SBML's logic, relations, piecewise and the few
+functions whose sympy versions evaluate too eagerly are unevaluated functions
+defined here: sympy keeps them as written and the JAX lowering gives them the
+meaning SBML does (booleans are 1.0 / 0.0 in numeric context and vice versa).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+#: the symbol of simulation time (csymbol time)
+TIME = sp.Symbol("@time", real=True)
+#: Avogadro's number as SBML Level 3 defines it (csymbol avogadro)
+AVOGADRO = 6.02214076e23
+
+
+class _SBMLFunction(sp.Function):
+    """An unevaluated function with SBML semantics, lowered by `_lower`."""
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+class Gt(_SBMLFunction):
+    nargs = 2
+
+
+class Ge(_SBMLFunction):
+    nargs = 2
+
+
+class Lt(_SBMLFunction):
+    nargs = 2
+
+
+class Le(_SBMLFunction):
+    nargs = 2
+
+
+class Eq(_SBMLFunction):
+    nargs = 2
+
+
+class Ne(_SBMLFunction):
+    nargs = 2
+
+
+class And(_SBMLFunction):
+    pass
+
+
+class Or(_SBMLFunction):
+    pass
+
+
+class Xor(_SBMLFunction):
+    pass
+
+
+class Not(_SBMLFunction):
+    nargs = 1
+
+
+class Implies(_SBMLFunction):
+    nargs = 2
+
+
+class Piecewise(_SBMLFunction):
+    """``Piecewise(v0, c0, v1, c1, ..., [otherwise])``: the first true condition wins."""
+
+
+class Max(_SBMLFunction):
+    pass
+
+
+class Min(_SBMLFunction):
+    pass
+
+
+class Quotient(_SBMLFunction):
+    nargs = 2
+
+
+class Rem(_SBMLFunction):
+    nargs = 2
+
+
+class Factorial(_SBMLFunction):
+    nargs = 1
+
+
+class Delay(_SBMLFunction):
+    """``Delay(expr, tau)``: the value of ``expr`` at ``time - tau``."""
+
+    nargs = 2
+
+
+class RateOf(_SBMLFunction):
+    """``RateOf(symbol)``: the time derivative of a model symbol."""
+
+    nargs = 1
+
+
+RELATIONS = (Gt, Ge, Lt, Le, Eq, Ne)
+LOGICAL = (And, Or, Xor, Not, Implies)
+
+
+def is_boolean(expr: sp.Expr) -> bool:
+    """Whether ``expr`` is boolean-valued (a relation or a logical operator)."""
+    return isinstance(expr, RELATIONS + LOGICAL)
+
+
+def symbol(name: str) -> sp.Symbol:
+    """The sympy symbol of an SBML id (every id is real; names are kept verbatim)."""
+    return sp.Symbol(name, real=True)
