@@ -19,7 +19,7 @@ from ._integrate import MESSAGES, SUCCESS, Stats, integrate
 from ._layout import Layout, build_layout, p_sym, x0_sym
 from ._model import Model
 from ._program import Program
-from ._solvers import make_solver
+from ._solvers import choose_solver, make_solver
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
@@ -96,6 +96,10 @@ class _Structure:
         # ---- observe: c, x, t -> value of every model id ----
         self.observable_ids = list(m.ids)
         self.observe_prog = Program(base_run, L.run_defs, [sym(n) for n in self.observable_ids])
+
+    @property
+    def nominal_params(self) -> np.ndarray:
+        return np.asarray(self.layout.param_values, dtype=np.float64)
 
     def run_base(self, t, x, c):
         return jnp.concatenate([c, x, jnp.reshape(t, (1,)).astype(x.dtype)])
@@ -209,7 +213,10 @@ class CompiledModel(eqx.Module):
         t0 = ts[0] if t0 is None else jnp.asarray(t0, p.dtype)
         x0, c = self.structure.initial(p, t0)
         st = self.structure
-        name = "tsit5" if solver == "auto" else solver
+        name = solver
+        if solver == "auto":
+            span = _concrete_span(ts, t0)
+            name = choose_solver(self, span, self.structure.nominal_params, 0.0)
         method = make_solver(name, rtol, atol)
         if x0.shape[0] == 0:
             ys = jnp.zeros((ts.shape[0], 0), p.dtype)
@@ -253,6 +260,14 @@ class CompiledModel(eqx.Module):
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")
         return ys
+
+
+def _concrete_span(ts, t0) -> float:
+    """The time span if it is known at trace time, else a long one (so stiffness shows)."""
+    try:
+        return float(ts[-1]) - float(t0)
+    except (jax.errors.ConcretizationTypeError, TypeError):
+        return 1e3
 
 
 def compile(model: Model) -> CompiledModel:  # noqa: A001 - the public name of the design

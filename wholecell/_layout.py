@@ -21,21 +21,21 @@ from ._model import Model
 
 def p_sym(name: str) -> sp.Symbol:
     """The symbol of a declared value in the parameter vector."""
-    return sp.Symbol(f"@p:{name}", real=True)
+    return S.symbol(f"@p:{name}")
 
 
 def amount_sym(species: str) -> sp.Symbol:
     """The state symbol holding the amount of a reaction-driven species."""
-    return sp.Symbol(f"@amount:{species}", real=True)
+    return S.symbol(f"@amount:{species}")
 
 
 def x0_sym(name: str) -> sp.Symbol:
-    return sp.Symbol(f"@x0:{name}", real=True)
+    return S.symbol(f"@x0:{name}")
 
 
 def rate_sym(name: str) -> sp.Symbol:
     """The symbol of a rate rule's right-hand side."""
-    return sp.Symbol(f"@rate:{name}", real=True)
+    return S.symbol(f"@rate:{name}")
 
 
 @dataclass

@@ -254,7 +254,7 @@ def function_definitions(model: libsbml.Model) -> dict[str, tuple[list[str], lib
     for fd in model.getListOfFunctionDefinitions():
         lam = fd.getMath()
         if lam is None:
-            raise SBMLError(f"function definition '{fd.getId()}' has no math")
+            continue  # L3V2 allows it; a call to it is then an undefined function
         if lam.getType() != libsbml.AST_LAMBDA:
             raise SBMLError(f"function definition '{fd.getId()}' is not a lambda")
         n = lam.getNumChildren()

@@ -144,11 +144,10 @@ class Program:
             aliases = [s for s in by_level[lv] if isinstance(definitions[s], sp.Symbol)]
             computed = [s for s in by_level[lv] if not isinstance(definitions[s], sp.Symbol)]
             # aliases at level lv point at symbols of lower or equal level; resolve lazily
-            groups: dict[str, list] = {}
+            groups: dict[sp.Expr, list] = {}
             for s in computed:
                 shape, args, consts = canonical(definitions[s], is_symbol)
-                key = sp.srepr(shape)
-                groups.setdefault(key, [shape, []])[1].append((s, args, consts))
+                groups.setdefault(shape, [shape, []])[1].append((s, args, consts))
             level_groups = []
             for shape, members in groups.values():
                 for s, _, _ in members:

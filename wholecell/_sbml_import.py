@@ -67,7 +67,8 @@ def _read(source) -> tuple[libsbml.SBMLDocument, str]:
         path = Path(source)
         if not path.is_file():
             raise SBMLError(f"SBML file not found: '{path}'")
-        doc = libsbml.readSBMLFromFile(str(path))
+        # An absolute path lets libsbml resolve external model definitions (comp).
+        doc = libsbml.readSBMLFromFile(str(path.resolve()))
         origin = str(path)
     elif isinstance(source, str):
         doc = libsbml.readSBMLFromString(source)
@@ -82,10 +83,12 @@ def _read(source) -> tuple[libsbml.SBMLDocument, str]:
     return doc, origin
 
 
-def _problems(doc: libsbml.SBMLDocument, severities) -> list[str]:
+def _problems(doc: libsbml.SBMLDocument, severities, skip_units: bool = False) -> list[str]:
     out = []
     for i in range(doc.getNumErrors()):
         e = doc.getError(i)
+        if skip_units and "unit" in e.getShortMessage().lower():
+            continue  # units never change a simulation
         if e.getSeverity() in severities:
             msg = " ".join(e.getMessage().split())
             out.append(f"line {e.getLine()}: {e.getShortMessage()}: {msg}")
@@ -109,16 +112,20 @@ def _prepare(doc: libsbml.SBMLDocument, origin: str, check: bool) -> libsbml.SBM
         if rc != libsbml.LIBSBML_OPERATION_SUCCESS:
             problems = _problems(doc, _SEVERE)
             raise SBMLError(f"cannot flatten the hierarchical (comp) model in {origin}", problems)
-    if doc.getLevel() != 3 or doc.getVersion() != 2:
-        doc.setLevelAndVersion(3, 2, False)
+    if doc.getLevel() < 3:
+        # Level 1/2 -> Level 3 (Version 2, else Version 1 where V2 forbids something the
+        # model does, e.g. a local parameter named like a species).
+        if not doc.setLevelAndVersion(3, 2, False):
+            doc.getErrorLog().clearLog()
+            doc.setLevelAndVersion(3, 1, False)
         problems = _problems(doc, _SEVERE)
         if problems:
-            raise SBMLError(f"cannot convert {origin} to SBML Level 3 Version 2", problems)
+            raise SBMLError(f"cannot convert {origin} to SBML Level 3", problems)
     if check:
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, False)
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_MODELING_PRACTICE, False)
         doc.checkConsistency()
-        problems = _problems(doc, _SEVERE)
+        problems = _problems(doc, _SEVERE, skip_units=True)
         if problems:
             raise SBMLError(f"invalid SBML in {origin}", problems)
     return doc
@@ -192,14 +199,14 @@ class _Builder:
         reactions = tuple(self._reaction(r) for r in m.getListOfReactions())
         assignment, rate, algebraic = [], [], []
         for i, r in enumerate(m.getListOfRules()):
+            if r.getMath() is None:
+                continue  # L3V2: a rule without math has no effect
             if r.isAssignment():
                 assignment.append(AssignmentRule(r.getVariable(), self.math(r, r.getVariable())))
             elif r.isRate():
                 rate.append(RateRule(r.getVariable(), self.math(r, r.getVariable())))
             else:
                 rid = r.getId() if r.isSetId() else f"algebraicRule{i}"
-                if r.getMath() is None:
-                    continue
                 algebraic.append(AlgebraicRule(self.math(r, rid), rid))
         inits = tuple(
             InitialAssignment(ia.getSymbol(), self.math(ia, ia.getSymbol()))
@@ -213,7 +220,7 @@ class _Builder:
             species=species,
             parameters=parameters,
             reactions=reactions,
-            assignment_rules=tuple(a for a in assignment if a.math is not None),
+            assignment_rules=tuple(assignment),
             rate_rules=tuple(rate),
             algebraic_rules=tuple(algebraic),
             initial_assignments=inits,

@@ -14,6 +14,7 @@ from ._errors import SimulationError
 from ._integrate import SUCCESS
 from ._model import Model
 from ._result import Result
+from ._solvers import EXPLICIT, choose_solver
 
 
 def simulate(
@@ -66,10 +67,18 @@ def simulate(
     start = ts[0] if t0 is None else float(t0)
     if start > ts[0]:
         raise SimulationError("t0 must not be after the first output time")
+    chosen = choose_solver(sim, ts[-1] - start, P[0], start) if solver == "auto" else solver
     values, stats = _run_batch(
-        sim, jnp.asarray(ts), jnp.asarray(start), P, solver, rtol, atol, max_steps
+        sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
     )
     status = np.asarray(stats.status)
+    if solver == "auto" and chosen in EXPLICIT and np.any(status != SUCCESS):
+        # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
+        chosen = "rodas5"
+        values, stats = _run_batch(
+            sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
+        )
+        status = np.asarray(stats.status)
     if throw and np.any(status != SUCCESS):
         failed = jax.tree_util.tree_map(lambda a: np.asarray(a)[status != SUCCESS], stats)
         raise describe_failure(sim, failed)
@@ -79,6 +88,7 @@ def simulate(
         stats_out = {k: np.asarray(v)[0] for k, v in stats._asdict().items() if k != "x_last"}
     else:
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
+    stats_out["solver"] = chosen
     layout = sim.structure.layout
     return Result(
         ts,

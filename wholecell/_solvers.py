@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from ._errors import SimulationError
+
+#: stiff when the fastest mode times the time span exceeds this (an explicit method
+#: would then need thousands of stability-limited steps)
+STIFFNESS_THRESHOLD = 1e4
 
 #: methods that need no Jacobian
 EXPLICIT = ("tsit5", "dopri5", "dopri8", "bosh3")
 #: implicit / linearly implicit methods for stiff problems
-STIFF = ("kvaerno5", "kvaerno3", "rodas5", "ros3p", "rodas4")
+STIFF = ("rodas5", "rodas5p", "rodas4", "kvaerno5", "kvaerno3")
 
 
 def make_solver(name: str, rtol: float, atol: float) -> diffrax.AbstractSolver:
@@ -26,10 +33,35 @@ def make_solver(name: str, rtol: float, atol: float) -> diffrax.AbstractSolver:
     if key in ("kvaerno5", "kvaerno3"):
         cls = diffrax.Kvaerno5 if key == "kvaerno5" else diffrax.Kvaerno3
         return cls(root_finder=diffrax.VeryChord(rtol=rtol, atol=atol))
-    if key in ("rodas5", "ros3p", "rodas4"):
+    if key in ("rodas5", "rodas5p", "rodas4"):
         from ._rosenbrock import make_rosenbrock
 
         return make_rosenbrock(key)
     raise SimulationError(
         f"unknown ODE solver '{name}'; choose one of {', '.join(EXPLICIT + STIFF)} or 'auto'"
     )
+
+
+@jax.jit(static_argnums=0)
+def _jacobian_at_start(structure, p, t0):
+    x0, c = structure.initial(p, t0)
+    return jax.jacfwd(lambda x: structure.rhs(t0, x, c))(x0)
+
+
+def stiffness(sim, p, t0: float) -> float:
+    """The spectral radius of the Jacobian at the initial state (``max |eigenvalue|``)."""
+    if not sim.state_ids:
+        return 0.0
+    # Evaluated now, even when called while tracing a solve (p and t0 are concrete).
+    with jax.ensure_compile_time_eval():
+        J = _jacobian_at_start(sim.structure, jnp.asarray(p), jnp.asarray(t0, jnp.float64))
+    J = np.asarray(J)
+    if not np.all(np.isfinite(J)):
+        return np.inf
+    return float(np.max(np.abs(np.linalg.eigvals(J)))) if J.size else 0.0
+
+
+def choose_solver(sim, span: float, p, t0: float) -> str:
+    """``"rodas5"`` for problems stiff at the start, else ``"tsit5"``."""
+    rho = stiffness(sim, p, t0)
+    return "rodas5" if rho * max(span, 0.0) > STIFFNESS_THRESHOLD else "tsit5"

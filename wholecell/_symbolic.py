@@ -9,12 +9,15 @@ meaning SBML does (booleans are 1.0 / 0.0 in numeric context and vice versa).
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
 #: the symbol of simulation time (csymbol time)
-TIME = sp.Symbol("@time", real=True)
-#: Avogadro's number as SBML Level 3 defines it (csymbol avogadro)
-AVOGADRO = 6.02214076e23
+TIME = sp.Symbol("@time", real=True)  # noqa: F811
+#: Avogadro's number as SBML Level 3 (V1 and V2) defines it for csymbol avogadro
+#: (the 2006 CODATA value the specification fixes, not the 2019 SI value)
+AVOGADRO = 6.02214179e23
 
 
 class _SBMLFunction(sp.Function):
@@ -114,6 +117,11 @@ def is_boolean(expr: sp.Expr) -> bool:
     return isinstance(expr, RELATIONS + LOGICAL)
 
 
+@functools.lru_cache(maxsize=None)
 def symbol(name: str) -> sp.Symbol:
-    """The sympy symbol of an SBML id (every id is real; names are kept verbatim)."""
+    """The sympy symbol of an SBML id (every id is real; names are kept verbatim).
+
+    Memoised: one object per name, so dictionary lookups hit the identity fast path
+    (sympy's own cache holds only 1,000 entries, too few for large networks).
+    """
     return sp.Symbol(name, real=True)

@@ -1,0 +1,61 @@
+"""Test configuration: float64, strict dtype promotion, raising rank promotion."""
+
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def sbml_model(species: str, reactions: str, parameters: str = "", extra: str = "",
+               compartments: str = '<compartment id="C" size="1" constant="true"/>') -> str:
+    """A small SBML Level 3 Version 2 document for tests."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="test_model">
+    <listOfCompartments>{compartments}</listOfCompartments>
+    <listOfSpecies>{species}</listOfSpecies>
+    <listOfParameters>{parameters}</listOfParameters>
+    {extra}
+    <listOfReactions>{reactions}</listOfReactions>
+  </model>
+</sbml>"""
+
+
+def mass_action(rid: str, reactant: str, product: str, k: str, compartment: str = "C") -> str:
+    products = (
+        f'<listOfProducts><speciesReference species="{product}" stoichiometry="1" '
+        f'constant="true"/></listOfProducts>'
+        if product
+        else ""
+    )
+    return f"""<reaction id="{rid}" reversible="false">
+  <listOfReactants><speciesReference species="{reactant}" stoichiometry="1" constant="true"/>
+  </listOfReactants>{products}
+  <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+    <apply><times/><ci>{k}</ci><ci>{reactant}</ci><ci>{compartment}</ci></apply>
+  </math></kineticLaw>
+</reaction>"""
+
+
+def species(sid: str, amount: float, compartment: str = "C", hosu: bool = False) -> str:
+    return (
+        f'<species id="{sid}" compartment="{compartment}" initialAmount="{amount}" '
+        f'hasOnlySubstanceUnits="{str(hosu).lower()}" boundaryCondition="false" '
+        f'constant="false"/>'
+    )
+
+
+def parameter(pid: str, value: float, constant: bool = True) -> str:
+    return f'<parameter id="{pid}" value="{value}" constant="{str(constant).lower()}"/>'
