@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from typing import NamedTuple
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -15,14 +16,25 @@ from jaxtyping import Array, Float
 
 from . import _symbolic as S
 from ._errors import CompileError, SimulationError
+from ._events import EventSpec, ModelHooks
 from ._integrate import MESSAGES, SUCCESS, Stats, integrate
-from ._layout import Layout, build_layout, p_sym, x0_sym
+from . import _history
+from ._errors import UnsupportedSBMLError
+from ._layout import Layout, build_layout, delayed_sym, p_sym, x0_sym
 from ._model import Model
 from ._program import Program
 from ._solvers import choose_solver, make_solver
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
+
+
+class RunArgs(NamedTuple):
+    """What the vector field sees besides (t, x): constants and the solution's past."""
+
+    c: jax.Array
+    hist: _history.History | None
+    p: jax.Array | None = None  # parameters: the past before t0 follows the initial state
 
 
 class _Structure:
@@ -34,7 +46,9 @@ class _Structure:
         L = layout
         m = L.model
         self.const_syms = [sym(n) for n in L.const_ids]
-        base_run = self.const_syms + list(L.state_syms) + [S.TIME]
+        base_plain = self.const_syms + list(L.state_syms) + [S.TIME]
+        self.delays = list(L.collect_delays.items)
+        base_run = base_plain + [delayed_sym(k) for k in range(len(self.delays))]
         base_init = [p_sym(n) for n in L.param_ids] + [S.TIME]
         self.n_const = len(L.const_ids)
         self.n_state = len(L.state_ids)
@@ -93,6 +107,28 @@ class _Structure:
             np.add.at(N, (self.e_state, self.e_rxn), self.e_sign * self.e_const)
             self.N = N
 
+        # ---- delays: tau_k at the current time, e_k at time t - tau_k ----
+        if self.delays:
+            defs = dict(L.run_defs)
+            taus = [sym(f"@tau:{k}") for k in range(len(self.delays))]
+            exprs = [sym(f"@delayed_expr:{k}") for k in range(len(self.delays))]
+            for k, (e, tau) in enumerate(self.delays):
+                defs[taus[k]] = tau
+                defs[exprs[k]] = e
+            try:
+                self.tau_prog = Program(base_plain, defs, taus)
+                self.delayed_prog = Program(base_plain, defs, exprs)
+            except CompileError as err:
+                raise UnsupportedSBMLError(
+                    "delay whose expression or delay depends on another delay", None, str(err)
+                ) from err
+
+        # ---- events ----
+        self.events = _event_spec(L, base_run, self) if m.events else None
+        self.no_events = (
+            _event_spec(L, base_run, self) if self.delays and not m.events else None
+        )
+
         # ---- observe: c, x, t -> value of every model id ----
         self.observable_ids = list(m.ids)
         self.observe_prog = Program(base_run, L.run_defs, [sym(n) for n in self.observable_ids])
@@ -101,11 +137,42 @@ class _Structure:
     def nominal_params(self) -> np.ndarray:
         return np.asarray(self.layout.param_values, dtype=np.float64)
 
-    def run_base(self, t, x, c):
-        return jnp.concatenate([c, x, jnp.reshape(t, (1,)).astype(x.dtype)])
+    def delayed_values(self, t, x, c, hist, p=None):
+        """Each delay(e, tau): e evaluated with the state at t - tau."""
+        plain = jnp.concatenate([c, x, jnp.reshape(t, (1,)).astype(x.dtype)])
+        taus = self.tau_prog(plain)
+        when = t - taus
+        if hist is None:
+            xs = jnp.broadcast_to(x, (len(self.delays),) + x.shape)
+        else:
+            xs = jax.vmap(lambda tau: _history.lookup(hist, tau, x)[0])(when)
+        if p is not None and hist is not None:
+            # Before the start, the past is what the initial assignments say it was
+            # (they may depend on time).
+            past = jax.vmap(lambda tau: self.initial(p, tau)[0])(when)
+            xs = jnp.where((when <= hist.t_start)[:, None], past, xs)
+        n = len(self.delays)
+
+        def one(k, tk, xk):
+            base = jnp.concatenate([c, xk, jnp.reshape(tk, (1,)).astype(x.dtype)])
+            return self.delayed_prog(base)[k]
+
+        return jax.vmap(one)(jnp.arange(n), when, xs)
+
+    def base(self, t, x, args):
+        """The run-time base vector (constants, state, time, delayed values).
+
+        ``args`` is the constants vector ``c`` or `RunArgs` (with the history).
+        """
+        c, hist, p = (args.c, args.hist, args.p) if isinstance(args, RunArgs) else (args, None, None)
+        t = jnp.reshape(t, (1,)).astype(x.dtype)
+        if not self.delays:
+            return jnp.concatenate([c, x, t])
+        d = self.delayed_values(t[0], x, c, hist, p)
+        return jnp.concatenate([c, x, t, d])
 
     def rhs(self, t, x, c):
-        out = self.rhs_prog(self.run_base(t, x, c))
+        out = self.rhs_prog(self.base(t, x, c))
         v = out[: self.n_reactions]
         if self.dense:
             dx = jnp.asarray(self.N) @ v if self.n_reactions else jnp.zeros_like(x)
@@ -130,6 +197,81 @@ class _Structure:
 
     def __eq__(self, other):
         return self is other
+
+
+class _EventPrograms:
+    """The compiled expressions events need (identity-hashed, static)."""
+
+    def __init__(self, structure, base, defs, events, assignments):
+        sym = S.symbol
+        n = len(events)
+        defs = dict(defs)
+        trig = [sym(f"@trigger:{i}") for i in range(n)]
+        delay = [sym(f"@delay:{i}") for i in range(n)]
+        prio = [sym(f"@priority:{i}") for i in range(n)]
+        vals = [sym(f"@assign:{k}") for k in range(len(assignments))]
+        comps = [sym(f"@assign_compartment:{k}") for k in range(len(assignments))]
+        roots = [sym(f"@root:{i}") for i in range(n)]
+        self.root_index = []
+        for i, (trigger, delay_, priority) in enumerate(structure.layout.event_exprs):
+            defs[trig[i]] = trigger
+            defs[delay[i]] = delay_ if delay_ is not None else sp.Integer(0)
+            defs[prio[i]] = priority if priority is not None else sp.Integer(0)
+            if isinstance(defs[trig[i]], (S.Gt, S.Ge, S.Lt, S.Le)):
+                a, b = defs[trig[i]].args
+                defs[roots[i]] = a - b
+                self.root_index.append(len([r for r in self.root_index if r >= 0]))
+            else:
+                self.root_index.append(-1)
+        for k, (_, _, _, comp, math_) in enumerate(assignments):
+            defs[vals[k]] = math_
+            defs[comps[k]] = sym(comp) if comp is not None else sp.Integer(1)
+        self.structure = structure
+        self.trig_prog = Program(base, defs, trig)
+        self.detail_prog = Program(base, defs, delay + prio + vals)
+        self.root_prog = Program(base, defs, [roots[i] for i in range(n) if self.root_index[i] >= 0])
+        self.comp_prog = Program(base, defs, comps)
+        self.n = n
+
+    def triggers(self, t, x, c):
+        return self.trig_prog(self.structure.base(t, x, c))
+
+    def details(self, t, x, c):
+        out = self.detail_prog(self.structure.base(t, x, c))
+        n = self.n
+        return out[:n], out[n : 2 * n], out[2 * n :]
+
+    def roots(self, t, x, c):
+        return self.root_prog(self.structure.base(t, x, c))
+
+    def compartments(self, t, x, c):
+        return self.comp_prog(self.structure.base(t, x, c))
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+
+def _event_spec(L: Layout, base, structure) -> EventSpec:
+    events = L.model.events
+    progs = _EventPrograms(structure, base, L.run_defs, events, L.event_assignments)
+    return EventSpec(
+        n_events=len(events),
+        n_assign=len(L.event_assignments),
+        capacity=max(16, 4 * len(events)),
+        initial_value=tuple(bool(e.initial_value) for e in events),
+        persistent=tuple(bool(e.persistent) for e in events),
+        use_trigger_values=tuple(bool(e.use_values_from_trigger_time) for e in events),
+        has_delay=any(e.delay is not None for e in events),
+        has_priority=tuple(e.priority is not None for e in events),
+        assign_event=tuple(a[0] for a in L.event_assignments),
+        assign_state=tuple(a[1] for a in L.event_assignments),
+        assign_amount=tuple(a[2] for a in L.event_assignments),
+        root_index=tuple(progs.root_index),
+        programs=progs,
+    )
 
 
 class CompiledModel(eqx.Module):
@@ -185,15 +327,26 @@ class CompiledModel(eqx.Module):
         p = self.param_values if params is None else jnp.asarray(params)
         _, c = self.structure.initial(p, jnp.asarray(0.0, p.dtype))
         st = self.structure
-        return st.rhs_prog(st.run_base(jnp.asarray(t, x.dtype), x, c))[: st.n_reactions]
+        return st.rhs_prog(st.base(jnp.asarray(t, x.dtype), x, c))[: st.n_reactions]
 
     def observe(self, ts, ys, params=None, t0: float | None = None):
-        """Values of every model id (``observable_ids``) at times ``ts`` for states ``ys``."""
+        """Values of every model id (``observable_ids``) at times ``ts`` for states ``ys``.
+
+        ``ys`` is `solve`'s output, or `solve_with_stats`'s (which also holds the delayed
+        values of models that use ``delay``).
+        """
         p = self.param_values if params is None else jnp.asarray(params)
         ts = jnp.asarray(ts, p.dtype)
         _, c = self.structure.initial(p, ts[0] if t0 is None else jnp.asarray(t0, p.dtype))
         st = self.structure
-        return jax.vmap(lambda t, x: st.observe_prog(st.run_base(t, x, c)))(ts, ys)
+        if st.delays and ys.shape[-1] != st.n_state + len(st.delays):
+            raise CompileError("observe needs solve_with_stats' output for a model with delay")
+
+        def one(t, y):
+            base = jnp.concatenate([c, y[: st.n_state], jnp.reshape(t, (1,)), y[st.n_state:]])
+            return st.observe_prog(base)
+
+        return jax.vmap(one)(ts, ys)
 
     def solve_with_stats(
         self,
@@ -218,21 +371,30 @@ class CompiledModel(eqx.Module):
             span = _concrete_span(ts, t0)
             name = choose_solver(self, span, self.structure.nominal_params, 0.0)
         method = make_solver(name, rtol, atol)
-        if x0.shape[0] == 0:
+        if x0.shape[0] == 0 and st.events is None and not st.delays:
             ys = jnp.zeros((ts.shape[0], 0), p.dtype)
             z = jnp.array(0)
             return ys, Stats(z, z, z, ts[-1], x0)
+        hooks = None
+        if st.events is not None or st.delays:
+            hooks = ModelHooks(
+                st.events if st.events is not None else st.no_events,
+                st,
+                loop_kind=adjoint if adjoint != "forward" else "lax",
+            )
         return integrate(
             method,
             lambda t, x, args: st.rhs(t, x, args),
             x0,
             t0,
             ts,
-            c,
+            RunArgs(c, None, p) if st.delays else c,
             rtol=rtol,
             atol=atol,
             max_steps=max_steps,
             adjoint=adjoint,
+            hooks=hooks,
+            stop_at_outputs=hooks is not None,
         )
 
     def solve(
@@ -259,7 +421,7 @@ class CompiledModel(eqx.Module):
         )
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")
-        return ys
+        return ys[:, : self.structure.n_state]
 
 
 def _concrete_span(ts, t0) -> float:

@@ -41,25 +41,40 @@ class Stats(NamedTuple):
 
 
 class Hooks(eqx.Module):
-    """Event handling plugged into the loop; the default has no events.
+    """What a model adds to the loop (events, delays); the default adds nothing.
 
-    `init(t0, x0, args)` gives the initial event state; `next_stop(t, estate)` the next
-    time the step must end at (a delayed event); `after_step(interp, t0, t1, x1,
-    args, estate)` returns (t_end_of_step, x, estate, jumped, status): it may cut the
-    step short at a trigger time and change the state there.
+    - `init(t0, x0, args, template)`: the hooks' own state (``template`` is the
+      interpolation of one step, for shapes).
+    - `at_start(t0, x0, args, hstate)`: (x0, hstate, status) after what happens at t0.
+    - `step_args(args, hstate)`: the ``args`` the vector field sees (e.g. with history).
+    - `next_stop(t, hstate)`: a time the next step must end at (a delayed event).
+    - `max_step(hstate)`: the largest step allowed.
+    - `after_step(interp, t0, t1, x1, args, hstate)`: (t_end, x, hstate, jumped,
+      status) after an accepted step; it may cut the step at a trigger time and change
+      the state there.
+    - `save(t, x, args, hstate)`: the vector stored at an output time.
     """
 
-    def init(self, t0, x0, args):
+    def init(self, t0, x0, args, template):
         return ()
 
-    def next_stop(self, t, estate):
+    def at_start(self, t0, x0, args, hstate):
+        return x0, hstate, jnp.array(SUCCESS)
+
+    def step_args(self, args, hstate):
+        return args
+
+    def next_stop(self, t, hstate):
         return jnp.inf
 
-    def after_step(self, interp, t0, t1, x1, args, estate):
-        return t1, x1, estate, jnp.array(False), jnp.array(SUCCESS)
+    def max_step(self, hstate):
+        return jnp.inf
 
-    def at_start(self, t0, x0, args, estate):
-        return x0, estate, jnp.array(SUCCESS)
+    def after_step(self, interp, t0, t1, x1, args, hstate):
+        return t1, x1, hstate, jnp.array(False), jnp.array(SUCCESS)
+
+    def save(self, t, x, args, hstate):
+        return x
 
 
 class _State(NamedTuple):
@@ -116,10 +131,12 @@ def integrate(
     dt0=None,
     adjoint: str = "checkpointed",
     dt_max=jnp.inf,
+    stop_at_outputs: bool = False,
 ):
     """Integrate dx/dt = rhs(t, x, args) from (t0, x0), returning x at each of ``ts``.
 
-    ``ts`` must be sorted and start at or after ``t0``. Returns (ys, Stats).
+    ``ts`` must be sorted and start at or after ``t0``. With ``stop_at_outputs`` every
+    step ends at or before the next output time. Returns (ys, Stats).
     """
     hooks = hooks or Hooks()
     term = diffrax.ODETerm(rhs)
@@ -129,13 +146,22 @@ def integrate(
     order = solver.order(term) or 4
     exponent = 1.0 / order
 
-    estate = hooks.init(t0, x0, args)
+    def one_step(t, x, a):
+        _, _, dense, _, _ = solver.step(term, t, t + 1.0, x, a, solver.init(term, t, t + 1.0, x, a),
+                                        False)
+        return solver.interpolation_cls(t0=t, t1=t + 1.0, **dense)
+
+    template = jax.eval_shape(one_step, t0, x0, args)
+    template = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), template)
+    estate = hooks.init(t0, x0, args, template)
     x0, estate, status0 = hooks.at_start(t0, x0, args, estate)
+    args0 = hooks.step_args(args, estate)
     if dt0 is None:
-        dt0 = initial_step(rhs, t0, x0, args, order, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
-    dt0 = jnp.minimum(dt0, dt_max)
-    solver_state = solver.init(term, t0, t0 + dt0, x0, args)
-    ys = jnp.zeros((ts.shape[0],) + x0.shape, x0.dtype)
+        dt0 = initial_step(rhs, t0, x0, args0, order, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
+    dt0 = jnp.minimum(jnp.minimum(dt0, dt_max), hooks.max_step(estate))
+    solver_state = solver.init(term, t0, t0 + dt0, x0, args0)
+    n_save = jax.eval_shape(hooks.save, t0, x0, args0, estate).shape
+    ys = jnp.zeros((ts.shape[0],) + n_save, x0.dtype)
 
     init = _State(
         t=t0,
@@ -158,9 +184,11 @@ def integrate(
             i, _ = c
             return (i < n_out) & (ts[jnp.minimum(i, n_out - 1)] <= s.t)
 
+        sargs = hooks.step_args(args, s.estate)
+
         def body(c):
             i, ys = c
-            return i + 1, ys.at[i].set(s.x)
+            return i + 1, ys.at[i].set(hooks.save(s.t, s.x, sargs, s.estate))
 
         i, ys = eqxi.while_loop(
             cond, body, (s.i_out, s.ys), max_steps=n_out, kind=_inner(adjoint),
@@ -172,12 +200,17 @@ def integrate(
         return (s.i_out < n_out) & (s.status == SUCCESS)
 
     def body_fun(s: _State) -> _State:
+        sargs = hooks.step_args(args, s.estate)
+        dt_cap = jnp.minimum(dt_max, hooks.max_step(s.estate))
         t_stop = jnp.minimum(t_end, hooks.next_stop(s.t, s.estate))
-        hits_stop = s.t + jnp.minimum(s.dt, dt_max) >= t_stop
-        t1 = jnp.where(hits_stop, t_stop, s.t + jnp.minimum(s.dt, dt_max))
+        if stop_at_outputs:
+            # Steps end on output times: events cannot hide between two outputs.
+            t_stop = jnp.minimum(t_stop, ts[jnp.minimum(s.i_out, n_out - 1)])
+        hits_stop = s.t + jnp.minimum(s.dt, dt_cap) >= t_stop
+        t1 = jnp.where(hits_stop, t_stop, s.t + jnp.minimum(s.dt, dt_cap))
         dt = t1 - s.t
         x1, x_err, dense, sstate, _ = solver.step(
-            term, s.t, t1, s.x, args, s.solver_state, s.made_jump
+            term, s.t, t1, s.x, sargs, s.solver_state, s.made_jump
         )
         scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
         err = _rms(x_err / scale) if x_err is not None else jnp.zeros(())
@@ -193,8 +226,9 @@ def integrate(
 
         interp = solver.interpolation_cls(t0=s.t, t1=t1, **dense)
         t_after, x_after, estate, jumped, ev_status = hooks.after_step(
-            interp, s.t, t1, x1, args, s.estate
+            interp, s.t, t1, x1, sargs, s.estate
         )
+        sargs_after = hooks.step_args(args, estate)
 
         def cond(c):
             i, _ = c
@@ -202,7 +236,8 @@ def integrate(
 
         def body(c):
             i, ys = c
-            return i + 1, ys.at[i].set(interp.evaluate(ts[i]))
+            x_i = interp.evaluate(ts[i])
+            return i + 1, ys.at[i].set(hooks.save(ts[i], x_i, sargs_after, estate))
 
         i_out, ys = eqxi.while_loop(
             cond, body, (s.i_out, s.ys), max_steps=n_out, kind=_inner(adjoint),

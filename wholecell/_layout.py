@@ -16,6 +16,7 @@ import sympy as sp
 
 from . import _symbolic as S
 from ._errors import SBMLError, UnsupportedSBMLError
+from ._algebraic import reduce_algebraic_rules
 from ._model import Model
 
 
@@ -67,10 +68,20 @@ class Layout:
         default_factory=list
     )
     event_targets: set[str] = field(default_factory=set)
+    rewrite: object = None
+    collect_delays: object = None
+    # per event: (trigger, delay, priority) with rateOf and delay resolved
+    event_exprs: list = field(default_factory=list)
+    # per event assignment: (event index, target state index, True if value * compartment,
+    # compartment id or None, math)
+    event_assignments: list[tuple[int, int, bool, str | None, sp.Expr]] = field(
+        default_factory=list
+    )
 
 
 def build_layout(model: Model) -> Layout:  # noqa: C901
     """Decide where each symbol of ``model`` lives and write its definitions."""
+    model = reduce_algebraic_rules(model)
     L = Layout(model)
     sym = S.symbol
     comps = model.compartment_by_id()
@@ -79,11 +90,6 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
     rated = {r.variable: r.math for r in model.rate_rules}
     inits = {ia.symbol: ia.math for ia in model.initial_assignments}
     L.event_targets = {a.variable for ev in model.events for a in ev.assignments}
-    if model.algebraic_rules:
-        r = model.algebraic_rules[0]
-        raise UnsupportedSBMLError("AlgebraicRule", r.id, "algebraic rules are not simulated yet")
-    if model.events:
-        raise UnsupportedSBMLError("Event", model.events[0].id, "events are not simulated yet")
     fast = [r.id for r in model.reactions if r.fast]
     if fast:
         raise UnsupportedSBMLError("fast reaction", fast[0])
@@ -207,6 +213,31 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
     for r in model.reactions:
         L.run_defs[sym(r.id)] = r.kinetic_law
 
+    # -- event assignments -------------------------------------------------------------
+    state_index = {name: i for i, name in enumerate(L.state_ids)}
+    for k, ev in enumerate(model.events):
+        seen = set()
+        for a in ev.assignments:
+            if a.variable in seen:
+                raise SBMLError(f"event '{ev.id}' assigns '{a.variable}' twice")
+            seen.add(a.variable)
+            if a.variable in assigned:
+                raise SBMLError(
+                    f"event '{ev.id}' assigns '{a.variable}', which has an assignment rule"
+                )
+            if a.variable not in state_index:
+                raise SBMLError(f"event '{ev.id}' assigns '{a.variable}', which cannot change")
+            i = state_index[a.variable]
+            info = L.info[a.variable]
+            by_amount = (
+                info.kind == "species"
+                and L.state_syms[i] == amount_sym(a.variable)
+                and not info.only_substance_units
+            )
+            L.event_assignments.append(
+                (k, i, by_amount, info.compartment if by_amount else None, a.math)
+            )
+
     # -- definitions at t0 -----------------------------------------------------------
     for k, name in enumerate(L.param_ids):
         info = L.info.get(name)
@@ -235,7 +266,127 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             L.init_defs[v] = p_sym(name)
     for r in model.reactions:
         L.init_defs[sym(r.id)] = r.kinetic_law
+
+    # -- rateOf: replace each RateOf(x) by an expression of the model's symbols --------
+    rewrite = RateOfRewriter(L, assigned, rated)
+    L.rewrite = rewrite
+    L.run_defs = {k: rewrite(v) for k, v in L.run_defs.items()}
+    L.init_defs = {k: rewrite(v) for k, v in L.init_defs.items()}
+    L.event_assignments = [(*a[:4], rewrite(a[4])) for a in L.event_assignments]
+
+    # -- delay: each distinct Delay(expr, tau) becomes a symbol the loop supplies --------
+    collect = DelayCollector(L)
+    L.run_defs = {k: collect(v) for k, v in L.run_defs.items()}
+    L.event_assignments = [(*a[:4], collect(a[4])) for a in L.event_assignments]
+    # at t0 the past is the initial state: delay(e, tau) = e
+    L.init_defs = {
+        k: v.replace(lambda e: isinstance(e, S.Delay), lambda e: e.args[0])
+        if v.has(S.Delay) else v
+        for k, v in L.init_defs.items()
+    }
+    L.collect_delays = collect
+    L.event_exprs = [
+        tuple(
+            collect(rewrite(e)) if e is not None else None
+            for e in (ev.trigger, ev.delay, ev.priority)
+        )
+        for ev in model.events
+    ]
     return L
+
+
+def delayed_sym(k: int) -> sp.Symbol:
+    return S.symbol(f"@delayed:{k}")
+
+
+class DelayCollector:
+    """Replaces each distinct ``Delay(e, tau)`` by a symbol ``@delayed:k``."""
+
+    def __init__(self, L: Layout):
+        self.L = L
+        self.index: dict[sp.Expr, int] = {}
+        self.items: list[tuple[sp.Expr, sp.Expr]] = []
+
+    def __call__(self, expr: sp.Expr) -> sp.Expr:
+        if not expr.has(S.Delay):
+            return expr
+        return expr.replace(lambda e: isinstance(e, S.Delay), self._symbol)
+
+    def _symbol(self, node):
+        e, tau = node.args
+        if e.has(S.Delay) or tau.has(S.Delay):
+            raise UnsupportedSBMLError("nested delay", None, str(node))
+        if node not in self.index:
+            self.index[node] = len(self.items)
+            self.items.append((e, tau))
+        return delayed_sym(self.index[node])
+
+
+class RateOfRewriter:
+    """Replaces ``RateOf(x)`` by the time derivative of ``x`` as the model defines it."""
+
+    def __init__(self, L: Layout, assigned: dict, rated: dict):
+        self.L = L
+        self.assigned = assigned
+        self.rated = rated
+        self.cache: dict[str, sp.Expr] = {}
+        self.by_state: dict[int, list] = {}
+        for e in L.stoich:
+            self.by_state.setdefault(e[0], []).append(e)
+        self.state_index = {n: i for i, n in enumerate(L.state_ids)}
+
+    def __call__(self, expr: sp.Expr) -> sp.Expr:
+        if not expr.has(S.RateOf):
+            return expr
+        return expr.replace(lambda e: isinstance(e, S.RateOf), lambda e: self.rate_of(e.args[0]))
+
+    def rate_of(self, x: sp.Expr, trail: tuple = ()) -> sp.Expr:
+        if not isinstance(x, sp.Symbol):
+            raise UnsupportedSBMLError("rateOf of an expression", None, str(x))
+        name = x.name
+        if name in self.cache:
+            return self.cache[name]
+        if name in trail:
+            raise SBMLError(f"rateOf('{name}') depends on itself")
+        trail = trail + (name,)
+        L = self.L
+        info = L.info.get(name)
+        if name in self.rated:
+            d = self._resolve(self.rated[name], trail)
+        elif name in self.assigned:
+            f = self._resolve(self.assigned[name], trail)
+            d = sp.diff(f, S.TIME)
+            for y in f.free_symbols - {S.TIME}:
+                dy = self.rate_of(y, trail)
+                if dy != 0:
+                    d = d + sp.diff(f, y) * dy
+            if d.has(sp.Derivative, sp.Subs):
+                raise UnsupportedSBMLError(
+                    "rateOf of an assignment rule that cannot be differentiated", name
+                )
+        elif info is not None and info.kind == "species" and name in self.state_index:
+            i = self.state_index[name]
+            dn = sp.Integer(0)
+            for (_, rid, sign, coef, cf) in self.by_state.get(i, []):
+                term = sign * (coef if isinstance(coef, sp.Symbol) else sp.Float(coef))
+                term = term * S.symbol(rid)
+                dn = dn + (term * cf if cf is not None else term)
+            if info.only_substance_units:
+                d = dn
+            else:
+                C = S.symbol(info.compartment)
+                d = dn / C - x * self.rate_of(C, trail) / C
+        else:
+            d = sp.Integer(0)
+        self.cache[name] = d
+        return d
+
+    def _resolve(self, expr, trail):
+        if not expr.has(S.RateOf):
+            return expr
+        return expr.replace(
+            lambda e: isinstance(e, S.RateOf), lambda e: self.rate_of(e.args[0], trail)
+        )
 
 
 def values_array(layout: Layout) -> np.ndarray:
