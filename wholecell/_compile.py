@@ -75,6 +75,8 @@ class _Structure:
         self.rhs_prog = Program(base_run, L.run_defs, outputs)
         n_r = len(self.reaction_ids)
         self.n_reactions = n_r
+        self.fast = np.array([i for i, r in enumerate(m.reactions) if r.fast], dtype=np.int32)
+        self.slow_mask = np.array([not r.fast for r in m.reactions], dtype=bool)
         self.rr_state = np.array([i for i, _ in rate_rule_items], dtype=np.int32)
         self.rr_pos = np.arange(n_r, n_r + len(rate_rule_items), dtype=np.int32)
         off = n_r + len(rate_rule_items)
@@ -149,7 +151,7 @@ class _Structure:
         if p is not None and hist is not None:
             # Before the start, the past is what the initial assignments say it was
             # (they may depend on time).
-            past = jax.vmap(lambda tau: self.initial(p, tau)[0])(when)
+            past = jax.vmap(lambda tau: self.initial(p, tau, project=False)[0])(when)
             xs = jnp.where((when <= hist.t_start)[:, None], past, xs)
         n = len(self.delays)
 
@@ -171,26 +173,67 @@ class _Structure:
         d = self.delayed_values(t[0], x, c, hist, p)
         return jnp.concatenate([c, x, t, d])
 
+    def apply_stoichiometry(self, out, v, like):
+        """dx from reaction rates ``v`` (``out``: the rhs program's outputs)."""
+        if self.dense:
+            return jnp.asarray(self.N) @ v if self.n_reactions else jnp.zeros_like(like)
+        coef = self.e_sign * self.e_const
+        if self.any_var:
+            coef = jnp.where(self.e_var, self.e_sign * out[self.e_var_pos], coef)
+        contrib = coef * v[self.e_rxn]
+        if self.any_factor:
+            contrib = contrib * jnp.where(self.e_has_factor, out[self.e_factor_pos], 1.0)
+        return jax.ops.segment_sum(contrib, self.e_state, num_segments=self.n_state)
+
     def rhs(self, t, x, c):
         out = self.rhs_prog(self.base(t, x, c))
         v = out[: self.n_reactions]
-        if self.dense:
-            dx = jnp.asarray(self.N) @ v if self.n_reactions else jnp.zeros_like(x)
+        if self.fast.size:
+            dx = self._fast_rhs(t, x, c, out, v)
         else:
-            coef = self.e_sign * self.e_const
-            if self.any_var:
-                coef = jnp.where(self.e_var, self.e_sign * out[self.e_var_pos], coef)
-            contrib = coef * v[self.e_rxn]
-            if self.any_factor:
-                contrib = contrib * jnp.where(self.e_has_factor, out[self.e_factor_pos], 1.0)
-            dx = jax.ops.segment_sum(contrib, self.e_state, num_segments=self.n_state)
+            dx = self.apply_stoichiometry(out, v, x)
         if len(self.rr_state):
             dx = dx.at[self.rr_state].set(out[self.rr_pos])
         return dx
 
-    def initial(self, p, t0):
+    # -- fast reactions: kept at equilibrium (v_fast = 0) -----------------------------
+    def _fast_rates(self, t, x, c):
+        return self.rhs_prog(self.base(t, x, c))[self.fast]
+
+    def _fast_matrix(self, out, x):
+        unit = jnp.eye(self.n_reactions, dtype=x.dtype)[self.fast]
+        return jax.vmap(lambda e: self.apply_stoichiometry(out, e, x))(unit).T  # (n, n_f)
+
+    def _fast_rhs(self, t, x, c, out, v):
+        # dx = N_s v_s + N_f w with w such that d/dt v_f(x) = 0 (index reduction of the
+        # equilibrium constraint): w = -(J_f N_f)^-1 J_f N_s v_s.
+        slow = jnp.asarray(self.slow_mask, dtype=x.dtype)
+        dx_slow = self.apply_stoichiometry(out, v * slow, x)
+        Nf = self._fast_matrix(out, x)
+        Jf = jax.jacfwd(lambda y: self._fast_rates(t, y, c))(x)
+        w = -jnp.linalg.solve(Jf @ Nf, Jf @ dx_slow)
+        return dx_slow + Nf @ w
+
+    def project_fast(self, t, x, c, iterations: int = 30):
+        """x moved along the fast reactions onto their equilibrium (Newton on extents)."""
+        out = self.rhs_prog(self.base(t, x, c))
+        Nf = self._fast_matrix(out, x)
+
+        def step(_, xi):
+            y = x + Nf @ xi
+            F = self._fast_rates(t, y, c)
+            J = jax.jacfwd(lambda z: self._fast_rates(t, x + Nf @ z, c))(xi)
+            return xi - jnp.linalg.solve(J, F)
+
+        xi = jax.lax.fori_loop(0, iterations, step, jnp.zeros(self.fast.size, x.dtype))
+        return x + Nf @ xi
+
+    def initial(self, p, t0, project: bool = True):
         out = self.init(jnp.concatenate([p, jnp.reshape(t0, (1,)).astype(p.dtype)]))
-        return out[self.n_const:], out[: self.n_const]
+        x0, c = out[self.n_const:], out[: self.n_const]
+        if self.fast.size and project:
+            x0 = self.project_fast(t0, x0, c)
+        return x0, c
 
     def __hash__(self):
         return id(self)
@@ -231,6 +274,15 @@ class _EventPrograms:
         self.detail_prog = Program(base, defs, delay + prio + vals)
         self.root_prog = Program(base, defs, [roots[i] for i in range(n) if self.root_index[i] >= 0])
         self.comp_prog = Program(base, defs, comps)
+        L = structure.layout
+        species = L.model.species_by_id()
+        self.conc_state = [
+            i for i, (name, s_) in enumerate(zip(L.state_ids, L.state_syms, strict=True))
+            if name in species and s_ == sym(name) and not species[name].has_only_substance_units
+        ]
+        self.conc_prog = Program(
+            base, defs, [sym(species[L.state_ids[i]].compartment) for i in self.conc_state]
+        )
         self.n = n
 
     def triggers(self, t, x, c):
@@ -246,6 +298,9 @@ class _EventPrograms:
 
     def compartments(self, t, x, c):
         return self.comp_prog(self.structure.base(t, x, c))
+
+    def conc_compartments(self, t, x, c):
+        return self.conc_prog(self.structure.base(t, x, c))
 
     def __hash__(self):
         return id(self)
@@ -270,6 +325,7 @@ def _event_spec(L: Layout, base, structure) -> EventSpec:
         assign_state=tuple(a[1] for a in L.event_assignments),
         assign_amount=tuple(a[2] for a in L.event_assignments),
         root_index=tuple(progs.root_index),
+        conc_state=tuple(progs.conc_state),
         programs=progs,
     )
 

@@ -62,6 +62,9 @@ class EventSpec(eqx.Module):
     assign_state: tuple = eqx.field(static=True)  # (n_assign,) target state index
     assign_amount: tuple = eqx.field(static=True)  # (n_assign,) True: value * compartment
     root_index: tuple = eqx.field(static=True)  # per event: output position of g, or -1
+    # species whose state is a concentration (rate rule): rescaled when their
+    # compartment jumps, since an event keeps amounts
+    conc_state: tuple = eqx.field(static=True)
     # programs (static, identity-hashed): see _compile
     programs: Any = eqx.field(static=True)
 
@@ -107,7 +110,7 @@ class ModelHooks(Hooks):
             tau_min=jnp.asarray(jnp.inf, x0.dtype),
             q_time=jnp.full((Q,), jnp.inf, x0.dtype),
             q_event=jnp.zeros((Q,), jnp.int32),
-            q_values=jnp.zeros((Q, max(sp.n_assign, 1)), x0.dtype),
+            q_values=jnp.zeros((Q, sp.n_assign), x0.dtype),
             key=key,
             status=jnp.array(SUCCESS),
         )
@@ -281,25 +284,31 @@ class ModelHooks(Hooks):
         return x, estate._replace(status=status)
 
     def _apply(self, ev, values, t, x, args):
-        """Apply event ``ev``'s assignments (``values`` for all assignments) to x."""
+        """Apply event ``ev``'s assignments (``values`` for all assignments) to x.
+
+        A species concentration assigned by an event becomes an amount with the
+        compartment size before the event; a compartment that changes keeps the amounts
+        inside it (so concentrations held as state are rescaled).
+        """
         sp = self.spec
         if sp.n_assign == 0:
             return x
         a_event = np.array(sp.assign_event, dtype=np.int32)
         a_state = np.array(sp.assign_state, dtype=np.int32)
         a_amount = np.array(sp.assign_amount, dtype=bool)
+        conc_state = np.array(sp.conc_state, dtype=np.int32)
         active = a_event == ev
         n = x.shape[0]
-        # Parameters, compartments and directly held values first ...
-        direct = active & ~a_amount
-        hit = jax.ops.segment_sum(direct.astype(x.dtype), a_state, n) > 0
-        new = jax.ops.segment_sum(jnp.where(direct, values, 0.0), a_state, n)
+        if a_amount.any():
+            values = jnp.where(
+                a_amount, values * self.spec.programs.compartments(t, x, args), values
+            )
+        if conc_state.size:
+            v_old = self.spec.programs.conc_compartments(t, x, args)
+        hit = jax.ops.segment_sum(active.astype(x.dtype), a_state, n) > 0
+        new = jax.ops.segment_sum(jnp.where(active, values, 0.0), a_state, n)
         x = jnp.where(hit, new, x)
-        if not a_amount.any():
-            return x
-        # ... then species amounts, with compartment sizes after this event's changes.
-        comp = self.spec.programs.compartments(t, x, args)
-        amount = active & a_amount
-        hit = jax.ops.segment_sum(amount.astype(x.dtype), a_state, n) > 0
-        new = jax.ops.segment_sum(jnp.where(amount, values * comp, 0.0), a_state, n)
-        return jnp.where(hit, new, x)
+        if conc_state.size:
+            v_new = self.spec.programs.conc_compartments(t, x, args)
+            x = x.at[conc_state].set(x[conc_state] * v_old / v_new)
+        return x

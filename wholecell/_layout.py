@@ -90,9 +90,6 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
     rated = {r.variable: r.math for r in model.rate_rules}
     inits = {ia.symbol: ia.math for ia in model.initial_assignments}
     L.event_targets = {a.variable for ev in model.events for a in ev.assignments}
-    fast = [r.id for r in model.reactions if r.fast]
-    if fast:
-        raise UnsupportedSBMLError("fast reaction", fast[0])
 
     def declare(name: str, value: float | None) -> None:
         L.param_ids.append(name)

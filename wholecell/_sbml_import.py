@@ -113,14 +113,7 @@ def _prepare(doc: libsbml.SBMLDocument, origin: str, check: bool) -> libsbml.SBM
             problems = _problems(doc, _SEVERE)
             raise SBMLError(f"cannot flatten the hierarchical (comp) model in {origin}", problems)
     if doc.getLevel() < 3:
-        # Level 1/2 -> Level 3 (Version 2, else Version 1 where V2 forbids something the
-        # model does, e.g. a local parameter named like a species).
-        if not doc.setLevelAndVersion(3, 2, False):
-            doc.getErrorLog().clearLog()
-            doc.setLevelAndVersion(3, 1, False)
-        problems = _problems(doc, _SEVERE)
-        if problems:
-            raise SBMLError(f"cannot convert {origin} to SBML Level 3", problems)
+        doc = _to_level3(doc, origin)
     if check:
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, False)
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_MODELING_PRACTICE, False)
@@ -137,6 +130,20 @@ def _compartment_size(c: libsbml.Compartment) -> float | None:
     if c.isSetSpatialDimensions() and c.getSpatialDimensionsAsDouble() == 0:
         return 1.0  # a 0-D compartment has no size: its species' values are amounts
     return None
+
+
+def _to_level3(doc: libsbml.SBMLDocument, origin: str) -> libsbml.SBMLDocument:
+    """Level 1/2 -> Level 3 Version 2, or Version 1 where V2 cannot say what the model does
+    (fast reactions, a local parameter named like a species)."""
+    trial = doc.clone()
+    if trial.setLevelAndVersion(3, 2, False) and not _problems(trial, _SEVERE):
+        return trial
+    doc.getErrorLog().clearLog()
+    doc.setLevelAndVersion(3, 1, False)
+    problems = _problems(doc, _SEVERE)
+    if problems:
+        raise SBMLError(f"cannot convert {origin} to SBML Level 3", problems)
+    return doc
 
 
 def _value(el, getter: str, isset: str) -> float | None:
