@@ -12,6 +12,8 @@ from ._errors import SBMLError as SBMLError  # noqa: E402
 from ._errors import SimulationError as SimulationError  # noqa: E402
 from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
+from ._fba import FBAResult as FBAResult  # noqa: E402
+from ._fba import fba as fba  # noqa: E402
 from ._model import Model as Model  # noqa: E402
 from ._result import Result as Result  # noqa: E402
 from ._sbml_import import load_sbml as load_sbml  # noqa: E402

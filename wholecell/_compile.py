@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import NamedTuple
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -14,12 +14,12 @@ import numpy as np
 import sympy as sp
 from jaxtyping import Array, Float
 
+from . import _history
 from . import _symbolic as S
-from ._errors import CompileError, SimulationError
+from ._errors import CompileError, SimulationError, UnsupportedSBMLError
 from ._events import EventSpec, ModelHooks
 from ._integrate import MESSAGES, SUCCESS, Stats, integrate
-from . import _history
-from ._errors import UnsupportedSBMLError
+from ._jacobian import jacobian_for
 from ._layout import Layout, build_layout, delayed_sym, p_sym, x0_sym
 from ._model import Model
 from ._program import Program
@@ -128,7 +128,7 @@ class _Structure:
         # ---- events ----
         self.events = _event_spec(L, base_run, self) if m.events else None
         self.no_events = (
-            _event_spec(L, base_run, self) if self.delays and not m.events else None
+            _event_spec(L, base_run, self) if not m.events else None
         )
 
         # ---- observe: c, x, t -> value of every model id ----
@@ -166,7 +166,10 @@ class _Structure:
 
         ``args`` is the constants vector ``c`` or `RunArgs` (with the history).
         """
-        c, hist, p = (args.c, args.hist, args.p) if isinstance(args, RunArgs) else (args, None, None)
+        if isinstance(args, RunArgs):
+            c, hist, p = args.c, args.hist, args.p
+        else:
+            c, hist, p = args, None, None
         t = jnp.reshape(t, (1,)).astype(x.dtype)
         if not self.delays:
             return jnp.concatenate([c, x, t])
@@ -184,6 +187,19 @@ class _Structure:
         if self.any_factor:
             contrib = contrib * jnp.where(self.e_has_factor, out[self.e_factor_pos], 1.0)
         return jax.ops.segment_sum(contrib, self.e_state, num_segments=self.n_state)
+
+    def propensities(self, t, x, c):
+        """Reaction propensities: the kinetic laws on amounts (SBML's stochastic reading)."""
+        return self.rhs_prog(self.base(t, x, c))[: self.n_reactions]
+
+    def reaction_change(self, j, t, x, c):
+        """The change of the state when reaction ``j`` fires once."""
+        out = self.rhs_prog(self.base(t, x, c))
+        unit = jnp.zeros(self.n_reactions, x.dtype).at[j].set(1.0)
+        dx = self.apply_stoichiometry(out, unit, x)
+        if len(self.rr_state):
+            dx = dx.at[self.rr_state].set(0.0)
+        return dx
 
     def rhs(self, t, x, c):
         out = self.rhs_prog(self.base(t, x, c))
@@ -211,22 +227,47 @@ class _Structure:
         dx_slow = self.apply_stoichiometry(out, v * slow, x)
         Nf = self._fast_matrix(out, x)
         Jf = jax.jacfwd(lambda y: self._fast_rates(t, y, c))(x)
-        w = -jnp.linalg.solve(Jf @ Nf, Jf @ dx_slow)
+        # pinv: a fast reaction whose rate is identically zero (e.g. switched off) leaves
+        # its equilibrium undetermined and simply does nothing
+        w = -_pinv(Jf @ Nf) @ (Jf @ dx_slow)
         return dx_slow + Nf @ w
 
-    def project_fast(self, t, x, c, iterations: int = 30):
-        """x moved along the fast reactions onto their equilibrium (Newton on extents)."""
+    def project_fast(self, t, x, c, iterations: int = 80):
+        """x moved along the fast reactions to the equilibrium their own flow reaches.
+
+        Pseudo-transient continuation on the fast extents xi: implicit Euler steps of
+        d(xi)/d(tau) = v_fast(x + N_f xi) with a pseudo-time step that doubles each
+        iteration, so the state follows the flow (choosing the equilibrium the fast
+        reactions run into, not merely the nearest root) and ends with Newton's speed.
+        """
         out = self.rhs_prog(self.base(t, x, c))
         Nf = self._fast_matrix(out, x)
+        n_f = self.fast.size
 
-        def step(_, xi):
+        def rates(xi):
+            return self._fast_rates(t, x + Nf @ xi, c)
+
+        v0 = rates(jnp.zeros(n_f, x.dtype))
+        J0 = jax.jacfwd(rates)(jnp.zeros(n_f, x.dtype))
+        scale = jnp.maximum(jnp.max(jnp.abs(J0)), jnp.max(jnp.abs(v0)))
+        dtau0 = 1e-3 / jnp.where(scale > 0, scale, 1.0)
+
+        def step(k, xi):
+            v = rates(xi)
+            J = jax.jacfwd(rates)(xi)
+            dtau = dtau0 * 2.0 ** k
+            A = jnp.eye(n_f, dtype=x.dtype) / dtau - J
+            dxi = _pinv(A) @ v
+            # never overdraw a species (an irreversible reaction stops at zero)
             y = x + Nf @ xi
-            F = self._fast_rates(t, y, c)
-            J = jax.jacfwd(lambda z: self._fast_rates(t, x + Nf @ z, c))(xi)
-            return xi - jnp.linalg.solve(J, F)
+            drop = -(Nf @ dxi)
+            room = jnp.where(drop > 0, y / jnp.where(drop > 0, drop, 1.0), jnp.inf)
+            alpha = jnp.clip(jnp.min(room, initial=jnp.inf), 0.0, 1.0)
+            return xi + alpha * dxi
 
-        xi = jax.lax.fori_loop(0, iterations, step, jnp.zeros(self.fast.size, x.dtype))
-        return x + Nf @ xi
+        xi = jax.lax.fori_loop(0, iterations, step, jnp.zeros(n_f, x.dtype))
+        y = x + Nf @ xi
+        return jnp.where(jnp.all(jnp.isfinite(y)), jnp.maximum(y, jnp.where(x >= 0, 0.0, y)), x)
 
     def initial(self, p, t0, project: bool = True):
         out = self.init(jnp.concatenate([p, jnp.reshape(t0, (1,)).astype(p.dtype)]))
@@ -272,7 +313,9 @@ class _EventPrograms:
         self.structure = structure
         self.trig_prog = Program(base, defs, trig)
         self.detail_prog = Program(base, defs, delay + prio + vals)
-        self.root_prog = Program(base, defs, [roots[i] for i in range(n) if self.root_index[i] >= 0])
+        self.root_prog = Program(
+            base, defs, [roots[i] for i in range(n) if self.root_index[i] >= 0]
+        )
         self.comp_prog = Program(base, defs, comps)
         L = structure.layout
         species = L.model.species_by_id()
@@ -426,13 +469,14 @@ class CompiledModel(eqx.Module):
         if solver == "auto":
             span = _concrete_span(ts, t0)
             name = choose_solver(self, span, self.structure.nominal_params, 0.0)
-        method = make_solver(name, rtol, atol)
+        jac = jacobian_for(st) if name.startswith("rodas") else None
+        method = make_solver(name, rtol, atol, jac)
         if x0.shape[0] == 0 and st.events is None and not st.delays:
             ys = jnp.zeros((ts.shape[0], 0), p.dtype)
             z = jnp.array(0)
             return ys, Stats(z, z, z, ts[-1], x0)
         hooks = None
-        if st.events is not None or st.delays:
+        if st.events is not None or st.delays or st.fast.size:
             hooks = ModelHooks(
                 st.events if st.events is not None else st.no_events,
                 st,
@@ -478,6 +522,11 @@ class CompiledModel(eqx.Module):
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")
         return ys[:, : self.structure.n_state]
+
+
+def _pinv(A):
+    """Pseudo-inverse that keeps NaN out of singular or zero systems."""
+    return jnp.linalg.pinv(A, rtol=1e-12)
 
 
 def _concrete_span(ts, t0) -> float:

@@ -89,6 +89,13 @@ class ModelHooks(Hooks):
         """(delays, priorities, assignment values) at (t, x)."""
         return self.spec.programs.details(t, x, args)
 
+    def _project(self, t, x, args):
+        """Fast reactions return to their equilibrium (after an event or a step)."""
+        if self.structure is None or not self.structure.fast.size:
+            return x
+        c = args.c if hasattr(args, "c") else args
+        return self.structure.project_fast(t, x, c)
+
     def _args(self, args, hist):
         if not self.has_history:
             return args
@@ -153,7 +160,7 @@ class ModelHooks(Hooks):
             estate = estate._replace(hist=hist)
             args = self._args(args, hist)
         if self.spec.n_events == 0:
-            return t1, x1, estate, jnp.array(False), estate.status
+            return t1, self._project(t1, x1, args), estate, jnp.array(False), estate.status
         # Sample the triggers inside the step too, so a trigger that is true only
         # briefly (rising and falling within one step) is not missed.
         K = TRIGGER_SAMPLES
@@ -230,17 +237,22 @@ class ModelHooks(Hooks):
         """Queue every fired event at t + delay, with its values if taken at trigger time."""
         sp = self.spec
         delays, _, values = self._details(t, x, args)
-        q_time, q_event, q_values = estate.q_time, estate.q_event, estate.q_values
-        overflow = jnp.array(False)
-        for i in range(sp.n_events):
-            free = jnp.isinf(q_time)
-            slot = jnp.argmax(free)
-            ok = fired[i] & free[slot]
-            overflow = overflow | (fired[i] & ~free[slot])
-            when = t + (delays[i] if sp.has_delay else 0.0)
-            q_time = q_time.at[slot].set(jnp.where(ok, when, q_time[slot]))
-            q_event = q_event.at[slot].set(jnp.where(ok, i, q_event[slot]))
-            q_values = q_values.at[slot].set(jnp.where(ok, values, q_values[slot]))
+        Q = estate.q_time.shape[0]
+        free = jnp.isinf(estate.q_time)
+        # the k-th fired event takes the k-th free slot
+        free_slots = jnp.argsort(~free, stable=True)
+        rank = jnp.cumsum(fired) - 1
+        n_free = jnp.sum(free)
+        ok = fired & (rank < n_free)
+        slot = jnp.where(ok, free_slots[jnp.clip(rank, 0, Q - 1)], Q)  # Q: dropped
+        when = t + (delays if sp.has_delay else jnp.zeros_like(delays))
+        q_time = estate.q_time.at[slot].set(when, mode="drop")
+        q_event = estate.q_event.at[slot].set(jnp.arange(sp.n_events, dtype=jnp.int32),
+                                              mode="drop")
+        q_values = estate.q_values.at[slot].set(
+            jnp.broadcast_to(values, (sp.n_events,) + values.shape), mode="drop"
+        )
+        overflow = jnp.any(fired & ~ok)
         status = jnp.where(overflow, EVENT_OVERFLOW, estate.status)
         return estate._replace(q_time=q_time, q_event=q_event, q_values=q_values, status=status)
 
@@ -278,6 +290,7 @@ class ModelHooks(Hooks):
         x, estate, n = eqxi.while_loop(
             cond, body, (x, estate, jnp.array(0)), max_steps=MAX_CASCADE, kind=self.loop_kind
         )
+        x = self._project(t, x, args)
         status = jnp.where(
             (n >= MAX_CASCADE) & jnp.any(estate.q_time <= t), EVENT_OVERFLOW, estate.status
         )

@@ -15,8 +15,8 @@ import numpy as np
 import sympy as sp
 
 from . import _symbolic as S
-from ._errors import SBMLError, UnsupportedSBMLError
 from ._algebraic import reduce_algebraic_rules
+from ._errors import SBMLError, UnsupportedSBMLError
 from ._model import Model
 
 
@@ -236,6 +236,7 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             )
 
     # -- definitions at t0 -----------------------------------------------------------
+    undefined: list[str] = []
     for k, name in enumerate(L.param_ids):
         info = L.info.get(name)
         v = sym(name)
@@ -258,11 +259,21 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             if math.isnan(L.param_values[k]) and (
                 info is None or info.kind != "parameter"
             ) and name not in rated:
-                what = info.kind if info else "local parameter"
-                raise SBMLError(f"{what} '{name}' has no value and no initial assignment")
+                undefined.append(name)
             L.init_defs[v] = p_sym(name)
     for r in model.reactions:
         L.init_defs[sym(r.id)] = r.kinetic_law
+    if undefined:
+        # An undefined size or stoichiometry is an error only where something uses it.
+        used = set()
+        for expr in list(L.run_defs.values()) + list(L.init_defs.values()):
+            used |= {str(x) for x in expr.free_symbols}
+        used |= {str(e[3]) for e in L.stoich if isinstance(e[3], sp.Symbol)}
+        for name in undefined:
+            if name in used:
+                info = L.info.get(name)
+                what = info.kind if info else "local parameter"
+                raise SBMLError(f"{what} '{name}' has no value and no initial assignment")
 
     # -- rateOf: replace each RateOf(x) by an expression of the model's symbols --------
     rewrite = RateOfRewriter(L, assigned, rated)

@@ -129,10 +129,9 @@ class Lowerer:
     Sub-expressions are cached, so shared pieces are evaluated once.
     """
 
-    def __init__(self, env: Mapping[sp.Basic, object], hooks: Mapping[type, object] | None = None):
+    def __init__(self, env: Mapping[sp.Basic, object]):
         self.env = env
         self.cache: dict[sp.Basic, object] = {}
-        self.hooks = dict(hooks or {})
 
     def __call__(self, expr: sp.Basic):
         hit = self.cache.get(expr)
@@ -164,8 +163,6 @@ class Lowerer:
         if isinstance(e, sp.NumberSymbol):
             return float(e)
         f = e.func
-        if f in self.hooks:
-            return self.hooks[f](self, e)
         if f is sp.Add:
             return _reduce(lambda a, b: a + b, [as_number(self(a)) for a in e.args])
         if f is sp.Mul:

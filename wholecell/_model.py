@@ -102,6 +102,41 @@ class Event:
 
 
 @dataclass(frozen=True)
+class FluxBounds:
+    """Bounds of one reaction's flux in flux balance analysis: ``lower <= v <= upper``.
+
+    Each bound is a number (fbc v1 ``fluxBound`` values), the id of a parameter holding it
+    (fbc v2 ``lowerFluxBound``/``upperFluxBound``), or None for no bound.
+    """
+
+    reaction: str
+    lower: float | str | None = None
+    upper: float | str | None = None
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An fbc objective: ``type`` ("maximize" or "minimize") of sum(coefficient * flux)."""
+
+    id: str
+    type: str
+    #: (reaction id, coefficient) of each flux objective
+    fluxes: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class FluxBalance:
+    """The flux balance (SBML ``fbc`` package) description of a model."""
+
+    version: int
+    bounds: tuple[FluxBounds, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    active_objective: str | None = None
+    #: (construct, element id) of fbc constructs that a linear program cannot express
+    unsupported: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Model:
     """An SBML model: the immutable IR between import and compile.
 
@@ -123,6 +158,8 @@ class Model:
     conversion_factor: str | None = None
     name: str = ""
     source: str = field(default="", compare=False)
+    #: flux balance analysis data (the ``fbc`` package), if the model has any
+    flux_balance: FluxBalance | None = None
 
     def species_by_id(self) -> dict[str, Species]:
         return {s.id: s for s in self.species}

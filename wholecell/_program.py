@@ -68,8 +68,6 @@ class Program:
         base: the symbols of the base vector, in order.
         definitions: symbol -> expression for every derived symbol that may be needed.
         outputs: the symbols the caller wants; only what they depend on is computed.
-        hooks: extra lowering rules (sympy function class -> callable), e.g. for
-            ``delay`` and ``rateOf``.
     """
 
     def __init__(
@@ -77,14 +75,10 @@ class Program:
         base: Sequence[sp.Symbol],
         definitions: Mapping[sp.Symbol, sp.Expr],
         outputs: Sequence[sp.Symbol],
-        hooks: Mapping[type, object] | None = None,
-        hook_deps=None,
     ):
         self.n_base = len(base)
-        self.hooks = dict(hooks or {})
         index: dict[sp.Symbol, int] = {s: i for i, s in enumerate(base)}
         base_set = set(base)
-        deps_of = hook_deps or (lambda e: ())
 
         def is_symbol(node):
             return isinstance(node, sp.Symbol) and (node in base_set or node in definitions)
@@ -99,9 +93,7 @@ class Program:
             if s not in definitions:
                 raise CompileError(f"no definition for '{s}'")
             expr = definitions[s]
-            deps = tuple(
-                d for d in (expr.free_symbols | set(deps_of(expr))) if d not in base_set
-            )
+            deps = tuple(d for d in expr.free_symbols if d not in base_set)
             for d in deps:
                 if d not in definitions:
                     raise CompileError(f"'{s}' depends on '{d}', which has no value")
@@ -181,7 +173,7 @@ class Program:
             sym = definitions[sym]
         return index[sym]
 
-    def values(self, base: jnp.ndarray, context=None) -> jnp.ndarray:
+    def values(self, base: jnp.ndarray) -> jnp.ndarray:
         """The full value vector (base followed by every derived symbol)."""
         vals = base
         for groups in self.levels:
@@ -192,14 +184,11 @@ class Program:
                     env[_ARG[j]] = vals[g.idx[:, j]]
                 for j in range(g.n_consts):
                     env[_CONST[j]] = jnp.asarray(g.consts[:, j])
-                hooks = {
-                    k: (lambda low, e, h=h: h(low, e, vals, context)) for k, h in self.hooks.items()
-                }
-                out = as_number(Lowerer(env, hooks)(g.shape))
+                out = as_number(Lowerer(env)(g.shape))
                 outs.append(jnp.broadcast_to(jnp.asarray(out, dtype=vals.dtype), (len(g.idx),)))
             vals = jnp.concatenate([vals, *outs])
         return vals
 
-    def __call__(self, base: jnp.ndarray, context=None) -> jnp.ndarray:
+    def __call__(self, base: jnp.ndarray) -> jnp.ndarray:
         """The outputs, in the order given at construction."""
-        return self.values(base, context)[self.output_index]
+        return self.values(base)[self.output_index]

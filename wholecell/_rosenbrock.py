@@ -269,6 +269,3 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
         dense = dict(y0=y0, y1=y1, kd=kd)
         return y1, err, dense, None, diffrax.RESULTS.successful
 
-
-def make_rosenbrock(name: str) -> Rosenbrock:
-    return Rosenbrock(TABLEAUS[name.lower()])

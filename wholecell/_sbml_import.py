@@ -19,8 +19,11 @@ from ._model import (
     Compartment,
     Event,
     EventAssignment,
+    FluxBalance,
+    FluxBounds,
     InitialAssignment,
     Model,
+    Objective,
     Parameter,
     RateRule,
     Reaction,
@@ -234,6 +237,7 @@ class _Builder:
             events=events,
             conversion_factor=m.getConversionFactor() if m.isSetConversionFactor() else None,
             name=m.getName() or "",
+            flux_balance=_flux_balance(m),
         )
         _check_values(model)
         return model
@@ -304,6 +308,58 @@ class _Builder:
             priority,
             e.getUseValuesFromTriggerTime() if e.isSetUseValuesFromTriggerTime() else True,
         )
+
+
+def _flux_balance(m: libsbml.Model) -> FluxBalance | None:
+    """The fbc package's flux bounds and objectives; None where the model does not use fbc."""
+    fbc = m.getPlugin("fbc")
+    if fbc is None:
+        return None
+    version = fbc.getPackageVersion()
+    unsupported: list[tuple[str, str]] = []
+    bounds: list[FluxBounds] = []
+    if version == 1:
+        # <fbc:fluxBound reaction op value>: several may bound one reaction
+        lower: dict[str, float] = {}
+        upper: dict[str, float] = {}
+        for b in fbc.getListOfFluxBounds():
+            rid, op = b.getReaction(), b.getOperation()
+            v = b.getValue() if b.isSetValue() else math.nan
+            if op in ("greaterEqual", "equal"):
+                lower[rid] = max(lower.get(rid, -math.inf), v)
+            if op in ("lessEqual", "equal"):
+                upper[rid] = min(upper.get(rid, math.inf), v)
+            if op not in ("greaterEqual", "lessEqual", "equal"):
+                unsupported.append((f"fbc fluxBound operation '{op}'", b.getId() or rid))
+        for rid in dict.fromkeys(list(lower) + list(upper)):
+            bounds.append(FluxBounds(rid, lower.get(rid), upper.get(rid)))
+    else:
+        for r in m.getListOfReactions():
+            rp = r.getPlugin("fbc")
+            if rp is None:
+                continue
+            lo = rp.getLowerFluxBound() if rp.isSetLowerFluxBound() else None
+            hi = rp.getUpperFluxBound() if rp.isSetUpperFluxBound() else None
+            if lo is not None or hi is not None:
+                bounds.append(FluxBounds(r.getId(), lo, hi))
+        if version >= 3:
+            for c in fbc.getListOfUserDefinedConstraints():
+                unsupported.append(("fbc userDefinedConstraint", c.getId()))
+    objectives = []
+    for o in fbc.getListOfObjectives():
+        fluxes = []
+        for fo in o.getListOfFluxObjectives():
+            if fo.isSetVariableType() and fo.getVariableType() != libsbml.FBC_VARIABLE_TYPE_LINEAR:
+                unsupported.append(("fbc quadratic fluxObjective", o.getId()))
+            fluxes.append((fo.getReaction(), fo.getCoefficient()))
+        objectives.append(Objective(o.getId(), o.getType(), tuple(fluxes)))
+    return FluxBalance(
+        version,
+        tuple(bounds),
+        tuple(objectives),
+        fbc.getActiveObjectiveId() or None,
+        tuple(unsupported),
+    )
 
 
 def _check_values(model: Model) -> None:

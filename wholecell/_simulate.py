@@ -31,6 +31,8 @@ def simulate(
     n: int = 1,
     seed: int = 0,
     throw: bool = True,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
     **options,
 ) -> Result:
     """Simulate ``model`` and return the values of every model id at the times ``t``.
@@ -40,15 +42,22 @@ def simulate(
             `CompiledModel`.
         t: output times (increasing; the first is the start time), or a single end
             time for 101 points from 0.
-        method: ``"ode"`` (deterministic).
+        method: ``"ode"`` (deterministic), ``"ssa"`` (exact stochastic simulation,
+            Gillespie's direct method, ``n`` trajectories) or ``"tau"`` (tau-leaping with
+            Cao-Gillespie-Petzold steps, exact steps when few molecules remain).
         params: parameter id -> value. Arrays with a leading batch axis run an
             ensemble (vmap): ``res[id]`` then has shape (batch, len(t)).
         rtol, atol: relative and absolute tolerance of the ODE solver.
         solver: the ODE method (``"auto"``, ``"tsit5"``, ``"kvaerno5"``, ...).
         max_steps: the most steps a solve may take.
         t0: the start time (default: the first output time).
+        n: number of stochastic trajectories (``"ssa"``).
+        seed: the random seed of stochastic runs; trajectory ``i`` is the same whatever
+            the chunk size or device count.
         throw: raise `SimulationError` when a solve fails; otherwise failed members are
             NaN and ``res.stats["status"]`` says why.
+        chunk_size: trajectories per compiled batch (``"ssa"``), bounding memory.
+        progress: print progress of long stochastic runs (default: when > 1 chunk).
 
     Returns:
         A `Result`.
@@ -59,14 +68,21 @@ def simulate(
     """
     sim = compile(model)
     ts = _times(t)
-    if method != "ode":
-        raise SimulationError(f"unknown method '{method}'; use 'ode'")
     if options:
         raise TypeError(f"simulate() got unexpected options: {', '.join(options)}")
     P, batch = _param_batch(sim, params)
     start = ts[0] if t0 is None else float(t0)
     if start > ts[0]:
         raise SimulationError("t0 must not be after the first output time")
+    if method in ("ssa", "tau"):
+        from ._stochastic import simulate_ssa
+
+        return simulate_ssa(
+            sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
+            chunk_size=chunk_size, progress=progress, method=method,
+        )
+    if method != "ode":
+        raise SimulationError(f"unknown method '{method}'; use 'ode', 'ssa' or 'tau'")
     chosen = choose_solver(sim, ts[-1] - start, P[0], start) if solver == "auto" else solver
     values, stats = _run_batch(
         sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
@@ -89,14 +105,18 @@ def simulate(
     else:
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = chosen
-    layout = sim.structure.layout
+    return make_result(sim, ts, values, stats_out, method)
+
+
+def make_result(sim: CompiledModel, ts, values, stats, method: str) -> Result:
+    species = sim.structure.layout.model.species
     return Result(
         ts,
         sim.observable_ids,
         values,
-        {s.id: s.compartment for s in layout.model.species},
-        {s.id: s.has_only_substance_units for s in layout.model.species},
-        stats_out,
+        {s.id: s.compartment for s in species},
+        {s.id: s.has_only_substance_units for s in species},
+        stats,
         method,
     )
 

@@ -19,8 +19,14 @@ EXPLICIT = ("tsit5", "dopri5", "dopri8", "bosh3")
 STIFF = ("rodas5", "rodas5p", "rodas4", "kvaerno5", "kvaerno3")
 
 
-def make_solver(name: str, rtol: float, atol: float) -> diffrax.AbstractSolver:
-    """The diffrax solver called ``name`` (case-insensitive)."""
+def make_solver(
+    name: str, rtol: float, atol: float, jacobian=None
+) -> diffrax.AbstractSolver:
+    """The diffrax solver called ``name`` (case-insensitive).
+
+    ``jacobian`` (``jac(t, y, args) -> (J, f_t)``) replaces dense `jax.jacfwd` in the
+    Rosenbrock methods.
+    """
     key = name.lower()
     if key == "tsit5":
         return diffrax.Tsit5()
@@ -34,9 +40,9 @@ def make_solver(name: str, rtol: float, atol: float) -> diffrax.AbstractSolver:
         cls = diffrax.Kvaerno5 if key == "kvaerno5" else diffrax.Kvaerno3
         return cls(root_finder=diffrax.VeryChord(rtol=rtol, atol=atol))
     if key in ("rodas5", "rodas5p", "rodas4"):
-        from ._rosenbrock import make_rosenbrock
+        from ._rosenbrock import TABLEAUS, Rosenbrock
 
-        return make_rosenbrock(key)
+        return Rosenbrock(TABLEAUS[key], jacobian)
     raise SimulationError(
         f"unknown ODE solver '{name}'; choose one of {', '.join(EXPLICIT + STIFF)} or 'auto'"
     )

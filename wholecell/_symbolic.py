@@ -117,7 +117,7 @@ def is_boolean(expr: sp.Expr) -> bool:
     return isinstance(expr, RELATIONS + LOGICAL)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def symbol(name: str) -> sp.Symbol:
     """The sympy symbol of an SBML id (every id is real; names are kept verbatim).
 

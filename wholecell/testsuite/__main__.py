@@ -11,6 +11,7 @@ from ._cases import parse_ranges
 from ._runner import run_cases, summary, tag_table, write_report
 
 DEFAULT_SEMANTIC = Path("../shared/sbml-test-suite/semantic")
+DEFAULT_STOCHASTIC = Path("../shared/sbml-test-suite/stochastic")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,14 +19,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m wholecell.testsuite",
         description="Run SBML Test Suite semantic cases and compare with expected results.",
     )
-    ap.add_argument("cases_dir", nargs="?", type=Path, default=DEFAULT_SEMANTIC)
+    ap.add_argument("cases_dir", nargs="?", type=Path, default=None)
+    ap.add_argument(
+        "--stochastic", action="store_true",
+        help="run the stochastic cases (default dir ../shared/sbml-test-suite/stochastic)",
+    )
+    ap.add_argument("--runs", type=int, default=10_000, help="SSA runs per stochastic case")
     ap.add_argument("--cases", help="case numbers, e.g. 1-100,205 (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--out", type=Path, help="write a CSV report here")
     ap.add_argument("--tags", action="store_true", help="print the per-tag table")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    root = args.cases_dir
+    root = args.cases_dir or (DEFAULT_STOCHASTIC if args.stochastic else DEFAULT_SEMANTIC)
     if not root.is_dir():
         print(f"no such directory: {root}", file=sys.stderr)
         return 2
@@ -33,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     numbers = parse_ranges(args.cases, available)
     dirs = [root / f"{n:05d}" for n in numbers]
     t0 = time.perf_counter()
-    outcomes = run_cases(dirs, jobs=args.jobs, progress=not args.no_progress)
+    outcomes = run_cases(
+        dirs, jobs=args.jobs, progress=not args.no_progress,
+        stochastic_runs=args.runs if args.stochastic else None,
+    )
     elapsed = time.perf_counter() - t0
     if args.out:
         write_report(outcomes, args.out)

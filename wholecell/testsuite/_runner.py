@@ -100,20 +100,31 @@ def _init_worker():
 
 
 def run_cases(
-    directories: list[Path], jobs: int = 1, progress: bool = True
+    directories: list[Path], jobs: int = 1, progress: bool = True,
+    stochastic_runs: int | None = None,
 ) -> list[Outcome]:
-    """Run the cases, ``jobs`` at a time in worker processes."""
+    """Run the cases, ``jobs`` at a time in worker processes.
+
+    With ``stochastic_runs`` the cases are stochastic ones, each run that many times.
+    """
     out: list[Outcome] = []
     total = len(directories)
     paths = [str(d) for d in directories]
+    run = run_case
+    if stochastic_runs is not None:
+        from functools import partial
+
+        from ._stochastic import run_stochastic_case
+
+        run = partial(run_stochastic_case, n=stochastic_runs)
     if jobs <= 1:
         _init_worker()
-        it = map(run_case, paths)
+        it = map(run, paths)
         pool = None
     else:
         ctx = mp.get_context("spawn")
         pool = ctx.Pool(jobs, initializer=_init_worker, maxtasksperchild=40)
-        it = pool.imap(run_case, paths, chunksize=1)
+        it = pool.imap(run, paths, chunksize=1)
     try:
         for k, o in enumerate(it, 1):
             out.append(o)

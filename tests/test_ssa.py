@@ -1,0 +1,99 @@
+"""Exact SSA: a birth-death process against its Poisson law; reproducibility; sharding."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import ROOT, parameter, sbml_model
+from scipy import stats
+
+import wholecell as wc
+
+#: the birth-death process 0 -> X (rate lam), X -> 0 (rate mu * X), X(0) = 0
+LAM, MU = 20.0, 0.5
+BIRTH_DEATH = sbml_model(
+    '<species id="X" compartment="C" initialAmount="0" hasOnlySubstanceUnits="true" '
+    'boundaryCondition="false" constant="false"/>',
+    """<reaction id="birth" reversible="false">
+      <listOfProducts><speciesReference species="X" stoichiometry="1" constant="true"/>
+      </listOfProducts><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+      <ci>lam</ci></math></kineticLaw></reaction>
+    <reaction id="death" reversible="false">
+      <listOfReactants><speciesReference species="X" stoichiometry="1" constant="true"/>
+      </listOfReactants><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+      <apply><times/><ci>mu</ci><ci>X</ci></apply></math></kineticLaw></reaction>""",
+    parameter("lam", LAM) + parameter("mu", MU),
+)
+#: significance level of the distribution tests (fixed seeds make them deterministic)
+ALPHA = 1e-3
+
+
+@pytest.fixture(scope="module")
+def birth_death():
+    return wc.load_sbml(BIRTH_DEATH)
+
+
+def test_birth_death_is_poisson(birth_death):
+    ts = np.array([0.0, 0.5, 1.0, 2.0, 20.0])
+    n = 4000
+    res = wc.simulate(birth_death, ts, method="ssa", n=n, seed=7)
+    x = res.amount("X")
+    assert x.shape == (n, len(ts))
+    assert np.all(x[:, 0] == 0)
+    assert np.all(x == np.round(x))
+    # X(t) ~ Poisson(m(t)), m(t) = lam/mu (1 - exp(-mu t)), at every t (X(0) = 0)
+    for k in range(1, len(ts)):
+        m = LAM / MU * (1 - np.exp(-MU * ts[k]))
+        se = np.sqrt(m / n)
+        assert abs(x[:, k].mean() - m) < 4 * se
+        # the variance of a Poisson law equals its mean (SE of s^2 ~ sqrt(2/n) m for large m)
+        assert abs(x[:, k].var(ddof=1) - m) < 4 * m * np.sqrt((2 + 1 / m) / n)
+    # the stationary law at t = 20 (mu t = 10): chi-square against Poisson(lam / mu)
+    m = LAM / MU
+    values = x[:, -1].astype(int)
+    edges = np.arange(int(m - 3 * np.sqrt(m)), int(m + 3 * np.sqrt(m)) + 1)
+    observed = np.array([np.sum(values < edges[0])]
+                        + [np.sum(values == v) for v in edges]
+                        + [np.sum(values > edges[-1])])
+    pmf = stats.poisson(m)
+    probs = np.concatenate([[pmf.cdf(edges[0] - 1)], pmf.pmf(edges), [pmf.sf(edges[-1])]])
+    chi2 = np.sum((observed - n * probs) ** 2 / (n * probs))
+    assert stats.chi2.sf(chi2, len(probs) - 1) > ALPHA
+
+
+def test_seed_reproducible_and_chunk_independent(birth_death):
+    ts = np.linspace(0, 5, 6)
+    a = wc.simulate(birth_death, ts, method="ssa", n=64, seed=3)
+    b = wc.simulate(birth_death, ts, method="ssa", n=64, seed=3, chunk_size=16)
+    c = wc.simulate(birth_death, ts, method="ssa", n=64, seed=4)
+    np.testing.assert_array_equal(a.amount("X"), b.amount("X"))
+    assert not np.array_equal(a.amount("X"), c.amount("X"))
+    assert a.mean()["X"].shape == (6,)
+    assert a.quantile(0.5)["X"].shape == (6,)
+
+
+def test_same_numbers_on_four_devices(birth_death, tmp_path):
+    code = textwrap.dedent(f"""
+        import numpy as np, jax
+        import wholecell as wc
+        assert len(jax.devices()) == 4, jax.devices()
+        m = wc.load_sbml({BIRTH_DEATH!r})
+        r = wc.simulate(m, np.linspace(0, 5, 6), method="ssa", n=64, seed=3, chunk_size=16)
+        np.save({str(tmp_path / "four.npy")!r}, r.amount("X"))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    one = wc.simulate(birth_death, np.linspace(0, 5, 6), method="ssa", n=64, seed=3)
+    np.testing.assert_array_equal(np.load(tmp_path / "four.npy"), one.amount("X"))
+
+
+def test_rate_rules_are_refused_by_ssa():
+    extra = """<listOfRules><rateRule variable="P"><math
+      xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></rateRule></listOfRules>"""
+    text = sbml_model("", "", parameter("P", 0.0, constant=False), extra=extra)
+    with pytest.raises(wc.UnsupportedSBMLError, match="RateRule"):
+        wc.simulate(wc.load_sbml(text), [0.0, 1.0], method="ssa", n=4)

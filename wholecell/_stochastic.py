@@ -1,0 +1,127 @@
+"""Stochastic ensembles: many SSA trajectories in chunks, sharded over devices."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._compile import CompiledModel, describe_failure
+from ._errors import SimulationError, UnsupportedSBMLError
+from ._events import ModelHooks
+from ._integrate import MESSAGES, SUCCESS
+from ._ssa import BAD_PROPENSITY, ssa_trajectory
+from ._tau import tau_matrices, tau_trajectory
+
+#: default trajectories per compiled chunk
+DEFAULT_CHUNK = 10_000
+
+
+def check_ssa_model(sim: CompiledModel, method: str = "ssa") -> None:
+    """Refuse what the stochastic methods cannot simulate, naming the construct."""
+    st = sim.structure
+    L = st.layout
+    if method == "tau":
+        if st.events is not None:
+            raise UnsupportedSBMLError("Event in tau-leaping", L.model.events[0].id,
+                                       "use method='ssa'")
+        tau_matrices(st)
+    if L.rate_rules:
+        name = L.state_ids[next(iter(L.rate_rules))]
+        raise UnsupportedSBMLError(
+            "RateRule in a stochastic simulation", name,
+            "continuous dynamics need method='hybrid' or 'ode'",
+        )
+    if st.delays:
+        raise UnsupportedSBMLError("csymbol delay in a stochastic simulation", None)
+    if st.fast.size:
+        raise UnsupportedSBMLError(
+            "fast reaction in a stochastic simulation", st.reaction_ids[int(st.fast[0])]
+        )
+
+
+def _keys(seed: int, n: int):
+    return jax.random.split(jax.random.PRNGKey(seed), n)
+
+
+@eqx.filter_jit
+def _chunk(sim, ts, t0, P, keys, max_events, method):
+    st = sim.structure
+    hooks = ModelHooks(st.events, st) if st.events is not None else None
+    mats = tau_matrices(st) if method == "tau" else None
+
+    def one(p, key):
+        if method == "tau":
+            ys, stats = tau_trajectory(st, mats, ts, p, t0, key, max_events)
+        else:
+            ys, stats = ssa_trajectory(st, hooks, ts, p, t0, key, max_events)
+        return sim.observe(ts, ys, p, t0=t0), stats
+
+    return jax.vmap(one)(P, keys)
+
+
+def _shard(arr):
+    devices = jax.devices()
+    if len(devices) == 1:
+        return arr
+    mesh = Mesh(np.array(devices), ("batch",))
+    return jax.device_put(arr, NamedSharding(mesh, PartitionSpec("batch")))
+
+
+def simulate_ssa(
+    sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa"
+):
+    """n stochastic trajectories (or one per row of a parameter batch ``P``)."""
+    from ._simulate import make_result
+
+    check_ssa_model(sim, method)
+    if P.shape[0] > 1:
+        if n not in (1, P.shape[0]):
+            raise SimulationError(
+                f"n={n} trajectories but a parameter batch of {P.shape[0]}; give one or the other"
+            )
+        n = P.shape[0]
+    if n < 1:
+        raise SimulationError("n must be at least 1")
+    keys = _keys(seed, n)
+    n_dev = len(jax.devices())
+    chunk = chunk_size or min(n, DEFAULT_CHUNK)
+    chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count
+    n_chunks = -(-n // chunk)
+    show = progress if progress is not None else n_chunks > 1
+    out_vals, out_stats = [], []
+    t_start = time.perf_counter()
+    for k in range(n_chunks):
+        lo, hi = k * chunk, min(n, (k + 1) * chunk)
+        idx = np.arange(lo, lo + chunk) % n  # pad the last chunk to a full one
+        Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
+        vals, stats = _chunk(
+            sim, jnp.asarray(ts), jnp.asarray(t0), _shard(jnp.asarray(Pk)),
+            _shard(keys[idx]), max_events, method,
+        )
+        m = hi - lo
+        out_vals.append(np.asarray(vals)[:m])
+        out_stats.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], stats))
+        if show:
+            rate = hi / (time.perf_counter() - t_start)
+            print(f"{method}: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
+    values = np.concatenate(out_vals)
+    stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *out_stats)
+    status = stats.status
+    if throw and np.any(status != SUCCESS):
+        bad = int(status[status != SUCCESS][0])
+        if bad == BAD_PROPENSITY:
+            raise SimulationError(
+                f"simulation of '{sim.model.id}': a propensity became negative or NaN "
+                "(a kinetic law that is not a valid propensity on amounts)"
+            )
+        failed = jax.tree_util.tree_map(lambda a: a[status != SUCCESS], stats)
+        err = describe_failure(sim, failed)
+        raise SimulationError(str(err) + f" ({MESSAGES.get(bad, bad)})", err.time, err.variables)
+    stats_out = {"events": stats.events, "status": status, "t_last": stats.t_last}
+    return make_result(sim, ts, values, stats_out, method)
