@@ -47,7 +47,7 @@ class _Structure:
         m = L.model
         self.const_syms = [sym(n) for n in L.const_ids]
         base_plain = self.const_syms + list(L.state_syms) + [S.TIME]
-        self.delays = list(L.collect_delays.items)
+        self.delays = list(L.delays)
         base_run = base_plain + [delayed_sym(k) for k in range(len(self.delays))]
         base_init = [p_sym(n) for n in L.param_ids] + [S.TIME]
         self.n_const = len(L.const_ids)
@@ -112,18 +112,27 @@ class _Structure:
         # ---- delays: tau_k at the current time, e_k at time t - tau_k ----
         if self.delays:
             defs = dict(L.run_defs)
-            taus = [sym(f"@tau:{k}") for k in range(len(self.delays))]
-            exprs = [sym(f"@delayed_expr:{k}") for k in range(len(self.delays))]
-            for k, (e, tau) in enumerate(self.delays):
+            past_defs = dict(init_defs)
+            n_d = len(self.delays)
+            taus = [sym(f"@tau:{k}") for k in range(n_d)]
+            exprs = [sym(f"@delayed_expr:{k}") for k in range(n_d)]
+            pasts = [sym(f"@delayed_past:{k}") for k in range(n_d)]
+            for k, (e, tau, e_past) in enumerate(self.delays):
                 defs[taus[k]] = tau
                 defs[exprs[k]] = e
-            try:
-                self.tau_prog = Program(base_plain, defs, taus)
-                self.delayed_prog = Program(base_plain, defs, exprs)
-            except CompileError as err:
-                raise UnsupportedSBMLError(
-                    "delay whose expression or delay depends on another delay", None, str(err)
-                ) from err
+                past_defs[pasts[k]] = e_past
+            self.tau_prog = Program(base_run, defs, taus)
+            self.delayed_prog = Program(base_run, defs, exprs)
+            self.past_prog = Program(base_init, past_defs, pasts)
+            delayed = {delayed_sym(k) for k in range(n_d)}
+            # rounds needed: a delay time may depend on other delayed values (now), and a
+            # delayed expression on delayed values (then): both are acyclic
+            self.tau_rounds = 1 + sum(
+                1 for (_, tau, _) in self.delays if self._depends(tau, delayed, defs)
+            )
+            self.delay_depth = 1 + sum(
+                1 for (e, _, _) in self.delays if self._depends(e, delayed, defs)
+            )
 
         # ---- events ----
         self.events = _event_spec(L, base_run, self) if m.events else None
@@ -139,27 +148,54 @@ class _Structure:
     def nominal_params(self) -> np.ndarray:
         return np.asarray(self.layout.param_values, dtype=np.float64)
 
-    def delayed_values(self, t, x, c, hist, p=None):
-        """Each delay(e, tau): e evaluated with the state at t - tau."""
-        plain = jnp.concatenate([c, x, jnp.reshape(t, (1,)).astype(x.dtype)])
-        taus = self.tau_prog(plain)
-        when = t - taus
-        if hist is None:
-            xs = jnp.broadcast_to(x, (len(self.delays),) + x.shape)
-        else:
-            xs = jax.vmap(lambda tau: _history.lookup(hist, tau, x)[0])(when)
-        if p is not None and hist is not None:
-            # Before the start, the past is what the initial assignments say it was
-            # (they may depend on time).
-            past = jax.vmap(lambda tau: self.initial(p, tau, project=False)[0])(when)
-            xs = jnp.where((when <= hist.t_start)[:, None], past, xs)
+    @staticmethod
+    def _depends(expr, targets, defs, seen=None) -> bool:
+        """Whether ``expr`` depends (through definitions) on any of ``targets``."""
+        seen = set() if seen is None else seen
+        for s_ in expr.free_symbols:
+            if s_ in targets:
+                return True
+            if s_ in defs and s_ not in seen:
+                seen.add(s_)
+                if _Structure._depends(defs[s_], targets, defs, seen):
+                    return True
+        return False
+
+    def delayed_values(self, t, x, c, hist, p=None, depth=None):
+        """Each delay(e, tau): e evaluated at time t - tau.
+
+        Before the start the past is what the initial assignments say (they may depend
+        on time); after it, the state comes from the step history. Delay times that
+        depend on delayed values are resolved in rounds, and delayed expressions that
+        contain delays recurse into the past.
+        """
+        depth = self.delay_depth if depth is None else depth
         n = len(self.delays)
+        t = jnp.asarray(t, x.dtype)
+        d = jnp.zeros(n, x.dtype)
+        if depth == 0:
+            return d
+        for _ in range(self.tau_rounds):
+            now = jnp.concatenate([c, x, jnp.reshape(t, (1,)), d])
+            when = t - self.tau_prog(now)
+            if hist is None:
+                xs = jnp.broadcast_to(x, (n,) + x.shape)
+            else:
+                xs = jax.vmap(lambda tau: _history.lookup(hist, tau, x)[0])(when)
 
-        def one(k, tk, xk):
-            base = jnp.concatenate([c, xk, jnp.reshape(tk, (1,)).astype(x.dtype)])
-            return self.delayed_prog(base)[k]
+            def one(k, tk, xk):
+                dk = self.delayed_values(tk, xk, c, hist, p, depth - 1)
+                base = jnp.concatenate([c, xk, jnp.reshape(tk, (1,)), dk])
+                return self.delayed_prog(base)[k]
 
-        return jax.vmap(one)(jnp.arange(n), when, xs)
+            d = jax.vmap(one)(jnp.arange(n), when, xs)
+            if p is not None and hist is not None:
+                def before(k, tk):
+                    return self.past_prog(jnp.concatenate([p, jnp.reshape(tk, (1,))]))[k]
+
+                past = jax.vmap(before)(jnp.arange(n), when)
+                d = jnp.where(when < hist.t_start, past, d)
+        return d
 
     def base(self, t, x, args):
         """The run-time base vector (constants, state, time, delayed values).

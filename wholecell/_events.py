@@ -125,9 +125,7 @@ class ModelHooks(Hooks):
     def at_start(self, t0, x0, args, estate):
         args = self._args(args, estate.hist)
         if self.has_history:
-            c = args.c
-            plain = jnp.concatenate([c, x0, jnp.reshape(t0, (1,)).astype(x0.dtype)])
-            taus = self.structure.tau_prog(plain)
+            taus = self.structure.tau_prog(self.structure.base(t0, x0, args))
             positive = jnp.where(taus > 0, taus, jnp.inf)
             estate = estate._replace(tau_min=jnp.min(positive))
         if self.spec.n_events == 0:
@@ -155,11 +153,11 @@ class ModelHooks(Hooks):
         return jnp.min(estate.q_time)
 
     def after_step(self, interp, t0, t1, x1, args, estate):
-        if self.has_history:
-            hist = _history.push(estate.hist, interp, t0, t1)
-            estate = estate._replace(hist=hist)
-            args = self._args(args, hist)
         if self.spec.n_events == 0:
+            if self.has_history:
+                hist = _history.push(estate.hist, interp, t0, t1)
+                estate = estate._replace(hist=hist)
+                args = self._args(args, hist)
             return t1, self._project(t1, x1, args), estate, jnp.array(False), estate.status
         # Sample the triggers inside the step too, so a trigger that is true only
         # briefly (rising and falling within one step) is not missed.
@@ -199,6 +197,11 @@ class ModelHooks(Hooks):
         estate = self._cancel(trig, estate)
         estate = self._schedule(fired, t_e, x_e, args, estate)
         estate = estate._replace(prev=trig)
+        if self.has_history:
+            # the step is history only up to the event: after it the state has jumped
+            hist = _history.push(estate.hist, interp, t0, t_e)
+            estate = estate._replace(hist=hist)
+            args = self._args(args, hist)
         x_new, estate = self._execute_due(t_e, x_e, args, estate)
         jumped = jnp.any(x_new != x_e) | any_rising | jnp.any(estate.q_time <= t_e)
         return t_e, x_new, estate, jumped, estate.status

@@ -57,7 +57,9 @@ def lookup(h: History, tau, x_now):
     size = h.t_lo.shape[0]
     inside = (h.t_lo <= tau) & (tau <= h.t_hi)
     found = jnp.any(inside)
-    k = jnp.argmax(inside)
+    # where steps meet (at an event) take the later one: its start is post-event
+    age = (h.count - 1 - jnp.arange(size)) % size
+    k = jnp.argmin(jnp.where(inside, age, size + 1))
     newest = (h.count - 1) % size
     after_all = (h.count > 0) & (tau > h.t_hi[newest])
     k = jnp.where(found, k, newest)

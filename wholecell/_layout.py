@@ -72,6 +72,8 @@ class Layout:
     collect_delays: object = None
     # per event: (trigger, delay, priority) with rateOf and delay resolved
     event_exprs: list = field(default_factory=list)
+    # per delay(e, tau): (e now, tau now, e before t0)
+    delays: list = field(default_factory=list)
     # per event assignment: (event index, target state index, True if value * compartment,
     # compartment id or None, math)
     event_assignments: list[tuple[int, int, bool, str | None, sp.Expr]] = field(
@@ -275,32 +277,75 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
                 what = info.kind if info else "local parameter"
                 raise SBMLError(f"{what} '{name}' has no value and no initial assignment")
 
-    # -- rateOf: replace each RateOf(x) by an expression of the model's symbols --------
-    rewrite = RateOfRewriter(L, assigned, rated)
-    L.rewrite = rewrite
-    L.run_defs = {k: rewrite(v) for k, v in L.run_defs.items()}
-    L.init_defs = {k: rewrite(v) for k, v in L.init_defs.items()}
-    L.event_assignments = [(*a[:4], rewrite(a[4])) for a in L.event_assignments]
-
     # -- delay: each distinct Delay(expr, tau) becomes a symbol the loop supplies --------
     collect = DelayCollector(L)
     L.run_defs = {k: collect(v) for k, v in L.run_defs.items()}
     L.event_assignments = [(*a[:4], collect(a[4])) for a in L.event_assignments]
+    event_exprs = [
+        tuple(collect(e) if e is not None else None for e in (ev.trigger, ev.delay, ev.priority))
+        for ev in model.events
+    ]
     # at t0 the past is the initial state: delay(e, tau) = e
     L.init_defs = {
         k: v.replace(lambda e: isinstance(e, S.Delay), lambda e: e.args[0])
         if v.has(S.Delay) else v
         for k, v in L.init_defs.items()
     }
+
+    # -- rateOf: replace each RateOf(x) by an expression of the model's symbols --------
+    rewrite = RateOfRewriter(
+        L, {k: collect(v) for k, v in assigned.items()}, {k: collect(v) for k, v in rated.items()}
+    )
+    L.rewrite = rewrite
+    L.run_defs = {k: rewrite(v) for k, v in L.run_defs.items()}
+    L.init_defs = {k: rewrite(v) for k, v in L.init_defs.items()}
+    L.event_assignments = [(*a[:4], rewrite(a[4])) for a in L.event_assignments]
+    L.event_exprs = [tuple(rewrite(e) if e is not None else None for e in ev) for ev in event_exprs]
+    # delayed expressions: now (rateOf as the dynamics say) and before t0 (rateOf as the
+    # time derivative of the initial assignments, which may depend on time)
+    past = PastRateOf(L)
+    L.delays = []
+    k = 0
+    while k < len(collect.items):  # nested delays append items as they are collected
+        e, tau = collect.items[k]
+        L.delays.append((rewrite(collect(e)), rewrite(collect(tau)), past(e)))
+        k += 1
     L.collect_delays = collect
-    L.event_exprs = [
-        tuple(
-            collect(rewrite(e)) if e is not None else None
-            for e in (ev.trigger, ev.delay, ev.priority)
-        )
-        for ev in model.events
-    ]
     return L
+
+
+class PastRateOf:
+    """Expressions evaluated before t0: values and rates from the initial assignments."""
+
+    def __init__(self, L: Layout):
+        self.L = L
+        self.cache: dict[sp.Symbol, sp.Expr] = {}
+
+    def __call__(self, expr: sp.Expr) -> sp.Expr:
+        expr = expr.replace(lambda e: isinstance(e, S.Delay), lambda e: e.args[0])
+        if not expr.has(S.RateOf):
+            return expr
+        return expr.replace(
+            lambda e: isinstance(e, S.RateOf), lambda e: self.time_derivative(e.args[0])
+        )
+
+    def time_derivative(self, x: sp.Symbol, trail: tuple = ()) -> sp.Expr:
+        if x in self.cache:
+            return self.cache[x]
+        if x in trail:
+            raise SBMLError(f"initial values of '{x}' depend on themselves")
+        f = self.L.init_defs.get(x)
+        if f is None or f.has(S.RateOf):
+            d = sp.Integer(0)
+        else:
+            d = sp.diff(f, S.TIME)
+            for y in f.free_symbols - {S.TIME}:
+                if y in self.L.init_defs:
+                    dy = self.time_derivative(y, trail + (x,))
+                    if dy != 0:
+                        d = d + sp.diff(f, y) * dy
+        self.cache[x] = d
+        return d
 
 
 def delayed_sym(k: int) -> sp.Symbol:
@@ -322,8 +367,6 @@ class DelayCollector:
 
     def _symbol(self, node):
         e, tau = node.args
-        if e.has(S.Delay) or tau.has(S.Delay):
-            raise UnsupportedSBMLError("nested delay", None, str(node))
         if node not in self.index:
             self.index[node] = len(self.items)
             self.items.append((e, tau))
