@@ -5,6 +5,7 @@ import jax as _jax
 # Biochemical networks span many orders of magnitude: simulate in float64.
 _jax.config.update("jax_enable_x64", True)
 
+from . import petab as petab  # noqa: E402
 from ._compile import CompiledModel as CompiledModel  # noqa: E402
 from ._compile import compile as compile  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
@@ -14,6 +15,9 @@ from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
 from ._fba import FBAResult as FBAResult  # noqa: E402
 from ._fba import fba as fba  # noqa: E402
+from ._fit import FitError as FitError  # noqa: E402
+from ._fit import FitResult as FitResult  # noqa: E402
+from ._fit import fit as fit  # noqa: E402
 from ._model import Model as Model  # noqa: E402
 from ._result import Result as Result  # noqa: E402
 from ._sbml_import import load_sbml as load_sbml  # noqa: E402

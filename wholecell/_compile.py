@@ -494,12 +494,16 @@ class CompiledModel(eqx.Module):
         atol: float = 1e-9,
         max_steps: int = 100_000,
         adjoint: str = "checkpointed",
+        x0=None,
     ) -> tuple[jnp.ndarray, Stats]:
         """Like `solve`, also returning the solver's `Stats` (never raises on failure)."""
         p = self.param_values if params is None else jnp.asarray(params)
         ts = jnp.asarray(ts, p.dtype)
         t0 = ts[0] if t0 is None else jnp.asarray(t0, p.dtype)
-        x0, c = self.structure.initial(p, t0)
+        x_init, c = self.structure.initial(p, t0)
+        # A given initial state (e.g. a steady state reached under other parameters)
+        # replaces the one the parameters define; the constants still follow ``params``.
+        x0 = x_init if x0 is None else jnp.asarray(x0, p.dtype).reshape(x_init.shape)
         st = self.structure
         name = solver
         if solver == "auto":
@@ -545,15 +549,17 @@ class CompiledModel(eqx.Module):
         max_steps: int = 100_000,
         adjoint: str = "checkpointed",
         throw: bool = True,
+        x0=None,
     ) -> jnp.ndarray:
         """The state at each time in ``ts``: an array (len(ts), n_state).
 
         Pure and jit/vmap/grad-friendly. With ``throw=True`` a failed solve raises at run
-        time; with ``throw=False`` failed points are NaN.
+        time; with ``throw=False`` failed points are NaN. ``x0``, if given, is the state
+        at ``t0`` in place of the one the parameters define (``state_ids`` order).
         """
         ys, stats = self.solve_with_stats(
             ts, params, t0=t0, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
-            adjoint=adjoint,
+            adjoint=adjoint, x0=x0,
         )
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")

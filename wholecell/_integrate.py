@@ -158,7 +158,9 @@ def integrate(
     args0 = hooks.step_args(args, estate)
     if dt0 is None:
         dt0 = initial_step(rhs, t0, x0, args0, order, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
-    dt0 = jnp.minimum(jnp.minimum(dt0, dt_max), hooks.max_step(estate))
+    # Step sizes are chosen, not differentiated: their derivative is discretisation noise,
+    # and the guards of the controller (0 / 0, 0 ** -k) would turn it into NaN.
+    dt0 = jax.lax.stop_gradient(jnp.minimum(jnp.minimum(dt0, dt_max), hooks.max_step(estate)))
     solver_state = solver.init(term, t0, t0 + dt0, x0, args0)
     n_save = jax.eval_shape(hooks.save, t0, x0, args0, estate).shape
     ys = jnp.zeros((ts.shape[0],) + n_save, x0.dtype)
@@ -208,12 +210,18 @@ def integrate(
             t_stop = jnp.minimum(t_stop, ts[jnp.minimum(s.i_out, n_out - 1)])
         hits_stop = s.t + jnp.minimum(s.dt, dt_cap) >= t_stop
         t1 = jnp.where(hits_stop, t_stop, s.t + jnp.minimum(s.dt, dt_cap))
+        # Under vmap the body also runs for trajectories that are done (their result is
+        # discarded); a zero step there makes implicit methods divide by zero, and the
+        # zero cotangent of the discarded result times that infinity is NaN in `grad`.
+        done = ~cond_fun(s)
+        t1 = jnp.where(done, s.t + 1e-6 * jnp.maximum(jnp.abs(s.t), 1.0), t1)
         dt = t1 - s.t
         x1, x_err, dense, sstate, _ = solver.step(
             term, s.t, t1, s.x, sargs, s.solver_state, s.made_jump
         )
         scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
         err = _rms(x_err / scale) if x_err is not None else jnp.zeros(())
+        err = jax.lax.stop_gradient(err)
         finite = jnp.all(jnp.isfinite(x1)) & jnp.isfinite(err)
         accept = finite & (err <= 1.0)
         factor = jnp.where(

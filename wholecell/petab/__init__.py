@@ -1,0 +1,6 @@
+"""PEtab parameter estimation problems: ``wc.petab.load(yaml)`` builds a JAX objective."""
+
+from ._errors import PetabError as PetabError
+from ._errors import UnsupportedPetabError as UnsupportedPetabError
+from ._problem import PetabProblem as PetabProblem
+from ._problem import load as load

@@ -1,0 +1,260 @@
+"""`PetabProblem`: a PEtab problem compiled into a JAX objective over its parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .._compile import CompiledModel
+from .._compile import compile as compile_model
+from .._sbml_import import load_sbml
+from .._solvers import choose_solver
+from ._conditions import build_conditions
+from ._errors import PetabError
+from ._math import lower, names_in
+from ._measurements import plan_observables, plan_simulations
+from ._noise import nll
+from ._parameters import read_parameters, to_scale
+from ._steady import PREEQ_TIME, steady_state
+from ._tables import Tables, read_tables
+
+
+class PetabProblem:
+    """A PEtab problem whose objective is a pure JAX function of the estimated parameters.
+
+    Attributes:
+        name: the problem's name (its folder or YAML file).
+        parameter_ids: ids of the estimated parameters, the order of ``theta``.
+        nominal: their nominal values on their PEtab scales.
+        lower_bounds, upper_bounds: their bounds on their PEtab scales.
+        scales: their PEtab scales (``lin``, ``log`` or ``log10``).
+        sim: the `CompiledModel`.
+        measurements: the measurement table.
+    """
+
+    def __init__(
+        self,
+        tables: Tables,
+        *,
+        solver: str = "auto",
+        rtol: float = 1e-8,
+        atol: float = 1e-12,
+        max_steps: int = 100_000,
+        preeq_time: float = PREEQ_TIME,
+        batch: str = "auto",
+    ):
+        self.tables = tables
+        self.name = tables.name
+        self.sim: CompiledModel = compile_model(load_sbml(str(tables.sbml)))
+        self.table = read_parameters(tables.parameters)
+        est = self.table.estimated_index
+        self.parameter_ids = tuple(self.table.ids[i] for i in est)
+        self.scales = tuple(self.table.scales[i] for i in est)
+        self.nominal = np.array(
+            [float(to_scale(self.table.nominal[i], self.table.scales[i])) for i in est]
+        )
+        self.lower_bounds = np.array(
+            [float(to_scale(self.table.lower[i], self.table.scales[i])) for i in est]
+        )
+        self.upper_bounds = np.array(
+            [float(to_scale(self.table.upper[i], self.table.scales[i])) for i in est]
+        )
+        self.measurements = tables.measurements
+        tindex = self.table.index()
+        self._sims, flat = plan_simulations(self.measurements, batch)
+        self._plans = plan_observables(tables.observables, self.measurements, flat, tindex)
+        cond_ids = list(dict.fromkeys(
+            [s for _, s in self._sims.pairs] + list(self._sims.preeq_ids)
+        ))
+        self._conds = build_conditions(self.sim, self.table, tables.conditions, cond_ids)
+        cpos = {c: i for i, c in enumerate(cond_ids)}
+        self._pair_cond = np.array([cpos[s] for _, s in self._sims.pairs], dtype=np.int64)
+        self._pre_cond = np.array([cpos[c] for c in self._sims.preeq_ids], dtype=np.int64)
+        self._columns = self._model_columns(tindex)
+        self.rtol, self.atol, self.max_steps, self.preeq_time = rtol, atol, max_steps, preeq_time
+        P0 = np.asarray(self._conds.params(jnp.asarray(np.nan_to_num(self.table.nominal))))
+        span = max(float(g.ts[-1]) for g in self._sims.groups)
+        self.solver = choose_solver(self.sim, span, P0[0], 0.0) if solver == "auto" else solver
+        self.preeq_solver = (
+            choose_solver(self.sim, preeq_time, P0[self._pre_cond[0]], 0.0)
+            if solver == "auto" and len(self._pre_cond) else solver
+        )
+        self.objective = jax.jit(self._objective)
+        self.value_and_grad = jax.jit(jax.value_and_grad(self._objective))
+        self._forward_lax = jax.jit(lambda th: self._forward(th, "lax"))
+
+    # -- structure --------------------------------------------------------------------
+    def _model_columns(self, tindex) -> dict[str, int]:
+        """Model ids the observable and noise formulas read, and their observe columns."""
+        ids = {n: i for i, n in enumerate(self.sim.observable_ids)}
+        cols: dict[str, int] = {}
+        for plan in self._plans:
+            for n in names_in(plan.formula) | names_in(plan.noise):
+                if n in plan.placeholders.names or n == "time":
+                    continue
+                if n in ids:
+                    cols.setdefault(n, len(cols))
+                elif n not in tindex:
+                    raise PetabError(
+                        f"observable '{plan.id}' refers to '{n}', which is neither a model id, "
+                        f"a parameter table id nor one of its placeholders"
+                    )
+        self._observe_index = np.array([ids[n] for n in cols], dtype=np.int64)
+        return cols
+
+    # -- the pure functions -----------------------------------------------------------
+    def _solve(self, ts, p, x0, solver, adjoint):
+        return self.sim.solve(
+            ts, p, t0=0.0, solver=solver, rtol=self.rtol, atol=self.atol,
+            max_steps=self.max_steps, adjoint=adjoint, throw=False, x0=x0,
+        )
+
+    def _initial_states(self, rows, v, P):
+        X = jax.vmap(lambda p: self.sim.initial_state(p, 0.0)[0])(P)
+        return self._conds.initial(rows, v, P, X)
+
+    def _simulate(self, v, adjoint: str):
+        """Model values at every (simulation, output time): (n_rows, n_columns)."""
+        sims, conds = self._sims, self._conds
+        Pc = conds.params(v)
+        P = Pc[self._pair_cond]
+        X = self._initial_states(self._pair_cond, v, P)
+        if len(self._pre_cond):
+            Ppre = Pc[self._pre_cond]
+            Xpre = self._initial_states(self._pre_cond, v, Ppre)
+
+            def steady(p, x):
+                return steady_state(
+                    self.sim, p, x, solver=self.preeq_solver, rtol=self.rtol, atol=self.atol,
+                    max_steps=self.max_steps, adjoint=adjoint, t_end=self.preeq_time,
+                )[0]
+
+            Xss = jax.vmap(steady)(Ppre, Xpre)
+            has = sims.preeq_of >= 0
+            # after pre-equilibration only the species the simulation condition sets restart
+            Xafter = conds.initial(self._pair_cond, v, P, Xss[np.maximum(sims.preeq_of, 0)])
+            X = jnp.where(has[:, None], Xafter, X)
+        out = []
+        cols = self._observe_index
+        for g in sims.groups:
+            ts = jnp.asarray(g.ts)
+
+            def one(p, x0, ts=ts):
+                ys = self._solve(ts, p, x0, self.solver, adjoint)
+                return self.sim.observe(ts, ys, p, t0=0.0)[:, cols]
+
+            vals = jax.vmap(one)(P[g.members], X[g.members])
+            out.append(vals.reshape(-1, len(cols)))
+        return jnp.concatenate(out, axis=0)
+
+    def _forward(self, theta, adjoint: str):
+        """(total negative log-likelihood, per observable (simulation, sigma, nll))."""
+        theta = jnp.asarray(theta, dtype=jnp.float64)
+        v = self.table.values(theta)
+        flat = self._simulate(v, adjoint)
+        tindex = self.table.index()
+        total = jnp.zeros((), jnp.float64)
+        per = []
+        for plan in self._plans:
+            n = len(plan.rows)
+            ph = plan.placeholders
+            phv = jnp.where(ph.index >= 0, v[np.maximum(ph.index, 0)], ph.const)
+            env = {name: phv[:, k] for k, name in enumerate(ph.names)}
+            env["time"] = jnp.asarray(plan.times)
+            for name in names_in(plan.formula) | names_in(plan.noise):
+                if name in env:
+                    continue
+                if name in self._columns:
+                    env[name] = flat[plan.flat_rows, self._columns[name]]
+                else:
+                    env[name] = v[tindex[name]]
+            h = jnp.broadcast_to(lower(plan.formula, env), (n,))
+            sigma = jnp.broadcast_to(lower(plan.noise, env), (n,))
+            terms = nll(jnp.asarray(plan.y), h, sigma, plan.distribution, plan.transform)
+            total = total + jnp.sum(terms)
+            per.append((h, sigma, terms))
+        return total, per
+
+    def _objective(self, theta):
+        total, _ = self._forward(theta, "checkpointed")
+        return total + self.table.prior_nll(jnp.asarray(theta, dtype=jnp.float64))
+
+    # -- the public face --------------------------------------------------------------
+    def log_likelihood(self, theta=None) -> float:
+        """The log-likelihood of the data (priors excluded) at ``theta`` (default nominal)."""
+        theta = self.nominal if theta is None else np.asarray(theta, dtype=np.float64)
+        total, _ = self._forward_lax(jnp.asarray(theta))
+        return -float(total)
+
+    def prior(self, theta=None) -> float:
+        """The negative log-density of the objective priors at ``theta``."""
+        theta = self.nominal if theta is None else np.asarray(theta, dtype=np.float64)
+        return float(self.table.prior_nll(jnp.asarray(theta)))
+
+    def simulate(self, theta=None) -> pd.DataFrame:
+        """The measurement table with ``simulation``, ``sigma`` and ``nllh`` columns."""
+        theta = self.nominal if theta is None else np.asarray(theta, dtype=np.float64)
+        _, per = self._forward_lax(jnp.asarray(theta))
+        df = self.measurements.copy()
+        for col in ("simulation", "sigma", "nllh"):
+            df[col] = np.nan
+        for plan, (h, s, t) in zip(self._plans, per, strict=True):
+            df.loc[df.index[plan.rows], "simulation"] = np.asarray(h)
+            df.loc[df.index[plan.rows], "sigma"] = np.asarray(s)
+            df.loc[df.index[plan.rows], "nllh"] = np.asarray(t)
+        df["measurement"] = df["measurement"].astype(float)
+        df["time"] = df["time"].astype(float)
+        return df
+
+    def plot_fit(self, theta=None, *, ax=None):
+        """Data (markers) against the simulation (lines), one panel per observable."""
+        from ._plot import plot_fit
+
+        return plot_fit(self.simulate(theta), title=self.name, axes=ax)
+
+    def __repr__(self) -> str:
+        return (
+            f"PetabProblem('{self.name}': {len(self.parameter_ids)} estimated parameters, "
+            f"{len(self._sims.pairs)} simulations, {len(self.measurements)} measurements)"
+        )
+
+
+def load(
+    problem: str | Path,
+    *,
+    solver: str = "auto",
+    rtol: float = 1e-8,
+    atol: float = 1e-12,
+    max_steps: int = 100_000,
+    preeq_time: float = PREEQ_TIME,
+    batch: str = "auto",
+) -> PetabProblem:
+    """Load a PEtab (v1) problem and build its objective.
+
+    Arguments:
+        problem: the PEtab YAML file, or a folder holding one.
+        solver: the ODE method (``"auto"`` picks by stiffness at the nominal parameters).
+        rtol, atol: the ODE solver's tolerances.
+        max_steps: the most steps one simulation may take (more: the objective is NaN).
+        preeq_time: how long pre-equilibration integrates towards the steady state.
+        batch: how simulations are batched (vmap): ``"end"`` by end time, ``"all"`` in
+            one batch on the union of output times, ``"auto"`` by end time unless that
+            makes more than three batches (each batch compiles separately).
+
+    Returns:
+        A `PetabProblem`: ``prob.objective(theta)`` is the negative log-likelihood (plus
+        objective priors) at the estimated parameters ``theta`` on their PEtab scales.
+
+    Raises:
+        PetabError: the problem is unreadable or inconsistent.
+        UnsupportedPetabError: it uses a PEtab feature wholecell does not support.
+        SBMLError: the model is invalid (`UnsupportedSBMLError`: not simulable).
+    """
+    return PetabProblem(
+        read_tables(problem), solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
+        preeq_time=preeq_time, batch=batch,
+    )
