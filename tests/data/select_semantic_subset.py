@@ -3,7 +3,7 @@
 Usage: python select_semantic_subset.py REPORT.csv SUITE_DIR [--per-tag 6] [--max 260]
 
 Picks, for every tag, the fastest passing cases until each tag has ``--per-tag`` of them
-(or all it has), then copies each case's SBML, settings, results and model.m files
+(or all it has), then copies each case's SBML (the level the runner reads), settings, results and model.m files
 (and external comp models) into ./semantic/.
 """
 
@@ -14,6 +14,8 @@ import csv
 import shutil
 from collections import defaultdict
 from pathlib import Path
+
+from wholecell.testsuite._cases import _LEVELS
 
 
 def main() -> None:
@@ -49,8 +51,11 @@ def main() -> None:
         src = args.suite / case
         dst = out / case
         dst.mkdir(exist_ok=True)
+        sbml = next(src / f"{case}-sbml-{lv}.xml" for lv in _LEVELS
+                    if (src / f"{case}-sbml-{lv}.xml").exists())
         for f in src.iterdir():
-            if f.suffix in (".xml", ".csv", ".txt", ".m"):
+            external = f.suffix == ".xml" and "-sbml-" not in f.name  # comp submodels
+            if f == sbml or external or f.suffix in (".csv", ".txt", ".m"):
                 shutil.copy(f, dst / f.name)
     print(f"{len(chosen)} cases, {len(by_tag)} tags")
 

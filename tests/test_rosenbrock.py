@@ -1,0 +1,93 @@
+"""Rosenbrock methods: convergence order, dense output, and stiff benchmark problems.
+
+References: a problem with a closed-form solution for the orders; for Robertson and Van
+der Pol (mu = 1000), scipy's Radau (an established stiff solver) at rtol 1e-12.
+"""
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from wholecell._integrate import SUCCESS, integrate
+from wholecell._rosenbrock import RODAS4, RODAS5, RODAS5P, Rosenbrock
+
+#: how far below its nominal order a method may measure (pre-asymptotic slack)
+ORDER_SLACK = 0.3
+#: agreement with the Radau reference on the stiff problems (relative, per component)
+STIFF_RTOL = 1e-5
+
+
+def _forced(t, y, args):
+    # y1' = y2 + 1, y2' = -y1 + t: y1 = t + sin t, y2 = cos t from (0, 1)
+    return jnp.array([y[1] + 1.0, -y[0] + t])
+
+
+def _exact(t):
+    return jnp.array([t + jnp.sin(t), jnp.cos(t)])
+
+
+@pytest.mark.parametrize("tableau", [RODAS4, RODAS5, RODAS5P], ids=lambda t: t.name)
+def test_convergence_order(tableau):
+    solver = Rosenbrock(tableau)
+    term = diffrax.ODETerm(_forced)
+    step = jax.jit(lambda t, h, y: solver.step(term, t, t + h, y, None, None, False))
+    errors, dense_errors = [], []
+    for n in (10, 20, 40):
+        h = 2.0 / n
+        y, t, worst = jnp.array([0.0, 1.0]), 0.0, 0.0
+        for _ in range(n):
+            y1, _, dense, _, _ = step(t, h, y)
+            interp = solver.interpolation_cls(t0=t, t1=t + h, **dense)
+            mid = t + 0.37 * h
+            worst = max(worst, float(jnp.max(jnp.abs(interp.evaluate(mid) - _exact(mid)))))
+            y, t = y1, t + h
+        errors.append(float(jnp.max(jnp.abs(y - _exact(2.0)))))
+        dense_errors.append(worst)
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > tableau.order - ORDER_SLACK), orders
+    dense_orders = np.log2(np.array(dense_errors[:-1]) / np.array(dense_errors[1:]))
+    assert np.all(dense_orders > 3 - ORDER_SLACK), dense_orders
+
+
+def _robertson(t, y, args):
+    return jnp.array([
+        -0.04 * y[0] + 1e4 * y[1] * y[2],
+        0.04 * y[0] - 1e4 * y[1] * y[2] - 3e7 * y[1] ** 2,
+        3e7 * y[1] ** 2,
+    ])
+
+
+def _van_der_pol(t, y, args):
+    mu = 1000.0
+    return jnp.array([y[1], mu * ((1.0 - y[0] ** 2) * y[1] - y[0])])
+
+
+def _reference(f, y0, ts):
+    sol = solve_ivp(lambda t, y: np.asarray(f(t, jnp.asarray(y), None)), (ts[0], ts[-1]),
+                    y0, method="Radau", t_eval=ts, rtol=1e-12, atol=1e-14,
+                    jac=lambda t, y: np.asarray(jax.jacfwd(lambda z: f(t, z, None))(
+                        jnp.asarray(y))))
+    assert sol.success
+    return sol.y.T
+
+
+@pytest.mark.parametrize("tableau", [RODAS5, RODAS4], ids=lambda t: t.name)
+@pytest.mark.parametrize(
+    "problem", ["robertson", "van_der_pol"]
+)
+def test_stiff_problems_match_radau(tableau, problem):
+    if problem == "robertson":
+        f, y0, ts, floor = _robertson, np.array([1.0, 0.0, 0.0]), np.array([0, 0.4, 4, 40]), 1e-12
+    else:
+        f, y0, ts, floor = _van_der_pol, np.array([2.0, 0.0]), np.linspace(0, 3000, 7), 1e-8
+    ref = _reference(f, y0, ts)
+    run = jax.jit(lambda y0: integrate(Rosenbrock(tableau), f, y0, 0.0, jnp.asarray(ts), None,
+                                       rtol=1e-9, atol=1e-13, max_steps=200_000,
+                                       adjoint="lax"))
+    ys, stats = run(jnp.asarray(y0))
+    assert int(stats.status) == SUCCESS
+    scale = np.abs(ref) + floor
+    np.testing.assert_array_less(np.abs(np.asarray(ys) - ref) / scale, STIFF_RTOL)
