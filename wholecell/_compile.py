@@ -16,7 +16,7 @@ from jaxtyping import Array, Float
 
 from . import _history
 from . import _symbolic as S
-from ._errors import CompileError, SimulationError, UnsupportedSBMLError
+from ._errors import CompileError, SimulationError
 from ._events import EventSpec, ModelHooks
 from ._integrate import MESSAGES, SUCCESS, Stats, integrate
 from ._jacobian import jacobian_for

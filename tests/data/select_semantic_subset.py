@@ -3,7 +3,8 @@
 Usage: python select_semantic_subset.py REPORT.csv SUITE_DIR [--per-tag 6] [--max 260]
 
 Picks, for every tag, the fastest passing cases until each tag has ``--per-tag`` of them
-(or all it has), then copies each case's SBML (the level the runner reads), settings, results and model.m files
+(or all it has), then copies each case's SBML (the level the runner reads), settings,
+results and model.m files
 (and external comp models) into ./semantic/.
 """
 
