@@ -1,0 +1,111 @@
+"""PEtab problems against published values: AMICI's log-likelihoods at the nominal
+parameters and the collection's own simulated data (tests/data/petab, see SOURCES.md)."""
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+import wholecell as wc
+
+DATA = Path(__file__).parent / "data" / "petab"
+REFERENCE_LLH = {
+    "Boehm_JProteomeRes2014": -138.22199693517703,
+    "Fujita_SciSignal2010": 53.08377736998929,
+}
+
+
+@pytest.fixture(scope="module")
+def boehm():
+    return wc.petab.load(DATA / "Boehm_JProteomeRes2014")
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_LLH))
+def test_log_likelihood_at_nominal_matches_amici(name, boehm):
+    prob = boehm if name.startswith("Boehm") else wc.petab.load(DATA / name)
+    assert abs(-float(prob.objective(prob.nominal)) - REFERENCE_LLH[name]) < 1e-3
+    assert abs(prob.log_likelihood() - REFERENCE_LLH[name]) < 1e-3
+
+
+def test_simulation_matches_collection_simulated_data(boehm):
+    ref = pd.read_csv(
+        DATA / "Boehm_JProteomeRes2014" / "simulatedData_Boehm_JProteomeRes2014.tsv", sep="\t"
+    )
+    ours = boehm.simulate()
+    key = ["observableId", "simulationConditionId", "time"]
+    merged = ours.merge(ref, on=key, suffixes=("", "_ref"))
+    assert len(merged) == len(ref) == len(ours)
+    np.testing.assert_allclose(merged["simulation"], merged["simulation_ref"], rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_matches_central_differences(boehm):
+    theta = boehm.nominal + 0.05
+    value, grad = boehm.value_and_grad(theta)
+    assert np.isfinite(float(value))
+    h = 1e-5
+    fd = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        fd[i] = (float(boehm.objective(theta + e)) - float(boehm.objective(theta - e))) / (2 * h)
+    np.testing.assert_allclose(np.asarray(grad), fd, rtol=1e-4, atol=1e-3)
+    assert np.allclose(np.asarray(jax.grad(boehm.objective)(theta)), grad)
+
+
+def test_fit_returns_to_the_optimum_from_a_perturbed_start(boehm):
+    rng = np.random.default_rng(1)
+    start = np.clip(
+        boehm.nominal + rng.normal(scale=0.1, size=boehm.nominal.size),
+        boehm.lower_bounds,
+        boehm.upper_bounds,
+    )
+    res = wc.fit(boehm, x0=[start], progress=False)
+    assert res.fun <= -REFERENCE_LLH["Boehm_JProteomeRes2014"] + 0.1
+    assert np.all(res.x >= boehm.lower_bounds) and np.all(res.x <= boehm.upper_bounds)
+    assert res.parameter_ids == boehm.parameter_ids
+    assert len(res.fvals) == 1
+
+
+def test_random_starts_are_reproducible_and_within_bounds():
+    lo, hi = np.zeros(3), np.array([1.0, 2.0, 3.0])
+    f = lambda x: ((x - 0.5) ** 2).sum()
+    a = wc.fit(f, n_starts=3, bounds=(lo, hi), seed=4, progress=False)
+    b = wc.fit(f, n_starts=3, bounds=(lo, hi), seed=4, progress=False)
+    np.testing.assert_array_equal(a.x0s, b.x0s)
+    assert np.all((a.x0s >= lo) & (a.x0s <= hi))
+    np.testing.assert_allclose(a.x, 0.5, atol=1e-6)
+
+
+def test_fit_rejects_bad_method_and_bounds():
+    f = lambda x: (x**2).sum()
+    with pytest.raises(wc.WholecellError, match="unknown method"):
+        wc.fit(f, method="newton", bounds=([0.0], [1.0]))
+    with pytest.raises(wc.WholecellError, match="lower <= upper"):
+        wc.fit(f, bounds=([1.0], [0.0]))
+
+
+def _copy_problem(tmp_path, name="Boehm_JProteomeRes2014"):
+    dst = tmp_path / name
+    dst.mkdir()
+    for f in (DATA / name).iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_missing_table_is_a_named_error(tmp_path):
+    d = _copy_problem(tmp_path)
+    (d / "measurementData_Boehm_JProteomeRes2014.tsv").unlink()
+    with pytest.raises(wc.petab.PetabError, match="measurementData_Boehm"):
+        wc.petab.load(d)
+
+
+def test_unknown_noise_distribution_is_unsupported(tmp_path):
+    d = _copy_problem(tmp_path)
+    obs = d / "observables_Boehm_JProteomeRes2014.tsv"
+    df = pd.read_csv(obs, sep="\t")
+    df["noiseDistribution"] = "cauchy"
+    df.to_csv(obs, sep="\t", index=False)
+    with pytest.raises(wc.petab.UnsupportedPetabError, match="cauchy"):
+        wc.petab.load(d)

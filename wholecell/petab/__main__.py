@@ -1,0 +1,114 @@
+"""Evaluate every PEtab problem of a collection at its nominal parameters.
+
+    python -m wholecell.petab [COLLECTION_DIR] [--problems A,B] [--timeout 600] [--out report.csv]
+
+Each problem runs in its own process (a crash or a timeout affects only that problem).
+Problems with a published reference log-likelihood (AMICI's) are compared with it to 1e-3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: AMICI's published log-likelihoods at the nominal parameters
+REFERENCE_LLH = {
+    "Boehm_JProteomeRes2014": -138.22199693517703,
+    "Fujita_SciSignal2010": 53.08377736998929,
+    "Zheng_PNAS2012": 278.33353271001477,
+    "Elowitz_Nature2000": 63.20279991419332,
+    "Brannmark_JBC2010": -141.889113770537,
+    "Crauste_CellSystems2017": -190.96521897435176,
+    "Weber_BMC2015": -296.2017922646865,
+    "Bachmann_MSB2011": 418.40573341425295,
+}
+TOLERANCE = 1e-3
+DEFAULT_DIR = Path("../shared/petab-benchmarks/Benchmark-Models")
+
+_CHILD = """
+import json, sys, time
+import wholecell as wc
+t0 = time.perf_counter()
+prob = wc.petab.load(sys.argv[1])
+t1 = time.perf_counter()
+llh = prob.log_likelihood()
+t2 = time.perf_counter()
+print(json.dumps({"llh": llh, "load_s": t1 - t0, "eval_s": t2 - t1,
+                  "n_par": len(prob.parameter_ids), "solver": prob.solver}))
+"""
+
+
+def evaluate(folder: Path, timeout: float) -> dict:
+    """Load and evaluate one problem in a subprocess; a dict with status and figures."""
+    row = {"problem": folder.name, "status": "", "llh": "", "reference": "", "detail": ""}
+    ref = REFERENCE_LLH.get(folder.name)
+    if ref is not None:
+        row["reference"] = ref
+    t = time.perf_counter()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        row.update(status="timeout", detail=f"over {timeout:.0f} s")
+        return row
+    row["seconds"] = round(time.perf_counter() - t, 1)
+    if out.returncode != 0:
+        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+        row.update(status="error", detail=lines[-1] if lines else f"exit {out.returncode}")
+        return row
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    row.update(llh=res["llh"], detail=f"{res['n_par']} parameters, {res['solver']}")
+    if ref is None:
+        row["status"] = "value"
+    else:
+        ok = abs(res["llh"] - ref) <= TOLERANCE
+        row["status"] = "pass" if ok else "fail"
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("collection", nargs="?", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--problems", help="comma-separated problem names (default: all)")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per problem")
+    ap.add_argument("--out", type=Path, help="write a CSV report here")
+    args = ap.parse_args(argv)
+    if not args.collection.is_dir():
+        ap.error(f"no PEtab collection at {args.collection}")
+    folders = sorted(p for p in args.collection.iterdir() if p.is_dir())
+    if args.problems:
+        wanted = set(args.problems.split(","))
+        folders = [p for p in folders if p.name in wanted]
+    rows = []
+    for folder in folders:
+        row = evaluate(folder, args.timeout)
+        rows.append(row)
+        llh = f"{row['llh']:.6f}" if row["llh"] != "" else "-"
+        ref = f" (reference {row['reference']:.6f})" if row["reference"] != "" else ""
+        print(f"{row['problem']}: {row['status']} {llh}{ref} {row['detail']}", flush=True)
+    if args.out:
+        with open(args.out, "w", newline="") as f:
+            fields = ["problem", "status", "llh", "reference", "seconds", "detail"]
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("pass", "fail", "value")}
+    other = len(rows) - sum(counts.values())
+    print(
+        f"{counts['pass']} match their reference, {counts['fail']} do not, "
+        f"{counts['value']} evaluated without a reference, {other} refused or failed"
+    )
+    return 1 if counts["fail"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
