@@ -33,14 +33,50 @@ DEFAULT_DIR = Path("../shared/petab-benchmarks/Benchmark-Models")
 _CHILD = """
 import json, sys, time
 import wholecell as wc
+from wholecell.petab.__main__ import compare_simulated_data
 t0 = time.perf_counter()
 prob = wc.petab.load(sys.argv[1])
 t1 = time.perf_counter()
 llh = prob.log_likelihood()
 t2 = time.perf_counter()
 print(json.dumps({"llh": llh, "load_s": t1 - t0, "eval_s": t2 - t1,
-                  "n_par": len(prob.parameter_ids), "solver": prob.solver}))
+                  "n_par": len(prob.parameter_ids), "solver": prob.solver,
+                  "simdata_rel": compare_simulated_data(prob, sys.argv[1])}))
 """
+_KEYS = [
+    "observableId",
+    "simulationConditionId",
+    "preequilibrationConditionId",
+    "time",
+    "observableParameters",
+    "noiseParameters",
+]
+
+
+def compare_simulated_data(prob, folder: str) -> float | None:
+    """Largest relative difference between our simulation at the nominal parameters and the
+    collection's ``simulatedData_*.tsv`` (None where the problem has none)."""
+    import numpy as np
+    import pandas as pd
+
+    files = sorted(Path(folder).glob("simulatedData*.tsv"))
+    if not files:
+        return None
+    ref = pd.read_csv(files[0], sep="\t")
+    ours = prob.simulate()
+    if len(ref) != len(ours):
+        return None
+    keys = [k for k in _KEYS if k in ref.columns and k in ours.columns]
+
+    def ordered(df):
+        df = df.copy()
+        for k in keys:
+            df[k] = df[k].astype(str).str.replace(r"\.0$", "", regex=True)
+        return df.sort_values(keys, kind="stable")["simulation"].to_numpy(dtype=float)
+
+    a, b = ordered(ours), ordered(ref)
+    scale = np.maximum(np.abs(b), 1e-6 * max(float(np.max(np.abs(b))), 1e-300))
+    return float(np.max(np.abs(a - b) / scale))
 
 
 def evaluate(folder: Path, timeout: float) -> dict:
@@ -66,7 +102,11 @@ def evaluate(folder: Path, timeout: float) -> dict:
         row.update(status="error", detail=lines[-1] if lines else f"exit {out.returncode}")
         return row
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    row.update(llh=res["llh"], detail=f"{res['n_par']} parameters, {res['solver']}")
+    detail = f"{res['n_par']} parameters, {res['solver']}"
+    if res.get("simdata_rel") is not None:
+        row["simdata_rel"] = res["simdata_rel"]
+        detail += f", max rel. diff. to simulatedData {res['simdata_rel']:.1e}"
+    row.update(llh=res["llh"], detail=detail)
     if ref is None:
         row["status"] = "value"
     else:
@@ -97,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['problem']}: {row['status']} {llh}{ref} {row['detail']}", flush=True)
     if args.out:
         with open(args.out, "w", newline="") as f:
-            fields = ["problem", "status", "llh", "reference", "seconds", "detail"]
+            fields = ["problem", "status", "llh", "reference", "simdata_rel", "seconds", "detail"]
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
