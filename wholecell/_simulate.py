@@ -44,7 +44,9 @@ def simulate(
             time for 101 points from 0.
         method: ``"ode"`` (deterministic), ``"ssa"`` (exact stochastic simulation,
             Gillespie's direct method, ``n`` trajectories) or ``"tau"`` (tau-leaping with
-            Cao-Gillespie-Petzold steps, exact steps when few molecules remain).
+            Cao-Gillespie-Petzold steps, exact steps when few molecules remain) or
+            ``"hybrid"`` (the reactions named by ``stochastic=`` as exact SSA, the rest as
+            ODEs; ``n`` trajectories).
         params: parameter id -> value. Arrays with a leading batch axis run an
             ensemble (vmap): ``res[id]`` then has shape (batch, len(t)).
         rtol, atol: relative and absolute tolerance of the ODE solver.
@@ -58,6 +60,10 @@ def simulate(
             NaN and ``res.stats["status"]`` says why.
         chunk_size: trajectories per compiled batch (``"ssa"``), bounding memory.
         progress: print progress of long stochastic runs (default: when > 1 chunk).
+        **options: for ``method="hybrid"``: ``stochastic`` (reaction ids, a predicate on
+            the `Reaction`, or ``"auto"`` / a copy-number threshold) and
+            ``communication_step`` (the longest time propensities stay frozen, default 1,
+            or ``"exact"`` to integrate time-dependent propensities).
 
     Returns:
         A `Result`.
@@ -68,7 +74,7 @@ def simulate(
     """
     sim = compile(model)
     ts = _times(t)
-    if options:
+    if options and method != "hybrid":
         raise TypeError(f"simulate() got unexpected options: {', '.join(options)}")
     P, batch = _param_batch(sim, params)
     start = ts[0] if t0 is None else float(t0)
@@ -81,8 +87,18 @@ def simulate(
             sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
             chunk_size=chunk_size, progress=progress, method=method,
         )
+    if method == "hybrid":
+        from ._hybrid import simulate_hybrid
+
+        return simulate_hybrid(
+            sim, ts, start, P, batch, n=n, seed=seed, rtol=rtol, atol=atol, solver=solver,
+            max_steps=max_steps, throw=throw, chunk_size=chunk_size, progress=progress,
+            **options,
+        )
     if method != "ode":
-        raise SimulationError(f"unknown method '{method}'; use 'ode', 'ssa' or 'tau'")
+        raise SimulationError(
+            f"unknown method '{method}'; use 'ode', 'ssa', 'tau' or 'hybrid'"
+        )
     chosen = choose_solver(sim, ts[-1] - start, P[0], start) if solver == "auto" else solver
     values, stats = _run_batch(
         sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps

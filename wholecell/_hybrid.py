@@ -1,0 +1,382 @@
+"""Hybrid stochastic-deterministic simulation: exact SSA for some reactions, ODEs for the rest.
+
+The reactions are split once, before the run: the stochastic ones fire one at a time as
+in Gillespie's method, the others (with any rate rules) form an ODE integrated by the
+project's adaptive loop (`_integrate.integrate`). Between two stochastic firings the
+ODE runs with the stochastic species held fixed (no ODE reaction changes a species that
+only stochastic reactions change). Firings are placed by the random time change
+representation: with ``E ~ Exp(1)``, the next reaction fires when the integrated total
+propensity ``A(t) = int a0`` reaches ``E``. Two couplings compute ``A``:
+
+- ``communication_step=dt`` (default 1): the propensities are frozen at the start of each
+  ODE step and steps are at most ``dt`` long, so propensities that depend on ODE species
+  are refreshed at least every ``dt`` (as the CME-ODE whole-cell models refresh theirs
+  every second). Exact when the propensities do not depend on ODE species.
+- ``communication_step="exact"``: ``A`` is an extra ODE component, integrated to the
+  solver's tolerance, and the firing time is its crossing of ``E`` on the dense output.
+
+The step hooks also stop a run when a division condition holds (`wholecell.division`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._compile import CompiledModel, describe_failure
+from ._errors import SimulationError, UnsupportedSBMLError
+from ._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
+from ._model import Reaction
+from ._solvers import STIFFNESS_THRESHOLD, make_solver
+from ._ssa import BAD_PROPENSITY
+from ._stochastic import _keys, _shard
+
+#: status: the division condition held; the run stopped at the division time
+DIVIDED = 10
+#: default copy-number threshold of ``stochastic="auto"``
+DEFAULT_THRESHOLD = 100.0
+#: bisection iterations that place a firing or a division inside one ODE step
+BISECTION_STEPS = 48
+#: default trajectories per compiled chunk
+DEFAULT_CHUNK = 4096
+
+Stochastic = Sequence[str] | Callable[[Reaction], bool] | str | float | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is static about a hybrid run (hashable: it keys the compiled runs)."""
+
+    structure: Any
+    stochastic: tuple[bool, ...]  # per reaction
+    exact: bool
+    dt_comm: float
+    condition: Any = None  # (now, birth) -> bool on observables, or None
+
+    @property
+    def n_state(self) -> int:
+        return self.structure.n_state
+
+
+def stochastic_reactions(sim: CompiledModel, stochastic: Stochastic, params=None) -> np.ndarray:
+    """The boolean mask of the reactions that run as SSA.
+
+    ``stochastic``: SBML reaction ids; a predicate on the `Reaction`; ``"auto"`` or a
+    number: reactions whose reactants or modifiers (a source reaction: its products)
+    include a species with fewer copies than the threshold (default 100) at the start.
+
+    Raises:
+        SimulationError: an id that is not a reaction, or no stochastic reaction.
+    """
+    reactions = sim.model.reactions
+    ids = [r.id for r in reactions]
+    if stochastic is None or (isinstance(stochastic, str) and stochastic != "auto"):
+        raise SimulationError(
+            "method='hybrid' needs stochastic=: a list of reaction ids, a predicate on "
+            "the reaction, or 'auto' / a copy-number threshold"
+        )
+    if isinstance(stochastic, str) or isinstance(stochastic, int | float):
+        limit = DEFAULT_THRESHOLD if isinstance(stochastic, str) else float(stochastic)
+        p = sim.param_values if params is None else jnp.asarray(params)
+        x0, _ = sim.structure.initial(p, jnp.asarray(0.0, p.dtype))
+        amount = dict(zip(sim.state_ids, np.asarray(x0), strict=True))
+        mask = []
+        for r in reactions:
+            # the species the propensity reads; a source reaction by what it makes
+            names = [s.species for s in r.reactants] + list(r.modifiers)
+            names = names or [s.species for s in r.products]
+            mask.append(any(abs(amount.get(n, np.inf)) < limit for n in names))
+        mask = np.array(mask, dtype=bool)
+    elif callable(stochastic):
+        mask = np.array([bool(stochastic(r)) for r in reactions], dtype=bool)
+    else:
+        wanted = [stochastic] if isinstance(stochastic, str) else list(stochastic)
+        unknown = [w for w in wanted if w not in ids]
+        if unknown:
+            raise SimulationError(
+                f"stochastic reactions {', '.join(map(repr, unknown))} are not reactions of "
+                f"model '{sim.model.id}'; reactions are {', '.join(ids)}"
+            )
+        mask = np.array([i in set(wanted) for i in ids], dtype=bool)
+    return mask.reshape(len(reactions))
+
+
+def check_hybrid_model(sim: CompiledModel, allow_event: str | None = None) -> None:
+    """Refuse what the hybrid method cannot simulate, naming the construct and element."""
+    st = sim.structure
+    m = sim.model
+    for ev in m.events:
+        if ev.id != allow_event:
+            raise UnsupportedSBMLError(
+                "Event in a hybrid simulation", ev.id,
+                "events are not simulated by method='hybrid' (a division event is named "
+                "with wholecell.division.event)",
+            )
+    if st.delays:
+        raise UnsupportedSBMLError("csymbol delay in a hybrid simulation", None)
+    if st.fast.size:
+        raise UnsupportedSBMLError(
+            "fast reaction in a hybrid simulation", st.reaction_ids[int(st.fast[0])]
+        )
+
+
+def _rates(structure, t, x, c):
+    out = structure.rhs_prog(structure.base(t, x, c))
+    return out, out[: structure.n_reactions]
+
+
+def hybrid_rhs(plan: Plan, t, y, c):
+    """d/dt of the ODE part (and of the integrated propensity in exact mode)."""
+    st = plan.structure
+    x = y[: plan.n_state]
+    out, v = _rates(st, t, x, c)
+    mask = jnp.asarray(plan.stochastic)
+    dx = st.apply_stoichiometry(out, jnp.where(mask, 0.0, v), x)
+    if len(st.rr_state):
+        dx = dx.at[st.rr_state].set(out[st.rr_pos])
+    if not plan.exact:
+        return dx
+    a0 = jnp.sum(jnp.where(mask, jnp.maximum(v, 0.0), 0.0))
+    return jnp.concatenate([dx, jnp.reshape(a0, (1,))])
+
+
+class HybridState(NamedTuple):
+    key: Any
+    threshold: Any  # the Exp(1) level the integrated propensity must reach
+    area: Any  # integrated propensity since the last firing (frozen-propensity mode)
+    fired: Any  # stochastic firings so far
+    birth: Any  # observables at the start (for division conditions)
+
+
+def _bisect(f, lo, hi):
+    """The first time in (lo, hi] where the monotone predicate ``f`` holds (it holds at hi)."""
+
+    def body(_, bounds):
+        a, b = bounds
+        mid = 0.5 * (a + b)
+        yes = f(mid)
+        return jnp.where(yes, a, mid), jnp.where(yes, mid, b)
+
+    return jax.lax.fori_loop(0, BISECTION_STEPS, body, (lo, hi))[1]
+
+
+class HybridHooks(Hooks):
+    """Stochastic firings (and a division condition) inside the ODE step loop."""
+
+    plan: Plan = eqx.field(static=True)
+    key: Any
+
+    def _observe(self, t, x, c):
+        st = self.plan.structure
+        return st.observe_prog(st.base(t, x, c))
+
+    def _holds(self, t, x, c, birth):
+        ids = self.plan.structure.observable_ids
+        now = self._observe(t, x, c)
+        return jnp.asarray(self.plan.condition(_Named(ids, now), _Named(ids, birth)), bool)
+
+    def init(self, t0, x0, args, template):
+        key, k = jax.random.split(self.key)
+        return HybridState(
+            key, jax.random.exponential(k, (), x0.dtype), jnp.zeros((), x0.dtype),
+            jnp.array(0), self._observe(t0, x0[: self.plan.n_state], args),
+        )
+
+    def max_step(self, hstate):
+        return jnp.inf if self.plan.exact else self.plan.dt_comm
+
+    def save(self, t, x, args, hstate):
+        return x[: self.plan.n_state]
+
+    def after_step(self, interp, t0, t1, x1, args, h: HybridState):
+        plan, st, c, n = self.plan, self.plan.structure, args, self.plan.n_state
+        mask = jnp.asarray(plan.stochastic)
+        if plan.exact:
+            area1 = x1[n]
+            crossed = area1 >= h.threshold
+            t_f = _bisect(lambda s: interp.evaluate(s)[n] >= h.threshold, t0, t1)
+        else:
+            _, v0 = _rates(st, t0, interp.evaluate(t0)[:n], c)
+            a0 = jnp.sum(jnp.where(mask, jnp.maximum(v0, 0.0), 0.0))
+            area1 = h.area + a0 * (t1 - t0)
+            crossed = (area1 >= h.threshold) & (a0 > 0)
+            t_f = t0 + (h.threshold - h.area) / jnp.where(a0 > 0, a0, 1.0)
+            t_f = jnp.clip(t_f, t0, t1)
+        t_f = jnp.where(crossed, t_f, t1)
+        y_f = jnp.where(crossed, interp.evaluate(t_f), x1)
+        x_f = y_f[:n]
+        # which reaction fires: drawn with the propensities at the firing time
+        key, k_pick, k_next = jax.random.split(h.key, 3)
+        _, v = _rates(st, t_f, x_f, c)
+        bad = jnp.any(jnp.where(mask, (v < 0) | ~jnp.isfinite(v), False))
+        a = jnp.where(mask, jnp.maximum(v, 0.0), 0.0)
+        total = jnp.sum(a)
+        j = jnp.searchsorted(jnp.cumsum(a), jax.random.uniform(k_pick, ()) * total, side="right")
+        j = jnp.minimum(j, a.shape[0] - 1)
+        go = crossed & (total > 0)
+        x_new = jnp.where(go, x_f + st.reaction_change(j, t_f, x_f, c), x_f)
+        y_new = x_new if not plan.exact else jnp.concatenate(
+            [x_new, jnp.where(crossed, 0.0, y_f[n:])]
+        )
+        fresh = jax.random.exponential(k_next, (), x1.dtype)
+        h_new = HybridState(
+            jnp.where(crossed, key, h.key),
+            jnp.where(crossed, fresh, h.threshold),
+            jnp.where(crossed, 0.0, area1),
+            h.fired + go.astype(h.fired.dtype),
+            h.birth,
+        )
+        status = jnp.where(bad, BAD_PROPENSITY, SUCCESS)
+        status = jnp.where(jnp.all(jnp.isfinite(y_new)), status, NONFINITE)
+        if plan.condition is None:
+            return t_f, y_new, h_new, crossed, status
+        # division: on the continuous path before the firing, or caused by the firing
+        cont = self._holds(t_f, x_f, c, h.birth)
+        t_d = _bisect(lambda s: self._holds(s, interp.evaluate(s)[:n], c, h.birth), t0, t_f)
+        y_d = interp.evaluate(t_d)
+        after = self._holds(t_f, x_new, c, h.birth)
+        divided = cont | after
+        t_out = jnp.where(cont, t_d, t_f)
+        y_out = jnp.where(cont, y_d, y_new)
+        status = jnp.where(divided & (status == SUCCESS), DIVIDED, status)
+        return t_out, y_out, h_new, crossed | cont, status
+
+
+class _Named:
+    """Observable values by id, for division conditions (``now["V"]``)."""
+
+    def __init__(self, ids: Sequence[str], values):
+        self._index = {n: i for i, n in enumerate(ids)}
+        self._values = values
+
+    def __getitem__(self, name: str):
+        if name not in self._index:
+            raise KeyError(f"'{name}' is not an id of the model")
+        return self._values[self._index[name]]
+
+
+def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
+    """``"kvaerno5"`` when the ODE part is stiff at the start, else ``"tsit5"``."""
+    st = plan.structure
+    with jax.ensure_compile_time_eval():
+        x0, c = st.initial(jnp.asarray(p), jnp.asarray(t0, jnp.float64))
+        y0 = x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
+        J = np.asarray(jax.jacfwd(lambda y: hybrid_rhs(plan, t0, y, c))(y0))
+    if J.size == 0:
+        return "tsit5"
+    rho = float(np.max(np.abs(np.linalg.eigvals(J)))) if np.all(np.isfinite(J)) else np.inf
+    return "kvaerno5" if rho * max(span, 0.0) > STIFFNESS_THRESHOLD else "tsit5"
+
+
+def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps):
+    """One hybrid trajectory from (t0, x0): states at ``ts`` (see `integrate`) and Stats."""
+    y0 = x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
+    method = make_solver(solver, rtol, atol)
+    return integrate(
+        method, lambda t, y, a: hybrid_rhs(plan, t, y, a), y0, t0, ts, c,
+        rtol=rtol, atol=atol, max_steps=max_steps, hooks=HybridHooks(plan, key), adjoint="lax",
+        dt_max=jnp.inf if plan.exact else plan.dt_comm,
+    )
+
+
+@eqx.filter_jit
+def _chunk(sim, plan, solver, ts, t0, P, keys, rtol, atol, max_steps):
+    def one(p, key):
+        x0, c = plan.structure.initial(p, t0)
+        ys, stats = run_cell(plan, solver, ts, t0, x0, c, key, rtol, atol, max_steps)
+        return sim.observe(ts, ys[:, : plan.n_state], p, t0=t0), stats
+
+    return jax.vmap(one)(P, keys)
+
+
+def make_plan(
+    sim: CompiledModel, stochastic: Stochastic, communication_step: float | str, p=None,
+    condition=None, allow_event: str | None = None,
+) -> Plan:
+    """Check the model and fix the split of its reactions and the coupling."""
+    check_hybrid_model(sim, allow_event)
+    mask = stochastic_reactions(sim, stochastic, p)
+    exact = communication_step == "exact"
+    if not exact:
+        if isinstance(communication_step, str) or not communication_step > 0:
+            raise SimulationError(
+                f"communication_step must be a positive time or 'exact', not "
+                f"{communication_step!r}"
+            )
+    dt = float("inf") if exact else float(communication_step)
+    return Plan(sim.structure, tuple(bool(b) for b in mask), exact, dt, condition)
+
+
+def simulate_hybrid(
+    sim: CompiledModel, ts, t0, P, batch, *, n: int, seed: int, rtol: float, atol: float,
+    solver: str, max_steps: int, throw: bool, chunk_size: int | None, progress: bool | None,
+    stochastic: Stochastic = None, communication_step: float | str = 1.0,
+):
+    """``n`` hybrid trajectories (or one per row of a parameter batch ``P``): a `Result`."""
+    from ._simulate import make_result
+
+    plan = make_plan(sim, stochastic, communication_step, P[0])
+    if solver == "auto":
+        solver = choose_hybrid_solver(plan, P[0], float(t0), float(ts[-1] - t0))
+    if P.shape[0] > 1:
+        if n not in (1, P.shape[0]):
+            raise SimulationError(
+                f"n={n} trajectories but a parameter batch of {P.shape[0]}; give one or the other"
+            )
+        n = P.shape[0]
+    if n < 1:
+        raise SimulationError("n must be at least 1")
+    keys = _keys(seed, n)
+    n_dev = len(jax.devices())
+    chunk = chunk_size or min(n, DEFAULT_CHUNK)
+    chunk = max(n_dev, -(-chunk // n_dev) * n_dev)
+    n_chunks = -(-n // chunk)
+    show = progress if progress is not None else n_chunks > 1
+    out_vals, out_stats = [], []
+    t_start = time.perf_counter()
+    for k in range(n_chunks):
+        lo, hi = k * chunk, min(n, (k + 1) * chunk)
+        idx = np.arange(lo, lo + chunk) % n
+        Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
+        vals, stats = _chunk(
+            sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), _shard(jnp.asarray(Pk)),
+            _shard(keys[idx]), rtol, atol, max_steps,
+        )
+        m = hi - lo
+        out_vals.append(np.asarray(vals)[:m])
+        out_stats.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], stats))
+        if show:
+            rate = hi / (time.perf_counter() - t_start)
+            print(f"hybrid: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
+    values = np.concatenate(out_vals)
+    stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *out_stats)
+    status = stats.status
+    if throw and np.any(status != SUCCESS):
+        raise hybrid_failure(sim, stats)
+    stats_out = {"steps": stats.steps, "rejected": stats.rejected, "status": status,
+                 "t_last": stats.t_last, "solver": solver}
+    return make_result(sim, ts, values, stats_out, "hybrid")
+
+
+def hybrid_failure(sim: CompiledModel, stats) -> SimulationError:
+    """The `SimulationError` of the failed members of a hybrid batch."""
+    status = np.asarray(stats.status)
+    bad = int(status[status != SUCCESS][0])
+    if bad == BAD_PROPENSITY:
+        return SimulationError(
+            f"simulation of '{sim.model.id}': a propensity or the state became negative, NaN "
+            "or infinite (a kinetic law that is not a valid propensity on amounts?)"
+        )
+    n = len(sim.state_ids)
+    failed = jax.tree_util.tree_map(lambda a: np.asarray(a)[status != SUCCESS], stats)
+    failed = failed._replace(x_last=np.asarray(failed.x_last)[..., :n])
+    err = describe_failure(sim, failed)
+    return SimulationError(str(err) + f" ({MESSAGES.get(bad, bad)})", err.time, err.variables)
