@@ -5,6 +5,7 @@ import jax as _jax
 # Biochemical networks span many orders of magnitude: simulate in float64.
 _jax.config.update("jax_enable_x64", True)
 
+from . import division as division  # noqa: E402
 from . import petab as petab  # noqa: E402
 from ._compile import CompiledModel as CompiledModel  # noqa: E402
 from ._compile import compile as compile  # noqa: E402

@@ -59,7 +59,7 @@ class Plan:
     stochastic: tuple[bool, ...]  # per reaction
     exact: bool
     dt_comm: float
-    condition: Any = None  # (now, birth) -> bool on observables, or None
+    condition: Any = None  # (t, x, c, observables at birth) -> bool, or None
 
     @property
     def n_state(self) -> int:
@@ -178,11 +178,6 @@ class HybridHooks(Hooks):
         st = self.plan.structure
         return st.observe_prog(st.base(t, x, c))
 
-    def _holds(self, t, x, c, birth):
-        ids = self.plan.structure.observable_ids
-        now = self._observe(t, x, c)
-        return jnp.asarray(self.plan.condition(_Named(ids, now), _Named(ids, birth)), bool)
-
     def init(self, t0, x0, args, template):
         key, k = jax.random.split(self.key)
         return HybridState(
@@ -239,28 +234,16 @@ class HybridHooks(Hooks):
         if plan.condition is None:
             return t_f, y_new, h_new, crossed, status
         # division: on the continuous path before the firing, or caused by the firing
-        cont = self._holds(t_f, x_f, c, h.birth)
-        t_d = _bisect(lambda s: self._holds(s, interp.evaluate(s)[:n], c, h.birth), t0, t_f)
+        holds = plan.condition
+        cont = holds(t_f, x_f, c, h.birth)
+        t_d = _bisect(lambda s: holds(s, interp.evaluate(s)[:n], c, h.birth), t0, t_f)
         y_d = interp.evaluate(t_d)
-        after = self._holds(t_f, x_new, c, h.birth)
+        after = holds(t_f, x_new, c, h.birth)
         divided = cont | after
         t_out = jnp.where(cont, t_d, t_f)
         y_out = jnp.where(cont, y_d, y_new)
         status = jnp.where(divided & (status == SUCCESS), DIVIDED, status)
         return t_out, y_out, h_new, crossed | cont, status
-
-
-class _Named:
-    """Observable values by id, for division conditions (``now["V"]``)."""
-
-    def __init__(self, ids: Sequence[str], values):
-        self._index = {n: i for i, n in enumerate(ids)}
-        self._values = values
-
-    def __getitem__(self, name: str):
-        if name not in self._index:
-            raise KeyError(f"'{name}' is not an id of the model")
-        return self._values[self._index[name]]
 
 
 def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:

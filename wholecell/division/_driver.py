@@ -1,0 +1,217 @@
+"""The cell-cycle driver: hybrid runs from birth to division, generation by generation."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._compile import compile
+from .._errors import SimulationError
+from .._hybrid import (
+    DIVIDED,
+    Stochastic,
+    choose_hybrid_solver,
+    hybrid_failure,
+    make_plan,
+    run_cell,
+)
+from .._integrate import SUCCESS
+from .._model import Model
+from .._simulate import _param_batch, _times
+from .._stochastic import _keys
+from ._conditions import resolve
+from ._lineage import Lineage
+from ._partition import Rule, partition_rules, split
+
+#: most cells simulated in one compiled batch
+DEFAULT_CHUNK = 4096
+
+
+def simulate(
+    model: Model,
+    t,
+    *,
+    when,
+    stochastic: Stochastic = "auto",
+    n: int = 1,
+    seed: int = 0,
+    partition: Mapping[str, Rule] | None = None,
+    keep: str | int = "all",
+    generations: int | None = None,
+    communication_step: float | str = 1.0,
+    params: Mapping[str, float] | None = None,
+    ids: Sequence[str] | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    solver: str = "auto",
+    max_steps: int = 100_000,
+    max_cells: int = 1_000_000,
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> Lineage:
+    """Grow ``n`` cells from the model's initial state; each divides when ``when`` holds.
+
+    Each cell runs as a hybrid simulation (``method="hybrid"`` of `wholecell.simulate`).
+    At division its state is shared between two daughters (see ``partition``), which
+    both continue from the division time, until the last output time.
+
+    Arguments:
+        model: the model; growth is whatever it computes (e.g. a volume from membrane).
+        t: output times (the first is the start), or an end time.
+        when: the division condition: ``doubled("V")``, ``event("divide")`` (an SBML
+            event's trigger), or a callable ``(now, birth) -> bool`` on ids
+            (``now["V"] >= 2 * birth["V"]``).
+        stochastic: which reactions run as SSA (see `wholecell.simulate`).
+        n: founder cells; seed: the random seed.
+        partition: state id -> ``"binomial"``, ``"half"``, ``"keep"`` or a callable
+            ``(key, amount) -> first daughter's amount``. By default counts changed by
+            stochastic reactions split binomially, other amounts and compartment sizes
+            halve (concentrations are kept), everything else is kept.
+        keep: ``"all"`` daughters; ``"one"`` (follow one daughter, mother-machine style);
+            or a number N: at most N cells per generation, sampled at random.
+        generations: stop after this many cycles of divisions (default: at the end time).
+        communication_step: see `wholecell.simulate` (``"exact"`` or a time).
+        params: scalar parameter values (id -> value).
+        ids: the ids whose trajectories are recorded (default: all).
+        rtol, atol, solver, max_steps: the ODE part's settings, per cell cycle.
+        max_cells: refuse to grow past this many cells in one generation.
+        chunk_size: cells per compiled batch.
+        progress: print each generation's size and time.
+
+    Returns:
+        A `Lineage`.
+
+    Raises:
+        SimulationError: bad arguments, too many cells, or a failed cell.
+        UnsupportedSBMLError: a construct the hybrid method cannot simulate.
+    """
+    sim = compile(model)
+    st = sim.structure
+    ts = _times(t)
+    P, batch = _param_batch(sim, params)
+    if batch:
+        raise SimulationError("division.simulate takes scalar parameters, not a batch")
+    p = P[0]
+    condition, event_id = resolve(st, when)
+    plan = make_plan(sim, stochastic, communication_step, p, condition, event_id)
+    if solver == "auto":
+        solver = choose_hybrid_solver(plan, p, float(ts[0]), float(ts[-1] - ts[0]))
+    codes, custom = partition_rules(st, plan.stochastic, partition)
+    if keep not in ("all", "one") and not (isinstance(keep, int) and keep >= 1):
+        raise SimulationError(f"keep must be 'all', 'one' or a positive number, not {keep!r}")
+    if n < 1:
+        raise SimulationError("n must be at least 1")
+    names = list(ids) if ids is not None else list(sim.observable_ids)
+    missing = [i for i in names if i not in sim.observable_ids]
+    if missing:
+        raise SimulationError(f"ids {', '.join(missing)} are not ids of model '{sim.model.id}'")
+    cols = tuple(sim.observable_ids.index(i) for i in names)
+    rng = np.random.default_rng(seed)
+
+    t_start = jnp.asarray(ts[0])
+    x0, c = st.initial(p, t_start)
+    X = np.broadcast_to(np.asarray(x0), (n, x0.shape[0])).copy()
+    T0 = np.full(n, ts[0])
+    keys = np.asarray(_keys(seed, n))
+    parent = np.full(n, -1)
+    out = {k: [] for k in ("parent", "generation", "birth", "division", "traces", "bv", "dv")}
+    steps = []
+    offset, gen = 0, 0
+    wall = time.perf_counter()
+    while True:
+        obs, bv, dv, stats, kd = _run_generation(
+            sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
+            chunk_size or DEFAULT_CHUNK,
+        )
+        status = np.asarray(stats.status)
+        if np.any((status != SUCCESS) & (status != DIVIDED)):
+            raise hybrid_failure(sim, stats)
+        t_div = np.where(status == DIVIDED, np.asarray(stats.t_last), np.nan)
+        m = len(T0)
+        for k, v in (("parent", parent), ("generation", np.full(m, gen)), ("birth", T0),
+                     ("division", t_div), ("traces", obs), ("bv", bv), ("dv", dv)):
+            out[k].append(v)
+        steps.append(np.asarray(stats.steps))
+        if progress:
+            print(f"division: generation {gen}: {m} cells, {time.perf_counter() - wall:.1f} s",
+                  file=sys.stderr, flush=True)
+        gen += 1
+        mothers = np.flatnonzero(np.isfinite(t_div) & (t_div < ts[-1]))
+        if not mothers.size or (generations is not None and gen >= generations):
+            break
+        xa, xb = _split_all(jnp.asarray(np.asarray(stats.x_last)[mothers, : st.n_state]),
+                            jnp.asarray(kd[mothers, 0]), codes, custom)
+        X = np.concatenate([np.asarray(xa), np.asarray(xb)])
+        T0 = np.concatenate([t_div[mothers], t_div[mothers]])
+        parent = np.concatenate([mothers, mothers]) + offset
+        keys = np.concatenate([kd[mothers, 1], kd[mothers, 2]])
+        order = np.argsort(np.concatenate([2 * np.arange(mothers.size),
+                                           2 * np.arange(mothers.size) + 1]))
+        X, T0, parent, keys = X[order], T0[order], parent[order], keys[order]  # sisters adjacent
+        if keep == "one":
+            pick = np.arange(0, len(T0), 2)
+        elif keep != "all" and len(T0) > keep:
+            pick = np.sort(rng.choice(len(T0), size=keep, replace=False))
+        else:
+            pick = np.arange(len(T0))
+        X, T0, parent, keys = X[pick], T0[pick], parent[pick], keys[pick]
+        if len(T0) > max_cells:
+            raise SimulationError(
+                f"generation {gen} has {len(T0)} cells, more than max_cells={max_cells}; "
+                "cap the population with keep='one' or keep=N"
+            )
+        offset += m
+    cat = {k: np.concatenate(v) for k, v in out.items()}
+    return Lineage(
+        ts, names, cat["parent"], cat["generation"], cat["birth"], cat["division"],
+        cat["traces"], cat["bv"], cat["dv"],
+        {"solver": solver, "steps": np.concatenate(steps), "wall_time": time.perf_counter() - wall},
+    )
+
+
+def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
+                    chunk):
+    """Every cell of a generation from its birth to its division (or the end), in
+    compiled batches of a power-of-two size (few recompiles as the population grows)."""
+    m = len(T0)
+    size = min(chunk, 1 << max(m - 1, 1).bit_length())
+    parts = []
+    for lo in range(0, m, size):
+        idx = np.arange(lo, lo + size) % m
+        res = _cells(sim, plan, solver, jnp.asarray(ts), jnp.asarray(T0[idx]),
+                     jnp.asarray(X[idx]), p, c, jnp.asarray(keys[idx]), rtol, atol, max_steps,
+                     cols)
+        hi = min(m, lo + size) - lo
+        parts.append(jax.tree_util.tree_map(lambda a, hi=hi: np.asarray(a)[:hi], res))
+    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+
+
+@eqx.filter_jit
+def _cells(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols):
+    st = plan.structure
+    idx = jnp.asarray(np.array(cols, dtype=np.int32).reshape(len(cols)))
+
+    def observe(t, x):
+        return st.observe_prog(st.base(t, x, c))[idx]
+
+    def one(t0, x0, key):
+        k_run, k_split, k_a, k_b = jax.random.split(key, 4)
+        ys, stats = run_cell(plan, solver, ts, t0, x0, c, k_run, rtol, atol, max_steps)
+        obs = jax.vmap(observe)(ts, ys[:, : plan.n_state])
+        obs = jnp.where((ts < t0)[:, None], jnp.nan, obs)
+        x_last = stats.x_last[: plan.n_state]
+        at_div = jnp.where(stats.status == DIVIDED, observe(stats.t_last, x_last), jnp.nan)
+        return obs, observe(t0, x0), at_div, stats, jnp.stack([k_split, k_a, k_b])
+
+    return jax.vmap(one)(T0, X, keys)
+
+
+@eqx.filter_jit
+def _split_all(X, keys, codes, custom):
+    return jax.vmap(lambda x, k: split(x, k, codes, custom))(X, keys)
