@@ -16,7 +16,7 @@ from jaxtyping import Array, Float
 
 from . import _history
 from . import _symbolic as S
-from ._errors import CompileError, SimulationError
+from ._errors import CompileError, SimulationError, UnsupportedSBMLError
 from ._events import EventSpec, ModelHooks
 from ._integrate import MESSAGES, SUCCESS, Stats, integrate
 from ._jacobian import jacobian_for
@@ -45,6 +45,7 @@ class _Structure:
         sym = S.symbol
         L = layout
         m = L.model
+        self.draws = has_draws(m)  # events draw random numbers (distrib)
         self.const_syms = [sym(n) for n in L.const_ids]
         base_plain = self.const_syms + list(L.state_syms) + [S.TIME]
         self.delays = list(L.delays)
@@ -367,8 +368,8 @@ class _EventPrograms:
     def triggers(self, t, x, c):
         return self.trig_prog(self.structure.base(t, x, c))
 
-    def details(self, t, x, c):
-        out = self.detail_prog(self.structure.base(t, x, c))
+    def details(self, t, x, c, key=None):
+        out = self.detail_prog(self.structure.base(t, x, c), key)
         n = self.n
         return out[:n], out[n : 2 * n], out[2 * n :]
 
@@ -495,8 +496,12 @@ class CompiledModel(eqx.Module):
         max_steps: int = 100_000,
         adjoint: str = "checkpointed",
         x0=None,
+        key=None,
     ) -> tuple[jnp.ndarray, Stats]:
-        """Like `solve`, also returning the solver's `Stats` (never raises on failure)."""
+        """Like `solve`, also returning the solver's `Stats` (never raises on failure).
+
+        ``key`` (a PRNG key) feeds the events' random draws and tie-breaking.
+        """
         p = self.param_values if params is None else jnp.asarray(params)
         ts = jnp.asarray(ts, p.dtype)
         t0 = ts[0] if t0 is None else jnp.asarray(t0, p.dtype)
@@ -521,6 +526,7 @@ class CompiledModel(eqx.Module):
                 st.events if st.events is not None else st.no_events,
                 st,
                 loop_kind=adjoint if adjoint != "forward" else "lax",
+                seed=key,
             )
         return integrate(
             method,
@@ -594,6 +600,7 @@ def compile(model: Model) -> CompiledModel:  # noqa: A001 - the public name of t
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is model:
         return hit[1]
+    _refuse_misplaced_draws(model)
     layout = build_layout(model)
     structure = _Structure(layout)
     values = np.asarray(layout.param_values, dtype=np.float64)
@@ -609,6 +616,45 @@ def compile(model: Model) -> CompiledModel:  # noqa: A001 - the public name of t
 
 
 _CACHE: dict[int, tuple[weakref.ref, CompiledModel]] = {}
+
+
+def has_draws(model: Model) -> bool:
+    """Whether the model's math draws random numbers (distrib package)."""
+    return any(e.has(S.Distrib) for _, _, e in _expressions(model))
+
+
+def _expressions(model: Model):
+    """(where, element id, expression) for every expression of the model."""
+    for r in model.reactions:
+        if r.kinetic_law is not None:
+            yield "kinetic law", r.id, r.kinetic_law
+    for rule in model.assignment_rules:
+        yield "assignment rule", rule.variable, rule.math
+    for rule in model.rate_rules:
+        yield "rate rule", rule.variable, rule.math
+    for rule in model.algebraic_rules:
+        yield "algebraic rule", rule.id, rule.math
+    for ia in model.initial_assignments:
+        yield "initial assignment", ia.symbol, ia.math
+    for ev in model.events:
+        yield "event trigger", ev.id, ev.trigger
+        for what, e in (("event delay", ev.delay), ("event priority", ev.priority)):
+            if e is not None:
+                yield what, ev.id, e
+        for a in ev.assignments:
+            yield "event assignment", ev.id, a.math
+
+
+def _refuse_misplaced_draws(model: Model) -> None:
+    """Random draws are taken when an event fires; anywhere else they are refused."""
+    for where, element, e in _expressions(model):
+        if where in ("event assignment", "event delay", "event priority"):
+            continue
+        if e.has(S.Distrib):
+            raise UnsupportedSBMLError(
+                f"distrib random draw in a {where} (draws are supported in event "
+                "assignments, delays and priorities)", element,
+            )
 
 
 def describe_failure(sim: CompiledModel, stats: Stats) -> SimulationError:

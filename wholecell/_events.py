@@ -85,9 +85,9 @@ class ModelHooks(Hooks):
     def _triggers(self, t, x, args):
         return self.spec.programs.triggers(t, x, args) != 0.0
 
-    def _details(self, t, x, args):
-        """(delays, priorities, assignment values) at (t, x)."""
-        return self.spec.programs.details(t, x, args)
+    def _details(self, t, x, args, key=None):
+        """(delays, priorities, assignment values) at (t, x); ``key`` feeds distrib draws."""
+        return self.spec.programs.details(t, x, args, key)
 
     def _project(self, t, x, args):
         """Fast reactions return to their equilibrium (after an event or a step)."""
@@ -239,7 +239,9 @@ class ModelHooks(Hooks):
     def _schedule(self, fired, t, x, args, estate):
         """Queue every fired event at t + delay, with its values if taken at trigger time."""
         sp = self.spec
-        delays, _, values = self._details(t, x, args)
+        key, sub = jax.random.split(estate.key)
+        estate = estate._replace(key=key)
+        delays, _, values = self._details(t, x, args, sub)
         Q = estate.q_time.shape[0]
         free = jnp.isinf(estate.q_time)
         # the k-th fired event takes the k-th free slot
@@ -272,12 +274,12 @@ class ModelHooks(Hooks):
         def body(carry):
             x, es, n = carry
             due = es.q_time <= t
-            _, prio, now_values = self._details(t, x, args)
+            key, sub, k_draw = jax.random.split(es.key, 3)
+            _, prio, now_values = self._details(t, x, args, k_draw)
             p = jnp.where(has_priority[es.q_event], prio[es.q_event], -jnp.inf)
             p = jnp.where(due, p, jnp.nan)
             best = jnp.nanmax(jnp.where(due, p, -jnp.inf))
             ties = due & ((p == best) | (jnp.isinf(best) & jnp.isinf(p)))
-            key, sub = jax.random.split(es.key)
             score = jnp.where(ties, jax.random.uniform(sub, ties.shape), -1.0)
             slot = jnp.argmax(score)
             ev = es.q_event[slot]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 import sympy as sp
@@ -129,8 +130,9 @@ class Lowerer:
     Sub-expressions are cached, so shared pieces are evaluated once.
     """
 
-    def __init__(self, env: Mapping[sp.Basic, object]):
+    def __init__(self, env: Mapping[sp.Basic, object], key=None):
         self.env = env
+        self.key = key  # PRNG key for distrib draws (None: draws are not allowed here)
         self.cache: dict[sp.Basic, object] = {}
 
     def __call__(self, expr: sp.Basic):
@@ -194,9 +196,24 @@ class Lowerer:
             return _reduce(jnp.maximum, [as_number(self(a)) for a in e.args])
         if f is S.Min:
             return _reduce(jnp.minimum, [as_number(self(a)) for a in e.args])
+        if f is S.Distrib:
+            return self._draw(e)
         if f in (S.Delay, S.RateOf):
             raise UnsupportedSBMLError(f"csymbol {f.__name__}", None, str(e))
         raise CompileError(f"cannot lower '{e}' ({f.__name__}) to JAX")
+
+    def _draw(self, e):
+        """A distrib draw, from this evaluation's key folded with the call site."""
+        from ._distrib import NAMES, draw
+
+        name = NAMES[int(e.args[0])]
+        if self.key is None:
+            raise UnsupportedSBMLError(
+                f"distrib function {name} outside an event assignment (draws are taken "
+                "only when an event fires)", None, str(e)
+            )
+        key = jax.random.fold_in(self.key, int(e.args[1]))
+        return draw(name, key, [as_number(self(a)) for a in e.args[2:]])
 
 
 def _mul(low: Lowerer, e: sp.Mul):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 
 import libsbml
 import sympy as sp
 
 from . import _symbolic as S
+from ._distrib import ARITY as DISTRIB_ARITY
+from ._distrib import NAMES as DISTRIB_NAMES
 from ._errors import SBMLError, UnsupportedSBMLError
 
 _UNARY = {
@@ -191,12 +194,10 @@ class MathConverter:
             return S.Piecewise(*args)
         if t == libsbml.AST_FUNCTION:
             return self._call(node, kids, element, local, on_unknown, depth)
-        if t == libsbml.AST_CSYMBOL_FUNCTION or libsbml.AST_DISTRIB_FUNCTION_BERNOULLI <= t <= (
-            libsbml.AST_DISTRIB_FUNCTION_UNIFORM
-        ):
-            raise UnsupportedSBMLError(
-                f"csymbol function '{node.getName()}' (distrib package)", element
-            )
+        if t in _DISTRIB:
+            return _distrib_call(_DISTRIB[t], [c(k) for k in kids], element)
+        if t == libsbml.AST_CSYMBOL_FUNCTION:
+            raise UnsupportedSBMLError(f"csymbol function '{node.getName()}'", element)
         if t == libsbml.AST_LAMBDA:
             raise SBMLError(f"math of '{element}' holds a lambda outside a function definition")
         name = node.getName() or libsbml.formulaToL3String(node)
@@ -223,6 +224,23 @@ class MathConverter:
             )
 
         return self._conv(body, f"{element} -> {name}", inner, unknown_in_body, depth + 1)
+
+
+_DISTRIB = {
+    getattr(libsbml, f"AST_DISTRIB_FUNCTION_{name.upper()}"): name for name in DISTRIB_NAMES
+}
+_SITES = itertools.count()
+
+
+def _distrib_call(name: str, args: list, element) -> sp.Expr:
+    need, truncatable = DISTRIB_ARITY[name]
+    if len(args) != need and not (truncatable and len(args) == need + 2):
+        allowed = f"{need}" + (f" or {need + 2} (with min, max)" if truncatable else "")
+        raise SBMLError(
+            f"math of '{element}': distrib function {name} takes {allowed} arguments, "
+            f"got {len(args)}"
+        )
+    return S.Distrib(sp.Integer(DISTRIB_NAMES.index(name)), sp.Integer(next(_SITES)), *args)
 
 
 def _arity(kids, n, element, what):

@@ -173,8 +173,11 @@ class Program:
             sym = definitions[sym]
         return index[sym]
 
-    def values(self, base: jnp.ndarray) -> jnp.ndarray:
-        """The full value vector (base followed by every derived symbol)."""
+    def values(self, base: jnp.ndarray, key=None) -> jnp.ndarray:
+        """The full value vector (base followed by every derived symbol).
+
+        ``key`` is the PRNG key of distrib draws (where the definitions have any).
+        """
         vals = base
         for groups in self.levels:
             outs = []
@@ -184,11 +187,11 @@ class Program:
                     env[_ARG[j]] = vals[g.idx[:, j]]
                 for j in range(g.n_consts):
                     env[_CONST[j]] = jnp.asarray(g.consts[:, j])
-                out = as_number(Lowerer(env)(g.shape))
+                out = as_number(Lowerer(env, key)(g.shape))
                 outs.append(jnp.broadcast_to(jnp.asarray(out, dtype=vals.dtype), (len(g.idx),)))
             vals = jnp.concatenate([vals, *outs])
         return vals
 
-    def __call__(self, base: jnp.ndarray) -> jnp.ndarray:
+    def __call__(self, base: jnp.ndarray, key=None) -> jnp.ndarray:
         """The outputs, in the order given at construction."""
-        return self.values(base)[self.output_index]
+        return self.values(base, key)[self.output_index]

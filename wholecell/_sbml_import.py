@@ -102,7 +102,7 @@ def _prepare(doc: libsbml.SBMLDocument, origin: str, check: bool) -> libsbml.SBM
     for i in range(doc.getNumPlugins()):
         uri = doc.getPlugin(i).getURI()
         name = doc.getPlugin(i).getPackageName()
-        if name in _IGNORABLE_PACKAGES or name in ("comp", "fbc"):
+        if name in _IGNORABLE_PACKAGES or name in ("comp", "fbc", "distrib"):
             continue
         if doc.getPkgRequired(name):
             raise UnsupportedSBMLError(f"SBML package '{name}' ({uri})", doc.getModel().getId())

@@ -53,7 +53,8 @@ def simulate(
         solver: the ODE method (``"auto"``, ``"tsit5"``, ``"kvaerno5"``, ...).
         max_steps: the most steps a solve may take.
         t0: the start time (default: the first output time).
-        n: number of stochastic trajectories (``"ssa"``).
+        n: number of stochastic trajectories (``"ssa"``, ``"tau"``, and ``"ode"`` for
+            models whose events draw random numbers with the distrib package).
         seed: the random seed of stochastic runs; trajectory ``i`` is the same whatever
             the chunk size or device count.
         throw: raise `SimulationError` when a solve fails; otherwise failed members are
@@ -80,7 +81,7 @@ def simulate(
     start = ts[0] if t0 is None else float(t0)
     if start > ts[0]:
         raise SimulationError("t0 must not be after the first output time")
-    if method in ("ssa", "tau"):
+    if method in ("ssa", "tau") or (method == "ode" and sim.structure.draws):
         from ._stochastic import simulate_ssa
 
         return simulate_ssa(

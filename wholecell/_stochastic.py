@@ -15,11 +15,13 @@ from ._compile import CompiledModel, describe_failure
 from ._errors import SimulationError, UnsupportedSBMLError
 from ._events import ModelHooks
 from ._integrate import MESSAGES, SUCCESS
-from ._ssa import BAD_PROPENSITY, ssa_trajectory
+from ._ssa import BAD_PROPENSITY, SSAStats, ssa_trajectory
 from ._tau import tau_matrices, tau_trajectory
 
 #: default trajectories per compiled chunk
 DEFAULT_CHUNK = 10_000
+#: ODE tolerances of stochastic runs whose randomness is all in events
+ODE_RTOL, ODE_ATOL = 1e-8, 1e-10
 
 
 def check_ssa_model(sim: CompiledModel, method: str = "ssa") -> None:
@@ -52,14 +54,22 @@ def _keys(seed: int, n: int):
 @eqx.filter_jit
 def _chunk(sim, ts, t0, P, keys, max_events, method):
     st = sim.structure
-    hooks = ModelHooks(st.events, st) if st.events is not None else None
     mats = tau_matrices(st) if method == "tau" else None
 
     def one(p, key):
+        # events draw (distrib, random ties) from the trajectory's own stream
+        k_run, k_events = jax.random.split(key)
         if method == "tau":
-            ys, stats = tau_trajectory(st, mats, ts, p, t0, key, max_events)
+            ys, stats = tau_trajectory(st, mats, ts, p, t0, k_run, max_events)
+        elif method.startswith("ode:"):
+            ys, stats = sim.solve_with_stats(
+                ts, p, t0=t0, solver=method[4:], rtol=ODE_RTOL, atol=ODE_ATOL,
+                max_steps=max_events, adjoint="lax", key=k_events,
+            )
+            stats = SSAStats(stats.steps, stats.status, stats.t_last, stats.x_last)
         else:
-            ys, stats = ssa_trajectory(st, hooks, ts, p, t0, key, max_events)
+            hooks = ModelHooks(st.events, st, seed=k_events) if st.events is not None else None
+            ys, stats = ssa_trajectory(st, hooks, ts, p, t0, k_run, max_events)
         return sim.observe(ts, ys, p, t0=t0), stats
 
     return jax.vmap(one)(P, keys)
@@ -76,10 +86,21 @@ def _shard(arr):
 def simulate_ssa(
     sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa"
 ):
-    """n stochastic trajectories (or one per row of a parameter batch ``P``)."""
+    """n stochastic trajectories (or one per row of a parameter batch ``P``).
+
+    A model without reactions is deterministic between its events; its randomness is in
+    the events (distrib draws, random tie-breaking), so it runs on the ODE solver with
+    one PRNG stream per trajectory (as does ``method="ode"`` for models that draw).
+    """
     from ._simulate import make_result
 
-    check_ssa_model(sim, method)
+    label = method
+    if method == "ode" or (method in ("ssa", "tau") and not sim.structure.layout.model.reactions):
+        from ._solvers import choose_solver
+
+        method = "ode:" + choose_solver(sim, float(ts[-1] - t0), P[0], float(t0))
+    else:
+        check_ssa_model(sim, method)
     if P.shape[0] > 1:
         if n not in (1, P.shape[0]):
             raise SimulationError(
@@ -124,4 +145,4 @@ def simulate_ssa(
         err = describe_failure(sim, failed)
         raise SimulationError(str(err) + f" ({MESSAGES.get(bad, bad)})", err.time, err.variables)
     stats_out = {"events": stats.events, "status": status, "t_last": stats.t_last}
-    return make_result(sim, ts, values, stats_out, method)
+    return make_result(sim, ts, values, stats_out, label)

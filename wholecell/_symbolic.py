@@ -108,6 +108,14 @@ class RateOf(_SBMLFunction):
     nargs = 1
 
 
+class Distrib(_SBMLFunction):
+    """``Distrib(kind, site, *args)``: a draw from a ``distrib`` package distribution.
+
+    ``kind`` indexes `wholecell._distrib.NAMES`; ``site`` is an integer unique to the call
+    site (so two draws with equal arguments stay independent).
+    """
+
+
 RELATIONS = (Gt, Ge, Lt, Le, Eq, Ne)
 LOGICAL = (And, Or, Xor, Not, Implies)
 
