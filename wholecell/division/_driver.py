@@ -81,7 +81,8 @@ def simulate(
         ids: the ids whose trajectories are recorded (default: all).
         rtol, atol, solver, max_steps: the ODE part's settings, per cell cycle.
         max_cells: refuse to grow past this many cells in one generation.
-        chunk_size: cells per compiled batch.
+        chunk_size: cells per compiled batch (every batch has this size, so runs of
+            any size share one compilation; default: powers of two up to 4096).
         progress: print each generation's size and time.
 
     Returns:
@@ -127,7 +128,7 @@ def simulate(
     while True:
         obs, bv, dv, stats, kd = _run_generation(
             sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
-            chunk_size or DEFAULT_CHUNK,
+            chunk_size,
         )
         status = np.asarray(stats.status)
         if np.any((status != SUCCESS) & (status != DIVIDED)):
@@ -178,9 +179,10 @@ def simulate(
 def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
                     chunk):
     """Every cell of a generation from its birth to its division (or the end), in
-    compiled batches of a power-of-two size (few recompiles as the population grows)."""
+    compiled batches of ``chunk`` cells, or by default of a power-of-two size (few
+    recompiles as the population grows)."""
     m = len(T0)
-    size = min(chunk, 1 << max(m - 1, 1).bit_length())
+    size = chunk or min(DEFAULT_CHUNK, 1 << max(m - 1, 1).bit_length())
     parts = []
     for lo in range(0, m, size):
         idx = np.arange(lo, lo + size) % m
