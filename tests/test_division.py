@@ -107,3 +107,21 @@ def test_bad_arguments(model):
         wc.division.simulate(model, 10.0, when=wc.division.event("divide"))
     with pytest.raises(wc.SimulationError, match="keep"):
         wc.division.simulate(model, 10.0, when=when, keep=0)
+
+
+def test_division_at_an_sbml_event(model):
+    """The trigger of a named event divides the cell; its assignments are not executed."""
+    event = """<listOfEvents><event id="divide" useValuesFromTriggerTime="true">
+      <trigger initialValue="false" persistent="true">
+      <math xmlns="http://www.w3.org/1998/Math/MathML"><apply><geq/><ci>L</ci>
+      <cn>2000000</cn></apply></math></trigger><listOfEventAssignments>
+      <eventAssignment variable="P"><math xmlns="http://www.w3.org/1998/Math/MathML">
+      <cn>0</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>
+      </model>"""
+    doc = EXAMPLE.read_text().replace("</model>", event)
+    lin = wc.division.simulate(wc.load_sbml(doc), np.linspace(0.0, 130.0, 3),
+                               when=wc.division.event("divide"), n=2, seed=0)
+    assert len(lin) == 2 + 4 + 8
+    np.testing.assert_allclose(lin.at_division("L")[lin.divided], 2e6, rtol=1e-9)
+    np.testing.assert_allclose((lin.division - lin.birth)[lin.divided], 60.0, rtol=1e-6)
+    assert np.all(lin.at_division("P")[lin.divided] > 0)
