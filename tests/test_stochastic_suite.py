@@ -1,0 +1,45 @@
+"""A few stochastic test-suite cases (tests/data/stochastic, see SOURCES.md), judged by the
+suite's own criteria on the mean and standard deviation at every output time."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wholecell as wc
+from wholecell.testsuite._stochastic import run_stochastic_case
+
+CASES = Path(__file__).parent / "data" / "stochastic"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if p.is_dir()))
+def test_case_meets_suite_criteria(case):
+    outcome = run_stochastic_case(str(CASES / case), n=2000, seed=1)
+    assert outcome.status == "pass", f"{case}: {outcome.detail}"
+
+
+def test_distrib_draws_differ_between_trajectories_and_repeat_with_seed():
+    path = str(CASES / "00040" / "00040-sbml-l3v2.xml")
+    model = wc.load_sbml(path)
+    a = wc.simulate(model, np.arange(0.0, 6.0), method="ssa", n=50, seed=3)
+    b = wc.simulate(model, np.arange(0.0, 6.0), method="ssa", n=50, seed=3)
+    np.testing.assert_array_equal(a["X"], b["X"])
+    assert np.unique(a["X"][:, 2]).size == 50  # one independent draw per trajectory
+    assert np.unique(a["X"][0, 1:]).size == 5  # and a fresh one at every firing
+
+
+def test_draw_outside_events_is_refused():
+    sbml = Path(CASES / "00040" / "00040-sbml-l3v2.xml").read_text()
+    # move the draw into an initial assignment
+    start = sbml.index("<listOfEvents>")
+    end = sbml.index("</listOfEvents>") + len("</listOfEvents>")
+    draw = sbml[sbml.index("<apply>", sbml.index("<eventAssignment variable=\"X\"")):]
+    draw = draw[: draw.index("</math>")]
+    ia = (
+        '<listOfInitialAssignments><initialAssignment symbol="X">'
+        '<math xmlns="http://www.w3.org/1998/Math/MathML">' + draw + "</math>"
+        "</initialAssignment></listOfInitialAssignments>"
+    )
+    model = wc.load_sbml(sbml[:start] + ia + sbml[end:])
+    with pytest.raises(wc.UnsupportedSBMLError, match="initial assignment"):
+        wc.compile(model)
