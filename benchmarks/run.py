@@ -76,7 +76,8 @@ NOTES = {
         "nothing from wider batches on a CPU); `wc` excludes the JIT compile, which "
         "`wc first chunk (JIT+run)` shows. roadrunner: the Python loop `setValues`, `reset`, "
         "`simulate`. Both loops are linear in the number of chunks / members, so when a side "
-        "would take longer than the budget (60 s; 10 s with `--quick`) only the first `wc members timed` / "
+        "would take longer than the budget (60 s; 10 s with `--quick`) only the first "
+        "`wc members timed` / "
         "`rr members timed` are timed and the time is scaled to n. speedup = rr loop / wc. "
         "max rel diff: concentrations of the first 20 members against roadrunner's."
     ),
