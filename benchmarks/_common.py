@@ -119,15 +119,29 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+INTRO = """\
+Written by `python -m benchmarks` (tasks 1-4 of issue 6; `--quick` for a few-minute run)
+and `python benchmarks/ssa.py` (issue 4). Each block says when and on what it was measured.
+Every (task, model) runs in its own process, in which wholecell and its peers alternate;
+times are medians of the repeats, and **speedup = peer time / wholecell time** (> 1: wholecell
+is faster). The raw rows are kept in `benchmarks/results.json`.
+
+Peers (`pip install -e '.[bench]'`): libRoadRunner 2.10 (CVODE; `gillespie` for SSA) and
+GillesPy2 1.8.3 (`SSACSolver`). AMICI is not in the extra: PyPI has no wheel for it here, and
+building it from source (swig and OpenBLAS from apt first) took about 13 minutes on this
+2-core machine, before any model's own C++ build; it was not benchmarked.
+
+The machine is shared: its load average was 7-14 on 2 cores during these runs, so absolute
+times are slow and noisy; only the ratios within one process are meaningful.
+"""
+
+
 def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     """Replace (or append) the block ``name`` of RESULTS.md, keeping the other blocks."""
     begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
     block = f"{begin}\n{text.rstrip()}\n{end}"
     old = path.read_text() if path.exists() else (
-        "# Benchmarks: wholecell side by side with its peers\n\n"
-        "Written by `python -m benchmarks` and `python benchmarks/ssa.py`; each block says "
-        "when and where it was measured. Ratios are peer time / wholecell time from one "
-        "process run (so > 1 means wholecell is faster), medians of alternating repeats.\n"
+        "# Benchmarks: wholecell side by side with its peers\n\n" + INTRO + "\n"
     )
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(old):

@@ -56,7 +56,9 @@ NOTES = {
         "the generated networks); `wc_compile`: `wc.compile` (IR to JAX programs); "
         "`wc_first`: the first `wc.simulate` of 1,000 points, which traces and JIT-compiles "
         "(XLA) the solve and runs it. `rr_load`: `RoadRunner(path)` (parse + LLVM JIT); "
-        "`rr_first`: its first 1,000-point simulation. speedup = rr to 1st result / wc to "
+        "`rr_first`: its first 1,000-point simulation (roadrunner's in-process model cache "
+        "is turned off with `LOADSBMLOPTIONS_RECOMPILE`, so each load compiles). "
+        "speedup = rr to 1st result / wc to "
         "1st result (> 1: wholecell faster). No persistent JAX compilation cache (cold "
         "start in a fresh process each time)."
     ),
@@ -153,7 +155,8 @@ def render(key: str, task: str, entries: dict, quick: bool) -> str:
     order = [m for m in SPECS if m in entries]
     rows = [r for m in order for r in entries[m]["rows"]]
     runs = sorted({(e["when"], e["machine"], e["versions"]) for e in entries.values()})
-    when = "; ".join(sorted({w for w, _, _ in runs}))
+    stamps = sorted({w for w, _, _ in runs})
+    when = stamps[0] if len(stamps) == 1 else f"between {stamps[0]} and {stamps[-1]}"
     notes = NOTES[task] + (" **Quick mode** (`--quick`): small sizes." if quick else "")
     models_txt = "Models: " + "; ".join(
         f"`{m}`: {SPECS[m].what}, 0–{SPECS[m].t_end:g}" for m in order
