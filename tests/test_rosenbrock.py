@@ -4,6 +4,8 @@ References: a problem with a closed-form solution for the orders; for Robertson 
 der Pol (mu = 1000), scipy's Radau (an established stiff solver) at rtol 1e-12.
 """
 
+import functools
+
 import diffrax
 import jax
 import jax.numpy as jnp
@@ -92,6 +94,13 @@ def _numpy_problem(f):
     return rhs, jac
 
 
+@functools.cache
+def _reference_cached(problem: str):
+    if problem == "robertson":
+        return _reference(_robertson, np.array([1.0, 0.0, 0.0]), np.array([0, 0.4, 4, 40]))
+    return _reference(_van_der_pol, np.array([2.0, 0.0]), np.linspace(0, 3000, 7))
+
+
 def _reference(f, y0, ts):
     rhs, jac = _numpy_problem(f)
     sol = solve_ivp(rhs, (ts[0], ts[-1]), y0, method="Radau", t_eval=ts, rtol=1e-12,
@@ -102,14 +111,15 @@ def _reference(f, y0, ts):
 
 @pytest.mark.parametrize("tableau", [RODAS5, RODAS4], ids=lambda t: t.name)
 @pytest.mark.parametrize(
-    "problem", ["robertson", "van_der_pol"]
+    # Van der Pol's Radau reference at rtol 1e-12 takes minutes: `pytest -m slow`
+    "problem", ["robertson", pytest.param("van_der_pol", marks=pytest.mark.slow)]
 )
 def test_stiff_problems_match_radau(tableau, problem):
     if problem == "robertson":
         f, y0, ts, floor = _robertson, np.array([1.0, 0.0, 0.0]), np.array([0, 0.4, 4, 40]), 1e-12
     else:
         f, y0, ts, floor = _van_der_pol, np.array([2.0, 0.0]), np.linspace(0, 3000, 7), 1e-8
-    ref = _reference(f, y0, ts)
+    ref = _reference_cached(problem)  # the same Radau reference for every tableau
     run = jax.jit(lambda y0: integrate(Rosenbrock(tableau), f, y0, 0.0, jnp.asarray(ts), None,
                                        rtol=1e-9, atol=1e-13, max_steps=200_000,
                                        adjoint="lax"))
