@@ -36,6 +36,9 @@ class FitResult:
         times: wall time of each start (seconds).
         messages: the optimiser's message for each start.
         wall_time: the wall time of the whole fit (seconds, compilation included).
+        n_failed: failed evaluations (objective or gradient not finite) of each start.
+        n_redrawn: random starts redrawn because the objective was not finite there.
+        start_index: each start's position in the order the starts ran (0 ran first).
         problem: the fitted problem (for `plot_fit`), if it was one.
     """
 
@@ -51,6 +54,9 @@ class FitResult:
     messages: tuple[str, ...]
     wall_time: float
     method: str
+    n_failed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    n_redrawn: int = 0
+    start_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     problem: object = field(default=None, repr=False)
 
     @property
@@ -60,6 +66,17 @@ class FitResult:
     def n_converged(self, tol: float = 0.1) -> int:
         """How many starts ended within ``tol`` of the best objective value."""
         return int(np.sum(self.fvals <= self.fun + tol))
+
+    def starts_to_reach(self, target: float, tol: float = 0.1) -> tuple[int, float] | None:
+        """(starts run, their summed wall time in seconds) until the first start that ended
+        within ``tol`` of ``target``, in the order the starts ran; None if none did."""
+        if len(self.start_index) != self.n_starts:
+            return None
+        run = np.argsort(self.start_index)  # sorted positions in running order
+        for n, i in enumerate(run, start=1):
+            if self.fvals[i] <= target + tol:
+                return n, float(np.sum(self.times[run[:n]]))
+        return None
 
     def as_dict(self) -> dict[str, float]:
         """The best parameters by id."""
@@ -92,20 +109,82 @@ class FitResult:
 
 
 def _value_and_grad(objective) -> Callable:
+    """``x -> (value, gradient)`` in NumPy; a failed simulation gives a non-finite value."""
     vg = getattr(objective, "value_and_grad", None)
     if vg is None:
         vg = jax.jit(jax.value_and_grad(objective))
 
     def f(x):
-        val, grad = vg(jnp.asarray(x, dtype=jnp.float64))
-        val = float(val)
-        grad = np.asarray(grad, dtype=np.float64)
-        if not np.isfinite(val) or not np.all(np.isfinite(grad)):
-            # a failed simulation: an infinite value makes the line search step back
-            return np.inf, np.zeros_like(grad)
-        return val, grad
+        with np.errstate(all="ignore"):
+            val, grad = vg(jnp.asarray(x, dtype=jnp.float64))
+            return float(val), np.asarray(grad, dtype=np.float64)
 
     return f
+
+
+class _Guarded:
+    """The objective as a local optimiser sees it: a failed evaluation is a rejected step.
+
+    A simulation can fail at some parameters (too stiff, too many steps: the objective is
+    NaN or inf). scipy's L-BFGS-B ends a run at the first non-finite value, so here such a
+    point gets a finite value far above every value seen in this start (with a zero
+    gradient): the line search sees an increase and backs off towards the last good point.
+    The best finite point seen is kept, and a run that ended after failures is restarted
+    from it (see `fit`).
+    """
+
+    def __init__(self, f):
+        self.f = f
+        self.n_eval = 0
+        self.n_fail = 0
+        self.best_x: np.ndarray | None = None
+        self.best_f = np.inf
+        self.f_max = -np.inf
+        self.anchor: np.ndarray | None = None  # the optimiser's current iterate
+        self.max_step: np.ndarray | None = None  # per parameter, or None: no limit
+        self.n_capped = 0
+        self._last: tuple[np.ndarray, float, np.ndarray] | None = None
+
+    def raw(self, x) -> tuple[float, np.ndarray]:
+        """Value and gradient, non-finite where the evaluation failed (cached for one x)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self._last is not None and np.array_equal(self._last[0], x):
+            return self._last[1], self._last[2]
+        self.n_eval += 1
+        val, grad = self.f(x)
+        if not (np.isfinite(val) and np.all(np.isfinite(grad))):
+            self.n_fail += 1
+            val = np.inf
+        else:
+            self.f_max = max(self.f_max, val)
+            if val < self.best_f:
+                self.best_f, self.best_x = val, x.copy()
+        self._last = (x.copy(), val, grad)
+        return val, grad
+
+    def penalty(self) -> float:
+        """A finite value above every finite value this start has seen."""
+        top = self.f_max if np.isfinite(self.f_max) else 0.0
+        return top + 10.0 * max(abs(top), 1.0) + 1e6
+
+    def step_to(self, intermediate_result) -> None:
+        """scipy's callback after each iteration: steps are measured from here."""
+        self.anchor = np.array(intermediate_result.x, dtype=np.float64)
+
+    def __call__(self, x) -> tuple[float, np.ndarray]:
+        x = np.asarray(x, dtype=np.float64)
+        if (
+            self.max_step is not None and self.anchor is not None
+            and np.any(np.abs(x - self.anchor) > self.max_step)
+        ):
+            # a step longer than max_step from the current iterate is rejected unevaluated:
+            # the line search shortens it (a crude trust region)
+            self.n_capped += 1
+            return self.penalty(), np.zeros_like(x)
+        val, grad = self.raw(x)
+        if not np.isfinite(val):
+            return self.penalty(), np.zeros_like(np.asarray(x, dtype=np.float64))
+        return val, grad
 
 
 def _bounds(objective, bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -138,23 +217,62 @@ class _Progress:
             )
 
 
-def _optax_minimize(f, x0, lo, hi, maxiter, learning_rate):
+def _optax_minimize(g: _Guarded, x0, lo, hi, maxiter, learning_rate):
     import optax
 
     opt = optax.adam(learning_rate)
     state = opt.init(jnp.asarray(x0))
     x = np.asarray(x0, dtype=np.float64)
-    best_x, best_f, n = x, np.inf, 0
+    scale, n = 1.0, 0
     for it in range(1, maxiter + 1):
         n = it
-        val, g = f(x)
-        if val < best_f:
-            best_x, best_f = x, val
+        val, grad = g.raw(x)
         if not np.isfinite(val):
+            # a failed simulation: step back to the best point with a shorter step
+            if g.best_x is None or scale < 1e-6:
+                break
+            x, scale = g.best_x, scale * 0.5
+            continue
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts and floats
+            upd, state = opt.update(jnp.asarray(grad), state)
+        x = np.clip(x + scale * np.asarray(upd), lo, hi)
+    return n, "optax adam: maximum iterations reached"
+
+
+def _scipy_minimize(g: _Guarded, x0, lo, hi, method, maxiter, tol, max_restarts, max_step):
+    """One local optimisation; a run that ended after failed evaluations restarts from the
+    best point found (fresh quasi-Newton memory), at most ``max_restarts`` times."""
+    opts: dict = {"maxiter": maxiter}
+    kw: dict = {}
+    if method == "L-BFGS-B":
+        opts.update(ftol=tol, gtol=1e-8)
+    else:
+        opts.update(gtol=1e-8, xtol=tol)
+        kw["hess"] = scipy.optimize.BFGS()
+    x, nit, msg, restarts = np.asarray(x0, dtype=np.float64), 0, "", 0
+    for attempt in range(max_restarts + 1):
+        fails, best = g.n_fail, g.best_f
+        opts["maxiter"] = max(maxiter - nit, 1)
+        if max_step is not None:
+            g.max_step, g.anchor = max_step, np.array(x)
+            kw["callback"] = g.step_to
+        with np.errstate(all="ignore"):
+            res = scipy.optimize.minimize(
+                g, x, jac=True, method=method, bounds=scipy.optimize.Bounds(lo, hi),
+                options=opts, **kw,
+            )
+        nit += int(res.nit)
+        msg = str(res.message)
+        if g.best_x is None:
             break
-        upd, state = opt.update(jnp.asarray(g), state)
-        x = np.clip(x + np.asarray(upd), lo, hi)
-    return best_x, best_f, n, n, "optax adam: maximum iterations reached"
+        x = g.best_x
+        improved = g.best_f < best - 1e-9 * max(abs(best), 1.0) if np.isfinite(best) else True
+        if g.n_fail == fails or not improved or nit >= maxiter:
+            break
+        restarts = attempt + 1
+    if restarts:
+        msg += f" (restarted {restarts}x after failed simulations)"
+    return nit, msg
 
 
 def fit(
@@ -168,24 +286,42 @@ def fit(
     maxiter: int = 1000,
     tol: float = 1e-10,
     learning_rate: float = 0.05,
+    max_redraws: int = 100,
+    max_restarts: int = 5,
+    max_step: float | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Minimise ``objective`` from ``n_starts`` starting points, each a local optimisation.
 
+    Failed simulations do not end a start: a point where the objective or its gradient is
+    not finite is treated as a rejected step (the line search backs off), a run that ended
+    after such failures restarts from the best point it found, and a random start whose
+    objective is not finite is redrawn (``FitResult.n_redrawn`` counts them).
+
     Arguments:
         objective: a `wholecell.petab.PetabProblem` (its ``objective``, bounds and
-            parameter ids are used) or a JAX-differentiable function of a 1-D array.
+            parameter ids are used), its ``hierarchical()`` objective (scaling factors in
+            closed form; the results carry them filled in), or a JAX-differentiable
+            function of a 1-D array.
         n_starts: number of local optimisations.
         method: ``"L-BFGS-B"`` (scipy, bounded quasi-Newton), ``"trust-constr"`` (scipy's
             bounded trust-region method with BFGS Hessian updates) or ``"optax"`` (Adam
             steps clipped to the bounds).
         bounds: (lower, upper) arrays; default: the problem's bounds.
         x0: starting points (n_starts, n_params); default: uniform within the bounds,
-            drawn with ``seed``.
+            drawn with ``seed``. Given starts are never redrawn.
         seed: the seed of the random starts (the same seed gives the same starts).
         maxiter: the most iterations of each local optimisation.
         tol: the optimiser's convergence tolerance (scipy's ``ftol``/``gtol``).
         learning_rate: the step size of ``"optax"``.
+        max_redraws: the most random starts redrawn in all because their objective was not
+            finite (after that such starts are kept and end where they began).
+        max_restarts: the most restarts of one local optimisation after failed evaluations.
+        max_step: the longest step of ``"L-BFGS-B"`` / ``"trust-constr"`` in any
+            parameter, as a fraction of its bound range (longer trial steps are rejected
+            unevaluated, so the line search shortens them); None: no limit. Limiting the
+            step keeps a start from jumping, in its first line search, to a far corner of
+            the box where the simulation is flat (every output zero, a vanishing gradient).
         progress: print a progress line after each start.
 
     Returns:
@@ -197,6 +333,7 @@ def fit(
     if method not in METHODS:
         raise FitError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
     lo, hi = _bounds(objective, bounds)
+    rng = None
     if x0 is None:
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise FitError("random starts need finite bounds; give x0 instead")
@@ -207,32 +344,41 @@ def fit(
         if starts.shape[1] != lo.size:
             raise FitError(f"x0 has {starts.shape[1]} columns, the problem {lo.size} parameters")
         n_starts = starts.shape[0]
+    step_cap = None if max_step is None else float(max_step) * (hi - lo)
     f = _value_and_grad(objective)
     t_all = time.perf_counter()
     bar = _Progress(n_starts, progress)
-    xs, fvals, its, fevs, times, msgs = [], [], [], [], [], []
-    for k, s in enumerate(starts):
+    xs, fvals, its, fevs, fails, times, msgs, capped = [], [], [], [], [], [], [], []
+    n_redrawn = 0
+    for k in range(n_starts):
         t = time.perf_counter()
-        if method == "optax":
-            x, val, nit, nfev, msg = _optax_minimize(f, s, lo, hi, maxiter, learning_rate)
+        g = _Guarded(f)
+        s = starts[k]
+        val0, _ = g.raw(s)
+        while not np.isfinite(val0) and rng is not None and n_redrawn < max_redraws:
+            # a start where the simulation fails: draw another (the same seed, the same draws)
+            n_redrawn += 1
+            s = lo + rng.uniform(size=lo.size) * (hi - lo)
+            g = _Guarded(f)
+            val0, _ = g.raw(s)
+        starts[k] = s
+        if not np.isfinite(val0):
+            nit, msg = 0, "the objective is not finite at the start"
+        elif method == "optax":
+            nit, msg = _optax_minimize(g, s, lo, hi, maxiter, learning_rate)
         else:
-            opts = {"maxiter": maxiter}
-            kw = {}
-            if method == "L-BFGS-B":
-                opts.update(ftol=tol, gtol=1e-8)
-            else:
-                opts.update(gtol=1e-8, xtol=tol)
-                kw["hess"] = scipy.optimize.BFGS()
-            with np.errstate(all="ignore"):
-                res = scipy.optimize.minimize(
-                    f, s, jac=True, method=method, bounds=scipy.optimize.Bounds(lo, hi),
-                    options=opts, **kw,
-                )
-            x, val, nit, nfev, msg = res.x, float(res.fun), res.nit, res.nfev, str(res.message)
+            nit, msg = _scipy_minimize(
+                g, s, lo, hi, method, maxiter, tol, max_restarts, step_cap
+            )
+        x = g.best_x if g.best_x is not None else s
+        if hasattr(objective, "complete") and np.isfinite(g.best_f):
+            x = objective.complete(x)  # fill in the parameters computed in closed form
         xs.append(np.asarray(x))
-        fvals.append(val if np.isfinite(val) else np.inf)
+        fvals.append(float(g.best_f))
         its.append(nit)
-        fevs.append(nfev)
+        fevs.append(g.n_eval)
+        capped.append(g.n_capped)
+        fails.append(g.n_fail)
         times.append(time.perf_counter() - t)
         msgs.append(msg)
         bar.update(k, fvals[-1], nit, times[-1])
@@ -253,5 +399,8 @@ def fit(
         messages=tuple(msgs[i] for i in order),
         wall_time=time.perf_counter() - t_all,
         method=method,
+        n_failed=np.asarray(fails)[order],
+        n_redrawn=n_redrawn,
+        start_index=order,
         problem=objective if hasattr(objective, "plot_fit") else None,
     )
