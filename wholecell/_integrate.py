@@ -83,8 +83,7 @@ class _State(NamedTuple):
     dt: Any
     solver_state: Any
     made_jump: Any
-    ys: Any
-    i_out: Any
+    interp: Any  # the dense output of the last accepted step
     steps: Any
     rejected: Any
     status: Any
@@ -162,8 +161,9 @@ def integrate(
     # and the guards of the controller (0 / 0, 0 ** -k) would turn it into NaN.
     dt0 = jax.lax.stop_gradient(jnp.minimum(jnp.minimum(dt0, dt_max), hooks.max_step(estate)))
     solver_state = solver.init(term, t0, t0 + dt0, x0, args0)
-    n_save = jax.eval_shape(hooks.save, t0, x0, args0, estate).shape
-    ys = jnp.zeros((ts.shape[0],) + n_save, x0.dtype)
+    # A placeholder dense output over [t0, t0 + 1] (never read before the first step;
+    # a non-empty interval keeps its evaluation finite under `grad`).
+    interp0 = eqx.tree_at(lambda i: (i.t0, i.t1), template, (t0, t0 + 1.0))
 
     init = _State(
         t=t0,
@@ -171,49 +171,29 @@ def integrate(
         dt=jnp.asarray(dt0, x0.dtype),
         solver_state=solver_state,
         made_jump=jnp.array(False),
-        ys=ys,
-        i_out=jnp.array(0),
+        interp=interp0,
         steps=jnp.array(0),
         rejected=jnp.array(0),
         status=status0,
         estate=estate,
     )
-    n_out = ts.shape[0]
 
-    def fill_now(s: _State) -> _State:
-        # Outputs at the current time take the current (post-event) state.
-        def cond(c):
-            i, _ = c
-            return (i < n_out) & (ts[jnp.minimum(i, n_out - 1)] <= s.t)
+    def running(s: _State, t_out):
+        return (s.t < t_out) & (s.status == SUCCESS) & (s.steps < max_steps)
 
-        sargs = hooks.step_args(args, s.estate)
-
-        def body(c):
-            i, ys = c
-            return i + 1, ys.at[i].set(hooks.save(s.t, s.x, sargs, s.estate))
-
-        i, ys = eqxi.while_loop(
-            cond, body, (s.i_out, s.ys), max_steps=n_out, kind=_inner(adjoint),
-            buffers=lambda c: c[1],
-        )
-        return s._replace(i_out=i, ys=ys)
-
-    def cond_fun(s: _State):
-        return (s.i_out < n_out) & (s.status == SUCCESS)
-
-    def body_fun(s: _State) -> _State:
+    def step(s: _State, t_out) -> _State:
         sargs = hooks.step_args(args, s.estate)
         dt_cap = jnp.minimum(dt_max, hooks.max_step(s.estate))
         t_stop = jnp.minimum(t_end, hooks.next_stop(s.t, s.estate))
         if stop_at_outputs:
             # Steps end on output times: events cannot hide between two outputs.
-            t_stop = jnp.minimum(t_stop, ts[jnp.minimum(s.i_out, n_out - 1)])
+            t_stop = jnp.minimum(t_stop, t_out)
         hits_stop = s.t + jnp.minimum(s.dt, dt_cap) >= t_stop
         t1 = jnp.where(hits_stop, t_stop, s.t + jnp.minimum(s.dt, dt_cap))
         # Under vmap the body also runs for trajectories that are done (their result is
         # discarded); a zero step there makes implicit methods divide by zero, and the
         # zero cotangent of the discarded result times that infinity is NaN in `grad`.
-        done = ~cond_fun(s)
+        done = ~running(s, t_out)
         t1 = jnp.where(done, s.t + 1e-6 * jnp.maximum(jnp.abs(s.t), 1.0), t1)
         dt = t1 - s.t
         x1, x_err, dense, sstate, _ = solver.step(
@@ -236,21 +216,6 @@ def integrate(
         t_after, x_after, estate, jumped, ev_status = hooks.after_step(
             interp, s.t, t1, x1, sargs, s.estate
         )
-        sargs_after = hooks.step_args(args, estate)
-
-        def cond(c):
-            i, _ = c
-            return accept & (i < n_out) & (ts[jnp.minimum(i, n_out - 1)] < t_after)
-
-        def body(c):
-            i, ys = c
-            x_i = interp.evaluate(ts[i])
-            return i + 1, ys.at[i].set(hooks.save(ts[i], x_i, sargs_after, estate))
-
-        i_out, ys = eqxi.while_loop(
-            cond, body, (s.i_out, s.ys), max_steps=n_out, kind=_inner(adjoint),
-            buffers=lambda c: c[1],
-        )
 
         def pick(a, b):
             return jax.tree_util.tree_map(lambda u, v: jnp.where(accept, u, v), a, b)
@@ -260,35 +225,37 @@ def integrate(
             ~accept & (new_dt < tiny), jnp.where(finite, DT_UNDERFLOW, NONFINITE), s.status
         )
         status = jnp.where(accept & (ev_status != SUCCESS), ev_status, status)
-        s = _State(
+        return _State(
             t=jnp.where(accept, t_after, s.t),
             x=pick(x_after, s.x),
             dt=new_dt,
             solver_state=pick(sstate, s.solver_state),
             made_jump=jnp.where(accept, jumped, s.made_jump),
-            ys=ys,
-            i_out=i_out,
+            interp=pick(interp, s.interp),
             steps=s.steps + 1,
             rejected=s.rejected + jnp.where(accept, 0, 1),
             status=status,
             estate=pick(estate, s.estate),
         )
-        return fill_now(s)
 
-    final = eqxi.while_loop(
-        cond_fun,
-        body_fun,
-        fill_now(init),
-        max_steps=max_steps,
-        kind=adjoint if adjoint != "forward" else "lax",
-        buffers=lambda s: s.ys,
-    )
-    status = jnp.where(
-        (final.status == SUCCESS) & (final.i_out < n_out), MAX_STEPS, final.status
-    )
-    ys = jnp.where((jnp.arange(n_out) < final.i_out)[:, None], final.ys, jnp.nan)
+    def advance(s: _State, t_out):
+        """Step until the solution reaches ``t_out``; the value there."""
+        s = eqxi.while_loop(
+            lambda s: running(s, t_out), lambda s: step(s, t_out), s,
+            max_steps=max_steps, kind=_loop_kind(adjoint),
+        )
+        # The last accepted step spans t_out unless it ended exactly there, where the
+        # state after what happened at that time (events) is the output.
+        x_out = jnp.where(s.t == t_out, s.x, s.interp.evaluate(t_out))
+        y = hooks.save(t_out, x_out, hooks.step_args(args, s.estate), s.estate)
+        return s, jnp.where(s.t >= t_out, y, jnp.nan)
+
+    # The outer loop is over output times: its carry holds no output buffer, which a
+    # batched (vmapped) while loop would otherwise copy on every step.
+    final, ys = jax.lax.scan(advance, init, ts)
+    status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
     return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
 
 
-def _inner(adjoint: str) -> str:
+def _loop_kind(adjoint: str) -> str:
     return "checkpointed" if adjoint == "checkpointed" else "lax"
