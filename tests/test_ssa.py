@@ -97,3 +97,14 @@ def test_model_without_reactions_runs_its_rate_rules_exactly_in_ssa():
     text = sbml_model("", "", parameter("P", 0.0, constant=False), extra=extra)
     res = wc.simulate(wc.load_sbml(text), [0.0, 1.0], method="ssa", n=4)
     np.testing.assert_allclose(res["P"], [[0.0, 1.0]] * 4, rtol=1e-8)  # dP/dt = 1
+
+
+def test_tau_leaping_birth_death_mean_and_variance(birth_death):
+    # the means and variances of the Poisson law, within the leaping's small bias
+    ts = np.array([0.0, 0.5, 2.0, 20.0])
+    n = 2000
+    x = wc.simulate(birth_death, ts, method="tau", n=n, seed=5).amount("X")
+    for k in range(1, len(ts)):
+        m = LAM / MU * (1 - np.exp(-MU * ts[k]))
+        assert abs(x[:, k].mean() - m) < 4 * np.sqrt(m / n)
+        assert abs(x[:, k].var(ddof=1) - m) < 4 * m * np.sqrt((2 + 1 / m) / n)

@@ -1,26 +1,40 @@
 """Exact stochastic simulation (Gillespie's direct method) on the compiled model.
 
 The propensity of each reaction is its kinetic law evaluated on molecule amounts, as
-the SBML stochastic interpretation prescribes (the same `rates` the ODE uses). One
-trajectory is a `lax.while_loop` that records the state only at the requested times;
-many trajectories run at once with `vmap` over PRNG keys. Events are exact too: with
-the state constant between reactions, a trigger's firing time is found by bisection
-in time alone, and the pending reaction is redrawn afterwards (the process is
-memoryless).
+the SBML stochastic interpretation prescribes (the same `rates` the ODE uses).
+
+An ensemble runs in `run_lanes`: a fixed number of *lanes* advance side by side, one
+action per lane and iteration (fire a reaction, move to an event or an output time, or
+record an output), and a lane whose trajectory is finished takes the next one. So the
+batch does not idle while the longest trajectories finish, and the outputs are written
+by a scatter into one buffer instead of being carried (and `select`ed) per trajectory.
+Each trajectory draws only from its own key, so its numbers do not depend on the lane
+it ran in, the lane count or the chunking.
+
+Memorylessness keeps this exact: the time to the next reaction is redrawn whenever a
+lane stops short of it (at an output time or an event), which has the same law as
+keeping the old draw. Events are exact too: with the state constant between reactions,
+a trigger's firing time is found by bisection in time alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
 
 #: status: a propensity was negative or NaN
 BAD_PROPENSITY = 5
+#: trajectories in flight at once in `run_lanes` (at most the chunk)
+LANES = 1024
+#: outputs one SSA step may pass (and record) before it must stop and redraw
+OUTPUTS_PER_STEP = 4
 
 
 class SSAStats(NamedTuple):
@@ -39,88 +53,241 @@ class ConstantInterpolation(eqx.Module):
         return self.x if t1 is None else jnp.zeros_like(self.x)
 
 
-class _Loop(NamedTuple):
+class Lane(NamedTuple):
+    """One trajectory in flight (a batch of them in `run_lanes`)."""
+
     t: Any
     x: Any
     key: Any
-    ys: Any
-    i_out: Any
-    n: Any
+    i_out: Any  # the next output to record
+    n: Any  # reactions (or leaps) so far
     status: Any
-    estate: Any
+    aux: Any  # method-specific (constants, event state, ...)
 
 
-def ssa_trajectory(structure, hooks, ts, p, t0, key, max_events: int):
-    """One SSA trajectory: the state at each time of ``ts`` (and `SSAStats`)."""
-    ts = jnp.asarray(ts, jnp.float64)
+def _select(pred, a, b):
+    """``a`` where ``pred`` (one bool per lane, leading axis), else ``b``, leaf by leaf."""
+
+    def pick(u, v):
+        return jnp.where(jnp.reshape(pred, pred.shape + (1,) * (u.ndim - pred.ndim)), u, v)
+
+    return jax.tree_util.tree_map(pick, a, b)
+
+
+def run_lanes(
+    init: Lane,
+    step: Callable[[Lane], tuple[Lane, Any, Any]],
+    ts,
+    n_valid,
+    max_steps: int,
+    lanes: int = LANES,
+) -> tuple[jax.Array, SSAStats]:
+    """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
+
+    ``step(lane) -> (lane, record, values)`` advances one trajectory by one action;
+    ``record`` (k,) marks which of the outputs ``lane.i_out + range(k)`` (the old
+    ``i_out``) it passed, and ``values`` (k, n_state) holds them (the step has already
+    counted them). A trajectory ends when all outputs are recorded, its status is
+    not SUCCESS, or ``max_steps`` steps are taken. Only the first ``n_valid`` are run
+    (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
+    the per-trajectory `SSAStats`.
+    """
+    ts = jnp.asarray(ts)
+    N, n_out = init.t.shape[0], ts.shape[0]
+    W = min(lanes, N)
+    n_valid = jnp.asarray(n_valid)
+    x_dtype = init.x.dtype
+    ys = jnp.full((N, n_out) + init.x.shape[1:], jnp.nan, x_dtype)
+    stats = SSAStats(
+        jnp.zeros(N, init.n.dtype), jnp.full(N, MAX_STEPS, init.status.dtype),
+        jnp.zeros(N, init.t.dtype), jnp.zeros_like(init.x),
+    )
+    first = jnp.arange(W)
+    lane0 = jax.tree_util.tree_map(lambda a: a[:W], init)
+    idx0 = jnp.where(first < n_valid, first, N)  # N: an idle lane
+    vstep = jax.vmap(step)
+
+    def finished(lane: Lane):
+        return (lane.i_out >= n_out) | (lane.status != SUCCESS) | (lane.n >= max_steps)
+
+    def write_stats(lane: Lane, idx, stats: SSAStats):
+        done = (idx < N) & finished(lane)
+        at = jnp.where(done, idx, N)
+        status = jnp.where((lane.status == SUCCESS) & (lane.i_out < n_out), MAX_STEPS,
+                           lane.status)
+        return SSAStats(
+            stats.events.at[at].set(lane.n, mode="drop"),
+            stats.status.at[at].set(status, mode="drop"),
+            stats.t_last.at[at].set(lane.t, mode="drop"),
+            stats.x_last.at[at].set(lane.x, mode="drop"),
+        )
+
+    def refill(carry):
+        """Finished lanes take the next trajectories (idle when none is left)."""
+        lane, idx, nxt = carry
+        done = (idx < N) & finished(lane)
+        new = nxt + jnp.cumsum(done) - 1
+        take = done & (new < n_valid)
+        fresh = jax.tree_util.tree_map(lambda a: a[jnp.clip(new, 0, N - 1)], init)
+        lane = _select(take, fresh, lane)
+        idx = jnp.where(done, jnp.where(take, new, N), idx)
+        return lane, idx, nxt + jnp.sum(done)
+
+    def turn_over(lane, idx, nxt, stats):
+        stats = write_stats(lane, idx, stats)
+        any_done = jnp.any((idx < N) & finished(lane))
+        lane, idx, nxt = jax.lax.cond(any_done, refill, lambda c: c, (lane, idx, nxt))
+        return lane, idx, nxt, stats
+
+    def cond(carry):
+        return jnp.any(carry[1] < N)
+
+    def body(carry):
+        lane, idx, nxt, ys, stats = carry
+        i_rec = lane.i_out
+        lane, rec, vals = vstep(lane)
+        at = jnp.where(rec & (idx < N)[:, None], idx[:, None], N)
+        col = jnp.clip(i_rec[:, None] + jnp.arange(rec.shape[1])[None, :], 0, n_out - 1)
+        ys = ys.at[at, col].set(vals, mode="drop")
+        lane, idx, nxt, stats = turn_over(lane, idx, nxt, stats)
+        return lane, idx, nxt, ys, stats
+
+    lane, idx, nxt, stats = turn_over(lane0, idx0, jnp.asarray(W, idx0.dtype), stats)
+    _, _, _, ys, stats = jax.lax.while_loop(cond, body, (lane, idx, nxt, ys, stats))
+    return ys, stats
+
+
+# -- the direct method --------------------------------------------------------------
+
+
+def _threefry2x32(key, x0, x1):
+    """The Threefry-2x32 hash (20 rounds, as `jax.random`), unrolled into one kernel."""
+    k0, k1 = key[0], key[1]
+    ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in ((13, 15, 26, 6), (17, 29, 16, 24))[i % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))
+            x1 = x1 ^ x0
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x0, x1
+
+
+def _uniform2(key, counter):
+    """Two uniforms in [0, 1) from the trajectory's key and its draw counter."""
+    block = counter.astype(jnp.uint32)
+
+    def unit(hi, lo):  # 52 random bits as a double in [0, 1)
+        word = (hi.astype(jnp.uint64) << jnp.uint64(32)) | lo.astype(jnp.uint64)
+        mant = (word >> jnp.uint64(12)) | jnp.uint64(0x3FF0000000000000)
+        return jax.lax.bitcast_convert_type(mant, jnp.float64) - 1.0
+
+    u0 = unit(*_threefry2x32(key, block, jnp.uint32(0)))
+    u1 = unit(*_threefry2x32(key, block, jnp.uint32(1)))
+    return u0, u1
+
+
+class _SSAAux(NamedTuple):
+    c: Any  # time-constant values
+    estate: Any  # event state, or ()
+    draws: Any  # random draws so far (the counter of the trajectory's stream)
+
+
+def ssa_init(structure, hooks, p, t0, key) -> Lane:
+    """The `Lane` of one SSA trajectory at ``t0`` (events at the start applied)."""
     t0 = jnp.asarray(t0, jnp.float64)
     x0, c = structure.initial(p, t0)
-    n_out = ts.shape[0]
-    estate = hooks.init(t0, x0, c, ConstantInterpolation(x0)) if hooks is not None else ()
-    status0 = jnp.array(SUCCESS)
+    status = jnp.array(SUCCESS)
+    estate: Any = ()
     if hooks is not None:
-        x0, estate, status0 = hooks.at_start(t0, x0, c, estate)
-    ys = jnp.zeros((n_out,) + x0.shape, x0.dtype)
+        estate = hooks.init(t0, x0, c, ConstantInterpolation(x0))
+        x0, estate, status = hooks.at_start(t0, x0, c, estate)
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return Lane(t0, x0, key, jnp.array(0), jnp.array(0), status,
+                _SSAAux(c, estate, jnp.array(0, jnp.uint32)))
 
-    def fill(s: _Loop, t_until, inclusive):
-        """Record x for every output time before (or at) ``t_until``."""
 
-        def cond(carry):
-            i, _ = carry
-            ti = ts[jnp.minimum(i, n_out - 1)]
-            return (i < n_out) & jnp.where(inclusive, ti <= t_until, ti < t_until)
+def _reaction_change(structure, out, j, x):
+    """The state change when reaction ``j`` fires (``out``: the rhs program's outputs)."""
+    if structure.dense:
+        dx = jnp.asarray(np.ascontiguousarray(structure.N.T))[j]
+    else:
+        unit = jnp.zeros(structure.n_reactions, x.dtype).at[j].set(1.0)
+        dx = structure.apply_stoichiometry(out, unit, x)
+    if len(structure.rr_state):
+        dx = dx.at[structure.rr_state].set(0.0)
+    return dx
 
-        def body(carry):
-            i, ys = carry
-            return i + 1, ys.at[i].set(s.x)
 
-        i, ys = jax.lax.while_loop(cond, body, (s.i_out, s.ys))
-        return s._replace(i_out=i, ys=ys)
+def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
+    """One action of one SSA trajectory (see `run_lanes`).
 
-    def cond_fun(s: _Loop):
-        return (s.i_out < n_out) & (s.status == SUCCESS) & (s.n < max_events)
+    Draws the next reaction; fires it if it comes before any event and no later than
+    the ``OUTPUTS_PER_STEP``-th output time ahead, else moves to that event (firing it)
+    or output time. The outputs passed on the way are recorded: those before the new
+    time with the old state, one at exactly the new time with the new state.
+    """
+    n_out, K = ts.shape[0], OUTPUTS_PER_STEP
+    t, x, c, estate = lane.t, lane.x, lane.aux.c, lane.aux.estate
+    i_rec = lane.i_out + jnp.arange(K)
+    t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
+    t_cap = t_rec[-1]  # never step past the K-th output ahead (nor the last)
+    out = structure.rhs_prog(structure.base(t, x, c))
+    a = out[: structure.n_reactions]
+    bad = jnp.any((a < 0) | ~jnp.isfinite(a))
+    cum = jnp.cumsum(jnp.where(bad, 0.0, a))
+    a0 = cum[-1]
+    u0, u1 = _uniform2(lane.key, lane.aux.draws)
+    tau = jnp.where(a0 > 0, -jnp.log1p(-u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+    t_next = t + tau
+    # An event before the next reaction pre-empts it (the state is constant until
+    # then, so the trigger time is found by bisection in time alone).
+    if hooks is not None:
+        t1 = jnp.minimum(jnp.minimum(t_next, t_cap), hooks.next_stop(t, estate))
+        t_stop, x_stop, estate_stop, _, _ = hooks.after_step(
+            ConstantInterpolation(x), t, t1, x, c, estate
+        )
+    else:
+        t_stop, x_stop, estate_stop = jnp.minimum(t_next, t_cap), x, estate
+    move = ~bad & (lane.status == SUCCESS)
+    fire = move & (t_stop >= t_next)
+    j = jnp.minimum(jnp.sum(cum <= u1 * a0), a.shape[0] - 1)
+    x_new = jnp.where(fire, x + _reaction_change(structure, out, j, x),
+                      jnp.where(move, x_stop, x))
+    t_new = jnp.where(fire, t_next, jnp.where(move, t_stop, t))
+    status = jnp.where(bad, BAD_PROPENSITY, lane.status)
+    status = jnp.where(jnp.all(jnp.isfinite(x_new)), status, NONFINITE)
+    if hooks is not None:
+        estate = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(move, new, old), estate_stop, estate)
+        status = jnp.where(estate.status != SUCCESS, EVENT_OVERFLOW, status)
+    before = t_rec < t_new
+    record = move & (i_rec < n_out) & (before | ((t_rec == t_new) & (status == SUCCESS)))
+    values = jnp.where(before[:, None], x[None, :], x_new[None, :])
+    lane = Lane(
+        t_new, x_new, lane.key, lane.i_out + jnp.sum(record).astype(lane.i_out.dtype),
+        lane.n + fire.astype(lane.n.dtype), status,
+        _SSAAux(c, estate, lane.aux.draws + move.astype(jnp.uint32)),
+    )
+    return lane, record, values
 
-    def body_fun(s: _Loop) -> _Loop:
-        a = structure.propensities(s.t, s.x, c)
-        bad = jnp.any((a < 0) | ~jnp.isfinite(a))
-        a = jnp.where(bad, 0.0, a)
-        a0 = jnp.sum(a)
-        key, k_tau, k_pick = jax.random.split(s.key, 3)
-        u = jax.random.uniform(k_tau, (), minval=jnp.finfo(jnp.float64).tiny, maxval=1.0)
-        tau = jnp.where(a0 > 0, -jnp.log(u) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
-        t_next = s.t + tau
-        t_end = ts[-1]
-        # An event before the next reaction pre-empts it (the state is constant until
-        # then, so the trigger time is found by bisection in time alone).
-        if hooks is not None:
-            t1 = jnp.minimum(jnp.minimum(t_next, t_end), hooks.next_stop(s.t, s.estate))
-            t_ev, x_ev, estate, _, _ = hooks.after_step(
-                ConstantInterpolation(s.x), s.t, t1, s.x, c, s.estate
-            )
-            fired = (t_ev < t_next) & (t_ev <= t_end)
-        else:
-            t_ev, x_ev, estate, fired = t_next, s.x, s.estate, jnp.array(False)
-        s = fill(s, jnp.where(fired, t_ev, t_next), False)
-        # fire one reaction (unless an event came first or the run is over)
-        go = ~fired & (t_next <= t_end)
-        cum = jnp.cumsum(a)
-        j = jnp.searchsorted(cum, jax.random.uniform(k_pick, ()) * a0, side="right")
-        j = jnp.minimum(j, a.shape[0] - 1)
-        x_new = s.x + structure.reaction_change(j, s.t, s.x, c)
-        x = jnp.where(go, x_new, jnp.where(fired, x_ev, s.x))
-        t = jnp.where(fired, t_ev, jnp.where(go, t_next, t_end))
-        status = jnp.where(bad, BAD_PROPENSITY, s.status)
-        status = jnp.where(jnp.all(jnp.isfinite(x)), status, NONFINITE)
-        if hooks is not None:
-            status = jnp.where(estate.status != SUCCESS, EVENT_OVERFLOW, status)
-        s = s._replace(t=t, x=x, key=key, n=s.n + go.astype(s.n.dtype), status=status,
-                       estate=estate)
-        # outputs at exactly the new time see the new state
-        return fill(s, t, True)
 
-    init = _Loop(t0, x0, key, ys, jnp.array(0), jnp.array(0), status0, estate)
-    init = fill(init, t0, True)
-    final = jax.lax.while_loop(cond_fun, body_fun, init)
-    status = jnp.where((final.status == SUCCESS) & (final.i_out < n_out), MAX_STEPS, final.status)
-    ys = jnp.where((jnp.arange(n_out) < final.i_out)[:, None], final.ys, jnp.nan)
-    return ys, SSAStats(final.n, status, final.t, final.x)
+def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: int):
+    """SSA trajectories, one per row of ``P`` and key of ``keys``: (ys, SSAStats).
+
+    ``make_hooks(key)`` builds one trajectory's event hooks from its key (None: no
+    events); the key the direct method draws from is ``keys[i]`` itself.
+    """
+    ts = jnp.asarray(ts, jnp.float64)
+
+    def init(p, key):
+        k_run, k_events = jax.random.split(key)
+        return ssa_init(structure, make_hooks(k_events), p, t0, k_run)
+
+    lanes0 = jax.vmap(init)(P, keys)
+    hooks = make_hooks(None)
+    return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
+                     n_valid, max_events)

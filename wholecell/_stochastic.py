@@ -15,8 +15,8 @@ from ._compile import CompiledModel, describe_failure
 from ._errors import SimulationError, UnsupportedSBMLError
 from ._events import ModelHooks
 from ._integrate import MESSAGES, SUCCESS
-from ._ssa import BAD_PROPENSITY, SSAStats, ssa_trajectory
-from ._tau import tau_matrices, tau_trajectory
+from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
+from ._tau import tau_ensemble, tau_matrices
 
 #: default trajectories per compiled chunk
 DEFAULT_CHUNK = 10_000
@@ -52,27 +52,31 @@ def _keys(seed: int, n: int):
 
 
 @eqx.filter_jit
-def _chunk(sim, ts, t0, P, keys, max_events, method):
+def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method):
+    """The first ``n_valid`` of a chunk of trajectories, observed: (values, SSAStats)."""
     st = sim.structure
-    mats = tau_matrices(st) if method == "tau" else None
+    if method.startswith("ode:"):
 
-    def one(p, key):
-        # events draw (distrib, random ties) from the trajectory's own stream
-        k_run, k_events = jax.random.split(key)
-        if method == "tau":
-            ys, stats = tau_trajectory(st, mats, ts, p, t0, k_run, max_events)
-        elif method.startswith("ode:"):
+        def one(p, key):
+            # the randomness is in the events (distrib, random ties)
+            _, k_events = jax.random.split(key)
             ys, stats = sim.solve_with_stats(
                 ts, p, t0=t0, solver=method[4:], rtol=ODE_RTOL, atol=ODE_ATOL,
                 max_steps=max_events, adjoint="lax", key=k_events,
             )
-            stats = SSAStats(stats.steps, stats.status, stats.t_last, stats.x_last)
-        else:
-            hooks = ModelHooks(st.events, st, seed=k_events) if st.events is not None else None
-            ys, stats = ssa_trajectory(st, hooks, ts, p, t0, k_run, max_events)
-        return sim.observe(ts, ys, p, t0=t0), stats
+            return ys, SSAStats(stats.steps, stats.status, stats.t_last, stats.x_last)
 
-    return jax.vmap(one)(P, keys)
+        ys, stats = jax.vmap(one)(P, keys)
+    elif method == "tau":
+        ys, stats = tau_ensemble(st, tau_matrices(st), ts, P, t0, keys, n_valid, max_events)
+    else:
+        def make_hooks(key):
+            # events draw (distrib, random ties) from the trajectory's own stream
+            return ModelHooks(st.events, st, seed=key) if st.events is not None else None
+
+        ys, stats = ssa_ensemble(st, make_hooks, ts, P, t0, keys, n_valid, max_events)
+    values = jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, P)
+    return values, stats
 
 
 def _shard(arr):
@@ -123,7 +127,7 @@ def simulate_ssa(
         Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
         vals, stats = _chunk(
             sim, jnp.asarray(ts), jnp.asarray(t0), _shard(jnp.asarray(Pk)),
-            _shard(keys[idx]), max_events, method,
+            _shard(keys[idx]), jnp.asarray(hi - lo), max_events, method,
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])
