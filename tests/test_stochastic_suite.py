@@ -1,5 +1,11 @@
 """A few stochastic test-suite cases (tests/data/stochastic, see SOURCES.md), judged by the
-suite's own criteria on the mean and standard deviation at every output time."""
+suite's own criteria on the mean and standard deviation at every output time.
+
+Case 00003 (birth-death decaying towards extinction) is left to the full runner: late in
+its run (mean 1.2 molecules at t = 44) the sample variance is dominated by rare survivors,
+and its sd criterion, which assumes a near-normal sample variance, needs the suite's
+prescribed 10,000 runs (there it passes: `python -m wholecell.testsuite --stochastic
+--cases 3`); at 2,000 runs it can fall outside the range by chance."""
 
 from pathlib import Path
 
