@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import SimulationError
+from ._explicit import Tsit5
 
 #: stiff when the fastest mode times the time span exceeds this (an explicit method
 #: would then need thousands of stability-limited steps)
@@ -29,7 +30,8 @@ def make_solver(
     """
     key = name.lower()
     if key == "tsit5":
-        return diffrax.Tsit5()
+        # the same method as diffrax.Tsit5, its stages unrolled (see _explicit.py)
+        return Tsit5()
     if key == "dopri5":
         return diffrax.Dopri5()
     if key == "dopri8":
