@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -276,6 +277,40 @@ def _dsmts_check(values: np.ndarray, m: SSAModel) -> str:
     return f"DSMTS mean z max {worst_mean:.2f} (suite range ±3)"
 
 
+_MEMORY_SCRIPT = """
+import sys, time
+import numpy as np
+import wholecell as wc
+m = wc.load_sbml(sys.argv[1])
+t = time.perf_counter()
+r = wc.simulate(m, np.linspace(0.0, 50.0, 51), method="ssa", n=int(sys.argv[2]), seed=0,
+                progress=False)
+print(time.perf_counter() - t, r.amount("P").shape)
+"""
+
+
+def peak_memory(n: int) -> tuple[float, float]:
+    """(max RSS in MiB, seconds) of a fresh process running n dimerisation trajectories
+    with the default chunk size (JIT compile included)."""
+    path = SUITE / "00030" / "00030-sbml-l3v2.xml"
+    cmd = [sys.executable, "-c", _MEMORY_SCRIPT, str(path), str(n)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *cmd], env=env,
+                         capture_output=True, text=True, check=True)
+    kb = int(out.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
+    return kb / 1024, float(out.stdout.split()[0])
+
+
+def memory_note(n_big: int = 100_000, n_small: int = 1_000) -> str:
+    big, t_big = peak_memory(n_big)
+    small, t_small = peak_memory(n_small)
+    return (
+        f"Peak memory (max RSS of a fresh process, `/usr/bin/time`): {n_big:,} dimerisation "
+        f"trajectories (51 points, default chunks of 10,000) {big:.0f} MiB in {t_big:.1f} s, "
+        f"against {small:.0f} MiB for {n_small:,} ({t_small:.1f} s): the chunks bound it."
+    )
+
+
 COLUMNS = ["model", "simulator", "n", "time (s)", "traj/s", "wholecell speedup",
            "mean z vs wholecell", "setup (s)", "first call (s)", "note"]
 
@@ -286,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the peak memory of 100,000 dimerisation trajectories")
     args = ap.parse_args(argv)
     n = args.n or (1000 if args.quick else 10_000)
     repeats = args.repeats or (2 if args.quick else 3)
@@ -302,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         "and species (about ≤ 4 expected when they agree). Models: "
         + "; ".join(f"`{k}`: {f().what}" for k, f in MODELS.items() if k in args.models)
     )
+    if not args.no_memory:
+        notes += "\n\n" + memory_note()
     text = header("SSA ensembles (issue 4)", notes) + "\n" + table(rows, COLUMNS)
     write_section("ssa" + ("-quick" if args.quick else ""), text)
 

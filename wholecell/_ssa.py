@@ -19,6 +19,8 @@ a trigger's firing time is found by bisection in time alone.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -33,6 +35,10 @@ from ._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
 BAD_PROPENSITY = 5
 #: trajectories in flight at once in `run_lanes` (at most the chunk)
 LANES = 1024
+#: the narrowest batch the lanes are packed into at the end of an ensemble
+MIN_LANES = 32
+#: up to this many reactions, propensity sums are unrolled into scalar operations
+UNROLL_REACTIONS = 32
 #: outputs one SSA step may pass (and record) before it must stop and redraw
 OUTPUTS_PER_STEP = 4
 
@@ -80,7 +86,7 @@ def run_lanes(
     ts,
     n_valid,
     max_steps: int,
-    lanes: int = LANES,
+    lanes: int | None = None,
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
@@ -91,56 +97,49 @@ def run_lanes(
     not SUCCESS, or ``max_steps`` steps are taken. Only the first ``n_valid`` are run
     (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
     the per-trajectory `SSAStats`.
+
+    When no trajectory is left to start, the lanes still running are packed into a
+    batch an eighth as wide, so the longest trajectories do not keep the whole batch
+    busy.
     """
     ts = jnp.asarray(ts)
     N, n_out = init.t.shape[0], ts.shape[0]
-    W = min(lanes, N)
+    if lanes is None:
+        lanes = LANES if jax.default_backend() == "cpu" else N
     n_valid = jnp.asarray(n_valid)
-    x_dtype = init.x.dtype
-    ys = jnp.full((N, n_out) + init.x.shape[1:], jnp.nan, x_dtype)
+    ys = jnp.full((N, n_out) + init.x.shape[1:], jnp.nan, init.x.dtype)
     stats = SSAStats(
         jnp.zeros(N, init.n.dtype), jnp.full(N, MAX_STEPS, init.status.dtype),
         jnp.zeros(N, init.t.dtype), jnp.zeros_like(init.x),
     )
-    first = jnp.arange(W)
-    lane0 = jax.tree_util.tree_map(lambda a: a[:W], init)
-    idx0 = jnp.where(first < n_valid, first, N)  # N: an idle lane
     vstep = jax.vmap(step)
 
     def finished(lane: Lane):
         return (lane.i_out >= n_out) | (lane.status != SUCCESS) | (lane.n >= max_steps)
 
-    def write_stats(lane: Lane, idx, stats: SSAStats):
+    def turn_over(carry):
+        """Finished lanes hand in their stats and take the next trajectories."""
+        lane, idx, nxt, stats = carry
         done = (idx < N) & finished(lane)
         at = jnp.where(done, idx, N)
         status = jnp.where((lane.status == SUCCESS) & (lane.i_out < n_out), MAX_STEPS,
                            lane.status)
-        return SSAStats(
+        stats = SSAStats(
             stats.events.at[at].set(lane.n, mode="drop"),
             stats.status.at[at].set(status, mode="drop"),
             stats.t_last.at[at].set(lane.t, mode="drop"),
             stats.x_last.at[at].set(lane.x, mode="drop"),
         )
-
-    def refill(carry):
-        """Finished lanes take the next trajectories (idle when none is left)."""
-        lane, idx, nxt = carry
-        done = (idx < N) & finished(lane)
         new = nxt + jnp.cumsum(done) - 1
         take = done & (new < n_valid)
         fresh = jax.tree_util.tree_map(lambda a: a[jnp.clip(new, 0, N - 1)], init)
         lane = _select(take, fresh, lane)
         idx = jnp.where(done, jnp.where(take, new, N), idx)
-        return lane, idx, nxt + jnp.sum(done)
+        return lane, idx, jnp.minimum(nxt + jnp.sum(done), n_valid), stats
 
-    def turn_over(lane, idx, nxt, stats):
-        stats = write_stats(lane, idx, stats)
+    def maybe_turn_over(lane, idx, nxt, stats):
         any_done = jnp.any((idx < N) & finished(lane))
-        lane, idx, nxt = jax.lax.cond(any_done, refill, lambda c: c, (lane, idx, nxt))
-        return lane, idx, nxt, stats
-
-    def cond(carry):
-        return jnp.any(carry[1] < N)
+        return jax.lax.cond(any_done, turn_over, lambda c: c, (lane, idx, nxt, stats))
 
     def body(carry):
         lane, idx, nxt, ys, stats = carry
@@ -149,12 +148,30 @@ def run_lanes(
         at = jnp.where(rec & (idx < N)[:, None], idx[:, None], N)
         col = jnp.clip(i_rec[:, None] + jnp.arange(rec.shape[1])[None, :], 0, n_out - 1)
         ys = ys.at[at, col].set(vals, mode="drop")
-        lane, idx, nxt, stats = turn_over(lane, idx, nxt, stats)
+        lane, idx, nxt, stats = maybe_turn_over(lane, idx, nxt, stats)
         return lane, idx, nxt, ys, stats
 
-    lane, idx, nxt, stats = turn_over(lane0, idx0, jnp.asarray(W, idx0.dtype), stats)
-    _, _, _, ys, stats = jax.lax.while_loop(cond, body, (lane, idx, nxt, ys, stats))
-    return ys, stats
+    W = min(lanes, N)
+    first = jnp.arange(W)
+    lane = jax.tree_util.tree_map(lambda a: a[:W], init)
+    idx = jnp.where(first < n_valid, first, N)  # N: an idle lane
+    lane, idx, nxt, stats = maybe_turn_over(lane, idx, jnp.minimum(W, n_valid), stats)
+    carry = (lane, idx, nxt, ys, stats)
+    for narrower in (W // 8 if W >= 8 * MIN_LANES else 0, 0):
+
+        def cond(carry, narrower=narrower):
+            _, idx, nxt, _, _ = carry
+            running = jnp.sum(idx < N)
+            return (running > 0) & ((nxt < n_valid) | (running > narrower))
+
+        carry = jax.lax.while_loop(cond, body, carry)
+        if not narrower:
+            break
+        lane, idx, nxt, ys, stats = carry
+        keep = jnp.argsort(idx)[:narrower]  # the running lanes first
+        lane = jax.tree_util.tree_map(lambda a, keep=keep: a[keep], lane)
+        carry = (lane, idx[keep], nxt, ys, stats)
+    return carry[3], carry[4]
 
 
 # -- the direct method --------------------------------------------------------------
@@ -222,6 +239,29 @@ def _reaction_change(structure, out, j, x):
     return dx
 
 
+def _propensity_sums(a):
+    """(a0, bad, pick) for propensities ``a``: their sum, whether one is negative or
+    not finite, and ``pick(r)``: the reaction j with cumsum(a)[j-1] <= r < cumsum(a)[j].
+
+    Few reactions are unrolled into scalar operations: under vmap, XLA on a CPU runs
+    reductions and prefix sums along a short minor axis several times slower.
+    """
+    n_r = a.shape[0]
+    if n_r > UNROLL_REACTIONS:
+        bad = jnp.any((a < 0) | ~jnp.isfinite(a))
+        cum = jnp.cumsum(jnp.where(bad, 0.0, a))
+        return cum[-1], bad, lambda r: jnp.minimum(jnp.sum(cum[:-1] <= r), n_r - 1)
+    parts = [a[k] for k in range(n_r)]
+    cum = list(itertools.accumulate(parts))
+    lowest = functools.reduce(jnp.minimum, parts)
+    bad = ~(lowest >= 0) | ~jnp.isfinite(cum[-1])  # NaN fails both comparisons
+
+    def pick(r):  # the last reaction needs no test: r < a0
+        return sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.array(0, jnp.int32))
+
+    return cum[-1], bad, pick
+
+
 def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
     """One action of one SSA trajectory (see `run_lanes`).
 
@@ -236,10 +276,7 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
     t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
     t_cap = t_rec[-1]  # never step past the K-th output ahead (nor the last)
     out = structure.rhs_prog(structure.base(t, x, c))
-    a = out[: structure.n_reactions]
-    bad = jnp.any((a < 0) | ~jnp.isfinite(a))
-    cum = jnp.cumsum(jnp.where(bad, 0.0, a))
-    a0 = cum[-1]
+    a0, bad, pick = _propensity_sums(out[: structure.n_reactions])
     u0, u1 = _uniform2(lane.key, lane.aux.draws)
     tau = jnp.where(a0 > 0, -jnp.log1p(-u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
     t_next = t + tau
@@ -254,7 +291,7 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
         t_stop, x_stop, estate_stop = jnp.minimum(t_next, t_cap), x, estate
     move = ~bad & (lane.status == SUCCESS)
     fire = move & (t_stop >= t_next)
-    j = jnp.minimum(jnp.sum(cum <= u1 * a0), a.shape[0] - 1)
+    j = pick(u1 * a0)
     x_new = jnp.where(fire, x + _reaction_change(structure, out, j, x),
                       jnp.where(move, x_stop, x))
     t_new = jnp.where(fire, t_next, jnp.where(move, t_stop, t))
