@@ -109,3 +109,24 @@ def test_unknown_noise_distribution_is_unsupported(tmp_path):
     df.to_csv(obs, sep="\t", index=False)
     with pytest.raises(wc.petab.UnsupportedPetabError, match="cauchy"):
         wc.petab.load(d)
+
+
+def test_hierarchical_objective_computes_scalings_in_closed_form():
+    prob = wc.petab.load(DATA / "Fujita_SciSignal2010")
+    h = prob.hierarchical()
+    assert set(h.analytic_parameter_ids) == {
+        "scaling_pAkt_tot", "scaling_pEGFR_tot", "scaling_pS6_tot"
+    }
+    nominal = float(prob.objective(prob.nominal))
+    value = float(h.objective(prob.nominal))
+    assert value <= nominal + 1e-9  # the optimal scalings fit at least as well
+    full = h.complete(prob.nominal)
+    np.testing.assert_allclose(float(prob.objective(full)), value, rtol=1e-10)
+    # the scalings' entries of theta are ignored
+    k = [prob.parameter_ids.index(i) for i in h.analytic_parameter_ids]
+    other = prob.nominal.copy()
+    other[k] = prob.lower_bounds[k]
+    np.testing.assert_allclose(float(h.objective(other)), value, rtol=1e-12)
+    # Boehm's observables have no pure scaling factor
+    boehm = wc.petab.load(DATA / "Boehm_JProteomeRes2014")
+    assert boehm.hierarchical().analytic_parameter_ids == ()

@@ -240,7 +240,7 @@ def _optax_minimize(g: _Guarded, x0, lo, hi, maxiter, learning_rate):
 
 
 def _scipy_minimize(g: _Guarded, x0, lo, hi, method, maxiter, tol, max_restarts, max_step):
-    """One local optimisation; a run that ended after failed evaluations restarts from the
+    """One local optimisation; a run that ended after rejected steps restarts from the
     best point found (fresh quasi-Newton memory), at most ``max_restarts`` times."""
     opts: dict = {"maxiter": maxiter}
     kw: dict = {}
@@ -251,7 +251,7 @@ def _scipy_minimize(g: _Guarded, x0, lo, hi, method, maxiter, tol, max_restarts,
         kw["hess"] = scipy.optimize.BFGS()
     x, nit, msg, restarts = np.asarray(x0, dtype=np.float64), 0, "", 0
     for attempt in range(max_restarts + 1):
-        fails, best = g.n_fail, g.best_f
+        fails, capped, best = g.n_fail, g.n_capped, g.best_f
         opts["maxiter"] = max(maxiter - nit, 1)
         if max_step is not None:
             g.max_step, g.anchor = max_step, np.array(x)
@@ -267,11 +267,14 @@ def _scipy_minimize(g: _Guarded, x0, lo, hi, method, maxiter, tol, max_restarts,
             break
         x = g.best_x
         improved = g.best_f < best - 1e-9 * max(abs(best), 1.0) if np.isfinite(best) else True
-        if g.n_fail == fails or not improved or nit >= maxiter:
+        # rejected steps (failed or too long) can end scipy's line search ("ABNORMAL"):
+        # go on from the best point while that still improves it
+        rejected = g.n_fail > fails or g.n_capped > capped or msg.startswith("ABNORMAL")
+        if not rejected or not improved or nit >= maxiter:
             break
         restarts = attempt + 1
     if restarts:
-        msg += f" (restarted {restarts}x after failed simulations)"
+        msg += f" (restarted {restarts}x after rejected steps)"
     return nit, msg
 
 
@@ -287,7 +290,7 @@ def fit(
     tol: float = 1e-10,
     learning_rate: float = 0.05,
     max_redraws: int = 100,
-    max_restarts: int = 5,
+    max_restarts: int = 20,
     max_step: float | None = None,
     progress: bool = True,
 ) -> FitResult:
@@ -316,7 +319,9 @@ def fit(
         learning_rate: the step size of ``"optax"``.
         max_redraws: the most random starts redrawn in all because their objective was not
             finite (after that such starts are kept and end where they began).
-        max_restarts: the most restarts of one local optimisation after failed evaluations.
+        max_restarts: the most restarts of one local optimisation after rejected steps
+            (failed evaluations, steps over ``max_step``, a failed line search); a start
+            restarts only while that improves its best value.
         max_step: the longest step of ``"L-BFGS-B"`` / ``"trust-constr"`` in any
             parameter, as a fraction of its bound range (longer trial steps are rejected
             unevaluated, so the line search shortens them); None: no limit. Limiting the

@@ -39,8 +39,12 @@ prob = wc.petab.load(sys.argv[1])
 t1 = time.perf_counter()
 llh = prob.log_likelihood()
 t2 = time.perf_counter()
+why = None
+if llh != llh:
+    from wholecell.petab.__main__ import explain_nan
+    why = explain_nan(prob)
 print(json.dumps({"llh": llh, "load_s": t1 - t0, "eval_s": t2 - t1,
-                  "n_par": len(prob.parameter_ids), "solver": prob.solver,
+                  "n_par": len(prob.parameter_ids), "solver": prob.solver, "why": why,
                   "simdata_rel": compare_simulated_data(prob, sys.argv[1])}))
 """
 _KEYS = [
@@ -51,6 +55,26 @@ _KEYS = [
     "observableParameters",
     "noiseParameters",
 ]
+
+
+def explain_nan(prob) -> str:
+    """Why the log-likelihood at the nominal parameters is NaN: the simulations that fail,
+    from which output time, with which solver and step limit."""
+    df = prob.simulate()
+    bad = df[df["simulation"].isna() | df["nllh"].isna()]
+    if bad.empty:
+        return "every simulation is finite; a noise formula or prior gives NaN"
+    sim_nan = bad[bad["simulation"].isna()]
+    if sim_nan.empty:
+        obs = ", ".join(sorted(set(bad["observableId"])))
+        return (f"the likelihood is NaN for observable(s) {obs}"
+                " although the simulation is finite (a noise or transformation domain error)")
+    parts = [
+        f"{c} from t = {g['time'].astype(float).min():g}"
+        for c, g in sim_nan.groupby("simulationConditionId")
+    ]
+    return (f"the simulation fails (NaN; solver {prob.solver}, max_steps {prob.max_steps}) "
+            f"in condition(s) {'; '.join(parts)}")
 
 
 def compare_simulated_data(prob, folder: str) -> float | None:
@@ -103,6 +127,8 @@ def evaluate(folder: Path, timeout: float) -> dict:
         return row
     res = json.loads(out.stdout.strip().splitlines()[-1])
     detail = f"{res['n_par']} parameters, {res['solver']}"
+    if res.get("why"):
+        detail += f": {res['why']}"
     if res.get("simdata_rel") is not None:
         row["simdata_rel"] = res["simdata_rel"]
         detail += f", max rel. diff. to simulatedData {res['simdata_rel']:.1e}"

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+import sympy as sp
 
 from .._compile import CompiledModel
 from .._compile import compile as compile_model
@@ -83,6 +84,17 @@ class PetabProblem:
             choose_solver(self.sim, preeq_time, P0[self._pre_cond[0]], 0.0)
             if solver == "auto" and len(self._pre_cond) else solver
         )
+        self._scalings = self._find_scalings()
+        self._jit()
+        if solver == "auto" and "tsit5" in (self.solver, self.preeq_solver):
+            # stiffness is judged at the start; a problem that turns stiff later makes the
+            # explicit solver run out of steps (NaN): then every simulation goes stiff
+            total, _ = self._forward_lax(jnp.asarray(self.nominal))
+            if not np.isfinite(float(total)):
+                self.solver = self.preeq_solver = "rodas5"
+                self._jit()
+
+    def _jit(self) -> None:
         self.objective = jax.jit(self._objective)
         self.value_and_grad = jax.jit(jax.value_and_grad(self._objective))
         self._forward_lax = jax.jit(lambda th: self._forward(th, "lax"))
@@ -105,6 +117,57 @@ class PetabProblem:
                     )
         self._observe_index = np.array([ids[n] for n in cols], dtype=np.int64)
         return cols
+
+    def _find_scalings(self) -> dict[int, list[tuple[int, int]]]:
+        """Estimated parameters that are pure scaling factors of observables: table index
+        -> [(plan, placeholder column)]. Such a parameter ``s`` only ever enters as
+        ``observable = s * g`` (g free of s) of observables with normal noise on the
+        linear scale whose noise does not involve s, is used by no model parameter,
+        condition or formula otherwise, and has no prior; its best value given the
+        simulation is then a weighted least-squares ratio (hierarchical optimisation)."""
+        est = list(self.table.estimated_index)
+        with_prior = {est[pr.index] for pr in self.table.priors}
+        used_elsewhere = set(np.asarray(self._conds.p_index).ravel()) | set(
+            np.asarray(self._conds.x_index).ravel()
+        )
+        named = set()
+        for plan in self._plans:
+            named |= names_in(plan.formula) | names_in(plan.noise)
+        found: dict[int, list[tuple[int, int]]] = {}
+        bad: set[int] = set()
+        for p_i, plan in enumerate(self._plans):
+            ph = plan.placeholders
+            for c, name in enumerate(ph.names):
+                for j in set(ph.index[:, c][ph.index[:, c] >= 0].tolist()):
+                    sym = sp.Symbol(name, real=True)
+                    syms = {s for s in plan.formula.free_symbols if s.name == name}
+                    sym = next(iter(syms), sym)
+                    g = sp.simplify(plan.formula / sym) if syms else None
+                    ok = (
+                        g is not None
+                        and name not in names_in(g)
+                        and name not in names_in(plan.noise)
+                        and plan.transform == "lin"
+                        and plan.distribution == "normal"
+                        # no other placeholder of this observable takes the same parameter
+                        and not np.any((np.delete(ph.index, c, axis=1) == j).any(axis=1)
+                                       & (ph.index[:, c] == j))
+                    )
+                    if ok:
+                        found.setdefault(j, []).append((p_i, c))
+                    else:
+                        bad.add(j)
+        return {
+            j: uses for j, uses in found.items()
+            if j in est and j not in bad and j not in with_prior and j not in used_elsewhere
+            and self.table.ids[j] not in named and self.table.ids[j] not in self.sim.param_ids
+            and self.table.lower[j] >= 0.0
+        }
+
+    @property
+    def analytic_parameter_ids(self) -> tuple[str, ...]:
+        """Estimated parameters that `hierarchical` computes in closed form (scalings)."""
+        return tuple(self.table.ids[j] for j in self._scalings)
 
     # -- the pure functions -----------------------------------------------------------
     def _solve(self, ts, p, x0, solver, adjoint):
@@ -151,18 +214,25 @@ class PetabProblem:
             out.append(vals.reshape(-1, len(cols)))
         return jnp.concatenate(out, axis=0)
 
-    def _forward(self, theta, adjoint: str):
-        """(total negative log-likelihood, per observable (simulation, sigma, nll))."""
+    def _forward(self, theta, adjoint: str, analytic: bool = False):
+        """(total negative log-likelihood, per observable (simulation, sigma, nll)).
+
+        ``analytic``: the scaling parameters of `_find_scalings` take their optimal values
+        given the simulation (their entries of ``theta`` are ignored)."""
         theta = jnp.asarray(theta, dtype=jnp.float64)
         v = self.table.values(theta)
         flat = self._simulate(v, adjoint)
         tindex = self.table.index()
-        total = jnp.zeros((), jnp.float64)
-        per = []
-        for plan in self._plans:
+        scal = self._scalings if analytic else {}
+        evaluated = []
+        for p_i, plan in enumerate(self._plans):
             n = len(plan.rows)
             ph = plan.placeholders
             phv = jnp.where(ph.index >= 0, v[np.maximum(ph.index, 0)], ph.const)
+            for j, uses in scal.items():
+                for q, c in uses:
+                    if q == p_i:  # the unscaled observable g (the scaling set to 1)
+                        phv = phv.at[:, c].set(jnp.where(ph.index[:, c] == j, 1.0, phv[:, c]))
             env = {name: phv[:, k] for k, name in enumerate(ph.names)}
             env["time"] = jnp.asarray(plan.times)
             for name in names_in(plan.formula) | names_in(plan.noise):
@@ -174,14 +244,81 @@ class PetabProblem:
                     env[name] = v[tindex[name]]
             h = jnp.broadcast_to(lower(plan.formula, env), (n,))
             sigma = jnp.broadcast_to(lower(plan.noise, env), (n,))
+            evaluated.append([h, sigma])
+        for j, uses in scal.items():
+            num = jnp.zeros((), jnp.float64)
+            den = jnp.zeros((), jnp.float64)
+            for q, c in uses:
+                h, sigma = evaluated[q]
+                m = self._plans[q].placeholders.index[:, c] == j
+                w = jnp.where(m, 1.0 / sigma**2, 0.0)
+                num = num + jnp.sum(w * jnp.asarray(self._plans[q].y) * h)
+                den = den + jnp.sum(w * h * h)
+            lo, hi = float(self.table.lower[j]), float(self.table.upper[j])
+            s = jnp.clip(num / jnp.where(den > 0, den, 1.0), lo, hi)
+            s = jnp.where(den > 0, s, max(lo, 0.0))
+            for q, c in uses:
+                m = self._plans[q].placeholders.index[:, c] == j
+                evaluated[q][0] = jnp.where(m, s * evaluated[q][0], evaluated[q][0])
+        total = jnp.zeros((), jnp.float64)
+        per = []
+        for plan, (h, sigma) in zip(self._plans, evaluated, strict=True):
             terms = nll(jnp.asarray(plan.y), h, sigma, plan.distribution, plan.transform)
             total = total + jnp.sum(terms)
             per.append((h, sigma, terms))
         return total, per
 
+    def _optimal_scalings(self, theta):
+        """``theta`` with its analytic scaling parameters at their optimal values."""
+        theta = jnp.asarray(theta, dtype=jnp.float64)
+        if not self._scalings:
+            return theta
+        v = self.table.values(theta)
+        flat = self._simulate(v, "lax")
+        est = list(self.table.estimated_index)
+        for j, uses in self._scalings.items():
+            num = jnp.zeros((), jnp.float64)
+            den = jnp.zeros((), jnp.float64)
+            for q, c in uses:
+                plan = self._plans[q]
+                ph = plan.placeholders
+                phv = jnp.where(ph.index >= 0, v[np.maximum(ph.index, 0)], ph.const)
+                phv = phv.at[:, c].set(jnp.where(ph.index[:, c] == j, 1.0, phv[:, c]))
+                env = {name: phv[:, k] for k, name in enumerate(ph.names)}
+                env["time"] = jnp.asarray(plan.times)
+                for name in names_in(plan.formula) | names_in(plan.noise):
+                    if name not in env:
+                        env[name] = (flat[plan.flat_rows, self._columns[name]]
+                                     if name in self._columns else v[self.table.index()[name]])
+                n = len(plan.rows)
+                h = jnp.broadcast_to(lower(plan.formula, env), (n,))
+                sigma = jnp.broadcast_to(lower(plan.noise, env), (n,))
+                w = jnp.where(ph.index[:, c] == j, 1.0 / sigma**2, 0.0)
+                num = num + jnp.sum(w * jnp.asarray(plan.y) * h)
+                den = den + jnp.sum(w * h * h)
+            lo, hi = float(self.table.lower[j]), float(self.table.upper[j])
+            s = jnp.where(den > 0, jnp.clip(num / jnp.where(den > 0, den, 1.0), lo, hi),
+                          max(lo, 0.0))
+            k = est.index(j)
+            theta = theta.at[k].set(to_scale(s, self.table.scales[j]))
+        return theta
+
     def _objective(self, theta):
         total, _ = self._forward(theta, "checkpointed")
         return total + self.table.prior_nll(jnp.asarray(theta, dtype=jnp.float64))
+
+    def hierarchical(self) -> HierarchicalObjective:
+        """The objective with the observables' scaling factors computed in closed form.
+
+        For an estimated parameter that only scales observables with fixed-form normal
+        noise (``observable = s * g``), the optimal ``s`` given the simulation is a
+        weighted least-squares ratio, clipped to its bounds. Optimising the remaining
+        parameters with ``s`` always at that optimum (hierarchical optimisation, Loos et
+        al. 2018) keeps a start from stalling where a poor scaling makes every output
+        vanish. ``wc.fit(prob.hierarchical(), ...)`` returns full parameter vectors
+        (the scalings filled in) whose ``prob.objective`` is the fitted value.
+        """
+        return HierarchicalObjective(self)
 
     # -- the public face --------------------------------------------------------------
     def log_likelihood(self, theta=None) -> float:
@@ -223,6 +360,36 @@ class PetabProblem:
         )
 
 
+class HierarchicalObjective:
+    """`PetabProblem.hierarchical`: the objective over the same parameter vector, whose
+    analytic scaling entries are ignored (set to their optimum by `complete`)."""
+
+    def __init__(self, problem: PetabProblem):
+        self.problem = problem
+        self.parameter_ids = problem.parameter_ids
+        self.lower_bounds, self.upper_bounds = problem.lower_bounds, problem.upper_bounds
+        self.nominal = problem.nominal
+        self.analytic_parameter_ids = problem.analytic_parameter_ids
+
+        def obj(theta):
+            total, _ = problem._forward(theta, "checkpointed", analytic=True)
+            return total + problem.table.prior_nll(jnp.asarray(theta, dtype=jnp.float64))
+
+        self.objective = jax.jit(obj)
+        self.value_and_grad = jax.jit(jax.value_and_grad(obj))
+        self._complete = jax.jit(problem._optimal_scalings)
+
+    def __call__(self, theta):
+        return self.objective(theta)
+
+    def complete(self, theta) -> np.ndarray:
+        """``theta`` with the analytic scalings at their optimal values."""
+        return np.asarray(self._complete(jnp.asarray(theta, dtype=jnp.float64)))
+
+    def plot_fit(self, theta=None, **kwargs):
+        return self.problem.plot_fit(theta, **kwargs)
+
+
 def load(
     problem: str | Path,
     *,
@@ -237,9 +404,14 @@ def load(
 
     Arguments:
         problem: the PEtab YAML file, or a folder holding one.
-        solver: the ODE method (``"auto"`` picks by stiffness at the nominal parameters).
+        solver: the ODE method (``"auto"``: ``rodas5`` where the problem is stiff at the
+            start under the nominal parameters, or where the explicit ``tsit5`` fails at
+            them (e.g. a problem that turns stiff later), else ``tsit5``).
         rtol, atol: the ODE solver's tolerances.
         max_steps: the most steps one simulation may take (more: the objective is NaN).
+            For fits from random starts a smaller limit (e.g. 10,000) makes a start that
+            drives a simulation into an extremely stiff region fail fast (`wholecell.fit`
+            treats the NaN as a rejected step) instead of taking minutes.
         preeq_time: how long pre-equilibration integrates towards the steady state.
         batch: how simulations are batched (vmap): ``"end"`` by end time, ``"all"`` in
             one batch on the union of output times, ``"auto"`` by end time unless that
