@@ -50,3 +50,13 @@ def test_draw_outside_events_is_refused():
     model = wc.load_sbml(sbml[:start] + ia + sbml[end:])
     with pytest.raises(wc.UnsupportedSBMLError, match="initial assignment"):
         wc.compile(model)
+
+
+def test_ode_method_with_draws_uses_the_callers_solver_and_tolerances():
+    model = wc.load_sbml(str(CASES / "00040" / "00040-sbml-l3v2.xml"))
+    ts = np.arange(0.0, 6.0)
+    with pytest.raises(wc.SimulationError, match="unknown ODE solver 'nonesuch'"):
+        wc.simulate(model, ts, method="ode", n=4, seed=3, solver="nonesuch")
+    a = wc.simulate(model, ts, method="ode", n=4, seed=3, solver="tsit5", rtol=1e-10, atol=1e-12)
+    b = wc.simulate(model, ts, method="ode", n=4, seed=3, solver="rodas5", rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a["X"], b["X"], rtol=1e-7)  # same draws, either method

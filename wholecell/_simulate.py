@@ -85,9 +85,10 @@ def simulate(
     if method in ("ssa", "tau") or (method == "ode" and sim.structure.draws):
         from ._stochastic import simulate_ssa
 
+        ode = {"rtol": rtol, "atol": atol, "solver": solver} if method == "ode" else {}
         return simulate_ssa(
             sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
-            chunk_size=chunk_size, progress=progress, method=method,
+            chunk_size=chunk_size, progress=progress, method=method, **ode,
         )
     if method == "hybrid":
         from ._hybrid import simulate_hybrid

@@ -52,7 +52,7 @@ def _keys(seed: int, n: int):
 
 
 @eqx.filter_jit
-def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method):
+def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, atol=ODE_ATOL):
     """The first ``n_valid`` of a chunk of trajectories, observed: (values, SSAStats)."""
     st = sim.structure
     if method.startswith("ode:"):
@@ -61,7 +61,7 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method):
             # the randomness is in the events (distrib, random ties)
             _, k_events = jax.random.split(key)
             ys, stats = sim.solve_with_stats(
-                ts, p, t0=t0, solver=method[4:], rtol=ODE_RTOL, atol=ODE_ATOL,
+                ts, p, t0=t0, solver=method[4:], rtol=rtol, atol=atol,
                 max_steps=max_events, adjoint="lax", key=k_events,
             )
             return ys, SSAStats(stats.steps, stats.status, stats.t_last, stats.x_last)
@@ -88,13 +88,15 @@ def _shard(arr):
 
 
 def simulate_ssa(
-    sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa"
+    sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa",
+    rtol=ODE_RTOL, atol=ODE_ATOL, solver="auto",
 ):
     """n stochastic trajectories (or one per row of a parameter batch ``P``).
 
     A model without reactions is deterministic between its events; its randomness is in
     the events (distrib draws, random tie-breaking), so it runs on the ODE solver with
-    one PRNG stream per trajectory (as does ``method="ode"`` for models that draw).
+    one PRNG stream per trajectory (as does ``method="ode"`` for models that draw, with
+    the caller's ``rtol``, ``atol`` and ``solver``).
     """
     from ._simulate import make_result
 
@@ -102,7 +104,9 @@ def simulate_ssa(
     if method == "ode" or (method in ("ssa", "tau") and not sim.structure.layout.model.reactions):
         from ._solvers import choose_solver
 
-        method = "ode:" + choose_solver(sim, float(ts[-1] - t0), P[0], float(t0))
+        if solver == "auto":
+            solver = choose_solver(sim, float(ts[-1] - t0), P[0], float(t0))
+        method = "ode:" + solver
     else:
         check_ssa_model(sim, method)
     if P.shape[0] > 1:
@@ -127,7 +131,7 @@ def simulate_ssa(
         Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
         vals, stats = _chunk(
             sim, jnp.asarray(ts), jnp.asarray(t0), _shard(jnp.asarray(Pk)),
-            _shard(keys[idx]), jnp.asarray(hi - lo), max_events, method,
+            _shard(keys[idx]), jnp.asarray(hi - lo), max_events, method, float(rtol), float(atol),
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])
