@@ -1,6 +1,7 @@
 """Which solver the default choice takes on real models, and how it compares with CVODE.
 
-    python benchmarks/solver_table.py [--biomodels DIR] [--petab DIR] [--repeats 3] [--out F.md]
+    python benchmarks/solver_table.py [--biomodels DIR] [--petab DIR] [--repeats 3]
+        [--timeout 600] [--out F.md]
 
 For every model in the BioModels folder and every PEtab benchmark model: wholecell's default
 solver choice (`solver="auto"`), its accepted steps, compile time, the median time of one
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,6 +121,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", help="comma-separated model names")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/SOLVERS.md"))
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds per model (each runs in its own process)")
+    ap.add_argument("--row", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     jobs = [(n, args.biomodels / f"{n}.xml", te) for n, te in SPANS.items()]
     jobs += petab_models(args.petab)
@@ -131,19 +137,36 @@ def main() -> None:
         "| max rel. diff. | note |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, path, t_end in jobs:
+    if args.row:  # one model, in a child process: print its row
+        name, path, t_end = jobs[0]
+        print(_row(name, path, t_end, args.repeats), flush=True)
+        return
+    for name, _, _ in jobs:
+        cmd = [sys.executable, __file__, "--row", "--only", name, "--repeats",
+               str(args.repeats), "--biomodels", str(args.biomodels), "--petab", str(args.petab)]
         try:
-            r = measure(name, path, t_end, args.repeats)
-            line = (
-                f"| {name} | {r['solver']} | {r['steps']} | {r['compile_s']:.1f} | "
-                f"{r['wc_s']:.4f} | {r['rr_s']:.4f} | {r['ratio']:.2f} | "
-                f"{r['max_rel_diff']:.1e} | {r.get('note', '')} |"
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+            rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ")]
+            line = rows[-1] if rows else (
+                f"| {name} | - | - | - | - | - | - | - | crashed: {out.stderr.strip()[-120:]} |"
             )
-        except Exception as e:  # one model's failure is reported, not fatal
-            line = f"| {name} | - | - | - | - | - | - | - | {type(e).__name__}: {str(e)[:120]} |"
+        except subprocess.TimeoutExpired:
+            line = f"| {name} | - | - | - | - | - | - | - | not finished in {args.timeout:.0f} s |"
         print(line, flush=True)
         lines.append(line)
-    args.out.write_text("\n".join(lines) + "\n")
+        args.out.write_text("\n".join(lines) + "\n")  # partial tables survive
+
+
+def _row(name: str, path: Path, t_end: float, repeats: int) -> str:
+    try:
+        r = measure(name, path, t_end, repeats)
+        return (
+            f"| {name} | {r['solver']} | {r['steps']} | {r['compile_s']:.1f} | "
+            f"{r['wc_s']:.4f} | {r['rr_s']:.4f} | {r['ratio']:.2f} | "
+            f"{r['max_rel_diff']:.1e} | {r.get('note', '')} |"
+        )
+    except Exception as e:  # one model's failure is reported, not fatal
+        return f"| {name} | - | - | - | - | - | - | - | {type(e).__name__}: {str(e)[:120]} |"
 
 
 if __name__ == "__main__":
