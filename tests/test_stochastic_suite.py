@@ -60,3 +60,30 @@ def test_ode_method_with_draws_uses_the_callers_solver_and_tolerances():
     a = wc.simulate(model, ts, method="ode", n=4, seed=3, solver="tsit5", rtol=1e-10, atol=1e-12)
     b = wc.simulate(model, ts, method="ode", n=4, seed=3, solver="rodas5", rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(a["X"], b["X"], rtol=1e-7)  # same draws, either method
+
+
+def _with_draw(name: str, *args: float) -> str:
+    """Case 00040's model with X drawn from ``name(args)`` at each firing."""
+    sbml = Path(CASES / "00040" / "00040-sbml-l3v2.xml").read_text()
+    start = sbml.index("<apply>", sbml.index('<eventAssignment variable="X"'))
+    end = sbml.index("</math>", start)
+    url = f"http://www.sbml.org/sbml/symbols/distrib/{name}"
+    cns = "".join(f"<cn> {a} </cn>" for a in args)
+    draw = f'<apply><csymbol encoding="text" definitionURL="{url}"> {name} </csymbol>{cns}</apply>'
+    return sbml[:start] + draw + sbml[end:]
+
+
+def test_one_argument_cauchy_and_laplace_have_location_zero():
+    # the distrib one-argument forms (suite cases 00048, 00054): the argument is the scale
+    n = 20_000
+    ts = np.array([0.0, 1.0])
+    x = wc.simulate(wc.load_sbml(_with_draw("cauchy", 2.0)), ts, method="ssa", n=n, seed=5)
+    q = np.quantile(x["X"][:, 1], [0.25, 0.5, 0.75])
+    # Cauchy(0, 2): quartiles -2, 0, 2; their standard error here is about 0.04
+    np.testing.assert_allclose(q, [-2.0, 0.0, 2.0], atol=0.2)
+    y = wc.simulate(wc.load_sbml(_with_draw("laplace", 2.0)), ts, method="ssa", n=n, seed=5)
+    v = y["X"][:, 1]
+    assert abs(v.mean()) < 5 * 2.0 * np.sqrt(2.0 / n)  # mean 0, sd 2 sqrt(2)
+    assert abs(v.std() / (2.0 * np.sqrt(2.0)) - 1.0) < 0.04  # se of the sd ratio ~0.009
+    with pytest.raises(wc.SBMLError, match="normal"):
+        wc.load_sbml(_with_draw("normal", 2.0))

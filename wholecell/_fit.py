@@ -14,7 +14,7 @@ import scipy.optimize
 
 from ._errors import WholecellError
 
-METHODS = ("L-BFGS-B", "trust-constr", "optax")
+METHODS = ("L-BFGS-B", "trust-constr", "least_squares", "optax")
 
 
 class FitError(WholecellError, ValueError):
@@ -162,6 +162,16 @@ class _Guarded:
         self._last = (x.copy(), val, grad)
         return val, grad
 
+    def record(self, x, val: float) -> None:
+        """Count an evaluation made outside `raw` (value only) and keep the best point."""
+        self.n_eval += 1
+        if not np.isfinite(val):
+            self.n_fail += 1
+            return
+        self.f_max = max(self.f_max, val)
+        if val < self.best_f:
+            self.best_f, self.best_x = val, np.array(x, dtype=np.float64)
+
     def penalty(self) -> float:
         """A finite value above every finite value this start has seen."""
         top = self.f_max if np.isfinite(self.f_max) else 0.0
@@ -185,6 +195,77 @@ class _Guarded:
         if not np.isfinite(val):
             return self.penalty(), np.zeros_like(np.asarray(x, dtype=np.float64))
         return val, grad
+
+
+class _Residuals:
+    """A least-squares objective seen by `_Guarded` and scipy's ``least_squares``.
+
+    The objective gives ``residuals(x) -> (r, value)`` and ``residuals_jacobian(x) ->
+    (J, r, value)``, with value = 0.5 * sum(r**2) + a constant; trial points need only the
+    residuals, the Jacobian is computed where the optimiser asks for it (and cached)."""
+
+    def __init__(self, objective):
+        self.r_only = getattr(objective, "residuals", None)
+        self.rj = getattr(objective, "residuals_jacobian", None)
+        if self.r_only is None or self.rj is None:
+            raise FitError(
+                "method='least_squares' needs an objective with residuals and "
+                "residuals_jacobian (a PEtab problem or its hierarchical() objective)"
+            )
+        self._x: np.ndarray | None = None
+        self._J: np.ndarray | None = None
+        self._r = np.zeros(0)
+        self._val = np.inf
+
+    def _eval(self, x, jacobian: bool) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        same = self._x is not None and np.array_equal(self._x, x)
+        if same and (self._J is not None or not jacobian):
+            return
+        with np.errstate(all="ignore"):
+            if jacobian:
+                self._J, r, val = self.rj(x)
+            else:
+                self._J = None
+                r, val = self.r_only(x)
+        self._x, self._r, self._val = x.copy(), np.asarray(r), float(val)
+
+    def __call__(self, x) -> tuple[float, np.ndarray]:
+        """Value and gradient J^T r (for `_Guarded`)."""
+        self._eval(x, jacobian=True)
+        with np.errstate(all="ignore"):
+            return self._val, self._J.T @ self._r
+
+    def value(self, x) -> float:
+        self._eval(x, jacobian=False)
+        return self._val if np.all(np.isfinite(self._r)) else np.inf
+
+    def residuals(self, x) -> np.ndarray:
+        self._eval(x, jacobian=False)
+        if np.isfinite(self._val) and np.all(np.isfinite(self._r)):
+            return self._r
+        return np.full_like(self._r, np.inf)  # scipy's trf shrinks its trust region
+
+    def jacobian(self, x) -> np.ndarray:
+        self._eval(x, jacobian=True)
+        J = self._J
+        return J if np.all(np.isfinite(J)) else np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _lsq_minimize(g: _Guarded, res: _Residuals, x0, lo, hi, maxiter, tol):
+    """One trust-region reflective Gauss-Newton run (scipy ``least_squares``, bounded)."""
+
+    def fun(x):
+        g.record(x, res.value(x))
+        return res.residuals(x)
+
+    x0 = np.clip(np.asarray(x0, dtype=np.float64), lo, hi)
+    with np.errstate(all="ignore"):
+        out = scipy.optimize.least_squares(
+            fun, x0, jac=res.jacobian, bounds=(lo, hi), method="trf", x_scale="jac",
+            ftol=tol, xtol=tol, gtol=tol, max_nfev=maxiter,
+        )
+    return int(out.njev), f"{out.message} ({out.nfev} residual evaluations)"
 
 
 def _bounds(objective, bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -308,8 +389,12 @@ def fit(
             function of a 1-D array.
         n_starts: number of local optimisations.
         method: ``"L-BFGS-B"`` (scipy, bounded quasi-Newton), ``"trust-constr"`` (scipy's
-            bounded trust-region method with BFGS Hessian updates) or ``"optax"`` (Adam
-            steps clipped to the bounds).
+            bounded trust-region method with BFGS Hessian updates), ``"least_squares"``
+            (scipy's trust-region reflective Gauss-Newton on the residuals and their
+            forward-mode Jacobian: the method of choice for PEtab problems whose noise is
+            normal with fixed standard deviations, see
+            `PetabProblem.least_squares_refusal`) or ``"optax"`` (Adam steps clipped to
+            the bounds).
         bounds: (lower, upper) arrays; default: the problem's bounds.
         x0: starting points (n_starts, n_params); default: uniform within the bounds,
             drawn with ``seed``. Given starts are never redrawn.
@@ -350,7 +435,8 @@ def fit(
             raise FitError(f"x0 has {starts.shape[1]} columns, the problem {lo.size} parameters")
         n_starts = starts.shape[0]
     step_cap = None if max_step is None else float(max_step) * (hi - lo)
-    f = _value_and_grad(objective)
+    lsq = _Residuals(objective) if method == "least_squares" else None
+    f = lsq if lsq is not None else _value_and_grad(objective)
     t_all = time.perf_counter()
     bar = _Progress(n_starts, progress)
     xs, fvals, its, fevs, fails, times, msgs, capped = [], [], [], [], [], [], [], []
@@ -369,6 +455,8 @@ def fit(
         starts[k] = s
         if not np.isfinite(val0):
             nit, msg = 0, "the objective is not finite at the start"
+        elif lsq is not None:
+            nit, msg = _lsq_minimize(g, lsq, s, lo, hi, maxiter, tol)
         elif method == "optax":
             nit, msg = _optax_minimize(g, s, lo, hi, maxiter, learning_rate)
         else:

@@ -232,10 +232,18 @@ _DISTRIB = {
 _SITES = itertools.count()
 
 
+#: distributions whose location may be left out (it is then 0): ``cauchy(scale)``
+_LOCATION_OPTIONAL = ("cauchy", "laplace")
+
+
 def _distrib_call(name: str, args: list, element) -> sp.Expr:
     need, truncatable = DISTRIB_ARITY[name]
+    if name in _LOCATION_OPTIONAL and len(args) == 1:
+        args = [sp.Integer(0), *args]  # the one-argument form: scale, location 0
     if len(args) != need and not (truncatable and len(args) == need + 2):
         allowed = f"{need}" + (f" or {need + 2} (with min, max)" if truncatable else "")
+        if name in _LOCATION_OPTIONAL:
+            allowed = f"1 (scale), {allowed}"
         raise SBMLError(
             f"math of '{element}': distrib function {name} takes {allowed} arguments, "
             f"got {len(args)}"

@@ -46,3 +46,11 @@ def nll(y, h, sigma, distribution: str, transform: str):
     elif transform == "log10":
         out = out + jnp.log(y * _LN10)
     return out
+
+
+def weighted_residuals(y, h, sigma, transform: str):
+    """``(T(y) - T(h)) / sigma`` on the transformed scale: for normal noise the
+    negative log-likelihood is half their sum of squares plus terms free of ``h``."""
+    if transform not in TRANSFORMS:
+        raise PetabError(f"unknown observableTransformation '{transform}'")
+    return (_transform(y, transform) - _transform(h, transform)) / sigma

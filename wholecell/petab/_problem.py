@@ -15,10 +15,10 @@ from .._compile import compile as compile_model
 from .._sbml_import import load_sbml
 from .._solvers import choose_solver
 from ._conditions import build_conditions
-from ._errors import PetabError
+from ._errors import PetabError, UnsupportedPetabError
 from ._math import lower, names_in
 from ._measurements import plan_observables, plan_simulations
-from ._noise import nll
+from ._noise import nll, weighted_residuals
 from ._parameters import read_parameters, to_scale
 from ._steady import PREEQ_TIME, steady_state
 from ._tables import Tables, read_tables
@@ -320,6 +320,77 @@ class PetabProblem:
         """
         return HierarchicalObjective(self)
 
+    # -- least squares ----------------------------------------------------------------
+    def least_squares_refusal(self) -> str | None:
+        """Why the objective is not half a sum of squared residuals plus a constant
+        (None: it is). It is where every noise model is normal with a noise formula that
+        depends on no estimated parameter and no model state, and there are no priors."""
+        if self.table.priors:
+            return f"objective prior on '{self.parameter_ids[self.table.priors[0].index]}'"
+        est = {int(j) for j in self.table.estimated_index}
+        tindex = self.table.index()
+        for plan in self._plans:
+            if plan.distribution != "normal":
+                return f"observable '{plan.id}' has {plan.distribution} noise"
+            ph = plan.placeholders
+            for name in sorted(names_in(plan.noise)):
+                if name in ph.names:
+                    col = ph.index[:, ph.names.index(name)]
+                    free = any(int(j) in est for j in col if j >= 0)
+                elif name == "time":
+                    free = False
+                elif name in self._columns:
+                    return f"the noise formula of observable '{plan.id}' reads '{name}'"
+                else:
+                    free = tindex.get(name, -1) in est
+                if free:
+                    return f"the noise of observable '{plan.id}' has an estimated parameter"
+        return None
+
+    def _residuals(self, theta, analytic: bool):
+        total, per = self._forward(theta, "lax", analytic)
+        r = jnp.concatenate([
+            weighted_residuals(jnp.asarray(plan.y), h, sigma, plan.transform)
+            for plan, (h, sigma, _) in zip(self._plans, per, strict=True)
+        ])
+        return r, (r, total)
+
+    def residuals_jacobian(self, theta, *, analytic: bool = False):
+        """(Jacobian (n_measurements, n_parameters), residuals, objective) at ``theta``:
+        the objective is ``0.5 * sum(residuals**2)`` plus a constant. Forward-mode
+        sensitivities through the solver; ``analytic``: the scalings in closed form.
+
+        Raises:
+            UnsupportedPetabError: the objective is not a sum of squares (see
+                `least_squares_refusal`).
+        """
+        why = self.least_squares_refusal()
+        if why is not None:
+            raise UnsupportedPetabError(
+                "least squares", f"{why}; fit with method='L-BFGS-B' instead"
+            )
+        cache = self.__dict__.setdefault("_lsq_jits", {})
+        if analytic not in cache:
+            cache[analytic] = jax.jit(jax.jacfwd(
+                lambda th: self._residuals(th, analytic), has_aux=True
+            ))
+        J, (r, total) = cache[analytic](jnp.asarray(theta, dtype=jnp.float64))
+        return np.asarray(J), np.asarray(r), float(total)
+
+    def residuals(self, theta, *, analytic: bool = False):
+        """(residuals, objective) at ``theta``, without the Jacobian (see
+        `residuals_jacobian`)."""
+        why = self.least_squares_refusal()
+        if why is not None:
+            raise UnsupportedPetabError(
+                "least squares", f"{why}; fit with method='L-BFGS-B' instead"
+            )
+        cache = self.__dict__.setdefault("_lsq_r_jits", {})
+        if analytic not in cache:
+            cache[analytic] = jax.jit(lambda th: self._residuals(th, analytic)[1])
+        r, total = cache[analytic](jnp.asarray(theta, dtype=jnp.float64))
+        return np.asarray(r), float(total)
+
     # -- the public face --------------------------------------------------------------
     def log_likelihood(self, theta=None) -> float:
         """The log-likelihood of the data (priors excluded) at ``theta`` (default nominal)."""
@@ -388,6 +459,14 @@ class HierarchicalObjective:
 
     def plot_fit(self, theta=None, **kwargs):
         return self.problem.plot_fit(theta, **kwargs)
+
+    def residuals_jacobian(self, theta):
+        """`PetabProblem.residuals_jacobian` with the scalings in closed form."""
+        return self.problem.residuals_jacobian(theta, analytic=True)
+
+    def residuals(self, theta):
+        """`PetabProblem.residuals` with the scalings in closed form."""
+        return self.problem.residuals(theta, analytic=True)
 
 
 def load(
