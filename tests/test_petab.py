@@ -130,3 +130,40 @@ def test_hierarchical_objective_computes_scalings_in_closed_form():
     # Boehm's observables have no pure scaling factor
     boehm = wc.petab.load(DATA / "Boehm_JProteomeRes2014")
     assert boehm.hierarchical().analytic_parameter_ids == ()
+
+
+def test_least_squares_residuals_jacobian_and_fit():
+    prob = wc.petab.load(DATA / "Fujita_SciSignal2010")
+    assert prob.least_squares_refusal() is None
+    h = prob.hierarchical()
+    theta = prob.nominal + 0.05
+    J, r, value = h.residuals_jacobian(theta)
+    assert J.shape == (len(prob.measurements), theta.size) and r.shape == (J.shape[0],)
+    # value = half the sum of squares + the noise terms, which are constant here
+    assert abs(value - float(h.objective(theta))) < 1e-8 * abs(value)
+    r0, v0 = h.residuals(prob.nominal)
+    sigma = prob.measurements["noiseParameters"].astype(float).to_numpy()  # fixed noise
+    const = 0.5 * np.sum(np.log(2 * np.pi * sigma**2))
+    assert abs(v0 - (0.5 * r0 @ r0 + const)) < 1e-8
+    # forward-mode sensitivities against central differences of the residuals
+    eps = 1e-6
+    for i in (0, 4, 10):
+        e = np.zeros_like(theta)
+        e[i] = eps
+        fd = (h.residuals(theta + e)[0] - h.residuals(theta - e)[0]) / (2 * eps)
+        np.testing.assert_allclose(J[:, i], fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+    # Gauss-Newton from a perturbed start back to the published optimum
+    rng = np.random.default_rng(2)
+    start = prob.nominal + rng.normal(scale=0.1, size=theta.size)
+    res = wc.fit(h, x0=[start], method="least_squares", progress=False)
+    assert res.fun <= -REFERENCE_LLH["Fujita_SciSignal2010"] + 0.1
+    assert abs(float(prob.objective(res.x)) - res.fun) < 1e-6 * abs(res.fun)
+
+
+def test_least_squares_is_refused_with_estimated_noise(boehm):
+    why = boehm.least_squares_refusal()
+    assert why is not None and "estimated parameter" in why
+    with pytest.raises(wc.petab.UnsupportedPetabError, match="L-BFGS-B"):
+        wc.fit(boehm, x0=[boehm.nominal], method="least_squares", progress=False)
+    with pytest.raises(wc.WholecellError, match="residuals"):
+        wc.fit(lambda x: (x**2).sum(), bounds=([0.0], [1.0]), method="least_squares")
