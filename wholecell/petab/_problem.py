@@ -214,11 +214,11 @@ class PetabProblem:
             out.append(vals.reshape(-1, len(cols)))
         return jnp.concatenate(out, axis=0)
 
-    def _forward(self, theta, adjoint: str, analytic: bool = False):
-        """(total negative log-likelihood, per observable (simulation, sigma, nll)).
+    def _evaluate(self, theta, adjoint: str, analytic: bool = False):
+        """(per observable [simulation, sigma], {table index: scaling value}).
 
         ``analytic``: the scaling parameters of `_find_scalings` take their optimal values
-        given the simulation (their entries of ``theta`` are ignored)."""
+        given the simulation (their entries of ``theta`` are ignored), returned by index."""
         theta = jnp.asarray(theta, dtype=jnp.float64)
         v = self.table.values(theta)
         flat = self._simulate(v, adjoint)
@@ -245,6 +245,7 @@ class PetabProblem:
             h = jnp.broadcast_to(lower(plan.formula, env), (n,))
             sigma = jnp.broadcast_to(lower(plan.noise, env), (n,))
             evaluated.append([h, sigma])
+        svals = {}
         for j, uses in scal.items():
             num = jnp.zeros((), jnp.float64)
             den = jnp.zeros((), jnp.float64)
@@ -257,9 +258,16 @@ class PetabProblem:
             lo, hi = float(self.table.lower[j]), float(self.table.upper[j])
             s = jnp.clip(num / jnp.where(den > 0, den, 1.0), lo, hi)
             s = jnp.where(den > 0, s, max(lo, 0.0))
+            svals[j] = s
             for q, c in uses:
                 m = self._plans[q].placeholders.index[:, c] == j
                 evaluated[q][0] = jnp.where(m, s * evaluated[q][0], evaluated[q][0])
+        return evaluated, svals
+
+    def _forward(self, theta, adjoint: str, analytic: bool = False):
+        """(total negative log-likelihood, per observable (simulation, sigma, nll)); for
+        ``analytic`` see `_evaluate`."""
+        evaluated, _ = self._evaluate(theta, adjoint, analytic)
         total = jnp.zeros((), jnp.float64)
         per = []
         for plan, (h, sigma) in zip(self._plans, evaluated, strict=True):
@@ -269,38 +277,15 @@ class PetabProblem:
         return total, per
 
     def _optimal_scalings(self, theta):
-        """``theta`` with its analytic scaling parameters at their optimal values."""
+        """``theta`` with its analytic scaling parameters at their optimal values (the
+        values `_evaluate` uses, so the full objective there equals the hierarchical one)."""
         theta = jnp.asarray(theta, dtype=jnp.float64)
         if not self._scalings:
             return theta
-        v = self.table.values(theta)
-        flat = self._simulate(v, "lax")
+        _, svals = self._evaluate(theta, "lax", analytic=True)
         est = list(self.table.estimated_index)
-        for j, uses in self._scalings.items():
-            num = jnp.zeros((), jnp.float64)
-            den = jnp.zeros((), jnp.float64)
-            for q, c in uses:
-                plan = self._plans[q]
-                ph = plan.placeholders
-                phv = jnp.where(ph.index >= 0, v[np.maximum(ph.index, 0)], ph.const)
-                phv = phv.at[:, c].set(jnp.where(ph.index[:, c] == j, 1.0, phv[:, c]))
-                env = {name: phv[:, k] for k, name in enumerate(ph.names)}
-                env["time"] = jnp.asarray(plan.times)
-                for name in names_in(plan.formula) | names_in(plan.noise):
-                    if name not in env:
-                        env[name] = (flat[plan.flat_rows, self._columns[name]]
-                                     if name in self._columns else v[self.table.index()[name]])
-                n = len(plan.rows)
-                h = jnp.broadcast_to(lower(plan.formula, env), (n,))
-                sigma = jnp.broadcast_to(lower(plan.noise, env), (n,))
-                w = jnp.where(ph.index[:, c] == j, 1.0 / sigma**2, 0.0)
-                num = num + jnp.sum(w * jnp.asarray(plan.y) * h)
-                den = den + jnp.sum(w * h * h)
-            lo, hi = float(self.table.lower[j]), float(self.table.upper[j])
-            s = jnp.where(den > 0, jnp.clip(num / jnp.where(den > 0, den, 1.0), lo, hi),
-                          max(lo, 0.0))
-            k = est.index(j)
-            theta = theta.at[k].set(to_scale(s, self.table.scales[j]))
+        for j, s in svals.items():
+            theta = theta.at[est.index(j)].set(to_scale(s, self.table.scales[j]))
         return theta
 
     def _objective(self, theta):
@@ -355,6 +340,27 @@ class PetabProblem:
         ])
         return r, (r, total)
 
+    def _least_squares_jit(self, jacobian: bool, analytic: bool):
+        """The jitted residual function (with its Jacobian if ``jacobian``), built once.
+
+        Raises:
+            UnsupportedPetabError: the objective is not a sum of squares.
+        """
+        cache = self.__dict__.setdefault("_lsq_jits", {})
+        key = (jacobian, analytic)
+        if key not in cache:
+            why = self.least_squares_refusal()
+            if why is not None:
+                raise UnsupportedPetabError(
+                    "least squares", f"{why}; fit with method='L-BFGS-B' instead"
+                )
+
+            def f(th):
+                return self._residuals(th, analytic)
+
+            cache[key] = jax.jit(jax.jacfwd(f, has_aux=True) if jacobian else lambda th: f(th)[1])
+        return cache[key]
+
     def residuals_jacobian(self, theta, *, analytic: bool = False):
         """(Jacobian (n_measurements, n_parameters), residuals, objective) at ``theta``:
         the objective is ``0.5 * sum(residuals**2)`` plus a constant. Forward-mode
@@ -364,31 +370,15 @@ class PetabProblem:
             UnsupportedPetabError: the objective is not a sum of squares (see
                 `least_squares_refusal`).
         """
-        why = self.least_squares_refusal()
-        if why is not None:
-            raise UnsupportedPetabError(
-                "least squares", f"{why}; fit with method='L-BFGS-B' instead"
-            )
-        cache = self.__dict__.setdefault("_lsq_jits", {})
-        if analytic not in cache:
-            cache[analytic] = jax.jit(jax.jacfwd(
-                lambda th: self._residuals(th, analytic), has_aux=True
-            ))
-        J, (r, total) = cache[analytic](jnp.asarray(theta, dtype=jnp.float64))
+        J, (r, total) = self._least_squares_jit(True, analytic)(
+            jnp.asarray(theta, dtype=jnp.float64)
+        )
         return np.asarray(J), np.asarray(r), float(total)
 
     def residuals(self, theta, *, analytic: bool = False):
         """(residuals, objective) at ``theta``, without the Jacobian (see
         `residuals_jacobian`)."""
-        why = self.least_squares_refusal()
-        if why is not None:
-            raise UnsupportedPetabError(
-                "least squares", f"{why}; fit with method='L-BFGS-B' instead"
-            )
-        cache = self.__dict__.setdefault("_lsq_r_jits", {})
-        if analytic not in cache:
-            cache[analytic] = jax.jit(lambda th: self._residuals(th, analytic)[1])
-        r, total = cache[analytic](jnp.asarray(theta, dtype=jnp.float64))
+        r, total = self._least_squares_jit(False, analytic)(jnp.asarray(theta, dtype=jnp.float64))
         return np.asarray(r), float(total)
 
     # -- the public face --------------------------------------------------------------
