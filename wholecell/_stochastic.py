@@ -18,8 +18,23 @@ from ._integrate import MESSAGES, SUCCESS
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
 
-#: default trajectories per compiled chunk
+#: default trajectories per compiled chunk on a CPU
 DEFAULT_CHUNK = 10_000
+#: the widest default chunk on an accelerator: one iteration of the lanes loop is a few
+#: kernel launches whatever its width, so wide batches pay (NVIDIA H200, 100,000 bursty
+#: gene-expression trajectories: 42,000 traj/s in one chunk against 14,000 in chunks of
+#: 10,000; benchmarks/RESULTS.md, gpu block)
+ACCELERATOR_CHUNK = 100_000
+#: bytes of observed output one accelerator chunk may hold
+ACCELERATOR_CHUNK_BYTES = 2e9
+
+
+def default_chunk(n_out: int, n_observed: int) -> int:
+    """Trajectories per compiled chunk when the caller gives no ``chunk_size``."""
+    if jax.default_backend() == "cpu":
+        return DEFAULT_CHUNK
+    fits = int(ACCELERATOR_CHUNK_BYTES // (8 * n_out * max(n_observed, 1)))
+    return max(DEFAULT_CHUNK, min(ACCELERATOR_CHUNK, fits))
 #: ODE tolerances of stochastic runs whose randomness is all in events
 ODE_RTOL, ODE_ATOL = 1e-8, 1e-10
 
@@ -119,7 +134,7 @@ def simulate_ssa(
         raise SimulationError("n must be at least 1")
     keys = _keys(seed, n)
     n_dev = len(jax.devices())
-    chunk = chunk_size or min(n, DEFAULT_CHUNK)
+    chunk = chunk_size or min(n, default_chunk(len(ts), len(sim.observable_ids)))
     chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count
     n_chunks = -(-n // chunk)
     show = progress if progress is not None else n_chunks > 1
