@@ -174,8 +174,8 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             continue
         a = amount_sym(s.id)
         i = add_state(s.id, a)
-        L.run_defs[v] = a if s.has_only_substance_units else a / C
-        L.init_defs[x0_sym(s.id)] = v if s.has_only_substance_units else v * C
+        L.run_defs[v] = a if s.has_only_substance_units else S.ratio(a, C)
+        L.init_defs[x0_sym(s.id)] = v if s.has_only_substance_units else S.product((v, C))
         if not (s.boundary_condition or s.constant):
             cf = s.conversion_factor or model.conversion_factor
             for r, sign, sr in in_reactions.get(s.id, []):
@@ -250,9 +250,11 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             s = species[name]
             C = sym(s.compartment)
             if s.initial_amount is not None:
-                L.init_defs[v] = p_sym(name) if s.has_only_substance_units else p_sym(name) / C
+                L.init_defs[v] = (p_sym(name) if s.has_only_substance_units
+                                  else S.ratio(p_sym(name), C))
             elif s.initial_concentration is not None:
-                L.init_defs[v] = p_sym(name) * C if s.has_only_substance_units else p_sym(name)
+                L.init_defs[v] = (S.product((p_sym(name), C)) if s.has_only_substance_units
+                                  else p_sym(name))
             else:
                 raise SBMLError(
                     f"species '{name}' has no initial amount, concentration or assignment"

@@ -138,7 +138,7 @@ class MathConverter:
         if t == libsbml.AST_PLUS:
             return sp.Add(*[c(k) for k in kids]) if kids else sp.Integer(0)
         if t == libsbml.AST_TIMES:
-            return sp.Mul(*[c(k) for k in kids]) if kids else sp.Integer(1)
+            return S.product([c(k) for k in kids]) if kids else sp.Integer(1)
         if t == libsbml.AST_MINUS:
             if len(kids) == 1:
                 return -c(kids[0])

