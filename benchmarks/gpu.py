@@ -40,7 +40,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-from wholecell._solvers import choose_solver  # noqa: E402
+from wholecell._program import scalar_programs  # noqa: E402
+from wholecell._solvers import EXPLICIT, choose_solver  # noqa: E402
 
 from ._common import ATOL, RTOL, lognormal, max_rel_diff, write_section  # noqa: E402
 from ._models import SPECS, free_parameters, sbml_path  # noqa: E402
@@ -82,7 +83,12 @@ def ode_ensemble(name: str, n: int, repeats: int, memory: float) -> tuple[dict, 
         p = sim.param_values.at[pidx].set(q)
         return sim.solve(ts, p, solver=solver, rtol=RTOL, atol=ATOL, throw=False)
 
-    batch = jax.jit(jax.vmap(one))
+    def members(Q):
+        # as wc.simulate runs a batch: explicit solvers evaluate the model on scalars
+        with scalar_programs(solver in EXPLICIT):
+            return jax.vmap(one)(Q)
+
+    batch = jax.jit(members)
     P = lognormal(nominal, n, 0.1, seed=0)
     n_chunks = -(-n // chunk)
 

@@ -37,7 +37,8 @@ COLUMNS = {
                "rr simulate", "speedup", "speedup (jit solve)", "max rel diff", "note"],
     "ensemble": ["model", "free params", "solver", "n", "chunk", "wc", "wc members timed",
                  "wc first chunk (JIT+run)", "rr loop", "rr members timed", "speedup",
-                 "wc traj/s", "rr traj/s", "failed (1st chunk)", "max rel diff (first 20)", "note"],
+                 "wc traj/s", "rr traj/s", "cores", "wc all cores", "speedup all cores",
+                 "failed (1st chunk)", "max rel diff (first 20)", "note"],
     "gradient": ["model", "free params", "solver", "wc grad", "wc first (JIT+run)", "rr FD",
                  "rr sens", "speedup vs FD", "speedup vs sens", "grad diff vs FD",
                  "grad diff vs sens", "loss wc/rr", "note"],
@@ -74,7 +75,12 @@ NOTES = {
         "Parameter sets: every free parameter (global, constant, not a rule or initial "
         "assignment target) times exp(0.1 N(0,1)); 101 output points; rtol 1e-6, atol 1e-9. "
         "wholecell: `jax.jit(jax.vmap(sim.solve))` over chunks of `chunk` members (compiled "
-        "once, memory bounded; stiff models use chunks of 100, since batched dense LU gains "
+        "once; as in `wc.simulate`, explicit solvers evaluate the model's expressions on "
+        "scalars, which batched runs before 2026-11-27 did not), on one core; `wc all cores`: "
+        "the same chunks sharded over `cores` CPU cores (`wc.use_cpu_cores()`, "
+        "`--cpu-cores`), timed in the same alternation; roadrunner's loop runs on one core. "
+        "Chunks are "
+        "memory bounded; stiff models use chunks of 100, since batched dense LU gains "
         "nothing from wider batches on a CPU); `wc` excludes the JIT compile, which "
         "`wc first chunk (JIT+run)` shows. roadrunner: the Python loop `setValues`, `reset`, "
         "`simulate`. Both loops are linear in the number of chunks / members, so when a side "
@@ -103,6 +109,7 @@ def _options(args) -> dict:
         "ensemble_sizes": [int(s) for s in args.ensemble_sizes.split(",")],
         "chunk": args.chunk,
         "rr_budget": args.rr_budget,
+        "cpu_cores": args.cpu_cores,
     }
     return opt
 
@@ -130,6 +137,10 @@ def worker(job: str) -> None:
     from benchmarks.tasks import TASKS, Options
 
     spec = json.loads(job)
+    if spec["opt"].get("cpu_cores", 1) > 1:
+        import wholecell as wc
+
+        wc.use_cpu_cores(spec["opt"]["cpu_cores"])
     opt = Options(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["opt"].items()})
     try:
         rows = TASKS[spec["task"]](SPECS[spec["model"]], Path(spec["path"]), opt)
@@ -178,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--ensemble-sizes", default=None)
     ap.add_argument("--chunk", type=int, default=1000)
+    ap.add_argument("--cpu-cores", type=int, default=1,
+                    help="ensembles: also time wholecell sharded over this many CPU cores")
     ap.add_argument("--rr-budget", type=float, default=None,
                     help="seconds one side of a timed ensemble may take before the time is "
                     "measured on a part and scaled")

@@ -1,11 +1,16 @@
 """simulate() and Result against analytic solutions."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import mass_action, parameter, sbml_model, species
+from conftest import ROOT, mass_action, parameter, sbml_model, species
 
 import wholecell as wc
 
@@ -49,6 +54,33 @@ def test_parameter_ensemble(decay):
                                rtol=ANALYTIC_RTOL)
     mean = res.mean()
     np.testing.assert_allclose(mean["k"], np.full(5, ks.mean()))
+
+
+def test_ensemble_split_over_cpu_cores_matches_the_analytic_solution(tmp_path):
+    # A fresh process: the CPU device count is fixed when JAX starts.
+    code = textwrap.dedent(f"""
+        import numpy as np, jax
+        import wholecell as wc
+        assert wc.use_cpu_cores(3) == 3
+        assert len(jax.devices()) == 3, jax.devices()
+        res = wc.simulate(wc.load_sbml({DECAY!r}), np.linspace(0, 2, 5),
+                          params={{"k": np.linspace(0.1, 1.0, 7)}}, rtol=1e-10, atol=1e-12)
+        np.save({str(tmp_path / "a.npy")!r}, res.amount("A"))
+    """)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=path))
+    ks, ts = np.linspace(0.1, 1.0, 7), np.linspace(0, 2, 5)  # 7 members: 3 + 3 + 1 padded
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), 3.0 * np.exp(-np.outer(ks, ts)),
+                               rtol=ANALYTIC_RTOL)
+
+
+def test_use_cpu_cores_refuses_bad_counts_and_a_started_jax():
+    with pytest.raises(ValueError, match="positive number of cores"):
+        wc.use_cpu_cores(0)
+    jnp.zeros(1).block_until_ready()  # JAX has started
+    with pytest.raises(RuntimeError, match="before JAX starts"):
+        wc.use_cpu_cores(2)
 
 
 def test_initial_amount_is_a_parameter(decay):

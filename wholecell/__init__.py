@@ -9,6 +9,7 @@ from . import division as division  # noqa: E402
 from . import petab as petab  # noqa: E402
 from ._compile import CompiledModel as CompiledModel  # noqa: E402
 from ._compile import compile as compile  # noqa: E402
+from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
 from ._errors import SBMLError as SBMLError  # noqa: E402
 from ._errors import SimulationError as SimulationError  # noqa: E402

@@ -32,12 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._compile import CompiledModel, describe_failure
+from ._devices import shard_batch
 from ._errors import SimulationError, UnsupportedSBMLError
 from ._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
 from ._model import Reaction
 from ._solvers import STIFFNESS_THRESHOLD, make_solver
 from ._ssa import BAD_PROPENSITY
-from ._stochastic import _keys, _shard
+from ._stochastic import _keys
 
 #: status: the division condition held; the run stopped at the division time
 DIVIDED = 10
@@ -330,8 +331,8 @@ def simulate_hybrid(
         idx = np.arange(lo, lo + chunk) % n
         Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
         vals, stats = _chunk(
-            sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), _shard(jnp.asarray(Pk)),
-            _shard(keys[idx]), rtol, atol, max_steps,
+            sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk)),
+            shard_batch(keys[idx]), rtol, atol, max_steps,
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])

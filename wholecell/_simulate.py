@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._compile import CompiledModel, compile, describe_failure
+from ._devices import shard_batch
 from ._errors import SimulationError
 from ._integrate import SUCCESS
 from ._model import Model
@@ -188,10 +189,20 @@ def _param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
 
 
 def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
-    """Solve and observe every member of the batch ``P`` in one compiled call."""
+    """Solve and observe every member of the batch ``P`` in one compiled call.
+
+    With several devices (GPUs, or CPU cores exposed with `use_cpu_cores`) the batch is
+    sharded over them, each running its part.
+    """
     # batched explicit solves evaluate the model's expressions on scalars (faster there)
     scalar = P.shape[0] > 1 and solver in EXPLICIT
-    return _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar)
+    n, n_dev = P.shape[0], len(jax.devices())
+    if n_dev == 1 or n < 2 * n_dev:
+        return _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar)
+    order = np.minimum(np.arange(-(-n // n_dev) * n_dev), n - 1)  # pad with the last member
+    out = _run_batch_jit(sim, ts, t0, shard_batch(P[order]), solver, rtol, atol, max_steps,
+                         scalar)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
 
 
 @eqx.filter_jit

@@ -9,9 +9,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._compile import CompiledModel, describe_failure
+from ._devices import shard_batch
 from ._errors import SimulationError, UnsupportedSBMLError
 from ._events import ModelHooks
 from ._integrate import MESSAGES, SUCCESS
@@ -94,14 +94,6 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, ato
     return values, stats
 
 
-def _shard(arr):
-    devices = jax.devices()
-    if len(devices) == 1:
-        return arr
-    mesh = Mesh(np.array(devices), ("batch",))
-    return jax.device_put(arr, NamedSharding(mesh, PartitionSpec("batch")))
-
-
 def simulate_ssa(
     sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa",
     rtol=ODE_RTOL, atol=ODE_ATOL, solver="auto",
@@ -145,8 +137,9 @@ def simulate_ssa(
         idx = np.arange(lo, lo + chunk) % n  # pad the last chunk to a full one
         Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
         vals, stats = _chunk(
-            sim, jnp.asarray(ts), jnp.asarray(t0), _shard(jnp.asarray(Pk)),
-            _shard(keys[idx]), jnp.asarray(hi - lo), max_events, method, float(rtol), float(atol),
+            sim, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk)),
+            shard_batch(keys[idx]), jnp.asarray(hi - lo), max_events, method, float(rtol),
+            float(atol),
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])

@@ -1,0 +1,46 @@
+"""Using every CPU core: the cores as JAX devices, so ensembles split across them."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Expose ``n`` CPU cores (default: all this process may use) as JAX devices.
+
+    XLA runs one batched solve on one core. With the cores exposed as devices, parameter
+    ensembles (`simulate` with batched parameters) and stochastic runs split into one
+    part per core. JAX fixes its devices when it starts, so call this first, before any
+    simulation or other JAX computation. Returns the number of CPU devices.
+
+    Raises:
+        ValueError: ``n`` is not a positive integer.
+        RuntimeError: JAX has already started.
+    """
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"use_cpu_cores needs a positive number of cores, got {n!r}")
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError as e:
+        raise RuntimeError(
+            "use_cpu_cores() must run before JAX starts (before the first simulation); "
+            "restart the Python session and call it right after `import wholecell`"
+        ) from e
+    return n
+
+
+def shard_batch(arr):
+    """``arr`` split along its leading (batch) axis over every JAX device, whose count
+    must divide its length; on one device, ``arr`` itself. A computation on it runs its
+    part on each device (in parallel; CPU devices are cores, see `use_cpu_cores`)."""
+    devices = jax.devices()
+    if len(devices) == 1:
+        return arr
+    mesh = Mesh(np.array(devices), ("batch",))
+    return jax.device_put(arr, NamedSharding(mesh, PartitionSpec("batch")))
