@@ -35,12 +35,18 @@ def use_cpu_cores(n: int | None = None) -> int:
     return n
 
 
-def shard_batch(arr):
+def shard_batch(arr, on_cpu: bool = True):
     """``arr`` split along its leading (batch) axis over every JAX device, whose count
     must divide its length; on one device, ``arr`` itself. A computation on it runs its
-    part on each device (in parallel; CPU devices are cores, see `use_cpu_cores`)."""
+    part on each device (in parallel; CPU devices are cores, see `use_cpu_cores`).
+
+    ``on_cpu=False`` keeps ``arr`` on one device when the devices are CPU cores: loops
+    whose iterations are short (SSA, one reaction each) run slower split over cores,
+    since the parts synchronise on every iteration (10,000 bursty SSA trajectories on
+    2 cores: 1,527 traj/s against 2,902 on one).
+    """
     devices = jax.devices()
-    if len(devices) == 1:
+    if len(devices) == 1 or (not on_cpu and jax.default_backend() == "cpu"):
         return arr
     mesh = Mesh(np.array(devices), ("batch",))
     return jax.device_put(arr, NamedSharding(mesh, PartitionSpec("batch")))

@@ -331,8 +331,9 @@ def simulate_hybrid(
         idx = np.arange(lo, lo + chunk) % n
         Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
         vals, stats = _chunk(
-            sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk)),
-            shard_batch(keys[idx]), rtol, atol, max_steps,
+            sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0),
+            shard_batch(jnp.asarray(Pk), on_cpu=False), shard_batch(keys[idx], on_cpu=False),
+            rtol, atol, max_steps,
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])

@@ -137,9 +137,9 @@ def simulate_ssa(
         idx = np.arange(lo, lo + chunk) % n  # pad the last chunk to a full one
         Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
         vals, stats = _chunk(
-            sim, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk)),
-            shard_batch(keys[idx]), jnp.asarray(hi - lo), max_events, method, float(rtol),
-            float(atol),
+            sim, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk), on_cpu=False),
+            shard_batch(keys[idx], on_cpu=False), jnp.asarray(hi - lo), max_events, method,
+            float(rtol), float(atol),
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])
