@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,38 @@ def alternate(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, f
             fns[k]()
             times[k].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def median_time(f: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``f``."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_chunks(batch: Callable, P: np.ndarray, chunk: int, chunks: int | None = None,
+               place: Callable = lambda a: a) -> np.ndarray:
+    """``batch`` over the first ``chunks`` chunks (default all) of the rows of ``P``, the
+    last padded to the compiled size with copies of its last row; ``place`` puts each
+    chunk where it runs (e.g. sharded). The outputs of the real rows, concatenated."""
+    import jax.numpy as jnp
+
+    chunks = -(-P.shape[0] // chunk) if chunks is None else chunks
+    out = []
+    for k in range(chunks):
+        Pk = P[k * chunk:(k + 1) * chunk]
+        m = Pk.shape[0]
+        if m < chunk:
+            Pk = np.concatenate([Pk, np.repeat(Pk[-1:], chunk - m, axis=0)])
+        out.append(np.asarray(batch(place(jnp.asarray(Pk))))[:m])
+    return np.concatenate(out)
 
 
 def timed(f: Callable[[], object]) -> tuple[float, object]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import statistics
 import sys
 import time
 import traceback
@@ -43,25 +42,21 @@ import wholecell as wc  # noqa: E402
 from wholecell._program import scalar_programs  # noqa: E402
 from wholecell._solvers import EXPLICIT, choose_solver  # noqa: E402
 
-from ._common import ATOL, RTOL, lognormal, max_rel_diff, write_section  # noqa: E402
+from ._common import (  # noqa: E402
+    ATOL,
+    RTOL,
+    log,
+    lognormal,
+    max_rel_diff,
+    median_time,
+    run_chunks,
+    write_section,
+)
 from ._models import SPECS, free_parameters, sbml_path  # noqa: E402
 from .ssa import MODELS as SSA_MODELS  # noqa: E402
 
 BIOMODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "biomodels"
 KEEP = 20  # ensemble members kept for the comparison of devices
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _median_time(f, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def ode_ensemble(name: str, n: int, repeats: int, memory: float) -> tuple[dict, np.ndarray]:
@@ -90,23 +85,15 @@ def ode_ensemble(name: str, n: int, repeats: int, memory: float) -> tuple[dict, 
 
     batch = jax.jit(members)
     P = lognormal(nominal, n, 0.1, seed=0)
-    n_chunks = -(-n // chunk)
 
     def run():
-        out = []
-        for k in range(n_chunks):
-            Pk = P[k * chunk:(k + 1) * chunk]
-            m = Pk.shape[0]
-            if m < chunk:  # pad the last chunk to the compiled size
-                Pk = np.concatenate([Pk, np.repeat(Pk[-1:], chunk - m, axis=0)])
-            out.append(np.asarray(batch(jnp.asarray(Pk)))[:m])
-        return np.concatenate(out)
+        return run_chunks(batch, P, chunk)
 
     t0 = time.perf_counter()
     np.asarray(batch(jnp.asarray(P[:chunk])))
     first = time.perf_counter() - t0
     ys = run()
-    t = _median_time(run, repeats)
+    t = median_time(run, repeats)
     failed = int(np.sum(~np.all(np.isfinite(ys.reshape(n, -1)), axis=1)))
     row = {"task": "ode ensemble", "model": name, "solver": solver, "n": n, "chunk": chunk,
            "first (JIT+run) s": first, "time s": t, "traj/s": n / t, "failed": failed}
@@ -126,7 +113,7 @@ def ssa(name: str, n: int, repeats: int, chunk: int | None = None) -> tuple[dict
     t0 = time.perf_counter()
     run()
     first = time.perf_counter() - t0
-    t = _median_time(run, repeats)
+    t = median_time(run, repeats)
     x = run()
     moments = np.stack([x.mean(axis=0), x.std(axis=0, ddof=1)])  # (2, t, species)
     row = {"task": "ssa", "model": name, "n": n, "chunk": chunk or "default",

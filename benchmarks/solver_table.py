@@ -19,13 +19,18 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"  # noqa: A001
 
-import wholecell as wc
-from wholecell._solvers import choose_solver
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
-RTOL, ATOL = 1e-6, 1e-9
+import wholecell as wc  # noqa: E402
+from wholecell._solvers import choose_solver  # noqa: E402
+
+from ._common import ATOL, RTOL, median_time  # noqa: E402
+
 #: model -> end time (BioModels; PEtab models use their last measurement time)
 SPANS = {
     "BIOMD0000000012": 1000.0,
@@ -58,15 +63,6 @@ def petab_models(root: Path) -> list[tuple[str, Path, float]]:
         t_end = float(t[np.isfinite(t)].max()) if np.isfinite(t).any() else 100.0
         out.append((d.name, sbml, t_end if t_end > 0 else 100.0))
     return out
-
-
-def median_time(f, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def measure(name: str, path: Path, t_end: float, repeats: int) -> dict:

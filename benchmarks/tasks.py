@@ -8,7 +8,6 @@ repeats); ``speedup`` is roadrunner's time over wholecell's (> 1: wholecell is f
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 
@@ -21,7 +20,16 @@ from wholecell._devices import shard_batch
 from wholecell._program import scalar_programs
 from wholecell._solvers import EXPLICIT, choose_solver
 
-from ._common import ATOL, RTOL, alternate, lognormal, max_rel_diff, timed
+from ._common import (
+    ATOL,
+    RTOL,
+    alternate,
+    log,
+    lognormal,
+    max_rel_diff,
+    run_chunks,
+    timed,
+)
 from ._models import Spec, free_parameters
 from ._roadrunner import RR
 
@@ -37,10 +45,6 @@ class Options:
     sigma: float = 0.1  # log-normal spread of the ensemble and gradient parameters
     cpu_cores: int = 1  # ensembles: also time wholecell sharded over this many CPU cores
     fd_step: float = 1e-3  # relative step of roadrunner's finite differences
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 class WC:
@@ -221,15 +225,7 @@ def task_ensemble(spec: Spec, path, opt: Options) -> list[dict]:
         n_chunks = -(-n // c)
 
         def run_wc(chunks, P=P, c=c, shard=False):
-            out = []
-            for k in range(chunks):
-                Pk = P[k * c:(k + 1) * c]
-                m = Pk.shape[0]
-                if m < c:  # pad the last chunk to the compiled size
-                    Pk = np.concatenate([Pk, np.repeat(Pk[-1:], c - m, axis=0)])
-                Pk = jnp.asarray(Pk)
-                out.append(np.asarray(batch(shard_batch(Pk) if shard else Pk))[:m])
-            return np.concatenate(out)
+            return run_chunks(batch, P, c, chunks, shard_batch if shard else (lambda a: a))
 
         # Both loops are linear in the number of chunks / members: when the whole would
         # take longer than the budget, time a part and scale it (said in the table).

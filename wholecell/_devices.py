@@ -14,8 +14,9 @@ def use_cpu_cores(n: int | None = None) -> int:
 
     XLA runs one batched solve on one core. With the cores exposed as devices, parameter
     ensembles (`simulate` with batched parameters) split into one part per core
-    (stochastic runs stay on one core, where they are faster; see `shard_batch`). JAX fixes its devices when it starts, so call this first, before any
-    simulation or other JAX computation. Returns the number of CPU devices.
+    (stochastic runs stay on one core, where they are faster; see `shard_batch`). JAX
+    fixes its devices when it starts, so call this first, before any simulation or other
+    JAX computation. Returns the number of CPU devices.
 
     Raises:
         ValueError: ``n`` is not a positive integer.

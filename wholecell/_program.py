@@ -106,16 +106,14 @@ def _flat_canonical(expr: sp.Expr, is_symbol):
     parts = expr.args
     if not 1 < len(parts) <= len(_ARG):
         return None
+    is_product = isinstance(expr, sp.Mul)
     bases, exponents = [], []
     for a in parts:
-        if isinstance(a, sp.Pow) and isinstance(expr, sp.Mul) and isinstance(a.exp, sp.Integer):
-            exponents.append(int(a.exp))
-            a = a.base
-        else:
-            exponents.append(None)
-        if not (isinstance(a, sp.Symbol) and is_symbol(a)):
+        base = S.power_base(a) if is_product else (a if isinstance(a, sp.Symbol) else None)
+        if base is None or not is_symbol(base):
             return None
-        bases.append(a)
+        exponents.append(None if base is a else int(a.exp))
+        bases.append(base)
     if len(set(bases)) < len(bases):
         return None
     return _flat_shape(expr.func, tuple(exponents)), bases, []

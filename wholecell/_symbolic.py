@@ -126,7 +126,7 @@ def is_boolean(expr: sp.Expr) -> bool:
     return isinstance(expr, RELATIONS + LOGICAL)
 
 
-def _power_of_symbol(f: sp.Expr) -> sp.Symbol | None:
+def power_base(f: sp.Expr) -> sp.Symbol | None:
     """The base of ``f`` if ``f`` is a commutative symbol or its integer power, else None."""
     if isinstance(f, sp.Pow) and isinstance(f.exp, sp.Integer):
         f = f.base
@@ -142,10 +142,10 @@ def product(factors) -> sp.Expr:
     flat: list[sp.Expr] = []
     for f in factors:
         parts = f.args if isinstance(f, sp.Mul) else (f,)
-        if any(_power_of_symbol(a) is None for a in parts):
+        if any(power_base(a) is None for a in parts):
             return sp.Mul(*factors)
         flat.extend(parts)
-    bases = {_power_of_symbol(a) for a in flat}
+    bases = {power_base(a) for a in flat}
     if len(flat) < 2 or len(bases) < len(flat):
         return sp.Mul(*factors)
     return sp.Mul._from_args(tuple(sorted(flat, key=_args_sortkey)), True)
