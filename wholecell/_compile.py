@@ -16,6 +16,7 @@ from jaxtyping import Array, Float
 
 from . import _history
 from . import _symbolic as S
+from ._bdf import bdf_integrate
 from ._errors import CompileError, SimulationError, UnsupportedSBMLError
 from ._events import EventSpec, ModelHooks
 from ._integrate import MESSAGES, SUCCESS, Stats, integrate
@@ -513,13 +514,20 @@ class CompiledModel(eqx.Module):
         name = solver
         if solver == "auto":
             span = _concrete_span(ts, t0)
-            name = choose_solver(self, span, self.structure.nominal_params, 0.0)
-        jac = jacobian_for(st) if name.startswith("rodas") else None
-        method = make_solver(name, rtol, atol, jac)
+            name = choose_solver(self, span, self.structure.nominal_params, 0.0,
+                                 reverse_mode=adjoint == "checkpointed")
+        jac = jacobian_for(st) if name.startswith("rodas") or name == "bdf" else None
         if x0.shape[0] == 0 and st.events is None and not st.delays:
             ys = jnp.zeros((ts.shape[0], 0), p.dtype)
             z = jnp.array(0)
             return ys, Stats(z, z, z, ts[-1], x0)
+        if name == "bdf":
+            _check_bdf(st, self.model.id)
+            return bdf_integrate(
+                lambda t, x, args: st.rhs(t, x, args), jac, x0, t0, ts, c,
+                rtol=rtol, atol=atol, max_steps=max_steps, adjoint=adjoint,
+            )
+        method = make_solver(name, rtol, atol, jac)
         hooks = None
         if st.events is not None or st.delays or st.fast.size:
             hooks = ModelHooks(
@@ -570,6 +578,21 @@ class CompiledModel(eqx.Module):
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")
         return ys[:, : self.structure.n_state]
+
+
+def _check_bdf(st, model_id: str) -> None:
+    """BDF integrates plain ODEs: refuse what needs the event-aware loop."""
+    what = [
+        name for name, present in (
+            ("events", st.events is not None), ("delay", bool(st.delays)),
+            ("fast reactions", bool(st.fast.size)),
+        ) if present
+    ]
+    if what:
+        raise SimulationError(
+            f"solver 'bdf' does not support {' and '.join(what)} (model '{model_id}'); "
+            "use 'rodas5' or 'auto'"
+        )
 
 
 def _pinv(A):

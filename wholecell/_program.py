@@ -257,6 +257,21 @@ class Program:
             sym = definitions[sym]
         return index[sym]
 
+    def dependencies(self, lo: int, hi: int) -> list[frozenset[int]]:
+        """For each output, the base positions in ``[lo, hi)`` it depends on (shifted by
+        ``-lo``): structural, so a superset of where its derivative can be non-zero."""
+        deps: dict[int, frozenset[int]] = {i: frozenset((i - lo,)) for i in range(lo, hi)}
+        empty: frozenset[int] = frozenset()
+        offset = self.n_base
+        for groups in self.levels:
+            for g in groups:
+                for row in g.idx.tolist():
+                    parts = [deps[i] for i in row if i in deps]
+                    if parts:
+                        deps[offset] = parts[0].union(*parts[1:])
+                    offset += 1
+        return [deps.get(int(i), empty) for i in self.output_index]
+
     @property
     def scalar(self) -> bool:
         """Whether to evaluate expression by expression (see `scalar_programs`)."""

@@ -25,37 +25,9 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import numpy as np
 
-
-@jax.custom_jvp
-def _factor(M):
-    """LU factors of ``M``; their tangent is not needed (see `_solve`) and given as zero,
-    which spares forward-mode sensitivities the LU's own derivative (triangular solves
-    with matrix right-hand sides, slow on the CPU when batched over tangents)."""
-    return jsl.lu_factor(M)
-
-
-@_factor.defjvp
-def _factor_jvp(primals, tangents):
-    lu, piv = jsl.lu_factor(primals[0])
-    return (lu, piv), (jnp.zeros_like(lu), np.zeros(piv.shape, dtype=jax.dtypes.float0))
-
-
-@jax.custom_jvp
-def _solve(M, lu, piv, b):
-    """``M^-1 b`` from the LU factors of ``M``."""
-    return jsl.lu_solve((lu, piv), b)
-
-
-@_solve.defjvp
-def _solve_jvp(primals, tangents):
-    M, lu, piv, b = primals
-    dM, _, _, db = tangents
-    x = jsl.lu_solve((lu, piv), b)
-    # d(M^-1 b) = M^-1 (db - dM x): linear in the tangents, so reverse mode transposes it
-    return x, jsl.lu_solve((lu, piv), db - dM @ x)
+from ._linsolve import factor, solve
 
 
 @dataclass(frozen=True)
@@ -272,7 +244,7 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
             Jz = jax.jacfwd(lambda z: f(z[0], z[1:]))(z0)
             ft, J = Jz[:, 0], Jz[:, 1:]
         M = jnp.eye(n, dtype=y0.dtype) / (h * tab.gamma) - J
-        lu = _factor(M)
+        lu, perm = factor(M)
         ks = []
         f0 = None
         for i in range(tab.a.shape[0]):
@@ -289,7 +261,7 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
             for j in range(i):
                 if tab.C[i, j] != 0.0:
                     rhs = rhs + (tab.C[i, j] / h) * ks[j]
-            ks.append(_solve(M, lu[0], lu[1], rhs))
+            ks.append(solve(M, lu, perm, rhs))
         K = jnp.stack(ks)
         y1 = y0 + jnp.asarray(tab.b) @ K
         err = jnp.asarray(tab.e) @ K

@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._compile import CompiledModel, compile, describe_failure
-from ._devices import shard_batch
+from ._devices import map_members, shard_batch
 from ._errors import SimulationError
 from ._integrate import SUCCESS
 from ._model import Model
 from ._program import scalar_programs
 from ._result import Result
-from ._solvers import EXPLICIT, choose_solver
+from ._solvers import EXPLICIT, bdf_applies, choose_solver
 
 
 def simulate(
@@ -112,7 +112,7 @@ def simulate(
     status = np.asarray(stats.status)
     if solver == "auto" and chosen in EXPLICIT and np.any(status != SUCCESS):
         # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
-        chosen = "rodas5"
+        chosen = "bdf" if bdf_applies(sim.structure) else "rodas5"
         values, stats = _run_batch(
             sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
         )
@@ -220,4 +220,6 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
 
     if P.shape[0] == 1:  # tracing under vmap costs more than the batch axis saves
         return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
+    if solver == "bdf":
+        return map_members(one, P)
     return jax.vmap(one)(P)

@@ -17,7 +17,7 @@ STIFFNESS_THRESHOLD = 1e4
 #: methods that need no Jacobian
 EXPLICIT = ("tsit5", "dopri5", "dopri8", "bosh3")
 #: implicit / linearly implicit methods for stiff problems
-STIFF = ("rodas5", "rodas5p", "rodas4", "kvaerno5", "kvaerno3")
+STIFF = ("bdf", "rodas5", "rodas5p", "rodas4", "kvaerno5", "kvaerno3")
 
 
 def make_solver(
@@ -41,6 +41,8 @@ def make_solver(
     if key in ("kvaerno5", "kvaerno3"):
         cls = diffrax.Kvaerno5 if key == "kvaerno5" else diffrax.Kvaerno3
         return cls(root_finder=diffrax.VeryChord(rtol=rtol, atol=atol))
+    if key == "bdf":
+        raise SimulationError("'bdf' is not a diffrax solver: it runs in its own loop (_bdf)")
     if key in ("rodas5", "rodas5p", "rodas4"):
         from ._rosenbrock import TABLEAUS, Rosenbrock
 
@@ -109,7 +111,17 @@ def stiffness(sim, p, t0: float) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(J)))) if J.size else 0.0
 
 
-def choose_solver(sim, span: float, p, t0: float) -> str:
-    """``"rodas5"`` for problems stiff at the start, else ``"tsit5"``."""
+def bdf_applies(structure) -> bool:
+    """Whether the BDF loop can run the model (it has no events, delays or fast reactions)."""
+    return structure.events is None and not structure.delays and not structure.fast.size
+
+
+def choose_solver(sim, span: float, p, t0: float, *, reverse_mode: bool = False) -> str:
+    """The method for a problem: ``"tsit5"`` unless it is stiff at the start; then
+    ``"bdf"`` (Jacobian and factors reused over many steps), or ``"rodas5"`` for models
+    with events, delays or fast reactions and for solves differentiated in reverse mode
+    (``reverse_mode``), whose Rosenbrock steps carry an exact derivative rule."""
     rho = stiffness(sim, p, t0)
-    return "rodas5" if rho * max(span, 0.0) > STIFFNESS_THRESHOLD else "tsit5"
+    if rho * max(span, 0.0) <= STIFFNESS_THRESHOLD:
+        return "tsit5"
+    return "bdf" if bdf_applies(sim.structure) and not reverse_mode else "rodas5"

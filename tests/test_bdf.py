@@ -1,0 +1,154 @@
+"""The variable-order BDF solver: its polynomial machinery, accuracy against closed-form and
+Radau references, the structural Jacobian pattern it uses, and how models reach it.
+
+References: exact polynomials for the difference table; a problem with a closed-form
+solution for tolerance proportionality; scipy's Radau at rtol 1e-12 for Robertson and Van
+der Pol (mu = 1000), shared with test_rosenbrock; libRoadRunner's trajectories of
+BIOMD0000000019 (tests/data/biomodels) through `wc.simulate`.
+"""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_rosenbrock import (
+    STIFF_RTOL,
+    _exact,
+    _forced,
+    _reference_cached,
+    _robertson,
+    _van_der_pol,
+)
+
+import wholecell as wc
+from wholecell._bdf import MAX_ORDER, bdf_integrate, change_step, interpolate
+from wholecell._devices import map_members
+from wholecell._errors import SimulationError
+from wholecell._integrate import SUCCESS
+from wholecell._jacobian import sparsity_pattern
+
+DATA = Path(__file__).parent / "data"
+
+
+def _differences(poly, t, h, order):
+    """Backward differences D^0..D^order of ``poly`` on the grid t, t - h, ..., padded."""
+    values = np.array([poly(t - k * h) for k in range(order + 1)])
+    D = np.zeros((MAX_ORDER + 3, 1))
+    col = values.copy()
+    for k in range(order + 1):
+        D[k, 0] = col[0]
+        col = col[:-1] - col[1:]
+    return D
+
+
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_difference_table_is_exact_on_polynomials(order):
+    rng = np.random.default_rng(order)
+    coef = rng.normal(size=order + 1)
+
+    def poly(t):
+        return np.polyval(coef, t)
+
+    t, h, factor = 2.0, 0.3, 0.45
+    D = _differences(poly, t, h, order)
+    # the interpolating polynomial of the last step reproduces a polynomial of its degree
+    for s in rng.uniform(t - order * h, t, 5):
+        got = float(interpolate(s, t, h, jnp.array(order), jnp.asarray(D))[0])
+        assert got == pytest.approx(poly(s), rel=1e-12, abs=1e-12)
+    # changing the step re-expresses the same polynomial on the new grid
+    changed = np.asarray(change_step(jnp.asarray(D), jnp.array(order), factor))
+    expected = _differences(poly, t, factor * h, order)
+    np.testing.assert_allclose(changed, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_error_follows_the_tolerance():
+    ts = jnp.linspace(0.0, 2.0, 5)
+    exact = np.asarray(jax.vmap(_exact)(ts))
+    errors = {}
+    for tol in (1e-5, 1e-8):
+        run = jax.jit(lambda y0, tol=tol: bdf_integrate(
+            _forced, None, y0, 0.0, ts, None, rtol=tol, atol=tol, max_steps=100_000))
+        ys, stats = run(jnp.array([0.0, 1.0]))
+        assert int(stats.status) == SUCCESS
+        errors[tol] = float(np.max(np.abs(np.asarray(ys) - exact)))
+        # global error within 100x the local tolerance
+        assert errors[tol] < 100 * tol, errors
+    assert errors[1e-8] < errors[1e-5] / 100, errors
+
+
+@pytest.mark.parametrize(
+    # Van der Pol's Radau reference at rtol 1e-12 takes minutes: `pytest -m slow`
+    "problem", ["robertson", pytest.param("van_der_pol", marks=pytest.mark.slow)]
+)
+def test_stiff_problems_match_radau(problem):
+    if problem == "robertson":
+        f, y0, ts, floor = _robertson, np.array([1.0, 0.0, 0.0]), np.array([0, 0.4, 4, 40]), 1e-12
+    else:
+        f, y0, ts, floor = _van_der_pol, np.array([2.0, 0.0]), np.linspace(0, 3000, 7), 1e-8
+    ref = _reference_cached(problem)
+    run = jax.jit(lambda y0: bdf_integrate(f, None, y0, 0.0, jnp.asarray(ts), None,
+                                           rtol=1e-9, atol=1e-13, max_steps=200_000))
+    ys, stats = run(jnp.asarray(y0))
+    assert int(stats.status) == SUCCESS
+    scale = np.abs(ref) + floor
+    np.testing.assert_array_less(np.abs(np.asarray(ys) - ref) / scale, STIFF_RTOL)
+
+
+def test_stiff_model_runs_bdf_and_matches_roadrunner():
+    """`simulate` picks BDF for the stiff EGF-MAPK model; roadrunner's trajectory agrees."""
+    name = "BIOMD0000000019"
+    ref = np.genfromtxt(DATA / "biomodels" / f"{name}.csv", delimiter=",", names=True)
+    model = wc.load_sbml(DATA / "biomodels" / f"{name}.xml")
+    res = wc.simulate(model, ref["time"], rtol=1e-8, atol=1e-12)
+    assert res.stats["solver"] == "bdf"
+    for sid in [n for n in ref.dtype.names if n != "time"]:
+        expected = ref[sid]
+        tol = 1e-4 * np.abs(expected) + 1e-6 * np.max(np.abs(expected)) + 1e-14
+        assert np.all(np.abs(res.concentration(sid) - expected) <= tol), sid
+
+
+def test_ensemble_members_equal_single_solves():
+    model = wc.load_sbml(DATA / "biomodels" / "BIOMD0000000019.xml")
+    sim = wc.compile(model)
+    k = sim.param_ids.index("k1")
+    ts = np.linspace(0.0, 600.0, 7)
+    values = sim.param_values[k] * np.array([0.5, 1.0, 2.0])
+    res = wc.simulate(sim, ts, params={"k1": values}, solver="bdf")
+    for i, v in enumerate(values):
+        one = wc.simulate(sim, ts, params={"k1": float(v)}, solver="bdf")
+        np.testing.assert_allclose(res.values[i], one.values, rtol=1e-9, atol=1e-12)
+
+
+def test_map_members_is_a_loop_over_rows():
+    P = jnp.arange(12.0).reshape(4, 3)
+    out = jax.jit(lambda P: map_members(lambda p: (p.sum(), p * 2.0), P))(P)
+    np.testing.assert_allclose(out[0], np.asarray(P).sum(axis=1))
+    np.testing.assert_allclose(out[1], 2.0 * np.asarray(P))
+
+
+def test_bdf_refuses_events_by_name():
+    model = wc.load_sbml(DATA / "biomodels" / "BIOMD0000000056.xml")
+    with pytest.raises(SimulationError, match=r"'bdf' does not support events"):
+        wc.simulate(model, 10.0, solver="bdf")
+
+
+@pytest.mark.parametrize("name", ["BIOMD0000000019", "BIOMD0000000070",
+                                  "Chen2009_ErbB_PEtab_from_BIOMD0000000255"])
+def test_structural_pattern_covers_numerical_jacobians(name):
+    """Every entry of the Jacobian at random states, times and parameters lies inside the
+    pattern read from the model's structure (which holds for all of them)."""
+    sim = wc.compile(wc.load_sbml(DATA / "biomodels" / f"{name}.xml"))
+    st = sim.structure
+    pattern = sparsity_pattern(st)
+    rng = np.random.default_rng(0)
+    jac = jax.jit(jax.jacfwd(lambda x, t, p: st.rhs(t, x, st.initial(p, 0.0)[1])))
+    for _ in range(3):
+        p = sim.param_values * rng.uniform(0.5, 2.0, sim.param_values.shape)
+        x0, _ = st.initial(p, 0.0)
+        x = np.asarray(x0) * rng.uniform(0.5, 1.5, x0.shape) + rng.uniform(0.1, 1.0, x0.shape)
+        J = np.asarray(jac(jnp.asarray(x), jnp.asarray(rng.uniform(0.0, 3600.0)), p))
+        outside = (J != 0) & ~pattern
+        assert not outside.any(), np.argwhere(outside)[:5]
+    assert pattern.sum() < 0.2 * pattern.size  # sparse: worth colouring
