@@ -27,7 +27,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-from wholecell._solvers import choose_solver  # noqa: E402
+from wholecell._solvers import EXPLICIT, bdf_applies, choose_solver  # noqa: E402
 
 from ._common import ATOL, RTOL, median_time  # noqa: E402
 
@@ -75,13 +75,15 @@ def measure(name: str, path: Path, t_end: float, repeats: int) -> dict:
     sim = wc.compile(model)
     p = sim.param_values
     solver = choose_solver(sim, t_end, p, 0.0)
-    solve = jax.jit(lambda p: sim.solve_with_stats(ts, p, solver=solver, rtol=RTOL, atol=ATOL))
+    def solve_with(solver):  # forward only (adjoint "lax"), as simulate() runs it
+        return jax.jit(lambda p: sim.solve_with_stats(ts, p, solver=solver, rtol=RTOL,
+                                                      atol=ATOL, adjoint="lax"))
+
+    solve = solve_with(solver)
     ys, stats = jax.block_until_ready(solve(p))
-    if int(stats.status) != 0 and solver != "rodas5":  # as simulate(): stiffness set in later
-        solver = "rodas5"
-        solve = jax.jit(
-            lambda p: sim.solve_with_stats(ts, p, solver="rodas5", rtol=RTOL, atol=ATOL)
-        )
+    if int(stats.status) != 0 and solver in EXPLICIT:  # as simulate(): stiffness set in later
+        solver = "bdf" if bdf_applies(sim.structure) else "rodas5"
+        solve = solve_with(solver)
         ys, stats = jax.block_until_ready(solve(p))
     row.update(solver=solver, compile_s=time.perf_counter() - t, steps=int(stats.steps))
     if int(stats.status) != 0:

@@ -210,14 +210,15 @@ def task_ensemble(spec: Spec, path, opt: Options) -> list[dict]:
     chunk = _chunk_size(opt, len(w.sim.state_ids), stiff, points)
     explicit = w.solver in EXPLICIT
 
-    def members(Q):
+    def members(Q, split):
         # as wc.simulate runs a batch: explicit solvers evaluate the model on scalars
         with scalar_programs(explicit):
             if w.solver == "bdf":  # one member after another per core, as wc.simulate
-                return map_members(lambda q: w.solve(ts_j, q, throw=False), Q)
+                return map_members(lambda q: w.solve(ts_j, q, throw=False), Q, split)
             return jax.vmap(lambda q: w.solve(ts_j, q, throw=False))(Q)
 
-    batch = jax.jit(members)
+    batch = jax.jit(lambda Q: members(Q, False))
+    batch_split = jax.jit(lambda Q: members(Q, True))
     conc = jax.jit(jax.vmap(lambda ys, q: w.concentrations(ts_j, ys, q)))
     rows = []
     first: dict[int, float] = {}  # chunk size -> its first call (JIT compile + run)
@@ -231,7 +232,9 @@ def task_ensemble(spec: Spec, path, opt: Options) -> list[dict]:
         n_chunks = -(-n // c)
 
         def run_wc(chunks, P=P, c=c, shard=False):
-            return run_chunks(batch, P, c, chunks, shard_batch if shard else (lambda a: a))
+            if shard:
+                return run_chunks(batch_split, P, c, chunks, shard_batch)
+            return run_chunks(batch, P, c, chunks)
 
         # Both loops are linear in the number of chunks / members: when the whole would
         # take longer than the budget, time a part and scale it (said in the table).

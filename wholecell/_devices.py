@@ -53,19 +53,20 @@ def shard_batch(arr, on_cpu: bool = True):
     return jax.device_put(arr, NamedSharding(mesh, PartitionSpec("batch")))
 
 
-def map_members(fn, P):
+def map_members(fn, P, split: bool = True):
     """``fn`` over the rows of ``P`` as a loop, not a batch: on CPU devices each core runs
     its share of the rows one after another (`jax.shard_map` with `lax.map`); on
     accelerators, one batch (`vmap`).
 
     For solvers whose steps branch (BDF: a new Jacobian or new factors only when needed),
     a batch pays for every branch in every step, since `vmap` turns branches into selects;
-    one member at a time keeps them branches.
+    one member at a time keeps them branches. ``split=False`` keeps the loop on one CPU
+    device.
     """
     devices = jax.devices()
     if jax.default_backend() != "cpu":
         return jax.vmap(fn)(P)
-    if len(devices) == 1 or P.shape[0] % len(devices):
+    if not split or len(devices) == 1 or P.shape[0] % len(devices):
         return jax.lax.map(fn, P)
     mesh = Mesh(np.array(devices), ("batch",))
     spec = PartitionSpec("batch")
