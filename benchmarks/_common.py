@@ -76,11 +76,13 @@ def timed(f: Callable[[], object]) -> tuple[float, object]:
 
 def max_rel_diff(ours, ref, floor: float = 1e-6) -> float:
     """Largest |ours - ref| / |ref| over all entries, with each column's (last axis) floor
-    at ``floor`` times its largest |ref| (so species near zero do not dominate)."""
+    at ``floor`` times its largest |ref| (so species near zero do not dominate), and at
+    double precision of the largest |ref| of all (differences below it are rounding)."""
     ours, ref = np.asarray(ours, float), np.asarray(ref, float)
     axes = tuple(range(ref.ndim - 1))
     scale = np.max(np.abs(ref), axis=axes, keepdims=True) if ref.ndim > 1 else np.abs(ref).max()
-    denom = np.maximum(np.abs(ref), floor * scale + 1e-300)
+    rounding = np.finfo(float).eps * (np.max(np.abs(ref)) if ref.size else 0.0)
+    denom = np.maximum(np.abs(ref), np.maximum(floor * scale, rounding) + 1e-300)
     return float(np.nanmax(np.abs(ours - ref) / denom)) if ref.size else 0.0
 
 
