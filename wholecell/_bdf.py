@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
+from ._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, _rms, initial_step
 from ._linsolve import factor, solve
 
 MAX_ORDER = 5
@@ -44,10 +44,6 @@ _KAPPA = np.array([0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0])
 _GAMMA = np.hstack((0.0, np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1))))
 _ALPHA = (1.0 - _KAPPA) * _GAMMA
 _ERROR_CONST = np.hstack((_KAPPA * _GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2), np.inf))
-
-
-def _rms(x):
-    return jnp.sqrt(jnp.mean(x * x))
 
 
 def _r_matrix(order, factor):
@@ -86,8 +82,8 @@ class _State(NamedTuple):
     n_equal: Any
     J: Any
     lu: Any
-    piv: Any
-    c_lu: Any  # lu, piv: the factors of I - c_lu J
+    perm: Any
+    c_lu: Any  # lu, perm: the factors of I - c_lu J
     rate: Any  # Newton's convergence rate with the current factors
     need_jac: Any  # Newton failed with an old Jacobian: evaluate a new one
     jac_current: Any  # J was evaluated in this step
@@ -120,7 +116,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             return jac(t, x, args)[0]
         return jax.jacfwd(lambda y: rhs(t, y, args))(x)
 
-    def newton(t_new, y_pred, c, psi, lu, piv, M, scale, relax, rate0):
+    def newton(t_new, y_pred, c, psi, lu, perm, M, scale, relax, rate0):
         """Simplified Newton on ``d - c f(y_pred + d) + psi = 0`` with CVODE's tests: it has
         converged when the correction times the convergence rate (carried over from the
         last steps while the factors are unchanged) is below the tolerance, and diverges
@@ -134,7 +130,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         def body(s):
             k, y, d, old_norm, rate, _, _ = s
             f = rhs(t_new, y, args)
-            dy = relax * solve(M, lu, piv, c * f - psi - d)
+            dy = relax * solve(M, lu, perm, c * f - psi - d)
             dy_norm = _rms(dy / scale)
             has_old = k > 0
             ratio = dy_norm / jnp.where(has_old, old_norm, 1.0)
@@ -176,10 +172,10 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             J = jax.lax.cond(s.need_jac, lambda: jacobian(t_new, y_pred), lambda: s.J)
             return (J, *factor(eye - c * J))
 
-        J, lu, piv = jax.lax.cond(refresh, refreshed, lambda: (s.J, s.lu, s.piv))
+        J, lu, perm = jax.lax.cond(refresh, refreshed, lambda: (s.J, s.lu, s.perm))
         c_lu = jnp.where(refresh, c, s.c_lu)
         converged, n_iter, y_new, d, rate = newton(
-            t_new, y_pred, c, psi, lu, piv, eye - c_lu * J, scale, 2.0 / (1.0 + c / c_lu),
+            t_new, y_pred, c, psi, lu, perm, eye - c_lu * J, scale, 2.0 / (1.0 + c / c_lu),
             jnp.where(refresh, 1.0, s.rate),
         )
         jac_current = s.jac_current | s.need_jac
@@ -230,7 +226,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             n_equal=n_equal,
             J=J,
             lu=lu,
-            piv=piv,
+            perm=perm,
             c_lu=c_lu,
             rate=rate,
             need_jac=need_jac,
@@ -244,9 +240,9 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
     h0 = jax.lax.stop_gradient(h0)
     D0 = jnp.zeros((_ROWS, n), dtype).at[0].set(x0).at[1].set(rhs(t0, x0, args) * h0)
     J0 = jacobian(t0, x0)
-    lu0, piv0 = factor(eye - h0 * J0)
+    lu0, perm0 = factor(eye - h0 * J0)
     init = _State(
-        t=t0, D=D0, order=jnp.array(1), h=h0, n_equal=jnp.array(0), J=J0, lu=lu0, piv=piv0,
+        t=t0, D=D0, order=jnp.array(1), h=h0, n_equal=jnp.array(0), J=J0, lu=lu0, perm=perm0,
         c_lu=h0, rate=jnp.ones((), dtype), need_jac=jnp.array(False),
         jac_current=jnp.array(True), steps=jnp.array(0), rejected=jnp.array(0),
         status=jnp.array(SUCCESS),
