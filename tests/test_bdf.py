@@ -78,10 +78,7 @@ def test_error_follows_the_tolerance():
     assert errors[1e-8] < errors[1e-5] / 100, errors
 
 
-@pytest.mark.parametrize(
-    # Van der Pol's Radau reference at rtol 1e-12 takes minutes: `pytest -m slow`
-    "problem", ["robertson", pytest.param("van_der_pol", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("problem", ["robertson", "van_der_pol"])
 def test_stiff_problems_match_radau(problem):
     if problem == "robertson":
         f, y0, ts, floor = _robertson, np.array([1.0, 0.0, 0.0]), np.array([0, 0.4, 4, 40]), 1e-12
