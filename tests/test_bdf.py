@@ -78,6 +78,30 @@ def test_error_follows_the_tolerance():
     assert errors[1e-8] < errors[1e-5] / 100, errors
 
 
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+def test_step_count_shows_the_order(order):
+    """With the order capped at k, the local error per step is O(h^(k+1)), so the number of
+    steps grows as tol^(-1/(k+1)); the step count's slope against the tolerance gives k."""
+    ts = jnp.linspace(0.0, 60.0, 5)
+    run = jax.jit(lambda y0, tol: bdf_integrate(
+        _forced, None, y0, 0.0, ts, None, rtol=tol, atol=tol, max_steps=100_000,
+        max_order=order))
+    tols = (1e-4, 1e-6) if order == 1 else (1e-6, 1e-10)
+    steps = []
+    for tol in tols:
+        ys, stats = run(jnp.array([0.0, 1.0]), tol)
+        assert int(stats.status) == SUCCESS
+        steps.append(int(stats.steps) - int(stats.rejected))
+    slope = np.log(steps[1] / steps[0]) / np.log(tols[0] / tols[1])
+    assert abs(slope * (order + 1) - 1.0) < 0.15, (steps, slope)
+
+
+def test_max_order_is_checked():
+    with pytest.raises(ValueError, match="max_order"):
+        bdf_integrate(_forced, None, jnp.array([0.0, 1.0]), 0.0, jnp.array([1.0]), None,
+                      rtol=1e-6, atol=1e-6, max_steps=10, max_order=6)
+
+
 @pytest.mark.parametrize("problem", ["robertson", "van_der_pol"])
 def test_stiff_problems_match_radau(problem):
     if problem == "robertson":

@@ -93,12 +93,15 @@ class _State(NamedTuple):
 
 
 def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: int,
-                  adjoint: str = "lax"):
+                  adjoint: str = "lax", max_order: int = MAX_ORDER):
     """Integrate dx/dt = rhs(t, x, args) from (t0, x0) by BDF; x at each of ``ts``.
 
     ``jac(t, x, args) -> (J, f_t)`` gives the Jacobian (None: dense `jax.jacfwd`).
-    Returns (ys, `Stats`) like `integrate`; ``steps`` counts attempts.
+    ``max_order`` (1-5) caps the order. Returns (ys, `Stats`) like `integrate`;
+    ``steps`` counts attempts.
     """
+    if not 1 <= max_order <= MAX_ORDER:
+        raise ValueError(f"max_order must be between 1 and {MAX_ORDER}, got {max_order}")
     dtype = x0.dtype
     ts = jnp.asarray(ts, dtype)
     t0 = jnp.asarray(t0, dtype)
@@ -201,7 +204,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         # order and step size after order + 1 equal steps
         err_m = jnp.where(order > 1, _rms(error_const[order - 1] * D_acc[order] / scale_new),
                           jnp.inf)
-        err_p = jnp.where(order < MAX_ORDER,
+        err_p = jnp.where(order < max_order,
                           _rms(error_const[order + 1] * D_acc[order + 2] / scale_new), jnp.inf)
         factors = jnp.stack([err_m, err, err_p]) ** (-1.0 / (order + np.arange(3.0)))
         factors = jax.lax.stop_gradient(factors)
