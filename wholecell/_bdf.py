@@ -28,7 +28,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, _rms, initial_step
+from ._integrate import (
+    DT_UNDERFLOW,
+    MAX_STEPS,
+    SUCCESS,
+    Stats,
+    _rms,
+    checkpoints_for,
+    initial_step,
+)
 from ._linsolve import factor, solve
 
 MAX_ORDER = 5
@@ -254,9 +262,11 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
     def running(s, t_out):
         return (s.t < t_out) & (s.status == SUCCESS) & (s.steps < max_steps)
 
+    checkpoints = checkpoints_for(init, ts.shape[0], max_steps)
+
     def advance(s: _State, t_out):
         s = eqxi.while_loop(lambda s: running(s, t_out), attempt, s, max_steps=max_steps,
-                            kind=kind)
+                            kind=kind, checkpoints=checkpoints)
         y = interpolate(t_out, s.t, s.h, s.order, s.D)
         return s, jnp.where(s.t >= t_out, y, jnp.nan)
 
