@@ -26,7 +26,7 @@ import wholecell as wc
 from wholecell._bdf import MAX_ORDER, bdf_integrate, change_step, interpolate
 from wholecell._devices import map_members
 from wholecell._errors import SimulationError
-from wholecell._integrate import SUCCESS
+from wholecell._integrate import CHECKPOINT_BYTES, SUCCESS, checkpoints_for
 from wholecell._jacobian import sparsity_pattern
 
 DATA = Path(__file__).parent / "data"
@@ -145,6 +145,18 @@ def test_reverse_mode_gradient_matches_finite_differences():
         for e in np.eye(3)
     ])
     np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-7 * np.max(np.abs(fd)))
+
+
+def test_checkpoints_shrink_with_the_carry():
+    """Small carries keep equinox's default (446 states for 100,000 steps); a carry with a
+    Jacobian and factors gets as many as fit in the budget for all outputs, at least 2."""
+    small = jnp.zeros(600)
+    assert checkpoints_for(small, 101, 100_000) == 446
+    assert checkpoints_for(small, 101, 10) == 4  # (c + 1)(c + 2) / 2 >= 10 steps
+    big = {"J": jnp.zeros((100, 100)), "lu": jnp.zeros((100, 100))}
+    n = checkpoints_for(big, 101, 100_000)
+    assert n == CHECKPOINT_BYTES // (101 * 2 * 100 * 100 * 8)
+    assert checkpoints_for(big, 100_000, 100_000) == 2
 
 
 def test_stiff_model_runs_bdf_and_matches_roadrunner():
