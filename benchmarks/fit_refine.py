@@ -26,8 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-
-COLLECTION = ROOT.parent / "shared" / "petab-benchmarks" / "Benchmark-Models"
+from benchmarks.petab_gradients import COLLECTION  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
