@@ -20,6 +20,8 @@ from wholecell._devices import map_members, shard_batch
 from wholecell._program import scalar_programs
 from wholecell._solvers import EXPLICIT, choose_solver
 
+from ._amici import Amici
+from ._amici import available as amici_available
 from ._common import (
     ATOL,
     RTOL,
@@ -324,6 +326,7 @@ def task_gradient(spec: Spec, path, opt: Options) -> list[dict]:
         fns["sens"] = lambda: rr.sens_gradient(spec.t_end, points, q0, data_rr)
     except Exception as e:  # noqa: BLE001 - reported in the table
         g_sens, sens_note = None, f"{type(e).__name__}: {str(e)[:80]}"
+    g_am, am_note = _amici_gradient(path, rr, spec, points, q0, data_rr, fns)
     reps = opt.repeats if len(rr.params) * 0.01 < 10 else max(1, opt.repeats // 2)
     med = alternate(fns, reps)
     g_fd = rr.fd_gradient(spec.t_end, points, q0, data_rr, opt.fd_step)
@@ -343,13 +346,32 @@ def task_gradient(spec: Spec, path, opt: Options) -> list[dict]:
             "rr sens": med.get("sens"),
             "speedup vs FD": med["fd"] / med["wc"],
             "speedup vs sens": med["sens"] / med["wc"] if "sens" in med else None,
+            "AMICI adjoint": med.get("amici"),
+            "speedup vs AMICI": med["amici"] / med["wc"] if "amici" in med else None,
             "grad diff vs FD": gdiff(g_fd),
             "grad diff vs sens": gdiff(g_sens),
+            "grad diff vs AMICI": gdiff(g_am),
             "loss wc/rr": float(val) / rr.loss(spec.t_end, points, q0, data_rr),
-            "note": sens_note,
+            "note": "; ".join(n for n in (sens_note, am_note) if n),
         }
     )
     return [row]
+
+
+def _amici_gradient(path, rr, spec: Spec, points: int, q0, data, fns: dict):
+    """AMICI's adjoint gradient of the same loss (added to ``fns`` for timing), or why
+    there is none: (gradient or None, note)."""
+    why = amici_available()
+    if why is not None:
+        return None, why
+    try:
+        t, am = timed(lambda: Amici(path, rr.params, rr.species))
+        log(f"gradient {spec.name}: AMICI import + compile {t:.1f} s")
+        _, g = am.gradient(spec.t_end, points, q0, data)
+    except Exception as e:  # noqa: BLE001 - reported in the table
+        return None, f"AMICI: {type(e).__name__}: {str(e)[:80]}"
+    fns["amici"] = lambda: am.gradient(spec.t_end, points, q0, data)
+    return g, ""
 
 
 TASKS = {
