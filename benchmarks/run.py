@@ -1,4 +1,4 @@
-"""Benchmarks of issue 6: wholecell against libRoadRunner on four tasks.
+"""Benchmarks of issue 6: wholecell against libRoadRunner (and AMICI) on four tasks.
 
     python -m benchmarks [BIOMODELS_DIR] [--quick] [--tasks compile,single,ensemble,gradient]
                          [--models repressilator,schoeberl,chen2009,ma1000,ma10000]
@@ -6,8 +6,9 @@
 
 Each (task, model) pair runs in its own subprocess (fresh JIT caches, bounded memory, a
 time limit), and inside it wholecell and roadrunner alternate, so their ratio is measured
-under the same machine load. The tables go into ``benchmarks/RESULTS.md`` (one block per
-task, replaced on each run of that task). ``--ssa`` also runs ``benchmarks/ssa.py``.
+under the same machine load; the gradient task also times AMICI's adjoint where AMICI is
+installed (``pip install -e '.[amici]'``). The tables go into ``benchmarks/RESULTS.md``
+(one block per task, replaced on each run of that task). ``--ssa`` also runs ``benchmarks/ssa.py``.
 """
 
 from __future__ import annotations
