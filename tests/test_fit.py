@@ -61,3 +61,30 @@ def test_given_start_that_fails_is_kept_and_reported():
     assert np.isinf(res.fvals[-1]) and "not finite at the start" in res.messages[-1]
     assert abs(res.fun - MINIMUM) < 1e-6
     assert res.starts_to_reach(MINIMUM) == (2, pytest.approx(res.times.sum()))
+
+
+def double_well(x):
+    """Two minima: f = -0.151 near x = -1 (the global one) and f = +0.149 near x = +1."""
+    return jnp.sum((x**2 - 1.0) ** 2 + 0.15 * x)
+
+
+def test_screen_continues_only_starts_below_the_threshold():
+    starts = [(-1.1,), (1.1,), (-0.8,), (0.8,)]
+    box = (np.full(1, -2.0), np.full(1, 2.0))
+    res = wc.fit(double_well, x0=starts, bounds=box, screen=(3, 0.0), progress=False)
+    grid = np.linspace(-2.0, 2.0, 400_001)
+    best = np.min((grid**2 - 1.0) ** 2 + 0.15 * grid)  # the global minimum, on a grid
+    ran_first = np.argsort(res.start_index)  # rows in the order the starts ran
+    for k in (0, 2):  # left of the barrier: continued to the global minimum
+        row = ran_first[k]
+        assert abs(res.fvals[row] - best) < 1e-8
+        assert not res.messages[row].startswith("screened out")
+    for k in (1, 3):  # right of it: above 0 after 3 iterations, not continued
+        row = ran_first[k]
+        assert res.messages[row].startswith("screened out")
+        assert res.n_iter[row] <= 3 and res.fvals[row] > 0.0
+    # without screening the right-hand starts use their iterations to reach the local one
+    plain = wc.fit(double_well, x0=starts, bounds=box, progress=False)
+    assert plain.n_iter.sum() > res.n_iter.sum()
+    with pytest.raises(wc.WholecellError, match="screen"):
+        wc.fit(double_well, x0=starts, bounds=box, screen=(0, 1.0), progress=False)

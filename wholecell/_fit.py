@@ -373,6 +373,7 @@ def fit(
     max_redraws: int = 100,
     max_restarts: int = 20,
     max_step: float | None = None,
+    screen: tuple[int, float] | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Minimise ``objective`` from ``n_starts`` starting points, each a local optimisation.
@@ -412,6 +413,12 @@ def fit(
             unevaluated, so the line search shortens them); None: no limit. Limiting the
             step keeps a start from jumping, in its first line search, to a far corner of
             the box where the simulation is flat (every output zero, a vanishing gradient).
+        screen: ``(iterations, threshold)``: run each start for this many iterations
+            (residual evaluations for ``"least_squares"``) first, and go on (from its best
+            point, for up to ``maxiter`` more) only if its objective is then below
+            ``threshold``. Most starts of a hard problem end far from the optimum within
+            a few dozen iterations; screening spares them the rest of ``maxiter``.
+            Screened-out starts say so in ``FitResult.messages``.
         progress: print a progress line after each start.
 
     Returns:
@@ -422,6 +429,9 @@ def fit(
     """
     if method not in METHODS:
         raise FitError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
+    if screen is not None and (len(screen) != 2 or int(screen[0]) < 1
+                               or not np.isfinite(float(screen[1]))):
+        raise FitError(f"screen must be (iterations >= 1, a finite threshold), not {screen!r}")
     lo, hi = _bounds(objective, bounds)
     rng = None
     if x0 is None:
@@ -453,16 +463,25 @@ def fit(
             g = _Guarded(f)
             val0, _ = g.raw(s)
         starts[k] = s
+
+        def local(x, n, g=g):
+            if lsq is not None:
+                return _lsq_minimize(g, lsq, x, lo, hi, n, tol)
+            if method == "optax":
+                return _optax_minimize(g, x, lo, hi, n, learning_rate)
+            return _scipy_minimize(g, x, lo, hi, method, n, tol, max_restarts, step_cap)
+
         if not np.isfinite(val0):
             nit, msg = 0, "the objective is not finite at the start"
-        elif lsq is not None:
-            nit, msg = _lsq_minimize(g, lsq, s, lo, hi, maxiter, tol)
-        elif method == "optax":
-            nit, msg = _optax_minimize(g, s, lo, hi, maxiter, learning_rate)
+        elif screen is None:
+            nit, msg = local(s, maxiter)
         else:
-            nit, msg = _scipy_minimize(
-                g, s, lo, hi, method, maxiter, tol, max_restarts, step_cap
-            )
+            nit, msg = local(s, int(screen[0]))
+            if g.best_f < float(screen[1]) and g.best_x is not None:
+                more, msg = local(g.best_x, maxiter)
+                nit += more
+            else:
+                msg = f"screened out at {g.best_f:.6g} (threshold {screen[1]:g}): {msg}"
         x = g.best_x if g.best_x is not None else s
         if hasattr(objective, "complete") and np.isfinite(g.best_f):
             x = objective.complete(x)  # fill in the parameters computed in closed form
