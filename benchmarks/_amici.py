@@ -50,7 +50,6 @@ class Amici:
         if missing:
             raise RuntimeError(f"parameters unknown to AMICI: {missing[:5]}")
         self.params = list(params)
-        self.pidx = [ids.index(p) for p in params]
         # without an observation model AMICI observes every species, as "y" + its id, in
         # amounts where the species has only substance units: [S] = amount / volume
         obs = list(self.model.get_observable_ids())
@@ -70,12 +69,12 @@ class Amici:
         self.solver.set_absolute_tolerance(ATOL)
         self.solver.set_max_steps(100_000)
         self.model.set_parameter_scale(asim.ParameterScaling_none)
-        self.model.set_parameter_list(self.pidx)
+        self.model.set_parameter_list([ids.index(p) for p in params])
 
     def _set(self, t_end: float, points: int, values: np.ndarray) -> None:
         self.model.set_timepoints(np.linspace(0.0, t_end, points))
-        for i, v in zip(self.pidx, values, strict=True):
-            self.model.set_free_parameter_by_id(self.model.get_free_parameter_ids()[i], float(v))
+        for p, v in zip(self.params, values, strict=True):
+            self.model.set_free_parameter_by_id(p, float(v))
 
     def simulate(self, t_end: float, points: int, values: np.ndarray) -> np.ndarray:
         """The observed species (points, species) in the order given at construction."""

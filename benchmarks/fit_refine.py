@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return p, (p.hierarchical() if args.hierarchical else p)
 
     tight, tight_obj = load(1e-8)
-    loose, loose_obj = (tight, tight_obj) if args.screen_rtol == 1e-8 else load(args.screen_rtol)
+    loose_obj = tight_obj if args.screen_rtol == 1e-8 else load(args.screen_rtol)[1]
     target = float(tight.objective(tight.nominal)) + 0.1
     lo, hi = np.asarray(tight.lower_bounds), np.asarray(tight.upper_bounds)
     starts = lo + np.random.default_rng(args.seed).uniform(size=(args.starts, lo.size)) * (hi - lo)
