@@ -60,9 +60,6 @@ class WC:
         self.model = model
         sim = self.sim
         self.solver = choose_solver(sim, spec.t_end, sim.param_values, 0.0)
-        # a differentiated solve: Rosenbrock steps for stiff models (as in wc.petab)
-        self.grad_solver = choose_solver(sim, spec.t_end, sim.param_values, 0.0,
-                                         reverse_mode=True)
         index = {n: i for i, n in enumerate(sim.param_ids)}
         missing = [p for p in rr.params if p not in index]
         if missing:
@@ -308,7 +305,7 @@ def task_gradient(spec: Spec, path, opt: Options) -> list[dict]:
     data_wc = jax.jit(lambda q: w.concentrations(ts, w.solve(ts, q), q))(jnp.asarray(q))
 
     def loss(q):
-        ys = w.solve(ts, q, solver=w.grad_solver, adjoint="checkpointed")
+        ys = w.solve(ts, q, adjoint="checkpointed")
         return jnp.sum((w.concentrations(ts, ys, q) - data_wc) ** 2)
 
     vg = jax.jit(jax.value_and_grad(loss))
@@ -337,7 +334,6 @@ def task_gradient(spec: Spec, path, opt: Options) -> list[dict]:
         return float(np.max(np.abs(g_wc - ref)) / max(np.max(np.abs(ref)), 1e-300))
 
     row = _base_row(spec, rr, w)
-    row["solver"] = w.grad_solver
     row.update(
         {
             "wc grad": med["wc"],

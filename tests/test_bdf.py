@@ -126,7 +126,7 @@ def _robertson_rates(t, y, k):
 
 
 def test_reverse_mode_gradient_matches_finite_differences():
-    """`grad` through the checkpointed BDF loop (its Jacobian and factors in the carry)
+    """`grad` through the checkpointed BDF loop (its factors in the carry, held constant)
     equals central differences of the solve at a tolerance far below the step."""
     ts = jnp.array([0.4, 4.0, 40.0])
     k0 = np.array([0.04, 1e4, 3e7])
@@ -150,7 +150,7 @@ def test_reverse_mode_gradient_matches_finite_differences():
 def test_checkpoints_shrink_with_the_carry():
     """Small carries keep equinox's default (446 states for 100,000 steps); a carry with a
     Jacobian and factors gets as many as fit in the budget for all outputs, at least 2."""
-    small = jnp.zeros(600)
+    small = jnp.zeros(200)
     assert checkpoints_for(small, 101, 100_000) == 446
     assert checkpoints_for(small, 101, 10) == 4  # (c + 1)(c + 2) / 2 >= 10 steps
     big = {"J": jnp.zeros((100, 100)), "lu": jnp.zeros((100, 100))}

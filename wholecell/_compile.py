@@ -514,8 +514,7 @@ class CompiledModel(eqx.Module):
         name = solver
         if solver == "auto":
             span = _concrete_span(ts, t0)
-            name = choose_solver(self, span, self.structure.nominal_params, 0.0,
-                                 reverse_mode=adjoint == "checkpointed")
+            name = choose_solver(self, span, self.structure.nominal_params, 0.0)
         jac = jacobian_for(st) if name.startswith("rodas") or name == "bdf" else None
         if x0.shape[0] == 0 and st.events is None and not st.delays:
             ys = jnp.zeros((ts.shape[0], 0), p.dtype)

@@ -92,7 +92,9 @@ class _State(NamedTuple):
 
 
 #: Memory for the states saved by reverse-mode (checkpointed) loops, all outputs together.
-CHECKPOINT_BYTES = 256 * 2**20
+#: Writing the saved states costs time too: BIOMD0000000019's BDF gradient (13 states
+#: saved per output interval, ~9 steps each) took 0.33 s with 96 MiB, 0.43 s with 256.
+CHECKPOINT_BYTES = 96 * 2**20
 
 
 def checkpoints_for(carry, n_outputs: int, max_steps: int) -> int:
@@ -100,9 +102,9 @@ def checkpoints_for(carry, n_outputs: int, max_steps: int) -> int:
 
     equinox's default, O(sqrt(max_steps)) (446 for 100,000 steps), is kept while the saved
     states of all ``n_outputs`` intervals fit in `CHECKPOINT_BYTES`; a large carry (BDF's
-    Jacobian and LU factors) gets fewer, down to 2, at the price of recomputed steps. On
+    LU factors) gets fewer, down to 2, at the price of recomputed steps. On
     BIOMD0000000019 (101 outputs) BDF's gradient took 9.3 s with 446 and 0.65-0.8 s with
-    10-20 checkpoints.
+    10-20 checkpoints, when its carry also held the Jacobian.
     """
     size = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(carry))
     default = int(math.floor(-1.5 + math.sqrt(2 * max_steps + 0.25))) + 1

@@ -30,7 +30,9 @@ def _factor_jvp(primals, tangents):
                              np.zeros(perm.shape, dtype=jax.dtypes.float0))
 
 
-def _lu_solve(factors, perm, b):
+def lu_solve(factors, perm, b):
+    """``M^-1 b`` from the factors of ``M`` (`factor`), for factors held constant under
+    differentiation (`solve` carries the derivative with respect to ``M``)."""
     y = b[perm][:, None]
     y = triangular_solve(factors, y, left_side=True, lower=True, unit_diagonal=True)
     return triangular_solve(factors, y, left_side=True, lower=False)[:, 0]
@@ -39,13 +41,13 @@ def _lu_solve(factors, perm, b):
 @jax.custom_jvp
 def solve(M, factors, perm, b):
     """``M^-1 b`` from the factors of ``M`` (`factor`)."""
-    return _lu_solve(factors, perm, b)
+    return lu_solve(factors, perm, b)
 
 
 @solve.defjvp
 def _solve_jvp(primals, tangents):
     M, factors, perm, b = primals
     dM, _, _, db = tangents
-    x = _lu_solve(factors, perm, b)
+    x = lu_solve(factors, perm, b)
     # d(M^-1 b) = M^-1 (db - dM x): linear in the tangents, so reverse mode transposes it
-    return x, _lu_solve(factors, perm, db - dM @ x)
+    return x, lu_solve(factors, perm, db - dM @ x)

@@ -79,11 +79,12 @@ class PetabProblem:
         self.rtol, self.atol, self.max_steps, self.preeq_time = rtol, atol, max_steps, preeq_time
         P0 = np.asarray(self._conds.params(jnp.asarray(np.nan_to_num(self.table.nominal))))
         span = max(float(g.ts[-1]) for g in self._sims.groups)
-        # the objective is differentiated: stiff problems get Rosenbrock steps
-        self.solver = (choose_solver(self.sim, span, P0[0], 0.0, reverse_mode=True)
+        # the conditions' simulations run as vmapped batches: stiff problems get Rosenbrock
+        # steps
+        self.solver = (choose_solver(self.sim, span, P0[0], 0.0, batched=True)
                        if solver == "auto" else solver)
         self.preeq_solver = (
-            choose_solver(self.sim, preeq_time, P0[self._pre_cond[0]], 0.0, reverse_mode=True)
+            choose_solver(self.sim, preeq_time, P0[self._pre_cond[0]], 0.0, batched=True)
             if solver == "auto" and len(self._pre_cond) else solver
         )
         self._scalings = self._find_scalings()
