@@ -92,8 +92,9 @@ class _State(NamedTuple):
 
 
 #: Memory for the states saved by reverse-mode (checkpointed) loops, all outputs together.
-#: Writing the saved states costs time too: BIOMD0000000019's BDF gradient (13 states
-#: saved per output interval, ~9 steps each) took 0.33 s with 96 MiB, 0.43 s with 256.
+#: Writing the saved states costs time too: BIOMD0000000019's BDF gradient, when it ran a
+#: loop per output interval (13 states saved in each), took 0.33 s with 96 MiB and
+#: 0.43 s with 256.
 CHECKPOINT_BYTES = 96 * 2**20
 
 

@@ -122,8 +122,8 @@ def choose_solver(sim, span: float, p, t0: float, *, batched: bool = False) -> s
     with events, delays or fast reactions, and for solves that run as one `vmap` batch
     (``batched``), where BDF's branches (a new Jacobian, new factors) would become selects
     that every member pays for in every step. Differentiated solves get BDF too: its
-    reverse-mode gradient agrees with rodas5's (3e-6 on BIOMD0000000019) and takes 0.33 s
-    against 0.46 s."""
+    reverse-mode gradient agrees with rodas5's (3e-6 on BIOMD0000000019) and takes
+    0.25-0.27 s against 0.45-0.49 s."""
     rho = stiffness(sim, p, t0)
     if rho * max(span, 0.0) <= STIFFNESS_THRESHOLD:
         return "tsit5"
