@@ -283,10 +283,8 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
 
 
 def _output(t_out, s: _State):
-    """The solution at ``t_out`` from the state's polynomial. Time and step size carry no
-    derivative (they are the method's choices, as in `integrate`)."""
-    t, h = jax.lax.stop_gradient((s.t, s.h))
-    return interpolate(t_out, t, h, s.order, s.D)
+    """The solution at ``t_out`` from the state's polynomial."""
+    return interpolate(t_out, s.t, s.h, s.order, s.D)
 
 
 def _loop_per_output(attempt, init: _State, ts, max_steps: int):
@@ -335,9 +333,7 @@ def _one_loop(attempt, init: _State, ts, max_steps: int):
         for _ in range(OUTPUTS_PER_ITERATION):
             write = passed(s, i)
             j = jnp.minimum(i, last)
-            # an output not yet reached is not evaluated: far ahead of a small step the
-            # polynomial's weights overflow, and their zero cotangent times inf is NaN
-            ys = ys.at[j].set(_output(jnp.where(write, ts[j], s.t), s), pred=write)
+            ys = ys.at[j].set(_output(ts[j], s), pred=write)
             i = i + jnp.where(write, 1, 0)
         # a step only where no output waits and the solve goes on (after the last output
         # a step of length zero would divide by it)
@@ -345,12 +341,10 @@ def _one_loop(attempt, init: _State, ts, max_steps: int):
         s = jax.lax.cond(go, attempt, lambda s: s, s)
         return s, i, ys
 
-    ys = jnp.zeros((n_out,) + init.D.shape[1:], init.D.dtype)
+    ys = jnp.full((n_out,) + init.D.shape[1:], jnp.nan, init.D.dtype)  # NaN: not reached
     # iterations that only write outputs (four or more each) come on top of the steps
     bound = max_steps + n_out
-    s, i, ys = eqxi.while_loop(running, step, (init, jnp.array(0), ys), max_steps=bound,
+    s, _, ys = eqxi.while_loop(running, step, (init, jnp.array(0), ys), max_steps=bound,
                                kind="checkpointed", checkpoints=checkpoints_for(init, 1, bound),
                                buffers=lambda c: c[2])
-    # outputs a failed solve did not reach are NaN (the buffer starts at zero: a NaN in
-    # it would reach the cotangents of the writes that skip their place)
-    return s, jnp.where((jnp.arange(n_out) < i)[:, None], ys, jnp.nan)
+    return s, ys
