@@ -21,6 +21,8 @@ from ._errors import CompileError, SimulationError, UnsupportedSBMLError
 from ._events import EventSpec, ModelHooks
 from ._integrate import MESSAGES, SUCCESS, Stats, integrate
 from ._jacobian import jacobian_for
+from ._lockstep import METHODS as LOCKSTEP_METHODS
+from ._lockstep import lockstep_applies, solve_members
 from ._layout import Layout, build_layout, delayed_sym, p_sym, x0_sym
 from ._model import Model
 from ._program import Program
@@ -549,6 +551,45 @@ class CompiledModel(eqx.Module):
             hooks=hooks,
             stop_at_outputs=hooks is not None,
         )
+
+    def solve_batch(
+        self,
+        ts,
+        params,
+        *,
+        t0=None,
+        solver: str = "auto",
+        rtol: float = 1e-6,
+        atol: float = 1e-9,
+        max_steps: int = 100_000,
+    ) -> tuple[jnp.ndarray, Stats]:
+        """Solve one trajectory per row of ``params`` (B, n_params): the states
+        ``(B, len(ts), n_state)`` and `Stats` with one entry per member (never raises).
+
+        Forward only (no ``adjoint``). Where the method and model allow it (`lockstep_applies`:
+        Tsit5, no events, delays or fast reactions) the members advance together on
+        batch-last arrays (`_lockstep`), several times faster than `jax.vmap` of
+        `solve_with_stats`; otherwise this is that `vmap`. Each member takes the steps
+        of a solve of its own.
+        """
+        P = jnp.asarray(params)
+        if P.ndim != 2 or P.shape[1] != len(self.param_ids):
+            raise CompileError(
+                f"solve_batch needs params of shape (B, {len(self.param_ids)}), got {P.shape}"
+            )
+        ts = jnp.asarray(ts, P.dtype)
+        t0 = ts[0] if t0 is None else jnp.asarray(t0, P.dtype)
+        st = self.structure
+        name = solver
+        if solver == "auto":
+            name = choose_solver(self, _concrete_span(ts, t0), st.nominal_params, 0.0,
+                                 batched=True)
+        if name in LOCKSTEP_METHODS and lockstep_applies(st) and st.n_state:
+            return solve_members(st, ts, P, t0, name, rtol=rtol, atol=atol,
+                                 max_steps=max_steps)
+        return jax.vmap(lambda p: self.solve_with_stats(
+            ts, p, t0=t0, solver=name, rtol=rtol, atol=atol, max_steps=max_steps,
+            adjoint="lax"))(P)
 
     def solve(
         self,

@@ -72,3 +72,15 @@ def map_members(fn, P, split: bool = True):
     spec = PartitionSpec("batch")
     return jax.shard_map(lambda Q: jax.lax.map(fn, Q), mesh=mesh, in_specs=spec,
                          out_specs=spec, check_vma=False)(P)
+
+
+def map_blocks(fn, P):
+    """``fn`` on the whole batch ``P`` (rows are members), or on CPU devices on each
+    core's block of rows (`jax.shard_map`; blocks run independently, none waits for the
+    other's slowest member). ``fn`` maps (B, ...) to outputs with B leading."""
+    devices = jax.devices()
+    if jax.default_backend() != "cpu" or len(devices) == 1 or P.shape[0] % len(devices):
+        return fn(P)
+    mesh = Mesh(np.array(devices), ("batch",))
+    spec = PartitionSpec("batch")
+    return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(P)

@@ -119,13 +119,14 @@ class Tsit5Batch:
 
     def step(self, f, t0, h, x0, c, f0):
         t1 = t0 + h
-        ks = [h * f0]
+        hb = h[None, :]
+        ks = [hb * f0]
         y1 = f1 = None
         for i, row in enumerate(_A):
             u = x0 + jnp.tensordot(jnp.asarray(row, x0.dtype), jnp.stack(ks), axes=1)
             ci = _C[i + 1]
             fi = f(t1 if ci == 1.0 else t0 + ci * h, u, c)
-            ks.append(h * fi)
+            ks.append(hb * fi)
             if i == len(_A) - 1:
                 y1, f1 = u, fi
         k = jnp.stack(ks)
@@ -149,6 +150,11 @@ class Tsit5Batch:
             2.5 * (t - 1) * (t - 0.6) * t2,
         ]
         return y0 + jnp.einsum("sb,snb->nb", jnp.stack(b), k)
+
+
+def _where(mask, a, b):
+    """``where`` with a member mask ``(B,)`` against arrays whose last axis is B."""
+    return jnp.where(mask.reshape((1,) * (jnp.ndim(a) - 1) + mask.shape), a, b)
 
 
 # -- the loop ------------------------------------------------------------------------
@@ -199,8 +205,8 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     cols = jnp.arange(B)
     init = _State(
         t=t0, x=x0, dt=dt0, fsal=fsal0, t_prev=t0, dense=dense0,
-        steps=jnp.zeros(B, jnp.int32), rejected=jnp.zeros(B, jnp.int32),
-        status=jnp.full(B, SUCCESS, jnp.int32), i_out=jnp.zeros(B, jnp.int32),
+        steps=jnp.zeros(B, int), rejected=jnp.zeros(B, int),
+        status=jnp.full(B, SUCCESS, int), i_out=jnp.zeros(B, int),
         ys=jnp.full((B * (n_out + 1), n), jnp.nan, dtype),
     )
 
@@ -217,10 +223,10 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         t_out = ts[jnp.minimum(s.i_out, n_out - 1)]
         width = s.t - s.t_prev
         theta = jnp.where(width > 0, (t_out - s.t_prev) / jnp.where(width > 0, width, 1.0), 1.0)
-        value = jnp.where(t_out == s.t, s.x, method.interpolate(s.dense, theta))
+        value = _where(t_out == s.t, s.x, method.interpolate(s.dense, theta))
         row = cols * (n_out + 1) + jnp.where(pending, s.i_out, n_out)
         ys = s.ys.at[row].set(value.T, indices_are_sorted=True, unique_indices=True)
-        return s._replace(ys=ys, i_out=s.i_out + pending.astype(jnp.int32))
+        return s._replace(ys=ys, i_out=s.i_out + pending.astype(int))
 
     def step(s):
         go = running(s) & ~due(s)
@@ -229,7 +235,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         t1 = jnp.where(go, t1, s.t + 1e-6 * jnp.maximum(jnp.abs(s.t), 1.0))
         dt = t1 - s.t
         x1, x_err, dense, fsal1 = method.step(f, s.t, dt, s.x, c, s.fsal)
-        scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
+        scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))  # atol: scalar
         err = _rms0(x_err / scale)
         finite = jnp.all(jnp.isfinite(x1), axis=0) & jnp.isfinite(err)
         accept = finite & (err <= 1.0)
@@ -246,7 +252,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         take = go & accept
 
         def pick(a, b):
-            return jax.tree_util.tree_map(lambda u, v: jnp.where(take, u, v), a, b)
+            return jax.tree_util.tree_map(lambda u, v: _where(take, u, v), a, b)
 
         return s._replace(
             t=jnp.where(take, t1, s.t),
@@ -255,8 +261,8 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
             fsal=pick(fsal1, s.fsal),
             t_prev=jnp.where(take, s.t, s.t_prev),
             dense=pick(dense, s.dense),
-            steps=s.steps + go.astype(jnp.int32),
-            rejected=s.rejected + (go & ~accept).astype(jnp.int32),
+            steps=s.steps + go.astype(int),
+            rejected=s.rejected + (go & ~accept).astype(int),
             status=jnp.where(go, status, s.status),
         )
 
@@ -272,3 +278,18 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
     ys = final.ys.reshape(B, n_out + 1, n)[:, :n_out]
     return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
+
+
+#: methods that run in lock step, by name
+METHODS = {"tsit5": Tsit5Batch}
+
+
+def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_steps: int):
+    """Solve one member per row of ``P`` in lock step: ``ys (B, n_out, n)`` and `Stats`
+    with the members on the leading axis, as `jax.vmap` of a solve gives them."""
+    x0, c = jax.vmap(lambda p: structure.initial(p, t0))(P)
+    ys, stats = lockstep_integrate(
+        METHODS[method](), batch_rhs_for(structure), x0.T, c.T, t0, ts,
+        rtol=rtol, atol=atol, max_steps=max_steps,
+    )
+    return ys, stats._replace(x_last=stats.x_last.T)

@@ -10,9 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._compile import CompiledModel, compile, describe_failure
-from ._devices import map_members, shard_batch
+from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
 from ._integrate import SUCCESS
+from ._lockstep import METHODS as LOCKSTEP_METHODS
+from ._lockstep import lockstep_applies
 from ._model import Model
 from ._program import scalar_programs
 from ._result import Result
@@ -222,4 +224,12 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
         return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
     if solver == "bdf":
         return map_members(one, P)
+    if solver in LOCKSTEP_METHODS and lockstep_applies(sim.structure) and sim.state_ids:
+        # members in lock step on batch-last arrays (`CompiledModel.solve_batch`)
+        def block(Q):
+            ys, stats = sim.solve_batch(ts, Q, t0=t0, solver=solver, rtol=rtol, atol=atol,
+                                        max_steps=max_steps)
+            return jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, Q), stats
+
+        return map_blocks(block, P)
     return jax.vmap(one)(P)

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run the stochastic cases (default dir ../shared/sbml-test-suite/stochastic)",
     )
     ap.add_argument("--runs", type=int, default=10_000, help="SSA runs per stochastic case")
+    ap.add_argument("--members", type=int, default=1,
+                    help="run each semantic case as an ensemble of this many copies "
+                         "(the batch path of simulate) and judge every member")
     ap.add_argument("--cases", help="case numbers, e.g. 1-100,205 (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--out", type=Path, help="write a CSV report here")
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     outcomes = run_cases(
         dirs, jobs=args.jobs, progress=not args.no_progress,
-        stochastic_runs=args.runs if args.stochastic else None,
+        stochastic_runs=args.runs if args.stochastic else None, members=args.members,
     )
     elapsed = time.perf_counter() - t0
     if args.out:

@@ -51,8 +51,12 @@ def compare(case: Case, names: list[str], actual: np.ndarray, expected: np.ndarr
     return where
 
 
-def run_case(directory: str) -> Outcome:
-    """Simulate one case; never raises."""
+def run_case(directory: str, members: int = 1) -> Outcome:
+    """Simulate one case; never raises.
+
+    ``members`` > 1 simulates that many copies of the model's parameters as one ensemble
+    (`simulate`'s batch path, e.g. the lock-step loop) and judges every member.
+    """
     import wholecell as wc
 
     t0 = time.perf_counter()
@@ -67,7 +71,20 @@ def run_case(directory: str) -> Outcome:
         model = wc.load_sbml(case.sbml)
         ts = case.times()
         atol = max(case.absolute, 1e-300) * ATOL_FACTOR
-        res = wc.simulate(model, ts, rtol=RTOL, atol=atol, t0=0.0, max_steps=MAX_STEPS)
+        params = None
+        if members > 1:
+            sim = wc.compile(model)
+            values = np.asarray(sim.param_values)
+            finite = np.flatnonzero(np.isfinite(values))  # NaN: set by an assignment
+            if not finite.size:
+                num = int(Path(directory).name)
+                return Outcome(num, "unsupported", "no parameter to batch over",
+                               time.perf_counter() - t0, tags)
+            i = int(finite[0])
+            params = {sim.param_ids[i]: np.full(members, float(values[i]))}
+            model = sim
+        res = wc.simulate(model, ts, rtol=RTOL, atol=atol, t0=0.0, max_steps=MAX_STEPS,
+                          params=params)
         header, expected = case.expected()
         expected = expected[:, 1:]
         names = header[1:]
@@ -80,8 +97,14 @@ def run_case(directory: str) -> Outcome:
                 cols.append(res.concentration(name))
             else:
                 cols.append(res[name])
-        actual = np.stack(cols, axis=1) if cols else np.zeros((len(ts), 0))
-        detail = compare(case, names, actual, expected)
+        if members > 1:
+            cols = [np.broadcast_to(c, (members, len(ts))) for c in cols]
+            actual = np.stack(cols, axis=2) if cols else np.zeros((members, len(ts), 0))
+            detail = next((d for d in (compare(case, names, a, expected) for a in actual) if d),
+                          "")
+        else:
+            actual = np.stack(cols, axis=1) if cols else np.zeros((len(ts), 0))
+            detail = compare(case, names, actual, expected)
         status = "fail" if detail else "pass"
     except wc.UnsupportedSBMLError as e:
         status, detail = "unsupported", str(e).splitlines()[0]
@@ -101,19 +124,20 @@ def _init_worker():
 
 def run_cases(
     directories: list[Path], jobs: int = 1, progress: bool = True,
-    stochastic_runs: int | None = None,
+    stochastic_runs: int | None = None, members: int = 1,
 ) -> list[Outcome]:
     """Run the cases, ``jobs`` at a time in worker processes.
 
-    With ``stochastic_runs`` the cases are stochastic ones, each run that many times.
+    With ``stochastic_runs`` the cases are stochastic ones, each run that many times;
+    ``members`` > 1 runs each semantic case as an ensemble of that many copies.
     """
     out: list[Outcome] = []
     total = len(directories)
     paths = [str(d) for d in directories]
-    run = run_case
-    if stochastic_runs is not None:
-        from functools import partial
+    from functools import partial
 
+    run = partial(run_case, members=members) if members > 1 else run_case
+    if stochastic_runs is not None:
         from ._stochastic import run_stochastic_case
 
         run = partial(run_stochastic_case, n=stochastic_runs)
