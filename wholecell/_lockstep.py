@@ -23,21 +23,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._explicit import _A, _B_ERR, _C
 from ._integrate import DT_UNDERFLOW, MAX_STEPS, NONFINITE, SUCCESS, Stats, initial_step
-from ._program import scalar_programs
+from ._program import SCALAR_LIMIT, scalar_programs
 
-#: outputs each member may write per loop iteration (more wait for the next iteration)
+#: outputs each member may write per loop iteration (more wait for the next iteration);
+#: each write interpolates every member, so one per step is cheapest where steps are
+#: longer than output intervals only now and then
 OUTPUTS_PER_ITERATION = 1
-#: models with more derived values than this run vmapped instead (trace size)
-MAX_DERIVED = 2000
+#: models with more derived values than this run vmapped (the trace grows with them;
+#: `_program.SCALAR_LIMIT`, as for vmapped explicit solves)
+MAX_DERIVED = SCALAR_LIMIT
 
 
-def lockstep_applies(structure) -> bool:
-    """Whether a model's ensembles can run in lock step: no events, delays or fast
-    reactions, and a right-hand side of at most `MAX_DERIVED` expressions."""
+def lockstep_applies(structure, method: str) -> bool:
+    """Whether a model's ensembles can run in lock step with ``method``: a method of
+    `METHODS` (see `method_for`), states, no events, delays or fast reactions, and a
+    right-hand side of at most `MAX_DERIVED` expressions."""
     prog = structure.rhs_prog
-    return (structure.events is None and not structure.delays and not structure.fast.size
-            and prog.size - prog.n_base <= MAX_DERIVED)
+    return (method in METHODS and structure.n_state > 0 and structure.events is None
+            and not structure.delays and not structure.fast.size
+            and prog.size - prog.n_base <= MAX_DERIVED
+            and method_for(structure, method) is not None)
 
 
 class BatchRHS:
@@ -65,7 +72,8 @@ class BatchRHS:
         base = jnp.concatenate([c, x, jnp.broadcast_to(t, (B,))[None, :]])
         with scalar_programs(True):
             vals = self.structure.rhs_prog._scalar_values(base)
-        return [jnp.broadcast_to(vals[i], (B,)) for i in self.structure.rhs_prog.output_index.tolist()]
+        index = self.structure.rhs_prog.output_index.tolist()
+        return [jnp.broadcast_to(vals[i], (B,)) for i in index]
 
     def __call__(self, t, x, c):
         out = self.outputs(t, x, c)
@@ -104,9 +112,6 @@ def batch_rhs_for(structure) -> BatchRHS:
 
 
 # -- Tsitouras 5(4), batch-last ------------------------------------------------------
-
-from ._explicit import _A, _B_ERR, _C  # noqa: E402  (the coefficients of _explicit.Tsit5)
-
 
 class Tsit5Batch:
     """Tsit5 (`_explicit.Tsit5`: same stages, error estimate and dense output) on
@@ -281,7 +286,13 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
 
 
 #: methods that run in lock step, by name
-METHODS = {"tsit5": Tsit5Batch}
+METHODS = ("tsit5",)
+
+
+def method_for(structure, name: str):
+    """The lock-step method called ``name``."""
+    del structure
+    return {"tsit5": Tsit5Batch}[name]()
 
 
 def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_steps: int):
@@ -289,7 +300,7 @@ def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_s
     with the members on the leading axis, as `jax.vmap` of a solve gives them."""
     x0, c = jax.vmap(lambda p: structure.initial(p, t0))(P)
     ys, stats = lockstep_integrate(
-        METHODS[method](), batch_rhs_for(structure), x0.T, c.T, t0, ts,
+        method_for(structure, method), batch_rhs_for(structure), x0.T, c.T, t0, ts,
         rtol=rtol, atol=atol, max_steps=max_steps,
     )
     return ys, stats._replace(x_last=stats.x_last.T)

@@ -13,7 +13,6 @@ from ._compile import CompiledModel, compile, describe_failure
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
 from ._integrate import SUCCESS
-from ._lockstep import METHODS as LOCKSTEP_METHODS
 from ._lockstep import lockstep_applies
 from ._model import Model
 from ._program import scalar_programs
@@ -224,7 +223,7 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
         return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
     if solver == "bdf":
         return map_members(one, P)
-    if solver in LOCKSTEP_METHODS and lockstep_applies(sim.structure) and sim.state_ids:
+    if lockstep_applies(sim.structure, solver):
         # members in lock step on batch-last arrays (`CompiledModel.solve_batch`)
         def block(Q):
             ys, stats = sim.solve_batch(ts, Q, t0=t0, solver=solver, rtol=rtol, atol=atol,
