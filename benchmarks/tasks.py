@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import wholecell as wc
-from wholecell._devices import map_members, shard_batch
+from wholecell._devices import map_blocks, map_members, shard_batch
+from wholecell._lockstep import lockstep_applies
 from wholecell._program import scalar_programs
 from wholecell._solvers import EXPLICIT, choose_solver
 
@@ -210,7 +211,13 @@ def task_ensemble(spec: Spec, path, opt: Options) -> list[dict]:
     explicit = w.solver in EXPLICIT
 
     def members(Q, split):
-        # as wc.simulate runs a batch: explicit solvers evaluate the model on scalars
+        # as wc.simulate runs a batch: explicit solvers in lock step (each core its block)
+        if lockstep_applies(w.sim.structure, w.solver):
+            def block(Q):
+                P = jax.vmap(w.params)(Q)
+                return w.sim.solve_batch(ts_j, P, solver=w.solver, rtol=RTOL, atol=ATOL)[0]
+
+            return map_blocks(block, Q) if split else block(Q)
         with scalar_programs(explicit):
             if w.solver == "bdf":  # one member after another per core, as wc.simulate
                 return map_members(lambda q: w.solve(ts_j, q, throw=False), Q, split)
