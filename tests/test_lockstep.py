@@ -133,3 +133,6 @@ def test_power_matches_c_pow_and_its_derivative():
     ref = jax.grad(lambda x, y: jnp.power(x, y).sum(), argnums=(0, 1))(x, y)
     for a, b in zip(ours, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14)
+    # a constant exponent adds no log(x) term: finite slopes at x = 0 (as jnp.power's)
+    assert float(jax.grad(lambda x: power(x, 2.5))(0.0)) == 0.0
+    assert float(jax.jacfwd(lambda x: power(x, 1.5))(jnp.asarray(0.0))) == 0.0

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 import sympy as sp
+from jax.custom_derivatives import SymbolicZero
 
 from . import _symbolic as S
 from ._errors import CompileError, UnsupportedSBMLError
@@ -65,14 +66,24 @@ def power(x, y):
     return jnp.where((y == 0) | (x == 1) | ((ax == 1) & jnp.isinf(y)), jnp.ones_like(r), r)
 
 
-@power.defjvp
 def _power_jvp(primals, tangents):
+    # Only the tangents that are not symbolically zero: a constant exponent's zero
+    # tangent times log(x) would be NaN where x <= 0.
     x, y = primals
     dx, dy = tangents
-    dtype = jnp.result_type(x, y)
-    _, tangent = jax.jvp(jnp.power, (jnp.asarray(x, dtype), jnp.asarray(y, dtype)),
-                         (jnp.asarray(dx, dtype), jnp.asarray(dy, dtype)))
-    return power(x, y), tangent
+    out = power(x, y)
+    dtype = out.dtype
+    tangent = jnp.zeros_like(out)
+    if not isinstance(dx, SymbolicZero):
+        tangent = tangent + jax.jvp(lambda a: jnp.power(a, jnp.asarray(y, dtype)),
+                                    (jnp.asarray(x, dtype),), (jnp.asarray(dx, dtype),))[1]
+    if not isinstance(dy, SymbolicZero):
+        tangent = tangent + jax.jvp(lambda b: jnp.power(jnp.asarray(x, dtype), b),
+                                    (jnp.asarray(y, dtype),), (jnp.asarray(dy, dtype),))[1]
+    return out, tangent
+
+
+power.defjvp(_power_jvp, symbolic_zeros=True)
 
 
 def _piecewise(args):
