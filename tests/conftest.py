@@ -59,3 +59,12 @@ def species(sid: str, amount: float, compartment: str = "C", hosu: bool = False)
 
 def parameter(pid: str, value: float, constant: bool = True) -> str:
     return f'<parameter id="{pid}" value="{value}" constant="{str(constant).lower()}"/>'
+
+
+#: A -> B at k A (k = 0.7, A(0) = 3) in a compartment of size 2: A(t) = 3 exp(-0.7 t)
+DECAY = sbml_model(
+    species("A", 3.0) + species("B", 0.0),
+    mass_action("r1", "A", "B", "k"),
+    parameter("k", 0.7),
+    compartments='<compartment id="C" size="2" constant="true"/>',
+)

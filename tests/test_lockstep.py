@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import mass_action, parameter, sbml_model, species
+from conftest import DECAY
 
 import wholecell as wc
 from wholecell._compile import CompileError
@@ -20,12 +20,6 @@ from wholecell._lower import power
 from wholecell.testsuite import run_case
 
 DATA = Path(__file__).parent / "data"
-DECAY = sbml_model(
-    species("A", 3.0) + species("B", 0.0),
-    mass_action("r1", "A", "B", "k"),
-    parameter("k", 0.7),
-    compartments='<compartment id="C" size="2" constant="true"/>',
-)
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, mass_action, parameter, sbml_model, species
+from conftest import DECAY, ROOT, mass_action, parameter, sbml_model, species
 
 import wholecell as wc
 
 #: tolerance on analytic solutions when solving with rtol=1e-10
 ANALYTIC_RTOL = 1e-7
 
-DECAY = sbml_model(
-    species("A", 3.0) + species("B", 0.0),
-    mass_action("r1", "A", "B", "k"),
-    parameter("k", 0.7),
-    compartments='<compartment id="C" size="2" constant="true"/>',
-)
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,16 @@ def _rms(x):
     return jnp.sqrt(jnp.mean(x * x)) if x.size else jnp.zeros((), x.dtype)
 
 
+def step_factor(err, finite, accept, exponent):
+    """The next step size over this one, from the error norm ``err`` (elementwise, so
+    for one trajectory or a batch): ``0.9 err^-exponent`` within [0.2, 10], at most 0.9
+    after a rejected step, 0.2 after a non-finite one."""
+    factor = jnp.where(
+        err == 0, 10.0, jnp.clip(0.9 * jnp.where(finite, err, 1e10) ** -exponent, 0.2, 10.0)
+    )
+    return jnp.where(accept, factor, jnp.minimum(factor, 0.9))
+
+
 def initial_step(rhs, t0, x0, args, order, rtol, atol, t_span):
     """Hairer, Norsett & Wanner's starting step size (Solving ODEs I, II.4)."""
     scale = atol + rtol * jnp.abs(x0)
@@ -229,10 +239,7 @@ def integrate(
         err = jax.lax.stop_gradient(err)
         finite = jnp.all(jnp.isfinite(x1)) & jnp.isfinite(err)
         accept = finite & (err <= 1.0)
-        factor = jnp.where(
-            err == 0, 10.0, jnp.clip(0.9 * jnp.where(finite, err, 1e10) ** -exponent, 0.2, 10.0)
-        )
-        factor = jnp.where(accept, factor, jnp.minimum(factor, 0.9))
+        factor = step_factor(err, finite, accept, exponent)
         # A step cut short to land on a stop time must not shrink the next one.
         base_dt = jnp.where(accept & hits_stop, jnp.maximum(dt, s.dt), dt)
         new_dt = base_dt * factor

@@ -24,7 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._explicit import _A, _B_ERR, _C
-from ._integrate import DT_UNDERFLOW, MAX_STEPS, NONFINITE, SUCCESS, Stats, initial_step
+from ._integrate import (
+    DT_UNDERFLOW,
+    MAX_STEPS,
+    NONFINITE,
+    SUCCESS,
+    Stats,
+    initial_step,
+    step_factor,
+)
 from ._program import SCALAR_LIMIT, scalar_programs
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
@@ -197,6 +205,8 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     t0 = jnp.broadcast_to(jnp.asarray(t0, dtype), (B,))
     t_end = ts[-1]
     exponent = 1.0 / method.order
+    atol_col = jnp.asarray(atol, dtype)  # a scalar, or one per state
+    atol_col = atol_col[:, None] if atol_col.ndim == 1 else atol_col
     span = jnp.maximum(t_end - t0, 1e-12)
 
     def dt0_of(x, cc, t, s):
@@ -240,14 +250,11 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         t1 = jnp.where(go, t1, s.t + 1e-6 * jnp.maximum(jnp.abs(s.t), 1.0))
         dt = t1 - s.t
         x1, x_err, dense, fsal1 = method.step(f, s.t, dt, s.x, c, s.fsal)
-        scale = atol + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))  # atol: scalar
+        scale = atol_col + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
         err = _rms0(x_err / scale)
         finite = jnp.all(jnp.isfinite(x1), axis=0) & jnp.isfinite(err)
         accept = finite & (err <= 1.0)
-        factor = jnp.where(
-            err == 0, 10.0, jnp.clip(0.9 * jnp.where(finite, err, 1e10) ** -exponent, 0.2, 10.0)
-        )
-        factor = jnp.where(accept, factor, jnp.minimum(factor, 0.9))
+        factor = step_factor(err, finite, accept, exponent)
         base_dt = jnp.where(accept & hits_end, jnp.maximum(dt, s.dt), dt)
         new_dt = base_dt * factor
         tiny = 1e-14 * jnp.maximum(jnp.abs(s.t), 1.0)
