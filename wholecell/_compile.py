@@ -446,8 +446,18 @@ class CompiledModel(eqx.Module):
                     f"'{k}' is not a parameter of model '{self.model.id}' "
                     f"(see CompiledModel.param_ids)"
                 )
+            self.check_settable(k, CompileError)
             p = p.at[index[k]].set(v)
         return p
+
+    def check_settable(self, pid: str, error=CompileError) -> None:
+        """Raise ``error`` when ``pid`` is the target of an assignment rule: the rule
+        sets its value at every time, so a value given for it would be ignored."""
+        if pid in {r.variable for r in self.model.assignment_rules}:
+            raise error(
+                f"'{pid}' is set by an assignment rule in model '{self.model.id}': its value "
+                "follows the rule and cannot be given; set the parameters the rule reads"
+            )
 
     def initial_state(self, params=None, t0: float = 0.0):
         """(x0, c): the initial state and the time-constant values, from parameters."""

@@ -171,6 +171,7 @@ def _param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
                 f"'{k}' is not a parameter of model '{sim.model.id}'; "
                 f"parameters are {', '.join(sim.param_ids)}"
             )
+        sim.check_settable(k, SimulationError)
         a = np.asarray(v, dtype=np.float64)
         if a.ndim > 1:
             raise SimulationError(f"parameter '{k}' must be a scalar or a 1-D batch")

@@ -75,7 +75,9 @@ def run_case(directory: str, members: int = 1) -> Outcome:
         if members > 1:
             sim = wc.compile(model)
             values = np.asarray(sim.param_values)
-            finite = np.flatnonzero(np.isfinite(values))  # NaN: set by an assignment
+            ruled = {r.variable for r in sim.model.assignment_rules}
+            free = [i for i, pid in enumerate(sim.param_ids) if pid not in ruled]
+            finite = np.array([i for i in free if np.isfinite(values[i])])  # NaN: assigned
             if not finite.size:
                 num = int(Path(directory).name)
                 return Outcome(num, "unsupported", "no parameter to batch over",
