@@ -220,16 +220,18 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
         )
         return sim.observe(ts, ys, p, t0=t0), stats
 
-    if P.shape[0] == 1:  # tracing under vmap costs more than the batch axis saves
-        return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
-    if solver == "bdf":
-        return map_members(one, P)
     if lockstep_applies(sim.structure, solver):
-        # members in lock step on batch-last arrays (`CompiledModel.solve_batch`)
+        # members in lock step on batch-last arrays (`CompiledModel.solve_batch`); also
+        # one member: its single loop without per-output loops is about 3x faster than
+        # `integrate` (repressilator, 1,000 outputs: 2.7 ms against 8.2)
         def block(Q):
             ys, stats = sim.solve_batch(ts, Q, t0=t0, solver=solver, rtol=rtol, atol=atol,
                                         max_steps=max_steps)
             return jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, Q), stats
 
         return map_blocks(block, P)
+    if P.shape[0] == 1:  # tracing under vmap costs more than the batch axis saves
+        return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
+    if solver == "bdf":
+        return map_members(one, P)
     return jax.vmap(one)(P)
