@@ -63,15 +63,11 @@ def map_members(fn, P, split: bool = True):
     one member at a time keeps them branches. ``split=False`` keeps the loop on one CPU
     device.
     """
-    devices = jax.devices()
     if jax.default_backend() != "cpu":
         return jax.vmap(fn)(P)
-    if not split or len(devices) == 1 or P.shape[0] % len(devices):
+    if not split:
         return jax.lax.map(fn, P)
-    mesh = Mesh(np.array(devices), ("batch",))
-    spec = PartitionSpec("batch")
-    return jax.shard_map(lambda Q: jax.lax.map(fn, Q), mesh=mesh, in_specs=spec,
-                         out_specs=spec, check_vma=False)(P)
+    return map_blocks(lambda Q: jax.lax.map(fn, Q), P)
 
 
 def map_blocks(fn, P):

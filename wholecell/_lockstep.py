@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from diffrax._solver.tsit5 import _Tsit5Interpolation
 
 from ._explicit import _A, _B_ERR, _C
 from ._integrate import (
@@ -46,13 +47,12 @@ MAX_DERIVED = SCALAR_LIMIT
 
 def lockstep_applies(structure, method: str) -> bool:
     """Whether a model's ensembles can run in lock step with ``method``: a method of
-    `METHODS` (see `method_for`), states, no events, delays or fast reactions, and a
-    right-hand side of at most `MAX_DERIVED` expressions."""
+    `METHODS`, states, no events, delays or fast reactions, and a right-hand side of at
+    most `MAX_DERIVED` expressions."""
     prog = structure.rhs_prog
     return (method in METHODS and structure.n_state > 0 and structure.events is None
             and not structure.delays and not structure.fast.size
-            and prog.size - prog.n_base <= MAX_DERIVED
-            and method_for(structure, method) is not None)
+            and prog.size - prog.n_base <= MAX_DERIVED)
 
 
 class BatchRHS:
@@ -148,21 +148,14 @@ class Tsit5Batch:
 
     @staticmethod
     def interpolate(dense, theta):
-        """diffrax's Tsit5 interpolation at fractions ``theta (B,)`` of the step."""
+        """diffrax's Tsit5 interpolation (its own coefficients) at fractions
+        ``theta (B,)`` of the step, member by member."""
         y0, k = dense
-        t = theta
-        t2 = t * t
-        b = [
-            -1.0530884977290216 * t * (t - 1.3299890189751412)
-            * (t2 - 1.4364028541716351 * t + 0.7139816917074209),
-            0.1017 * t2 * (t2 - 2.1966568338249754 * t + 1.2949852507374631),
-            2.490627285651252793 * t2 * (t2 - 2.38535645472061657 * t + 1.57803468208092486),
-            -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t2,
-            47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t2,
-            -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t2,
-            2.5 * (t - 1) * (t - 0.6) * t2,
-        ]
-        return y0 + jnp.einsum("sb,snb->nb", jnp.stack(b), k)
+
+        def one(y0, k, th):
+            return _Tsit5Interpolation(t0=0.0, t1=1.0, y0=y0, y1=y0, k=k).evaluate(th)
+
+        return jax.vmap(one, in_axes=(1, 2, 0), out_axes=1)(y0, k, theta)
 
 
 def _where(mask, a, b):
@@ -293,13 +286,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
 
 
 #: methods that run in lock step, by name
-METHODS = ("tsit5",)
-
-
-def method_for(structure, name: str):
-    """The lock-step method called ``name``."""
-    del structure
-    return {"tsit5": Tsit5Batch}[name]()
+METHODS = {"tsit5": Tsit5Batch}
 
 
 def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_steps: int):
@@ -307,7 +294,7 @@ def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_s
     with the members on the leading axis, as `jax.vmap` of a solve gives them."""
     x0, c = jax.vmap(lambda p: structure.initial(p, t0))(P)
     ys, stats = lockstep_integrate(
-        method_for(structure, method), batch_rhs_for(structure), x0.T, c.T, t0, ts,
+        METHODS[method](), batch_rhs_for(structure), x0.T, c.T, t0, ts,
         rtol=rtol, atol=atol, max_steps=max_steps,
     )
     return ys, stats._replace(x_last=stats.x_last.T)
