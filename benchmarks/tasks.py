@@ -193,11 +193,13 @@ def task_single(spec: Spec, path, opt: Options) -> list[dict]:
 # -- (3) ensembles of parameter sets -------------------------------------------------
 
 
-def _chunk_size(opt: Options, n_state: int, stiff: bool, points: int) -> int:
-    # Rosenbrock steps' batched dense LU gains nothing from wide batches on a CPU, so stiff
-    # models use small chunks (finer time budgets); all chunks bound memory to ~2 GB.
+def _chunk_size(opt: Options, n_state: int, stiff: bool, points: int, lockstep: bool) -> int:
+    # Stiff solves that do not run in lock step (Rosenbrock's batched dense LU, BDF one
+    # member after another) gain nothing from wide batches on a CPU, so they use small
+    # chunks (finer time budgets); all chunks bound memory to ~2 GB.
     per_member = 8 * n_state * (points + 16 + (4 * n_state if stiff else 0))
-    return max(1, min(opt.chunk // 10 if stiff else opt.chunk, int(2e9 // per_member)))
+    small = stiff and not lockstep
+    return max(1, min(opt.chunk // 10 if small else opt.chunk, int(2e9 // per_member)))
 
 
 def task_ensemble(spec: Spec, path, opt: Options) -> list[dict]:
@@ -207,12 +209,13 @@ def task_ensemble(spec: Spec, path, opt: Options) -> list[dict]:
     ts = np.linspace(0.0, spec.t_end, points)
     ts_j = jnp.asarray(ts)
     stiff = w.solver.startswith(("rodas", "kvaerno", "bdf"))
-    chunk = _chunk_size(opt, len(w.sim.state_ids), stiff, points)
+    chunk = _chunk_size(opt, len(w.sim.state_ids), stiff, points,
+                        lockstep_applies(w.sim.structure, w.solver, opt.chunk))
     explicit = w.solver in EXPLICIT
 
     def members(Q, split):
         # as wc.simulate runs a batch: explicit solvers in lock step (each core its block)
-        if lockstep_applies(w.sim.structure, w.solver):
+        if lockstep_applies(w.sim.structure, w.solver, Q.shape[0]):
             def block(Q):
                 P = jax.vmap(w.params)(Q)
                 return w.sim.solve_batch(ts_j, P, solver=w.solver, rtol=RTOL, atol=ATOL)[0]

@@ -45,11 +45,15 @@ OUTPUTS_PER_ITERATION = 1
 MAX_DERIVED = SCALAR_LIMIT
 
 
-def lockstep_applies(structure, method: str) -> bool:
-    """Whether a model's ensembles can run in lock step with ``method``: a method of
-    `METHODS`, states, no events, delays or fast reactions, and a right-hand side of at
-    most `MAX_DERIVED` expressions."""
+def lockstep_applies(structure, method: str, members: int = 2) -> bool:
+    """Whether ``members`` solves of a model can run in lock step with ``method``: a
+    method of `METHODS`, states, no events, delays or fast reactions, and a right-hand
+    side of at most `MAX_DERIVED` expressions. BDF runs in lock step from two members on
+    (`_lockstep_bdf`; a single solve keeps `_bdf.bdf_integrate`, which compiles in a
+    fraction of the time)."""
     prog = structure.rhs_prog
+    if method == "bdf" and members < 2:
+        return False
     return (method in METHODS and structure.n_state > 0 and structure.events is None
             and not structure.delays and not structure.fast.size
             and prog.size - prog.n_base <= MAX_DERIVED)
@@ -74,18 +78,26 @@ class BatchRHS:
         self.terms = terms
         self.rate_rules = dict(zip(st.rr_state.tolist(), st.rr_pos.tolist(), strict=True))
 
-    def outputs(self, t, x, c):
-        """The rhs program's outputs (reaction rates, then rate-rule values) as rows."""
-        B = x.shape[1]
-        base = jnp.concatenate([c, x, jnp.broadcast_to(t, (B,))[None, :]])
+    def outputs_of_rows(self, t, x_rows, c):
+        """The rhs program's outputs (reaction rates, then rate-rule values) as rows, for
+        the state as a list of rows (a derivative with respect to some rows then skips
+        the expressions that do not depend on them)."""
+        B = c.shape[1]
+        dtype = x_rows[0].dtype
+        base = _Rows([c[i] for i in range(c.shape[0])] + list(x_rows)
+                     + [jnp.broadcast_to(t, (B,))], dtype)
         with scalar_programs(True):
             vals = self.structure.rhs_prog._scalar_values(base)
         index = self.structure.rhs_prog.output_index.tolist()
         return [jnp.broadcast_to(vals[i], (B,)) for i in index]
 
     def __call__(self, t, x, c):
-        out = self.outputs(t, x, c)
-        zero = jnp.zeros(x.shape[1], x.dtype)
+        return jnp.stack(self.state_rows(t, [x[i] for i in range(x.shape[0])], c))
+
+    def state_rows(self, t, x_rows, c):
+        """The right-hand side as a list of rows, for the state as a list of rows."""
+        out = self.outputs_of_rows(t, x_rows, c)
+        zero = jnp.zeros(x_rows[0].shape, x_rows[0].dtype)
         rows = []
         for i in range(self.structure.n_state):
             if i in self.rate_rules:
@@ -102,13 +114,21 @@ class BatchRHS:
                     term = v if coef == 1.0 else (-v if coef == -1.0 else coef * v)
                 acc = term if acc is None else acc + term
             rows.append(zero if acc is None else acc)
-        return jnp.stack(rows)
+        return rows
 
     def __hash__(self):
         return id(self)
 
     def __eq__(self, other):
         return self is other
+
+
+class _Rows(list):
+    """Rows of a base vector, indexed like the array they stand for."""
+
+    def __init__(self, rows, dtype):
+        super().__init__(rows)
+        self.dtype = dtype
 
 
 def batch_rhs_for(structure) -> BatchRHS:
@@ -285,16 +305,22 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
 
 
-#: methods that run in lock step, by name
-METHODS = {"tsit5": Tsit5Batch}
+#: methods that run in lock step, by name (BDF's loop is `_lockstep_bdf.lockstep_bdf`)
+METHODS = {"tsit5": Tsit5Batch, "bdf": None}
 
 
 def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_steps: int):
     """Solve one member per row of ``P`` in lock step: ``ys (B, n_out, n)`` and `Stats`
     with the members on the leading axis, as `jax.vmap` of a solve gives them."""
     x0, c = jax.vmap(lambda p: structure.initial(p, t0))(P)
-    ys, stats = lockstep_integrate(
-        METHODS[method](), batch_rhs_for(structure), x0.T, c.T, t0, ts,
-        rtol=rtol, atol=atol, max_steps=max_steps,
-    )
+    if method == "bdf":
+        from ._lockstep_bdf import batch_jacobian_for, lockstep_bdf
+
+        ys, stats = lockstep_bdf(batch_jacobian_for(structure), x0.T, c.T, t0, ts,
+                                 rtol=rtol, atol=atol, max_steps=max_steps)
+    else:
+        ys, stats = lockstep_integrate(
+            METHODS[method](), batch_rhs_for(structure), x0.T, c.T, t0, ts,
+            rtol=rtol, atol=atol, max_steps=max_steps,
+        )
     return ys, stats._replace(x_last=stats.x_last.T)

@@ -220,7 +220,7 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
         )
         return sim.observe(ts, ys, p, t0=t0), stats
 
-    if lockstep_applies(sim.structure, solver):
+    if lockstep_applies(sim.structure, solver, P.shape[0]):
         # members in lock step on batch-last arrays (`CompiledModel.solve_batch`); also
         # one member: its single loop without per-output loops is about 3x faster than
         # `integrate` (repressilator, 1,000 outputs: 2.7 ms against 8.2)
