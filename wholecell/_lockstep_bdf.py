@@ -47,6 +47,8 @@ from ._sparselu import SparseLU
 
 #: share of a batch whose Jacobian and factors can be renewed in one iteration
 REFRESH_SHARE = 0.12
+#: members solved at a time (lanes) by default
+LANES = 128
 
 
 class BatchJacobian:
@@ -117,7 +119,7 @@ def _r_matrix(order, factor):
     m = m.at[1:, 1:].set((i - 1 - factor[None, None, :] * j) / i).at[1:, 0].set(0.0)
     r = jnp.stack(_cumprod([m[k] for k in range(_K)]))
     idx = np.arange(_K)
-    keep = (idx[:, None, None] <= order) & (idx[None, :, None] <= order)
+    keep = (idx[:, None, None] <= order[None, None]) & (idx[None, :, None] <= order[None, None])
     return jnp.where(keep, r, 0.0)
 
 
@@ -139,13 +141,14 @@ def change_step(D, order, factor):
     def matrix():
         R, U = _r_matrix(order, factor), _r_matrix(order, jnp.ones_like(factor))
         ru = sum(R[:, j, None, :] * U[None, j, :, :] for j in range(_K))  # (K, K, B)
-        return ru + np.eye(_K)[:, :, None] * (np.arange(_K)[:, None] > order)[:, None, :]
+        above = (np.arange(_K)[:, None] > order[None]).astype(factor.dtype)
+        return ru + np.eye(_K)[:, :, None] * above[:, None, :]
 
     # (a traced test: XLA folds a constant one; step ratios are positive)
     ru = _apart(jnp.any(factor > 0), matrix, lambda: jnp.zeros((_K, _K) + factor.shape,
                                                                factor.dtype))
     # row 0 stays (ru[0, j] = 0 for j >= 1: the columns of R(1) sum to zero)
-    rows = [sum(ru[i, j] * D[i] for i in range(1, _K)) for j in range(1, _K)]
+    rows = [sum(ru[i, j][None] * D[i] for i in range(1, _K)) for j in range(1, _K)]
     return (D[0], *rows, *D[_K:])
 
 
@@ -173,18 +176,17 @@ def _rows_where(mask, a, b):
 
 def _pick(D, k):
     """``D[k_b, :, b]`` for each member: ``(n, B)``."""
-    return sum(jnp.where(k == r, D[r], 0.0) for r in range(len(D)))
+    return sum(jnp.where((k == r)[None], D[r], 0.0) for r in range(len(D)))
 
 
 def _weighted(weights, D, first: int = 0):
     """``sum_j weights[j] * D[first + j]`` with one weight ``(B,)`` per row."""
-    return sum(weights[j] * D[first + j] for j in range(len(weights)))
+    return sum(weights[j][None] * D[first + j] for j in range(len(weights)))
 
 
 def interpolate(t_out, t, h, order, D):
     """`_bdf.interpolate` for each member."""
-    j = np.arange(MAX_ORDER, dtype=np.float64)[:, None]
-    p = _cumprod(list((t_out - (t - h * j)) / (h * (1.0 + j))))
+    p = _cumprod([(t_out - (t - h * j)) / (h * (1.0 + j)) for j in range(MAX_ORDER)])
     p = [jnp.where(k < order, v, 0.0) for k, v in enumerate(p)]
     return D[0] + _weighted(p, D, 1)
 
@@ -193,96 +195,162 @@ def interpolate(t_out, t, h, order, D):
 
 
 class _State(NamedTuple):
-    t: Any  # (B,)
-    D: Any  # the difference table: rows (n, B), kept apart (a stacked table is rewritten
+    # one entry (or column) per lane
+    member: Any  # (L,) the member a lane solves (M: none)
+    c: Any  # (n_c, L) its constants
+    t: Any
+    D: Any  # the difference table: rows (n, L), kept apart (a stacked table is rewritten
     # whole by XLA's concatenations, about 1 ms a pass for 1,000 members of 94 states)
     order: Any
     h: Any
-    last: Any  # (B,) the next step ends on t_end
+    last: Any  # the next step ends on t_end
     n_equal: Any
-    lu: Any  # (n_factors + 2, B): the factors of I - c_lu J
+    lu: Any  # (n_factors + 2, L): the factors of I - c_lu J
     c_lu: Any
     rate: Any
     need_jac: Any
     jac_current: Any
+    fresh: Any  # a new member: its first factors are those of I - h0 J(t0, x0)
     steps: Any
     rejected: Any
     status: Any
-    i_out: Any  # (B,) the next output to write
-    ys: Any  # (B * (n_out + 1), n), as in `_lockstep._State`
-    turn: Any  # () iterations so far: where the search for refresh slots starts
+    i_out: Any  # the next output to write
+    # one entry per member
+    ys: Any  # (M * (n_out + 1), n): member m's outputs in rows m * (n_out + 1) + i; the
+    # last of each member's rows takes its writes when none is due
+    done: Any  # Stats of the members that have finished
+    # ()
+    next_member: Any  # the first member not yet given a lane
+    turn: Any  # iterations so far: where the search for refresh slots starts
 
 
 def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_steps: int,
-                 refresh_slots: int | None = None):
-    """Integrate ``B`` members from ``x0 (n, B)`` with constants ``c (n_c, B)`` by BDF.
+                 lanes: int | None = None, refresh_slots: int | None = None):
+    """Integrate ``M`` members from ``x0 (n, M)`` with constants ``c (n_c, M)`` by BDF.
 
-    Returns ``ys (B, n_out, n)`` (NaN where a member never reached an output) and
-    `Stats` with one entry (or column) per member; ``steps`` counts attempts.
+    ``lanes`` members (default: all, up to `LANES`) are solved at a time; a lane whose
+    member has finished takes the next one, so that lanes do not idle while the members
+    with the most steps finish. Returns ``ys (M, n_out, n)`` (NaN where a member never
+    reached an output) and `Stats` with one entry (or column) per member; ``steps``
+    counts attempts.
     """
     f = jac.rhs
     lu = jac.lu
     dtype = x0.dtype
-    n, B = x0.shape
+    n, M = x0.shape
+    L = max(1, min(M, lanes or LANES))
     ts = jnp.asarray(ts, dtype)
     n_out = ts.shape[0]
-    t0 = jnp.broadcast_to(jnp.asarray(t0, dtype), (B,))
+    t0 = jnp.asarray(t0, dtype)
     t_end = ts[-1]
     atol_col = jnp.asarray(atol, dtype)
     atol_col = atol_col[:, None] if atol_col.ndim == 1 else atol_col
-    slots = refresh_slots or max(1, min(B, int(np.ceil(REFRESH_SHARE * B))))
+    slots = refresh_slots or max(1, min(L, int(np.ceil(REFRESH_SHARE * L))))
     gamma = jnp.asarray(_GAMMA, dtype)
     alpha = jnp.asarray(_ALPHA, dtype)
     error_const = jnp.asarray(_ERROR_CONST, dtype)
-    rows = np.arange(_ROWS)[:, None]  # against (B,) member values
-    cols = jnp.arange(B)
+    lane = jnp.arange(L)
+
+    # every member's start: its first step and derivative
+    t0s = jnp.broadcast_to(t0, (M,))
 
     def h0_of(x, cc, t):
         return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
                             t, x, cc, 1, rtol, atol, jnp.maximum(t_end - t, 1e-12))
 
-    h0 = jax.vmap(h0_of, in_axes=(1, 1, 0))(x0, c, t0)
-    last0 = t0 + h0 > t_end
-    h0 = jnp.where(last0, t_end - t0, h0)
-    zero = jnp.zeros((n, B), dtype)
-    D0 = (x0, f(t0, x0, c) * h0) + (zero,) * (_ROWS - 2)
-    init = _State(
-        t=t0, D=D0, order=jnp.ones(B, int), h=h0, last=last0, n_equal=jnp.zeros(B, int),
-        lu=jac.factors(t0, x0, c, h0), c_lu=h0, rate=jnp.ones(B, dtype),
-        need_jac=jnp.zeros(B, bool), jac_current=jnp.ones(B, bool),
-        steps=jnp.zeros(B, int), rejected=jnp.zeros(B, int),
-        status=jnp.full(B, SUCCESS, int), i_out=jnp.zeros(B, int),
-        ys=jnp.full((B * (n_out + 1), n), jnp.nan, dtype), turn=jnp.zeros((), int),
+    h0 = jax.vmap(h0_of, in_axes=(1, 1, 0))(x0, c, t0s)
+    last0 = t0s + h0 > t_end
+    h0 = jnp.where(last0, t_end - t0s, h0)
+    f0 = f(t0s, x0, c)
+
+    def start(s, new):
+        """Lanes ``new`` take the next members (none once all have had one)."""
+        member = jnp.where(new, s.next_member + jnp.cumsum(new) - 1, s.member)
+        member = jnp.where(member < M, member, M)
+        m = jnp.minimum(member, M - 1)
+        x = x0[:, m]
+        zero = jnp.zeros_like(x)
+        D = (x, f0[:, m] * h0[m][None]) + (zero,) * (_ROWS - 2)
+
+        def put(a, b):
+            return _where(new, a, b)
+
+        return s._replace(
+            member=member, c=put(c[:, m], s.c), t=put(jnp.broadcast_to(t0, (L,)), s.t),
+            D=_rows_where(new, D, s.D), order=put(1, s.order), h=put(h0[m], s.h),
+            last=put(last0[m], s.last), n_equal=put(0, s.n_equal), c_lu=put(h0[m], s.c_lu),
+            rate=put(1.0, s.rate), need_jac=put(False, s.need_jac),
+            jac_current=put(True, s.jac_current), fresh=put(True, s.fresh),
+            steps=put(0, s.steps), rejected=put(0, s.rejected),
+            status=put(SUCCESS, s.status), i_out=put(0, s.i_out),
+            next_member=s.next_member + jnp.sum(new),
+        )
+
+    zl = jnp.zeros(L, dtype)
+    empty = _State(
+        member=jnp.full(L, M), c=jnp.zeros((c.shape[0], L), dtype), t=zl,
+        D=(jnp.zeros((n, L), dtype),) * _ROWS, order=jnp.ones(L, int), h=zl,
+        last=jnp.zeros(L, bool), n_equal=jnp.zeros(L, int),
+        lu=jnp.zeros((lu.n_factors + 2, L), dtype), c_lu=zl, rate=zl,
+        need_jac=jnp.zeros(L, bool), jac_current=jnp.ones(L, bool), fresh=jnp.zeros(L, bool),
+        steps=jnp.zeros(L, int), rejected=jnp.zeros(L, int), status=jnp.full(L, SUCCESS),
+        i_out=jnp.zeros(L, int), ys=jnp.full((M * (n_out + 1), n), jnp.nan, dtype),
+        done=Stats(jnp.zeros(M, int), jnp.zeros(M, int), jnp.full(M, SUCCESS),
+                   jnp.zeros(M, dtype), jnp.full((n, M), jnp.nan, dtype)),
+        next_member=jnp.zeros((), int), turn=jnp.zeros((), int),
     )
+    init = start(empty, jnp.ones(L, bool))
 
     def running(s):
-        return (s.t < t_end) & (s.status == SUCCESS) & (s.steps < max_steps)
+        return (s.member < M) & (s.t < t_end) & (s.status == SUCCESS) & (s.steps < max_steps)
 
     def due(s):
         t_next = ts[jnp.minimum(s.i_out, n_out - 1)]
-        return (s.i_out < n_out) & (t_next <= s.t)
+        return (s.member < M) & (s.i_out < n_out) & (t_next <= s.t)
 
     def write(s):
         pending = due(s)
         t_out = ts[jnp.minimum(s.i_out, n_out - 1)]
         value = interpolate(t_out, s.t, s.h, s.order, s.D)
-        row = cols * (n_out + 1) + jnp.where(pending, s.i_out, n_out)
-        ys = s.ys.at[row].set(value.T, indices_are_sorted=True, unique_indices=True)
+        # lanes without a member write past the end (dropped), each to a row of its own
+        row = jnp.where(s.member < M, s.member * (n_out + 1) + jnp.where(pending, s.i_out, n_out),
+                        M * (n_out + 1) + lane)
+        ys = s.ys.at[row].set(value.T, mode="drop", unique_indices=True)
         return s._replace(ys=ys, i_out=s.i_out + pending.astype(int))
 
+    def finish(s):
+        """Record the members that have finished and give their lanes the next ones."""
+        over = (s.member < M) & ~running(s) & ~due(s)
+        at = jnp.where(over, s.member, M)  # M: dropped
+        d = s.done
+        done = Stats(d.steps.at[at].set(s.steps, mode="drop"),
+                     d.rejected.at[at].set(s.rejected, mode="drop"),
+                     d.status.at[at].set(s.status, mode="drop"),
+                     d.t_last.at[at].set(s.t, mode="drop"),
+                     d.x_last.at[:, at].set(s.D[0], mode="drop"))
+        # the conditional holds the lanes' values only (its results are copies)
+        part = s._replace(ys=None, done=None, lu=None)
+        part = jax.lax.cond(jnp.any(over), lambda: start(part, over), lambda: part)
+        return part._replace(ys=s.ys, done=done, lu=s.lu)
+
     def refresh_some(s, want, t_new, y_pred, cc):
-        """New factors for up to ``slots`` members of ``want``, taken in turn from
-        ``s.turn``: the state's factors and ``c_lu`` with theirs, and who got them."""
-        shift = (s.turn * slots) % B
-        idx = (jnp.nonzero(jnp.roll(want, -shift), size=slots, fill_value=B)[0] + shift)
-        idx = jnp.where(idx >= B + shift, B, idx % B)  # B: no member (dropped below)
-        served = jnp.zeros(B, bool).at[idx].set(True, mode="drop")
-        take = jnp.minimum(idx, B - 1)
+        """New factors for up to ``slots`` lanes of ``want``, taken in turn from
+        ``s.turn``: the state's factors and ``c_lu`` with theirs, and who got them. A
+        fresh lane gets those of its start, as `bdf_integrate` makes them."""
+        shift = (s.turn * slots) % L
+        idx = (jnp.nonzero(jnp.roll(want, -shift), size=slots, fill_value=L)[0] + shift)
+        idx = jnp.where(idx >= L + shift, L, idx % L)  # L: no lane (dropped below)
+        served = jnp.zeros(L, bool).at[idx].set(True, mode="drop")
+        take = jnp.minimum(idx, L - 1)
 
         def renew():
-            Z = jac.factors(t_new[take], y_pred[:, take], c[:, take], cc[take])
+            fresh = s.fresh[take]
+            at_t = jnp.where(fresh, t0, t_new[take])
+            at_y = _where(fresh, s.D[0][:, take], y_pred[:, take])
+            at_c = jnp.where(fresh, s.c_lu[take], cc[take])
+            Z = jac.factors(at_t, at_y, s.c[:, take], at_c)
             return (s.lu.at[:, idx].set(Z, mode="drop"),
-                    s.c_lu.at[idx].set(cc[take], mode="drop"))
+                    s.c_lu.at[idx].set(at_c, mode="drop"))
 
         lu_new, c_lu = jax.lax.cond(jnp.any(want), renew, lambda: (s.lu, s.c_lu))
         return lu_new, c_lu, served
@@ -292,14 +360,13 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         D, h, n_equal = s.D, s.h, s.n_equal
         t_new = jnp.where(s.last, t_end, s.t + h)
 
-        upto = rows <= order  # (rows, B)
-        y_pred = _weighted(upto.astype(dtype)[:_K], D)
+        y_pred = _weighted([(j <= order).astype(dtype) for j in range(_K)], D)
         scale = atol_col + rtol * jnp.abs(y_pred)
-        g = jnp.where(rows[1 : MAX_ORDER + 1] <= order, gamma[1:, None], 0.0)
+        g = [jnp.where(j <= order, gamma[j], 0.0) for j in range(1, MAX_ORDER + 1)]
         alpha_o = alpha[order]
-        psi = _weighted(g, D, 1) / alpha_o
+        psi = _weighted(g, D, 1) / alpha_o[None]
         cc = h / alpha_o
-        refresh = s.need_jac | (jnp.abs(cc / s.c_lu - 1.0) > MAX_C_CHANGE)
+        refresh = s.fresh | s.need_jac | (jnp.abs(cc / s.c_lu - 1.0) > MAX_C_CHANGE)
         lu_new, c_lu, served = refresh_some(s, go & refresh, t_new, y_pred, cc)
         go = go & (~refresh | served)  # the others wait for a slot
 
@@ -312,7 +379,7 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         def newton_body(v):
             k, y, d, old_norm, rate, converged, stopped, n_iter = v
             active = go & ~converged & ~stopped
-            dy = relax * lu.solve(lu_new, cc * f(t_new, y, c) - psi - d)
+            dy = relax[None] * lu.solve(lu_new, cc[None] * f(t_new, y, s.c) - psi - d)
             dy_norm = _rms(dy / scale)
             has_old = k > 0
             ratio = dy_norm / jnp.where(has_old, old_norm, 1.0)
@@ -331,22 +398,22 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
                 n_iter + active.astype(int),
             )
 
-        newton0 = (jnp.zeros((), int), y_pred, jnp.zeros_like(y_pred), jnp.zeros(B, dtype),
-                   jnp.where(refresh, 1.0, s.rate), jnp.zeros(B, bool), jnp.zeros(B, bool),
-                   jnp.zeros(B, int))
+        newton0 = (jnp.zeros((), int), y_pred, jnp.zeros_like(y_pred), jnp.zeros(L, dtype),
+                   jnp.where(refresh, 1.0, s.rate), jnp.zeros(L, bool), jnp.zeros(L, bool),
+                   jnp.zeros(L, int))
         _, y_new, d, _, rate, converged, _, n_iter = jax.lax.while_loop(
             newton_cond, newton_body, newton0)
 
         jac_current = s.jac_current | refresh
         need_jac = ~converged & ~jac_current
         halve = ~converged & jac_current
-        safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter)
+        safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter.astype(dtype))
         scale_new = atol_col + rtol * jnp.abs(y_new)
-        err = _rms(error_const[order] * d / scale_new)
+        err = _rms(error_const[order][None] * d / scale_new)
         too_big = converged & (err > 1)
         accept = converged & ~too_big
         shrink = jnp.where(halve, 0.5,
-                           jnp.maximum(MIN_FACTOR, safety * err ** (-1.0 / (order + 1.0))))
+                           jnp.maximum(MIN_FACTOR, safety * err ** (-1.0 / (order.astype(dtype) + 1.0))))
 
         def accepted_table():
             """The table, with the differences of the new point for accepted members
@@ -355,20 +422,19 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
             acc = None
             D_acc = [None] * _ROWS
             for r in reversed(range(_ROWS)):
-                e = jnp.where(r == order + 1, d, jnp.where(r <= order, D[r], 0.0))
+                e = _where(r == order + 1, d, _where(r <= order, D[r], 0.0))
                 acc = e if acc is None else acc + e
-                D_acc[r] = jnp.where(r == order + 2, top,
-                                     jnp.where(r <= order + 1, acc, D[r]))
+                D_acc[r] = _where(r == order + 2, top, _where(r <= order + 1, acc, D[r]))
             return _rows_where(accept, D_acc, D)
 
         D = _apart(jnp.any(accept), accepted_table, lambda: D)
         n_equal_acc = n_equal + 1
-        err_m = jnp.where(order > 1, _rms(error_const[order - 1] * _pick(D, order)
+        err_m = jnp.where(order > 1, _rms(error_const[order - 1][None] * _pick(D, order)
                                            / scale_new), jnp.inf)
-        err_p = jnp.where(order < MAX_ORDER, _rms(error_const[order + 1]
+        err_p = jnp.where(order < MAX_ORDER, _rms(error_const[order + 1][None]
                                                    * _pick(D, order + 2) / scale_new),
                           jnp.inf)
-        factors = jnp.stack([err_m, err, err_p]) ** (-1.0 / (order + np.arange(3.0)[:, None]))
+        factors = jnp.stack([err_m, err, err_p]) ** (-1.0 / (order.astype(dtype)[None] + np.arange(3.0)[:, None]))
         adapt = accept & (n_equal_acc >= order + 1)
         grow = jnp.minimum(MAX_FACTOR, safety * jnp.max(factors, axis=0))
 
@@ -406,17 +472,20 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
             steps=s.steps + go.astype(int),
             rejected=s.rejected + (go & ~accept).astype(int),
             status=keep(status, s.status),
+            fresh=s.fresh & ~served,
             turn=s.turn + 1,
         )
 
     def body(s):
         s = write(s)
+        s = finish(s)
         return attempt(s, running(s) & ~due(s))
 
     def cond(s):
-        return jnp.any(running(s) | due(s))
+        return jnp.any(s.member < M)
 
-    final = jax.lax.while_loop(cond, body, init)
-    status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
-    ys = final.ys.reshape(B, n_out + 1, n)[:, :n_out]
-    return ys, Stats(final.steps, final.rejected, status, final.t, final.D[0])
+    out = jax.lax.while_loop(cond, body, init)
+    done = out.done
+    status = jnp.where((done.status == SUCCESS) & (done.t_last < t_end), MAX_STEPS, done.status)
+    ys = out.ys.reshape(M, n_out + 1, n)[:, :n_out]
+    return ys, done._replace(status=status)
