@@ -15,7 +15,8 @@ Rodas5 step, where a dense LU costs more than twenty right-hand sides.
 
 The loop is written for one trajectory: its branches (new Jacobian, new factors) are
 ``lax.cond``s, which stay branches under `jit`; under `vmap` each member would pay for
-both, so batches run members one after the other on a CPU (see `_simulate`).
+both, so batches of 16 or more run in lock step (`_lockstep_bdf`, the same method on
+batch-last arrays with sparse factors), or else members one after the other.
 Output at requested times comes from the interpolating polynomial of the last step.
 
 Derivatives: the iteration matrix is a choice of the method, like the step size, so no

@@ -576,7 +576,7 @@ class CompiledModel(eqx.Module):
         ``(B, len(ts), n_state)`` and `Stats` with one entry per member (never raises).
 
         Forward only (no ``adjoint``). Where the method and model allow it
-        (`_lockstep.lockstep_applies`: Tsit5, or BDF for two members or more; no events,
+        (`_lockstep.lockstep_applies`: Tsit5, or BDF for 16 members or more; no events,
         delays or fast reactions) the
         members advance together on batch-last arrays (`_lockstep`), taking the steps
         each would take alone (repressilator, 5,000 members: 1.6x faster than `jax.vmap`

@@ -43,16 +43,19 @@ OUTPUTS_PER_ITERATION = 1
 #: models with more derived values than this run vmapped (the trace grows with them;
 #: `_program.SCALAR_LIMIT`, as for vmapped explicit solves)
 MAX_DERIVED = SCALAR_LIMIT
+#: the fewest members a BDF ensemble runs in lock step with (see `lockstep_applies`)
+MIN_BDF_MEMBERS = 16
 
 
 def lockstep_applies(structure, method: str, members: int = 2) -> bool:
     """Whether ``members`` solves of a model can run in lock step with ``method``: a
     method of `METHODS`, states, no events, delays or fast reactions, and a right-hand
-    side of at most `MAX_DERIVED` expressions. BDF runs in lock step from two members on
-    (`_lockstep_bdf`; a single solve keeps `_bdf.bdf_integrate`, which compiles in a
-    fraction of the time)."""
+    side of at most `MAX_DERIVED` expressions. BDF runs in lock step from
+    `MIN_BDF_MEMBERS` members on (`_lockstep_bdf`): its sparse factors and straight-line
+    substitutions take longer to compile (BIOMD0000000019: about 25 s against 6 s), which
+    a few members one after another (`_bdf.bdf_integrate`, ~40 ms each) do not repay."""
     prog = structure.rhs_prog
-    if method == "bdf" and members < 2:
+    if method == "bdf" and members < MIN_BDF_MEMBERS:
         return False
     return (method in METHODS and structure.n_state > 0 and structure.events is None
             and not structure.delays and not structure.fast.size

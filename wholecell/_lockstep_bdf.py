@@ -3,21 +3,26 @@
 `_bdf.bdf_integrate` steps one trajectory; its branches (a new Jacobian, new factors)
 would become selects that always run under `vmap`, so BDF ensembles ran their members
 one after another, at about 50 us per attempt on BIOMD0000000019, nearly all of it XLA's
-per-operation dispatch. Here every operation of an attempt covers all members, as in
-`_lockstep` for Tsit5:
+per-operation dispatch. Here every operation of an attempt covers a batch of members
+(lanes), as in `_lockstep` for Tsit5:
 
-- the state of a batch is the difference table ``D (order + 3, n, B)`` and one order,
-  step size, Newton rate, ... per member; each member takes the attempts (orders, step
-  sizes, Newton iterations, refreshes) of `bdf_integrate`;
+- a lane holds a member's difference table (rows ``(n, lanes)``) and its order, step
+  size, Newton rate, ...; each member takes the attempts (orders, step sizes, Newton
+  iterations, refreshes) of its own `bdf_integrate` solve, to rounding;
+- a lane whose member has finished takes the next member, so that a batch does not wait
+  for its slowest member with most lanes idle;
 - ``I - c J`` is factorised on the Jacobian's sparsity pattern (`_sparselu.SparseLU`),
   and the Jacobian comes from one forward derivative per column colour, on rows, so
   that only the expressions that depend on a colour's states are differentiated;
-- a new Jacobian and factors are made only for the members that need them: up to
-  ``refresh_slots`` members per iteration are gathered into a small batch (about one
-  attempt in ten needs one); a member that needs one and finds no free slot waits for
-  the next iteration, so its own attempts are unchanged;
-- Newton iterates while any member has not converged (at most three times), members
-  that have converged keep their values.
+- a new Jacobian and factors are made only for the lanes that need them: up to
+  ``refresh_slots`` lanes per iteration are gathered into a small batch (about one
+  attempt in ten needs one); a lane that needs one and finds no free slot waits for the
+  next iteration, so its member's attempts are unchanged;
+- Newton iterates while any lane has not converged (at most three times); lanes that
+  have converged keep their values.
+
+BIOMD0000000019 (94 states), 1,000 members on 2 CPU cores: 3.5-4.0 s against 23 s for
+libRoadRunner's loop and 21 s for members one after another.
 """
 
 from __future__ import annotations
@@ -412,8 +417,9 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         err = _rms(error_const[order][None] * d / scale_new)
         too_big = converged & (err > 1)
         accept = converged & ~too_big
+        order_f = order.astype(dtype)
         shrink = jnp.where(halve, 0.5,
-                           jnp.maximum(MIN_FACTOR, safety * err ** (-1.0 / (order.astype(dtype) + 1.0))))
+                           jnp.maximum(MIN_FACTOR, safety * err ** (-1.0 / (order_f + 1.0))))
 
         def accepted_table():
             """The table, with the differences of the new point for accepted members
@@ -434,7 +440,8 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         err_p = jnp.where(order < MAX_ORDER, _rms(error_const[order + 1][None]
                                                    * _pick(D, order + 2) / scale_new),
                           jnp.inf)
-        factors = jnp.stack([err_m, err, err_p]) ** (-1.0 / (order.astype(dtype)[None] + np.arange(3.0)[:, None]))
+        exponents = -1.0 / (order_f[None] + np.arange(3.0)[:, None])
+        factors = jnp.stack([err_m, err, err_p]) ** exponents
         adapt = accept & (n_equal_acc >= order + 1)
         grow = jnp.minimum(MAX_FACTOR, safety * jnp.max(factors, axis=0))
 
