@@ -162,3 +162,12 @@ def test_members_out_of_steps_stop_with_their_own_status(schoeberl):
     np.testing.assert_array_equal(stats.status, MAX_STEPS)
     np.testing.assert_array_equal(stats.steps, 40)
     assert np.all(np.isfinite(ys[:, 0])) and np.all(np.isnan(ys[:, -1]))
+
+
+def test_a_single_output_time_gives_the_initial_state(schoeberl):
+    sim = schoeberl
+    P = jnp.stack([sim.param_values] * 16)
+    ys, stats = jax.jit(lambda P: sim.solve_batch(jnp.zeros(1), P, solver="bdf"))(P)
+    x0 = sim.structure.initial(sim.param_values, 0.0)[0]
+    np.testing.assert_allclose(ys[:, 0], np.broadcast_to(x0, (16, x0.shape[0])), rtol=1e-15)
+    np.testing.assert_array_equal(stats.status, SUCCESS)

@@ -316,7 +316,8 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
     def write(s):
         pending = due(s)
         t_out = ts[jnp.minimum(s.i_out, n_out - 1)]
-        value = interpolate(t_out, s.t, s.h, s.order, s.D)
+        # (at the member's own time, its state: a step of length zero has no polynomial)
+        value = _where(t_out == s.t, s.D[0], interpolate(t_out, s.t, s.h, s.order, s.D))
         # lanes without a member write past the end (dropped), each to a row of its own
         row = jnp.where(s.member < M, s.member * (n_out + 1) + jnp.where(pending, s.i_out, n_out),
                         M * (n_out + 1) + lane)
