@@ -47,7 +47,7 @@ from ._bdf import (
 )
 from ._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
 from ._jacobian import colour_columns, sparsity_pattern
-from ._lockstep import _where, batch_rhs_for
+from ._lockstep import _where, batch_rhs_for, cached_on
 from ._sparselu import SparseLU
 
 #: share of a batch whose Jacobian and factors can be renewed in one iteration
@@ -103,11 +103,7 @@ class BatchJacobian:
 
 
 def batch_jacobian_for(structure) -> BatchJacobian:
-    cached = getattr(structure, "_batch_jacobian", None)
-    if cached is None:
-        cached = BatchJacobian(structure)
-        structure._batch_jacobian = cached
-    return cached
+    return cached_on(structure, "_batch_jacobian", BatchJacobian)
 
 
 # -- the difference table, member by member ------------------------------------------
