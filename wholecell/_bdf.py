@@ -31,7 +31,6 @@ all steps (`_one_loop`).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, NamedTuple
 
 import equinox.internal as eqxi
@@ -112,6 +111,18 @@ class _State(NamedTuple):
     status: Any
 
 
+class _Decisions(NamedTuple):
+    """What one attempt's tests decided. Reverse mode records them in a forward pass and
+    replays them in the differentiated one (`_record_and_replay`)."""
+
+    refresh: Any  # a new Jacobian and factors for this attempt
+    n_apply: Any  # the Newton corrections applied
+    accept: Any
+    rescale: Any  # the differences re-expressed for a new step size (and order)
+    order: Any  # the order of the next attempt
+    ratio: Any  # the next step size over this one
+
+
 def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: int,
                   adjoint: str = "lax", max_order: int = MAX_ORDER):
     """Integrate dx/dt = rhs(t, x, args) from (t0, x0) by BDF; x at each of ``ts``.
@@ -135,7 +146,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
     error_const = jnp.asarray(_ERROR_CONST, dtype)
     rows = jnp.arange(_ROWS)
 
-    def iteration_factors(t, x, c):
+    def iteration_factors(t, x, c, args):
         """The factors of ``I - c J(t, x)``, held constant under differentiation."""
         x, a, c = jax.lax.stop_gradient((x, args, c))
         if jac is not None:
@@ -144,12 +155,22 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             J = jax.jacfwd(lambda y: rhs(t, y, a))(x)
         return factor(eye - c * J)
 
-    def newton(t_new, y_pred, c, psi, lu, perm, scale, relax, rate0):
+    def newton(t_new, y_pred, c, psi, lu, perm, scale, relax, rate0, args, n_apply=None):
         """Simplified Newton on ``d - c f(y_pred + d) + psi = 0`` with CVODE's tests: it has
         converged when the correction times the convergence rate (carried over from the
         last steps while the factors are unchanged) is below the tolerance, and diverges
         when a correction doubles. ``relax`` scales the corrections when the factors are
-        those of an older ``c``."""
+        those of an older ``c``. With ``n_apply`` (a replay, see `_replay`) no test is
+        made: the first ``n_apply`` corrections are applied.
+
+        Returns (converged, iterations, corrections applied, y, d, rate)."""
+        if n_apply is not None:
+            y, d = y_pred, jnp.zeros_like(y_pred)
+            for k in range(NEWTON_MAXITER):
+                dy = relax * lu_solve(lu, perm, c * rhs(t_new, y, args) - psi - d)
+                y = jnp.where(k < n_apply, y + dy, y)
+                d = jnp.where(k < n_apply, d + dy, d)
+            return None, None, n_apply, y, d, rate0
 
         def cond(s):
             k, _, _, _, _, converged, stopped = s
@@ -171,17 +192,12 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
 
         init = (jnp.array(0), y_pred, jnp.zeros_like(y_pred), jnp.zeros((), dtype), rate0,
                 jnp.array(False), jnp.array(False))
-        if kind == "lax":
-            k, y, d, _, rate, converged, _ = jax.lax.while_loop(cond, body, init)
-        else:
-            # reverse mode: the iterations unrolled, each applied while the test asks for it
-            s = init
-            for _ in range(NEWTON_MAXITER):
-                s = jax.tree_util.tree_map(partial(jnp.where, cond(s)), body(s), s)
-            k, y, d, _, rate, converged, _ = s
-        return converged, k, y, d, rate
+        k, y, d, _, rate, converged, stopped = jax.lax.while_loop(cond, body, init)
+        return converged, k, k - jnp.where(stopped, 1, 0), y, d, rate
 
-    def attempt(s: _State) -> _State:
+    def attempt(s: _State, args, decided: _Decisions | None = None):
+        """One step attempt from ``s``: the new state and the decisions it took. Given
+        ``decided`` (a replay), it takes those instead of testing."""
         order = s.order
         h, D = s.h, s.D
         # the last step ends on t_end
@@ -199,14 +215,50 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         c = h / alpha[order]
         # A new Jacobian and factors when the last attempt's Newton failed with an old one,
         # or when c has moved more than 30% from the factors' c (CVODE's rule).
-        refresh = s.need_jac | (jnp.abs(c / s.c_lu - 1.0) > MAX_C_CHANGE)
-        lu, perm = jax.lax.cond(refresh, lambda: iteration_factors(t_new, y_pred, c),
+        if decided is None:
+            refresh = s.need_jac | (jnp.abs(c / s.c_lu - 1.0) > MAX_C_CHANGE)
+        else:
+            refresh = decided.refresh
+        lu, perm = jax.lax.cond(refresh, lambda: iteration_factors(t_new, y_pred, c, args),
                                 lambda: (s.lu, s.perm))
         c_lu = jnp.where(refresh, c, s.c_lu)
-        converged, n_iter, y_new, d, rate = newton(
+        converged, n_iter, n_apply, y_new, d, rate = newton(
             t_new, y_pred, c, psi, lu, perm, scale, 2.0 / (1.0 + c / c_lu),
-            jnp.where(refresh, 1.0, s.rate),
+            jnp.where(refresh, 1.0, s.rate), args,
+            None if decided is None else decided.n_apply,
         )
+        # accepted: update the differences (d = D^(order+1) of the new point)
+        E = jnp.where(upto[:, None], D, 0.0).at[order + 1].set(d)
+        D_acc = jnp.where((rows <= order + 1)[:, None], jnp.cumsum(E[::-1], axis=0)[::-1], D)
+        D_acc = D_acc.at[order + 2].set(d - D[order + 1])
+        if decided is None:
+            decided, control = decide(s, order, h, n_equal, refresh, converged, n_iter,
+                                      n_apply, y_new, d, D_acc)
+        else:
+            rate = s.rate  # the Newton tests' state: not used in a replay
+            control = (s.n_equal, s.need_jac, s.jac_current, s.rejected, s.status)
+        n_equal, need_jac, jac_current, rejected, status = control
+        D = jnp.where(decided.accept, D_acc, D)
+        D = jnp.where(decided.rescale, change_step(D, decided.order, decided.ratio), D)
+        return decided, _State(
+            t=jnp.where(decided.accept, t_new, s.t),
+            D=D,
+            order=decided.order,
+            h=h * decided.ratio,
+            n_equal=n_equal,
+            lu=lu,
+            perm=perm,
+            c_lu=c_lu,
+            rate=rate,
+            need_jac=need_jac,
+            jac_current=jac_current,
+            steps=s.steps + 1,
+            rejected=rejected,
+            status=status,
+        )
+
+    def decide(s, order, h, n_equal, refresh, converged, n_iter, n_apply, y_new, d, D_acc):
+        """The attempt's tests: accept, the next order and step ratio, a new Jacobian."""
         jac_current = s.jac_current | refresh
         # not converged: a new Jacobian for the same step, or if it was new, half the step
         need_jac = ~converged & ~jac_current
@@ -221,11 +273,6 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         shrink = jnp.where(
             halve, 0.5, jnp.maximum(MIN_FACTOR, safety * err ** (-1.0 / (order + 1.0)))
         )
-
-        # accepted: update the differences (d = D^(order+1) of the new point)
-        E = jnp.where(upto[:, None], D, 0.0).at[order + 1].set(d)
-        D_acc = jnp.where((rows <= order + 1)[:, None], jnp.cumsum(E[::-1], axis=0)[::-1], D)
-        D_acc = D_acc.at[order + 2].set(d - D[order + 1])
         n_equal_acc = n_equal + 1
         # order and step size after order + 1 equal steps
         err_m = jnp.where(order > 1, _rms(error_const[order - 1] * D_acc[order] / scale_new),
@@ -240,34 +287,20 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         rejected = halve | too_big
         order_next = jnp.where(adapt, order + jnp.argmax(factors) - 1, order)
         ratio = jnp.where(adapt, grow, jnp.where(rejected, shrink, 1.0))
-        D = jnp.where(accept, D_acc, D)
-        D = jnp.where(adapt | rejected, change_step(D, order_next, ratio), D)
         n_equal = jnp.where(accept & ~adapt, n_equal_acc, jnp.where(need_jac, n_equal, 0))
-        h_next = h * ratio
         t_now = jax.lax.stop_gradient(s.t)
         tiny = 10 * jnp.abs(jnp.nextafter(t_now, jnp.inf) - t_now)
-        status = jnp.where(rejected & (h_next < tiny), DT_UNDERFLOW, s.status)
-        return _State(
-            t=jnp.where(accept, t_new, s.t),
-            D=D,
-            order=order_next,
-            h=h_next,
-            n_equal=n_equal,
-            lu=lu,
-            perm=perm,
-            c_lu=c_lu,
-            rate=rate,
-            need_jac=need_jac,
-            jac_current=~accept & jac_current,
-            steps=s.steps + 1,
-            rejected=s.rejected + jnp.where(accept, 0, 1),
-            status=status,
-        )
+        status = jnp.where(rejected & (h * ratio < tiny), DT_UNDERFLOW, s.status)
+        decided = _Decisions(refresh=refresh, n_apply=n_apply, accept=accept,
+                             rescale=adapt | rejected, order=order_next, ratio=ratio)
+        control = (n_equal, need_jac, ~accept & jac_current,
+                   s.rejected + jnp.where(accept, 0, 1), status)
+        return decided, control
 
     h0 = initial_step(rhs, t0, x0, args, 1, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
     h0 = jax.lax.stop_gradient(h0)
     D0 = jnp.zeros((_ROWS, n), dtype).at[0].set(x0).at[1].set(rhs(t0, x0, args) * h0)
-    lu0, perm0 = iteration_factors(t0, x0, h0)
+    lu0, perm0 = iteration_factors(t0, x0, h0, args)
     init = _State(
         t=t0, D=D0, order=jnp.array(1), h=h0, n_equal=jnp.array(0), lu=lu0, perm=perm0,
         c_lu=h0, rate=jnp.ones((), dtype), need_jac=jnp.array(False),
@@ -276,9 +309,9 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
     )
 
     if kind == "checkpointed":
-        final, ys = _one_loop(attempt, init, ts, max_steps)
+        final, ys = _record_and_replay(attempt, init, args, ts, max_steps)
     else:
-        final, ys = _loop_per_output(attempt, init, ts, max_steps)
+        final, ys = _loop_per_output(lambda s: attempt(s, args)[1], init, ts, max_steps)
     status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
     return ys, Stats(final.steps, final.rejected, status, final.t, final.D[0])
 
@@ -301,33 +334,56 @@ def _loop_per_output(attempt, init: _State, ts, max_steps: int):
     return jax.lax.scan(advance, init, ts)
 
 
-def _one_loop(attempt, init: _State, ts, max_steps: int):
-    """Reverse mode: one checkpointed loop over all steps, which writes the outputs into a
-    buffer (not checkpointed), as diffrax does. One loop spends its checkpoints where
-    the steps are, where a loop per output time gives each interval the same number:
-    BIOMD0000000019 takes 656 of its 950 steps before its first output (its gradient took
-    0.36 s with a loop per output, 0.25 s with one).
+def _record_and_replay(attempt, init: _State, args, ts, max_steps: int):
+    """Reverse mode: the steps are taken twice. A forward loop, with no derivatives,
+    records what each attempt decided (`_Decisions`); then one checkpointed loop replays
+    those attempts, making no test, and writes the outputs into a buffer (not
+    checkpointed), as diffrax does. Its gradient is therefore the derivative of the
+    computation that gave the values.
 
-    Each iteration first writes up to `OUTPUTS_PER_ITERATION` outputs that the state has
-    passed, then takes a step unless more are waiting; so the steps are those of
-    `_loop_per_output`.
+    Without the record, the backward pass recomputed steps from the nearest checkpoint in
+    a differently compiled program, where a Newton or error test within rounding of its
+    threshold could decide otherwise than the forward pass had: on Robertson's problem at
+    rtol 1e-10 (529 steps, 446 checkpoints) the gradient then differed from forward mode
+    and from the sensitivity equations by 6e-5 on one machine and 5e-4 on another.
 
-    Where there are more steps than checkpoints, the backward pass recomputes steps from
-    the nearest checkpoint, in a differently compiled program: a Newton or error test that
-    falls within rounding of its threshold can then decide otherwise than in the forward
-    pass. On Robertson's problem at rtol 1e-10 (529 steps, 446 checkpoints) the gradient
-    differs from central differences by 6e-5 (relative); with a checkpoint for every step
-    it agrees to 1e-8. Rosenbrock steps, with one test each, showed no such difference.
+    One loop over all steps spends its checkpoints where the steps are, where a loop per
+    output time gives each interval the same number: BIOMD0000000019 takes 656 of its
+    950 steps before its first output. Each iteration first writes up to
+    `OUTPUTS_PER_ITERATION` outputs that the state has passed, then takes a step unless
+    more are waiting; so the steps are those of `_loop_per_output`.
     """
     n_out = ts.shape[0]
     last = n_out - 1
+    t_end = ts[-1]
+    init_fixed, args_fixed = jax.lax.stop_gradient((init, args))
+
+    def record(c):
+        s, log = c
+        decided, s_next = attempt(s, args_fixed)
+        log = jax.tree_util.tree_map(lambda buf, v: buf.at[s.steps].set(v), log, decided)
+        return s_next, log
+
+    blank = _Decisions(
+        refresh=jnp.zeros(max_steps, bool), n_apply=jnp.zeros(max_steps, init.steps.dtype),
+        accept=jnp.zeros(max_steps, bool), rescale=jnp.zeros(max_steps, bool),
+        order=jnp.zeros(max_steps, init.order.dtype), ratio=jnp.zeros(max_steps, init.h.dtype),
+    )
+    final, log = jax.lax.while_loop(
+        lambda c: (c[0].t < t_end) & (c[0].status == SUCCESS) & (c[0].steps < max_steps),
+        record, (init_fixed, blank))
+    n_steps = final.steps
 
     def passed(s, i):
         return (i < n_out) & (ts[jnp.minimum(i, last)] <= s.t)
 
     def running(c):
         s, i, _ = c
-        return passed(s, i) | ((i < n_out) & (s.status == SUCCESS) & (s.steps < max_steps))
+        return passed(s, i) | ((i < n_out) & (s.steps < n_steps))
+
+    def replay(s):
+        decided = jax.tree_util.tree_map(lambda buf: buf[s.steps], log)
+        return attempt(s, args, decided)[1]
 
     def step(c):
         s, i, ys = c
@@ -336,16 +392,16 @@ def _one_loop(attempt, init: _State, ts, max_steps: int):
             j = jnp.minimum(i, last)
             ys = ys.at[j].set(_output(ts[j], s), pred=write)
             i = i + jnp.where(write, 1, 0)
-        # a step only where no output waits and the solve goes on (after the last output
+        # a step only where no output waits and the record goes on (after the last output
         # a step of length zero would divide by it)
-        go = ~passed(s, i) & (i < n_out) & (s.status == SUCCESS) & (s.steps < max_steps)
-        s = jax.lax.cond(go, attempt, lambda s: s, s)
+        go = ~passed(s, i) & (i < n_out) & (s.steps < n_steps)
+        s = jax.lax.cond(go, replay, lambda s: s, s)
         return s, i, ys
 
     ys = jnp.full((n_out,) + init.D.shape[1:], jnp.nan, init.D.dtype)  # NaN: not reached
     # iterations that only write outputs (four or more each) come on top of the steps
     bound = max_steps + n_out
-    s, _, ys = eqxi.while_loop(running, step, (init, jnp.array(0), ys), max_steps=bound,
+    _, _, ys = eqxi.while_loop(running, step, (init, jnp.array(0), ys), max_steps=bound,
                                kind="checkpointed", checkpoints=checkpoints_for(init, 1, bound),
                                buffers=lambda c: c[2])
-    return s, ys
+    return final, ys
