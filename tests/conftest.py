@@ -1,9 +1,14 @@
 """Test configuration: float64, strict dtype promotion, raising rank promotion."""
 
+import os
 from pathlib import Path
 
-import jax
-import pytest
+# The tests compile into memory only: the persistent compilation cache (on by default for
+# users) is tested on its own, in subprocesses with their own folders (test_cache.py).
+os.environ["WHOLECELL_NO_CACHE"] = "1"
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")

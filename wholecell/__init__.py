@@ -5,8 +5,15 @@ import jax as _jax
 # Biochemical networks span many orders of magnitude: simulate in float64.
 _jax.config.update("jax_enable_x64", True)
 
+from ._cache import _enable_at_import  # noqa: E402
+
+_enable_at_import()  # the persistent compilation cache (see `wholecell._cache`)
+
 from . import division as division  # noqa: E402
 from . import petab as petab  # noqa: E402
+from ._cache import clear_compilation_cache as clear_compilation_cache  # noqa: E402
+from ._cache import compilation_cache as compilation_cache  # noqa: E402
+from ._cache import compilation_cache_dir as compilation_cache_dir  # noqa: E402
 from ._compile import CompiledModel as CompiledModel  # noqa: E402
 from ._compile import compile as compile  # noqa: E402
 from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402

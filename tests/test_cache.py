@@ -1,0 +1,89 @@
+"""The persistent compilation cache: programs stored by one process are used by the next,
+and two models of the same shapes but different expressions keep their own programs
+(JAX keys each program by its HLO, so by every expression in it).
+
+Each step runs in a fresh Python process with its own cache folder (tmp_path); the
+reference is the analytic solution of each model.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+from conftest import mass_action, sbml_model
+
+import wholecell as wc
+
+#: Tsit5 at rtol 1e-10 against the closed forms
+RTOL = 1e-7
+
+_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import wholecell as wc
+    wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
+    model = wc.load_sbml(sys.argv[2])
+    t = np.linspace(0.0, 5.0, 6)
+    res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
+    print(json.dumps(np.asarray(res["A"]).tolist()))
+""")
+
+
+def _decay(order: int) -> str:
+    """dA/dt = -k A^order, in a compartment of size 1."""
+    reaction = mass_action("r", "A", "", "k")
+    once = "<ci>A</ci>"
+    assert reaction.count(once) == 1
+    reaction = reaction.replace(once, once * order)
+    return sbml_model('<species id="A" compartment="C" initialConcentration="1" '
+                      'hasOnlySubstanceUnits="false" boundaryCondition="false" '
+                      'constant="false"/>', reaction,
+                      '<parameter id="k" value="0.5" constant="true"/>')
+
+
+def _run(cache, model_file) -> np.ndarray:
+    env = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(cache), str(model_file)],
+                         capture_output=True, text=True, env=env, timeout=600, check=True)
+    return np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_warm_cache_gives_each_model_its_own_program(tmp_path):
+    first, second = tmp_path / "first.xml", tmp_path / "second.xml"
+    first.write_text(_decay(1))
+    second.write_text(_decay(2))
+    cache = tmp_path / "cache"
+    t = np.linspace(0.0, 5.0, 6)
+    exact_first, exact_second = np.exp(-0.5 * t), 1.0 / (1.0 + 0.5 * t)
+
+    np.testing.assert_allclose(_run(cache, first), exact_first, rtol=RTOL)
+    stored = _files(cache)
+    assert stored, "the first process stored no program"
+    np.testing.assert_allclose(_run(cache, second), exact_second, rtol=RTOL)
+    both = _files(cache)
+    assert set(stored) < set(both), "the second model reused the first model's programs"
+    # warm: both again, each from its own programs, and nothing new compiled
+    np.testing.assert_allclose(_run(cache, first), exact_first, rtol=RTOL)
+    np.testing.assert_allclose(_run(cache, second), exact_second, rtol=RTOL)
+    assert _files(cache) == both
+
+
+def test_the_cache_is_turned_off_cleared_and_placed(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHOLECELL_CACHE_DIR", str(tmp_path / "home-cache"))
+    assert wc._cache.default_cache_dir() == tmp_path / "home-cache"
+    folder = tmp_path / "c"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "x-cache").write_bytes(b"0")
+    (folder / "y-cache").write_bytes(b"0")
+    assert wc.clear_compilation_cache(folder) == 2
+    assert not folder.exists()
+    assert wc.clear_compilation_cache(folder) == 0
+    # the tests run with the cache off (conftest): off is what compilation_cache_dir says
+    assert wc.compilation_cache_dir() is None
