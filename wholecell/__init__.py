@@ -7,8 +7,6 @@ _jax.config.update("jax_enable_x64", True)
 
 from . import division as division  # noqa: E402
 from . import petab as petab  # noqa: E402
-from ._compile import CompiledModel as CompiledModel  # noqa: E402
-from ._compile import compile as compile  # noqa: E402
 from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
 from ._errors import SBMLError as SBMLError  # noqa: E402
@@ -17,12 +15,14 @@ from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
 from ._fba import FBAResult as FBAResult  # noqa: E402
 from ._fba import fba as fba  # noqa: E402
-from ._fit import FitError as FitError  # noqa: E402
-from ._fit import FitResult as FitResult  # noqa: E402
-from ._fit import fit as fit  # noqa: E402
-from ._model import Model as Model  # noqa: E402
 from ._result import Result as Result  # noqa: E402
-from ._sbml_import import load_sbml as load_sbml  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
+from .compiler._compile import CompiledModel as CompiledModel  # noqa: E402
+from .compiler._compile import compile as compile  # noqa: E402
+from .fitting._fit import FitError as FitError  # noqa: E402
+from .fitting._fit import FitResult as FitResult  # noqa: E402
+from .fitting._fit import fit as fit  # noqa: E402
+from .sbml._model import Model as Model  # noqa: E402
+from .sbml._sbml_import import load_sbml as load_sbml  # noqa: E402
 
 __version__ = "0.1.0"

@@ -9,15 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compile import CompiledModel, compile, describe_failure
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
-from ._integrate import SUCCESS
-from ._lockstep import lockstep_applies
-from ._model import Model
-from ._program import scalar_programs
 from ._result import Result
-from ._solvers import EXPLICIT, bdf_applies, choose_solver
+from .compiler._compile import CompiledModel, compile, describe_failure
+from .compiler._program import scalar_programs
+from .ensemble._lockstep import lockstep_applies
+from .ode._integrate import SUCCESS
+from .ode._solvers import EXPLICIT, bdf_applies, choose_solver
+from .sbml._model import Model
 
 
 def simulate(
@@ -87,7 +87,7 @@ def simulate(
     if start > ts[0]:
         raise SimulationError("t0 must not be after the first output time")
     if method in ("ssa", "tau") or (method == "ode" and sim.structure.draws):
-        from ._stochastic import simulate_ssa
+        from .stochastic._stochastic import simulate_ssa
 
         ode = {"rtol": rtol, "atol": atol, "solver": solver} if method == "ode" else {}
         return simulate_ssa(
@@ -95,7 +95,7 @@ def simulate(
             chunk_size=chunk_size, progress=progress, method=method, **ode,
         )
     if method == "hybrid":
-        from ._hybrid import simulate_hybrid
+        from .stochastic._hybrid import simulate_hybrid
 
         return simulate_hybrid(
             sim, ts, start, P, batch, n=n, seed=seed, rtol=rtol, atol=atol, solver=solver,

@@ -11,9 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._compile import compile
 from .._errors import SimulationError
-from .._hybrid import (
+from .._simulate import _param_batch, _times
+from ..compiler._compile import compile
+from ..ode._integrate import SUCCESS
+from ..sbml._model import Model
+from ..stochastic._hybrid import (
     DIVIDED,
     Stochastic,
     choose_hybrid_solver,
@@ -21,10 +24,7 @@ from .._hybrid import (
     make_plan,
     run_cell,
 )
-from .._integrate import SUCCESS
-from .._model import Model
-from .._simulate import _param_batch, _times
-from .._stochastic import _keys
+from ..stochastic._stochastic import _keys
 from ._conditions import resolve
 from ._lineage import Lineage
 from ._partition import Rule, partition_rules, split

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import SimulationError
+from .._errors import SimulationError
 from ._explicit import Tsit5
 
 #: stiff when the fastest mode times the time span exceeds this (an explicit method

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._bdf import (
+from ..compiler._jacobian import colour_columns, sparsity_pattern
+from ..ode._bdf import (
     _ALPHA,
     _ERROR_CONST,
     _GAMMA,
@@ -45,8 +46,7 @@ from ._bdf import (
     NEWTON_MAXITER,
     NEWTON_TOL,
 )
-from ._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
-from ._jacobian import colour_columns, sparsity_pattern
+from ..ode._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
 from ._lockstep import _where, batch_rhs_for, cached_on
 from ._sparselu import SparseLU
 

@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compile import CompiledModel, describe_failure
-from ._devices import shard_batch
-from ._errors import SimulationError, UnsupportedSBMLError
-from ._events import ModelHooks
-from ._integrate import MESSAGES, SUCCESS
+from .._devices import shard_batch
+from .._errors import SimulationError, UnsupportedSBMLError
+from ..compiler._compile import CompiledModel, describe_failure
+from ..ode._events import ModelHooks
+from ..ode._integrate import MESSAGES, SUCCESS
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
 
@@ -105,11 +105,11 @@ def simulate_ssa(
     one PRNG stream per trajectory (as does ``method="ode"`` for models that draw, with
     the caller's ``rtol``, ``atol`` and ``solver``).
     """
-    from ._simulate import make_result
+    from .._simulate import make_result
 
     label = method
     if method == "ode" or (method in ("ssa", "tau") and not sim.structure.layout.model.reactions):
-        from ._solvers import choose_solver
+        from ..ode._solvers import choose_solver
 
         if solver == "auto":
             solver = choose_solver(sim, float(ts[-1] - t0), P[0], float(t0))

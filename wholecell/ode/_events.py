@@ -99,7 +99,7 @@ class ModelHooks(Hooks):
     def _args(self, args, hist):
         if not self.has_history:
             return args
-        from ._compile import RunArgs
+        from ..compiler._compile import RunArgs
 
         if isinstance(args, RunArgs):
             return args._replace(hist=hist)

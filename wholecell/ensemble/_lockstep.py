@@ -24,8 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from diffrax._solver.tsit5 import _Tsit5Interpolation
 
-from ._explicit import _A, _B_ERR, _C
-from ._integrate import (
+from ..compiler._program import SCALAR_LIMIT, scalar_programs
+from ..ode._explicit import _A, _B_ERR, _C
+from ..ode._integrate import (
     DT_UNDERFLOW,
     MAX_STEPS,
     NONFINITE,
@@ -34,7 +35,6 @@ from ._integrate import (
     initial_step,
     step_factor,
 )
-from ._program import SCALAR_LIMIT, scalar_programs
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
 #: each write interpolates every member, so one per step is cheapest where steps are

@@ -31,12 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compile import CompiledModel, describe_failure
-from ._devices import shard_batch
-from ._errors import SimulationError, UnsupportedSBMLError
-from ._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
-from ._model import Reaction
-from ._solvers import STIFFNESS_THRESHOLD, make_solver
+from .._devices import shard_batch
+from .._errors import SimulationError, UnsupportedSBMLError
+from ..compiler._compile import CompiledModel, describe_failure
+from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
+from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
+from ..sbml._model import Reaction
 from ._ssa import BAD_PROPENSITY
 from ._stochastic import _keys
 
@@ -305,7 +305,7 @@ def simulate_hybrid(
     stochastic: Stochastic = None, communication_step: float | str = 1.0,
 ):
     """``n`` hybrid trajectories (or one per row of a parameter batch ``P``): a `Result`."""
-    from ._simulate import make_result
+    from .._simulate import make_result
 
     plan = make_plan(sim, stochastic, communication_step, P[0])
     if solver == "auto":

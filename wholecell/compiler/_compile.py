@@ -14,18 +14,18 @@ import numpy as np
 import sympy as sp
 from jaxtyping import Array, Float
 
-from . import _history
-from . import _symbolic as S
-from ._bdf import bdf_integrate
-from ._errors import CompileError, SimulationError, UnsupportedSBMLError
-from ._events import EventSpec, ModelHooks
-from ._integrate import MESSAGES, SUCCESS, Stats, integrate
+from .._errors import CompileError, SimulationError, UnsupportedSBMLError
+from ..ensemble._lockstep import lockstep_applies, solve_members
+from ..ode import _history
+from ..ode._bdf import bdf_integrate
+from ..ode._events import EventSpec, ModelHooks
+from ..ode._integrate import MESSAGES, SUCCESS, Stats, integrate
+from ..ode._solvers import choose_solver, make_solver
+from ..sbml import _symbolic as S
+from ..sbml._model import Model
 from ._jacobian import jacobian_for
 from ._layout import Layout, build_layout, delayed_sym, p_sym, x0_sym
-from ._lockstep import lockstep_applies, solve_members
-from ._model import Model
 from ._program import Program
-from ._solvers import choose_solver, make_solver
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
