@@ -14,7 +14,7 @@ import pytest
 from conftest import DECAY
 
 import wholecell as wc
-from wholecell.compiler._compile import CompileError
+from wholecell._errors import CompileError
 from wholecell.compiler._lower import power
 from wholecell.ode._integrate import MAX_STEPS, SUCCESS
 from wholecell.testsuite import run_case

@@ -3,7 +3,7 @@
 This is the bookkeeping half of compilation, free of JAX: it decides the parameter
 vector ``p`` (every number the SBML file declares), the state vector ``x`` and the
 time-constant vector ``c``, and writes the definitions (sympy) from which the
-programs of `wholecell._compile` are built.
+programs of `wholecell.compiler._structure` are built.
 """
 
 from __future__ import annotations

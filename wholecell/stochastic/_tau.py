@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import UnsupportedSBMLError
 from ..ode._integrate import NONFINITE, SUCCESS
 from ._ssa import BAD_PROPENSITY, Lane, run_lanes
 
@@ -33,8 +34,6 @@ class TauMatrices(NamedTuple):
 
 def tau_matrices(structure) -> TauMatrices:
     """Constant stoichiometry as dense matrices (tau-leaping needs them)."""
-    from .._errors import UnsupportedSBMLError
-
     if structure.any_var:
         raise UnsupportedSBMLError("variable stoichiometry in tau-leaping", None)
     n, r = structure.n_state, structure.n_reactions
