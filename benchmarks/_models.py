@@ -11,7 +11,7 @@ from pathlib import Path
 
 import libsbml
 
-from wholecell._generate import mass_action_network
+from wholecell.sbml._generate import mass_action_network
 
 HERE = Path(__file__).resolve().parent
 FALLBACK = HERE.parent / "tests" / "data" / "biomodels"

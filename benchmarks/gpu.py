@@ -39,8 +39,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-from wholecell._program import scalar_programs  # noqa: E402
-from wholecell._solvers import EXPLICIT, choose_solver  # noqa: E402
+from wholecell.compiler._program import scalar_programs  # noqa: E402
+from wholecell.ode._solvers import EXPLICIT, choose_solver  # noqa: E402
 
 from ._common import (  # noqa: E402
     ATOL,

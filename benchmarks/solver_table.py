@@ -28,7 +28,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-from wholecell._solvers import EXPLICIT, bdf_applies, choose_solver  # noqa: E402
+from wholecell.ode._solvers import EXPLICIT, bdf_applies, choose_solver  # noqa: E402
 
 from ._common import ATOL, RTOL, max_rel_diff, median_time  # noqa: E402
 

@@ -17,9 +17,9 @@ import numpy as np
 
 import wholecell as wc
 from wholecell._devices import map_blocks, map_members, shard_batch
-from wholecell._lockstep import lockstep_applies
-from wholecell._program import scalar_programs
-from wholecell._solvers import EXPLICIT, choose_solver
+from wholecell.compiler._program import scalar_programs
+from wholecell.ensemble._lockstep import lockstep_applies
+from wholecell.ode._solvers import EXPLICIT, choose_solver
 
 from ._amici import Amici
 from ._amici import available as amici_available

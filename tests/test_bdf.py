@@ -23,11 +23,11 @@ from test_rosenbrock import (
 )
 
 import wholecell as wc
-from wholecell._bdf import MAX_ORDER, bdf_integrate, change_step, interpolate
 from wholecell._devices import map_members
 from wholecell._errors import SimulationError
-from wholecell._integrate import CHECKPOINT_BYTES, SUCCESS, checkpoints_for
-from wholecell._jacobian import sparsity_pattern
+from wholecell.compiler._jacobian import sparsity_pattern
+from wholecell.ode._bdf import MAX_ORDER, bdf_integrate, change_step, interpolate
+from wholecell.ode._integrate import CHECKPOINT_BYTES, SUCCESS, checkpoints_for
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,4 +1,4 @@
-"""The unrolled Tsit5 (`wholecell._explicit.Tsit5`) against diffrax's and exact solutions."""
+"""The unrolled Tsit5 (`wholecell.ode._explicit.Tsit5`) against diffrax's and exact solutions."""
 
 import diffrax
 import jax
@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wholecell._explicit import Tsit5
-from wholecell._integrate import integrate
-from wholecell._solvers import make_solver
+from wholecell.ode._explicit import Tsit5
+from wholecell.ode._integrate import integrate
+from wholecell.ode._solvers import make_solver
 
 jax.config.update("jax_enable_x64", True)
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA
 
 import wholecell as wc
-from wholecell._model import FluxBounds
+from wholecell.sbml._model import FluxBounds
 
 FBA_DATA = DATA / "fba"
 SUITE_CASES = ["01186", "01625", "01619", "01623"]

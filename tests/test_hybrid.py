@@ -93,7 +93,7 @@ def test_exact_mode_follows_time_dependent_propensity(coupled):
 
 
 def test_selection_of_stochastic_reactions(independent):
-    from wholecell._hybrid import stochastic_reactions
+    from wholecell.stochastic._hybrid import stochastic_reactions
 
     sim = wc.compile(independent)
     assert list(stochastic_reactions(sim, "auto")) == [True, True, False]

@@ -1,4 +1,4 @@
-"""Ensembles in lock step (`CompiledModel.solve_batch`, `wholecell._lockstep`).
+"""Ensembles in lock step (`CompiledModel.solve_batch`, `wholecell.ensemble._lockstep`).
 
 References: analytic solutions, libRoadRunner's trajectories of BIOMD0000000012
 (tests/data/biomodels), and SBML Test Suite cases run as ensembles; and a member's own
@@ -14,9 +14,9 @@ import pytest
 from conftest import DECAY
 
 import wholecell as wc
-from wholecell._compile import CompileError
-from wholecell._integrate import MAX_STEPS, SUCCESS
-from wholecell._lower import power
+from wholecell._errors import CompileError
+from wholecell.compiler._lower import power
+from wholecell.ode._integrate import MAX_STEPS, SUCCESS
 from wholecell.testsuite import run_case
 
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,4 @@
-"""Stiff ensembles in lock step (`wholecell._lockstep_bdf`) and the sparse LU they use.
+"""Stiff ensembles in lock step (`wholecell.ensemble._lockstep_bdf`) and the sparse LU they use.
 
 References: numpy's dense solves, the analytic solution of a stiff linear chain,
 libRoadRunner's trajectory of BIOMD0000000019 (tests/data/biomodels), and a member's
@@ -14,10 +14,10 @@ import pytest
 from conftest import mass_action, parameter, sbml_model, species
 
 import wholecell as wc
-from wholecell._integrate import MAX_STEPS, SUCCESS
-from wholecell._jacobian import sparsity_pattern
-from wholecell._lockstep import lockstep_applies
-from wholecell._sparselu import SparseLU
+from wholecell.compiler._jacobian import sparsity_pattern
+from wholecell.ensemble._lockstep import lockstep_applies
+from wholecell.ensemble._sparselu import SparseLU
+from wholecell.ode._integrate import MAX_STEPS, SUCCESS
 
 DATA = Path(__file__).parent / "data"
 
@@ -93,7 +93,7 @@ def test_members_take_the_attempts_of_their_own_bdf_solves(schoeberl):
 
 
 def test_lanes_refill_with_the_next_members(schoeberl):
-    from wholecell._lockstep_bdf import batch_jacobian_for, lockstep_bdf
+    from wholecell.ensemble._lockstep_bdf import batch_jacobian_for, lockstep_bdf
 
     sim = schoeberl
     st = sim.structure

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from wholecell._integrate import SUCCESS, integrate
-from wholecell._rosenbrock import RODAS4, RODAS5, RODAS5P, Rosenbrock
+from wholecell.ode._integrate import SUCCESS, integrate
+from wholecell.ode._rosenbrock import RODAS4, RODAS5, RODAS5P, Rosenbrock
 
 #: how far below its nominal order a method may measure (pre-asymptotic slack)
 ORDER_SLACK = 0.3

@@ -5,17 +5,15 @@ import jax as _jax
 # Biochemical networks span many orders of magnitude: simulate in float64.
 _jax.config.update("jax_enable_x64", True)
 
-from ._cache import _enable_at_import  # noqa: E402
+from ._cache import enable_default_cache  # noqa: E402
 
-_enable_at_import()  # the persistent compilation cache (see `wholecell._cache`)
+enable_default_cache()  # the persistent compilation cache (see `wholecell._cache`)
 
 from . import division as division  # noqa: E402
 from . import petab as petab  # noqa: E402
 from ._cache import clear_compilation_cache as clear_compilation_cache  # noqa: E402
 from ._cache import compilation_cache as compilation_cache  # noqa: E402
 from ._cache import compilation_cache_dir as compilation_cache_dir  # noqa: E402
-from ._compile import CompiledModel as CompiledModel  # noqa: E402
-from ._compile import compile as compile  # noqa: E402
 from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
 from ._errors import SBMLError as SBMLError  # noqa: E402
@@ -24,12 +22,14 @@ from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
 from ._fba import FBAResult as FBAResult  # noqa: E402
 from ._fba import fba as fba  # noqa: E402
-from ._fit import FitError as FitError  # noqa: E402
-from ._fit import FitResult as FitResult  # noqa: E402
-from ._fit import fit as fit  # noqa: E402
-from ._model import Model as Model  # noqa: E402
 from ._result import Result as Result  # noqa: E402
-from ._sbml_import import load_sbml as load_sbml  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
+from .fitting._fit import FitError as FitError  # noqa: E402
+from .fitting._fit import FitResult as FitResult  # noqa: E402
+from .fitting._fit import fit as fit  # noqa: E402
+from .sbml._model import Model as Model  # noqa: E402
+from .sbml._sbml_import import load_sbml as load_sbml  # noqa: E402
+from .solve._compiled import CompiledModel as CompiledModel  # noqa: E402
+from .solve._compiled import compile as compile  # noqa: E402
 
 __version__ = "0.1.0"

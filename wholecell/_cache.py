@@ -76,7 +76,7 @@ def clear_compilation_cache(path: str | os.PathLike | None = None) -> int:
     return n
 
 
-def _enable_at_import() -> None:
+def enable_default_cache() -> None:
     """The default: on, unless ``WHOLECELL_NO_CACHE`` is set or the folder cannot be made
     (a read-only home: then every process compiles, as without the cache)."""
     if os.environ.get("WHOLECELL_NO_CACHE", "").strip() not in ("", "0"):

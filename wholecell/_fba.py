@@ -19,7 +19,8 @@ import scipy.sparse
 import sympy as sp
 
 from ._errors import SBMLError, SimulationError, UnsupportedSBMLError
-from ._model import Model, Objective
+from .sbml._model import Model, Objective
+from .solve._compiled import compile as compile_model
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,6 @@ def _values_at_t0(model: Model, ids: Iterable[str]) -> dict[str, float]:
         return {i: float(static[i]) for i in ids}  # type: ignore[arg-type]
     # Honour initial assignments and rules: evaluate the compiled model at t0. Reactions
     # without a kinetic law (the norm in FBA models) get rate 0, which t0 values ignore.
-    from ._compile import compile as compile_model
-
     zero = sp.Integer(0)
     runnable = dataclasses.replace(
         model,

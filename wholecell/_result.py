@@ -158,3 +158,17 @@ class Result:
             f"Result(method={self.method!r}, times={len(self.time)}, "
             f"ids={len(self.ids)}{shape})"
         )
+
+
+def make_result(sim, ts, values, stats, method: str) -> Result:
+    """The `Result` of a solve of ``sim`` (a `CompiledModel`): values of every model id."""
+    species = sim.structure.layout.model.species
+    return Result(
+        ts,
+        sim.observable_ids,
+        values,
+        {s.id: s.compartment for s in species},
+        {s.id: s.has_only_substance_units for s in species},
+        stats,
+        method,
+    )

@@ -9,15 +9,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compile import CompiledModel, compile, describe_failure
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
-from ._integrate import SUCCESS
-from ._lockstep import lockstep_applies
-from ._model import Model
-from ._program import scalar_programs
-from ._result import Result
-from ._solvers import EXPLICIT, bdf_applies, choose_solver
+from ._result import Result, make_result
+from .compiler._program import scalar_programs
+from .ensemble._lockstep import lockstep_applies
+from .ode._integrate import SUCCESS
+from .ode._solvers import EXPLICIT, bdf_applies, choose_solver
+from .sbml._model import Model
+from .solve._compiled import CompiledModel, compile, describe_failure
+from .solve._inputs import output_times, param_batch
+from .stochastic._hybrid import simulate_hybrid
+from .stochastic._stochastic import simulate_ssa
 
 
 def simulate(
@@ -79,24 +82,20 @@ def simulate(
         UnsupportedSBMLError: the model uses a construct that cannot be simulated.
     """
     sim = compile(model)
-    ts = _times(t)
+    ts = output_times(t)
     if options and method != "hybrid":
         raise TypeError(f"simulate() got unexpected options: {', '.join(options)}")
-    P, batch = _param_batch(sim, params)
+    P, batch = param_batch(sim, params)
     start = ts[0] if t0 is None else float(t0)
     if start > ts[0]:
         raise SimulationError("t0 must not be after the first output time")
     if method in ("ssa", "tau") or (method == "ode" and sim.structure.draws):
-        from ._stochastic import simulate_ssa
-
         ode = {"rtol": rtol, "atol": atol, "solver": solver} if method == "ode" else {}
         return simulate_ssa(
             sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
             chunk_size=chunk_size, progress=progress, method=method, **ode,
         )
     if method == "hybrid":
-        from ._hybrid import simulate_hybrid
-
         return simulate_hybrid(
             sim, ts, start, P, batch, n=n, seed=seed, rtol=rtol, atol=atol, solver=solver,
             max_steps=max_steps, throw=throw, chunk_size=chunk_size, progress=progress,
@@ -129,65 +128,6 @@ def simulate(
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = chosen
     return make_result(sim, ts, values, stats_out, method)
-
-
-def make_result(sim: CompiledModel, ts, values, stats, method: str) -> Result:
-    species = sim.structure.layout.model.species
-    return Result(
-        ts,
-        sim.observable_ids,
-        values,
-        {s.id: s.compartment for s in species},
-        {s.id: s.has_only_substance_units for s in species},
-        stats,
-        method,
-    )
-
-
-def _times(t) -> np.ndarray:
-    ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    if ts.ndim != 1:
-        raise SimulationError("t must be a 1-D array of output times")
-    if ts.size == 1:
-        if not ts[0] > 0:
-            raise SimulationError("a single t is the end time and must be positive")
-        ts = np.linspace(0.0, ts[0], 101)
-    if not np.all(np.isfinite(ts)):
-        raise SimulationError("output times must be finite")
-    if np.any(np.diff(ts) < 0):
-        raise SimulationError("output times must be increasing")
-    return ts
-
-
-def _param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
-    base = np.asarray(sim.param_values)
-    if not params:
-        return jnp.asarray(base[None, :]), False
-    index = {n: i for i, n in enumerate(sim.param_ids)}
-    sizes = set()
-    for k, v in params.items():
-        if k not in index:
-            raise SimulationError(
-                f"'{k}' is not a parameter of model '{sim.model.id}'; "
-                f"parameters are {', '.join(sim.param_ids)}"
-            )
-        sim.check_settable(k, SimulationError)
-        a = np.asarray(v, dtype=np.float64)
-        if a.ndim > 1:
-            raise SimulationError(f"parameter '{k}' must be a scalar or a 1-D batch")
-        if np.any(np.isnan(a)):
-            raise SimulationError(f"parameter '{k}' is NaN")
-        if a.ndim == 1:
-            sizes.add(a.shape[0])
-    if len(sizes) > 1:
-        raise SimulationError(f"batched parameters have different lengths: {sorted(sizes)}")
-    n = sizes.pop() if sizes else 1
-    P = np.tile(base, (n, 1))
-    for k, v in params.items():
-        P[:, index[k]] = np.asarray(v, dtype=np.float64)
-    return jnp.asarray(P), bool(sizes) or n > 1 or any(
-        np.ndim(v) == 1 for v in params.values()
-    )
 
 
 def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):

@@ -11,9 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._compile import compile
 from .._errors import SimulationError
-from .._hybrid import (
+from ..ode._integrate import SUCCESS
+from ..sbml._model import Model
+from ..solve._compiled import compile
+from ..solve._inputs import output_times, param_batch
+from ..stochastic._hybrid import (
     DIVIDED,
     Stochastic,
     choose_hybrid_solver,
@@ -21,10 +24,7 @@ from .._hybrid import (
     make_plan,
     run_cell,
 )
-from .._integrate import SUCCESS
-from .._model import Model
-from .._simulate import _param_batch, _times
-from .._stochastic import _keys
+from ..stochastic._stochastic import member_keys
 from ._conditions import resolve
 from ._lineage import Lineage
 from ._partition import Rule, partition_rules, split
@@ -95,8 +95,8 @@ def simulate(
     """
     sim = compile(model)
     st = sim.structure
-    ts = _times(t)
-    P, batch = _param_batch(sim, params)
+    ts = output_times(t)
+    P, batch = param_batch(sim, params)
     if batch:
         raise SimulationError("division.simulate takes scalar parameters, not a batch")
     p = P[0]
@@ -120,7 +120,7 @@ def simulate(
     x0, c = st.initial(p, t_start)
     X = np.broadcast_to(np.asarray(x0), (n, x0.shape[0])).copy()
     T0 = np.full(n, ts[0])
-    keys = np.asarray(_keys(seed, n))
+    keys = np.asarray(member_keys(seed, n))
     parent = np.full(n, -1)
     out = {k: [] for k in ("parent", "generation", "birth", "division", "traces", "bv", "dv")}
     steps = []

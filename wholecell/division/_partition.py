@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError
-from .._layout import amount_sym
+from ..compiler._layout import amount_sym
 
 KEEP, HALF, BINOMIAL, CUSTOM = 0, 1, 2, 3
 _NAMES = {"keep": KEEP, "half": HALF, "binomial": BINOMIAL}

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .._compile import CompiledModel
-from .._layout import amount_sym
+from ..compiler._layout import amount_sym
+from ..solve._compiled import CompiledModel
 from ._errors import PetabError
 from ._parameters import ParameterTable
 

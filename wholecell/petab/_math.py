@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr
 
-from .. import _symbolic as S
-from .._lower import Lowerer
+from ..compiler._lower import Lowerer
+from ..sbml import _symbolic as S
 from ._errors import PetabError
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._compile import CompiledModel
+from ..solve._compiled import CompiledModel
 
 #: how far (in model time) pre-equilibration integrates; adaptive steps grow quickly once
 #: the state settles, so a long horizon costs few steps

@@ -134,3 +134,14 @@ def parse_ranges(spec: str | None, available: list[int]) -> list[int]:
             wanted.add(int(part))
     have = set(available)
     return sorted(wanted & have)
+
+
+@dataclass
+class Outcome:
+    """How one case went: its status, what differed, how long it took, its tags."""
+
+    case: int
+    status: str  # "pass", "fail", "unsupported", "error"
+    detail: str
+    seconds: float
+    tags: tuple[str, ...]

@@ -7,14 +7,13 @@ import time
 
 import numpy as np
 
-from ._cases import Case
+from ._cases import Case, Outcome
 
 
 def run_fba_case(case: Case, tags: tuple[str, ...], t0: float):
     """Run one flux balance case; errors propagate to `run_case`, which records them."""
     import wholecell as wc
 
-    from ._runner import Outcome
 
     if case.test_type != "FluxBalanceSteadyState":
         raise wc.UnsupportedSBMLError(f"test type '{case.test_type}'", f"case {case.number:05d}")

@@ -8,12 +8,14 @@ import os
 import time
 import traceback
 from collections import defaultdict
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ._cases import Case, read_case
+from ._cases import Case, Outcome, read_case
+from ._fba import run_fba_case
+from ._stochastic import run_stochastic_case
 
 #: solve this much tighter than the case asks (the suite's own advice)
 RTOL = 1e-10
@@ -22,13 +24,6 @@ ATOL_FACTOR = 1e-4
 MAX_STEPS = 400_000
 
 
-@dataclass
-class Outcome:
-    case: int
-    status: str  # "pass", "fail", "unsupported", "error"
-    detail: str
-    seconds: float
-    tags: tuple[str, ...]
 
 
 def compare(case: Case, names: list[str], actual: np.ndarray, expected: np.ndarray) -> str:
@@ -65,8 +60,6 @@ def run_case(directory: str, members: int = 1) -> Outcome:
         case = read_case(Path(directory))
         tags = case.tags + tuple(f"package:{p}" for p in case.packages)
         if case.test_type != "TimeCourse":
-            from ._fba import run_fba_case
-
             return run_fba_case(case, tags, t0)
         model = wc.load_sbml(case.sbml)
         ts = case.times()
@@ -136,12 +129,9 @@ def run_cases(
     out: list[Outcome] = []
     total = len(directories)
     paths = [str(d) for d in directories]
-    from functools import partial
 
     run = partial(run_case, members=members) if members > 1 else run_case
     if stochastic_runs is not None:
-        from ._stochastic import run_stochastic_case
-
         run = partial(run_stochastic_case, n=stochastic_runs)
     if jobs <= 1:
         _init_worker()

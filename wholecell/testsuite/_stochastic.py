@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cases import read_case
-from ._runner import Outcome
+from ._cases import Outcome, read_case
 
 #: points outside the ranges tolerated per case (the suite: "0-1 is great, 2-3 check")
 ALLOWED_OUTLIERS = 2

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
+from ..ode._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
 
 #: status: a propensity was negative or NaN
 BAD_PROPENSITY = 5

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._integrate import NONFINITE, SUCCESS
+from .._errors import UnsupportedSBMLError
+from ..ode._integrate import NONFINITE, SUCCESS
 from ._ssa import BAD_PROPENSITY, Lane, run_lanes
 
 EPSILON = 0.03
@@ -33,8 +34,6 @@ class TauMatrices(NamedTuple):
 
 def tau_matrices(structure) -> TauMatrices:
     """Constant stoichiometry as dense matrices (tau-leaping needs them)."""
-    from ._errors import UnsupportedSBMLError
-
     if structure.any_var:
         raise UnsupportedSBMLError("variable stoichiometry in tau-leaping", None)
     n, r = structure.n_state, structure.n_reactions

@@ -10,8 +10,9 @@ import jax.scipy.special as jsp
 import sympy as sp
 from jax.custom_derivatives import SymbolicZero
 
-from . import _symbolic as S
-from ._errors import CompileError, UnsupportedSBMLError
+from .._errors import CompileError, UnsupportedSBMLError
+from ..sbml import _symbolic as S
+from ..sbml._distrib import NAMES, draw
 
 
 def as_number(x):
@@ -246,8 +247,6 @@ class Lowerer:
 
     def _draw(self, e):
         """A distrib draw, from this evaluation's key folded with the call site."""
-        from ._distrib import NAMES, draw
-
         name = NAMES[int(e.args[0])]
         if self.key is None:
             raise UnsupportedSBMLError(

@@ -33,20 +33,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._bdf import (
-    _ALPHA,
-    _ERROR_CONST,
-    _GAMMA,
-    _ROWS,
+from ..compiler._jacobian import colour_columns, sparsity_pattern
+from ..ode._bdf_tables import (
+    ALPHA,
+    ERROR_CONST,
+    GAMMA,
     MAX_C_CHANGE,
     MAX_FACTOR,
     MAX_ORDER,
     MIN_FACTOR,
     NEWTON_MAXITER,
     NEWTON_TOL,
+    ROWS,
 )
-from ._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
-from ._jacobian import colour_columns, sparsity_pattern
+from ..ode._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
 from ._lockstep import _where, batch_rhs_for, cached_on
 from ._sparselu import SparseLU
 
@@ -112,7 +112,7 @@ _K = MAX_ORDER + 1
 
 
 def _r_matrix(order, factor):
-    """`_bdf._r_matrix` for each member: ``(K, K, B)``."""
+    """`_bdf_tables.r_matrix` for each member: ``(K, K, B)``."""
     i = np.arange(1.0, _K)[:, None, None]
     j = np.arange(1.0, _K)[None, :, None]
     B = order.shape[0]
@@ -137,7 +137,7 @@ def _apart(when, compute, otherwise):
 
 
 def change_step(D, order, factor):
-    """`_bdf.change_step` for each member: ``D``, rows ``(n, B)``."""
+    """`_bdf_tables.change_step` for each member: ``D``, rows ``(n, B)``."""
 
     def matrix():
         R, U = _r_matrix(order, factor), _r_matrix(order, jnp.ones_like(factor))
@@ -186,7 +186,7 @@ def _weighted(weights, D, first: int = 0):
 
 
 def interpolate(t_out, t, h, order, D):
-    """`_bdf.interpolate` for each member."""
+    """`_bdf_tables.interpolate` for each member."""
     p = _cumprod([(t_out - (t - h * j)) / (h * (1.0 + j)) for j in range(MAX_ORDER)])
     p = [jnp.where(k < order, v, 0.0) for k, v in enumerate(p)]
     return D[0] + _weighted(p, D, 1)
@@ -247,9 +247,9 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
     atol_col = jnp.asarray(atol, dtype)
     atol_col = atol_col[:, None] if atol_col.ndim == 1 else atol_col
     slots = refresh_slots or max(1, min(L, int(np.ceil(REFRESH_SHARE * L))))
-    gamma = jnp.asarray(_GAMMA, dtype)
-    alpha = jnp.asarray(_ALPHA, dtype)
-    error_const = jnp.asarray(_ERROR_CONST, dtype)
+    gamma = jnp.asarray(GAMMA, dtype)
+    alpha = jnp.asarray(ALPHA, dtype)
+    error_const = jnp.asarray(ERROR_CONST, dtype)
     lane = jnp.arange(L)
 
     # every member's start: its first step and derivative
@@ -271,7 +271,7 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         m = jnp.minimum(member, M - 1)
         x = x0[:, m]
         zero = jnp.zeros_like(x)
-        D = (x, f0[:, m] * h0[m][None]) + (zero,) * (_ROWS - 2)
+        D = (x, f0[:, m] * h0[m][None]) + (zero,) * (ROWS - 2)
 
         def put(a, b):
             return _where(new, a, b)
@@ -290,7 +290,7 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
     zl = jnp.zeros(L, dtype)
     empty = _State(
         member=jnp.full(L, M), c=jnp.zeros((c.shape[0], L), dtype), t=zl,
-        D=(jnp.zeros((n, L), dtype),) * _ROWS, order=jnp.ones(L, int), h=zl,
+        D=(jnp.zeros((n, L), dtype),) * ROWS, order=jnp.ones(L, int), h=zl,
         last=jnp.zeros(L, bool), n_equal=jnp.zeros(L, int),
         lu=jnp.zeros((lu.n_factors + 2, L), dtype), c_lu=zl, rate=zl,
         need_jac=jnp.zeros(L, bool), jac_current=jnp.ones(L, bool), fresh=jnp.zeros(L, bool),
@@ -423,8 +423,8 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
             (d = its D^(order + 1))."""
             top = d - _pick(D, order + 1)
             acc = None
-            D_acc = [None] * _ROWS
-            for r in reversed(range(_ROWS)):
+            D_acc = [None] * ROWS
+            for r in reversed(range(ROWS)):
                 e = _where(r == order + 1, d, _where(r <= order, D[r], 0.0))
                 acc = e if acc is None else acc + e
                 D_acc[r] = _where(r == order + 2, top, _where(r <= order + 1, acc, D[r]))

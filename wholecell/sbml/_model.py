@@ -141,8 +141,8 @@ class Model:
     """An SBML model: the immutable IR between import and compile.
 
     Every id is the SBML id verbatim. Expressions are sympy, with every model id a
-    `sympy.Symbol` of that name, ``wholecell._symbolic.TIME`` for time, and the
-    unevaluated functions of `wholecell._symbolic` for logic and piecewise.
+    `sympy.Symbol` of that name, ``wholecell.sbml._symbolic.TIME`` for time, and the
+    unevaluated functions of `wholecell.sbml._symbolic` for logic and piecewise.
     """
 
     id: str

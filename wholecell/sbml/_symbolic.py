@@ -112,7 +112,7 @@ class RateOf(_SBMLFunction):
 class Distrib(_SBMLFunction):
     """``Distrib(kind, site, *args)``: a draw from a ``distrib`` package distribution.
 
-    ``kind`` indexes `wholecell._distrib.NAMES`; ``site`` is an integer unique to the call
+    ``kind`` indexes `wholecell.sbml._distrib.NAMES`; ``site`` is an integer unique to the call
     site (so two draws with equal arguments stay independent).
     """
 

@@ -3,7 +3,7 @@
 This is the bookkeeping half of compilation, free of JAX: it decides the parameter
 vector ``p`` (every number the SBML file declares), the state vector ``x`` and the
 time-constant vector ``c``, and writes the definitions (sympy) from which the
-programs of `wholecell._compile` are built.
+programs of `wholecell.compiler._structure` are built.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from . import _symbolic as S
-from ._algebraic import reduce_algebraic_rules
-from ._errors import SBMLError, UnsupportedSBMLError
-from ._model import Model
+from .._errors import SBMLError, UnsupportedSBMLError
+from ..sbml import _symbolic as S
+from ..sbml._algebraic import reduce_algebraic_rules
+from ..sbml._model import Model
 
 
 def p_sym(name: str) -> sp.Symbol:

@@ -25,7 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _history
+from ..compiler import _history
+from ..compiler._events import EventSpec
+from ..compiler._structure import RunArgs
 from ._integrate import EVENT_OVERFLOW, SUCCESS, Hooks
 
 #: bisection iterations to locate a trigger time (enough for full double precision)
@@ -47,26 +49,6 @@ class EventState(NamedTuple):
     status: Any
 
 
-class EventSpec(eqx.Module):
-    """Static description of a model's events, built by the compiler."""
-
-    n_events: int = eqx.field(static=True)
-    n_assign: int = eqx.field(static=True)
-    capacity: int = eqx.field(static=True)
-    initial_value: tuple = eqx.field(static=True)
-    persistent: tuple = eqx.field(static=True)
-    use_trigger_values: tuple = eqx.field(static=True)
-    has_delay: bool = eqx.field(static=True)
-    has_priority: tuple = eqx.field(static=True)
-    assign_event: tuple = eqx.field(static=True)  # (n_assign,) event of each assignment
-    assign_state: tuple = eqx.field(static=True)  # (n_assign,) target state index
-    assign_amount: tuple = eqx.field(static=True)  # (n_assign,) True: value * compartment
-    root_index: tuple = eqx.field(static=True)  # per event: output position of g, or -1
-    # species whose state is a concentration (rate rule): rescaled when their
-    # compartment jumps, since an event keeps amounts
-    conc_state: tuple = eqx.field(static=True)
-    # programs (static, identity-hashed): see _compile
-    programs: Any = eqx.field(static=True)
 
 
 class ModelHooks(Hooks):
@@ -99,8 +81,6 @@ class ModelHooks(Hooks):
     def _args(self, args, hist):
         if not self.has_history:
             return args
-        from ._compile import RunArgs
-
         if isinstance(args, RunArgs):
             return args._replace(hist=hist)
         return RunArgs(args, hist)

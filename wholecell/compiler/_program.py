@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from . import _symbolic as S
-from ._errors import CompileError
+from .._errors import CompileError
+from ..sbml import _symbolic as S
 from ._lower import Lowerer, as_number
 
 #: in scalar mode, programs with at most this many derived values are evaluated one

@@ -10,8 +10,8 @@ from pathlib import Path
 import libsbml
 import sympy as sp
 
+from .._errors import SBMLError, UnsupportedSBMLError
 from . import _symbolic as S
-from ._errors import SBMLError, UnsupportedSBMLError
 from ._mathml import MathConverter, function_definitions
 from ._model import (
     AlgebraicRule,

@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 import libsbml
 import sympy as sp
 
+from .._errors import SBMLError, UnsupportedSBMLError
 from . import _symbolic as S
 from ._distrib import ARITY as DISTRIB_ARITY
 from ._distrib import NAMES as DISTRIB_NAMES
-from ._errors import SBMLError, UnsupportedSBMLError
 
 _UNARY = {
     libsbml.AST_FUNCTION_ABS: sp.Abs,

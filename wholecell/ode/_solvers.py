@@ -7,8 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import SimulationError
+from .._errors import SimulationError
 from ._explicit import Tsit5
+from ._rosenbrock import TABLEAUS, Rosenbrock
 
 #: stiff when the fastest mode times the time span exceeds this (an explicit method
 #: would then need thousands of stability-limited steps)
@@ -44,8 +45,6 @@ def make_solver(
     if key == "bdf":
         raise SimulationError("'bdf' is not a diffrax solver: it runs in its own loop (_bdf)")
     if key in ("rodas5", "rodas5p", "rodas4"):
-        from ._rosenbrock import TABLEAUS, Rosenbrock
-
         return Rosenbrock(TABLEAUS[key], jacobian)
     raise SimulationError(
         f"unknown ODE solver '{name}'; choose one of {', '.join(EXPLICIT + STIFF)} or 'auto'"

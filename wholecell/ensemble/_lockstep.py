@@ -22,10 +22,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from diffrax._solver.tsit5 import _Tsit5Interpolation
 
-from ._explicit import _A, _B_ERR, _C
-from ._integrate import (
+from ..compiler._program import SCALAR_LIMIT, scalar_programs
+from ..ode._integrate import (
     DT_UNDERFLOW,
     MAX_STEPS,
     NONFINITE,
@@ -34,7 +33,7 @@ from ._integrate import (
     initial_step,
     step_factor,
 )
-from ._program import SCALAR_LIMIT, scalar_programs
+from ..ode._tsit5 import B_ERR, A, C, Tsit5Interpolation
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
 #: each write interpolates every member, so one per step is cheapest where steps are
@@ -164,15 +163,15 @@ class Tsit5Batch:
         hb = h[None, :]
         ks = [hb * f0]
         y1 = f1 = None
-        for i, row in enumerate(_A):
+        for i, row in enumerate(A):
             u = x0 + jnp.tensordot(jnp.asarray(row, x0.dtype), jnp.stack(ks), axes=1)
-            ci = _C[i + 1]
+            ci = C[i + 1]
             fi = f(t1 if ci == 1.0 else t0 + ci * h, u, c)
             ks.append(hb * fi)
-            if i == len(_A) - 1:
+            if i == len(A) - 1:
                 y1, f1 = u, fi
         k = jnp.stack(ks)
-        err = jnp.tensordot(jnp.asarray(_B_ERR, x0.dtype), k, axes=1)
+        err = jnp.tensordot(jnp.asarray(B_ERR, x0.dtype), k, axes=1)
         return y1, err, (x0, k), f1
 
     @staticmethod
@@ -182,7 +181,7 @@ class Tsit5Batch:
         y0, k = dense
 
         def one(y0, k, th):
-            return _Tsit5Interpolation(t0=0.0, t1=1.0, y0=y0, y1=y0, k=k).evaluate(th)
+            return Tsit5Interpolation(t0=0.0, t1=1.0, y0=y0, y1=y0, k=k).evaluate(th)
 
         return jax.vmap(one, in_axes=(1, 2, 0), out_axes=1)(y0, k, theta)
 
@@ -314,22 +313,6 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
 
 
-#: methods that run in lock step, by name (BDF's loop is `_lockstep_bdf.lockstep_bdf`)
+#: methods that run in lock step, by name (BDF's loop is `_lockstep_bdf.lockstep_bdf`;
+#: `_members.solve_members` picks the loop)
 METHODS = {"tsit5": Tsit5Batch, "bdf": None}
-
-
-def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_steps: int):
-    """Solve one member per row of ``P`` in lock step: ``ys (B, n_out, n)`` and `Stats`
-    with the members on the leading axis, as `jax.vmap` of a solve gives them."""
-    x0, c = jax.vmap(lambda p: structure.initial(p, t0))(P)
-    if method == "bdf":
-        from ._lockstep_bdf import batch_jacobian_for, lockstep_bdf
-
-        ys, stats = lockstep_bdf(batch_jacobian_for(structure), x0.T, c.T, t0, ts,
-                                 rtol=rtol, atol=atol, max_steps=max_steps)
-    else:
-        ys, stats = lockstep_integrate(
-            METHODS[method](), batch_rhs_for(structure), x0.T, c.T, t0, ts,
-            rtol=rtol, atol=atol, max_steps=max_steps,
-        )
-    return ys, stats._replace(x_last=stats.x_last.T)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
-from ._errors import WholecellError
+from .._errors import WholecellError
 
 METHODS = ("L-BFGS-B", "trust-constr", "least_squares", "optax")
 

@@ -11,8 +11,8 @@ import dataclasses
 
 import sympy as sp
 
+from .._errors import UnsupportedSBMLError
 from . import _symbolic as S
-from ._errors import UnsupportedSBMLError
 from ._model import AssignmentRule, Model
 
 

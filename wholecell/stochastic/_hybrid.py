@@ -31,14 +31,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compile import CompiledModel, describe_failure
-from ._devices import shard_batch
-from ._errors import SimulationError, UnsupportedSBMLError
-from ._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
-from ._model import Reaction
-from ._solvers import STIFFNESS_THRESHOLD, make_solver
+from .._devices import shard_batch
+from .._errors import SimulationError, UnsupportedSBMLError
+from .._result import make_result
+from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
+from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
+from ..sbml._model import Reaction
+from ..solve._compiled import CompiledModel, describe_failure
 from ._ssa import BAD_PROPENSITY
-from ._stochastic import _keys
+from ._stochastic import member_keys
 
 #: status: the division condition held; the run stopped at the division time
 DIVIDED = 10
@@ -305,8 +306,6 @@ def simulate_hybrid(
     stochastic: Stochastic = None, communication_step: float | str = 1.0,
 ):
     """``n`` hybrid trajectories (or one per row of a parameter batch ``P``): a `Result`."""
-    from ._simulate import make_result
-
     plan = make_plan(sim, stochastic, communication_step, P[0])
     if solver == "auto":
         solver = choose_hybrid_solver(plan, P[0], float(t0), float(ts[-1] - t0))
@@ -318,7 +317,7 @@ def simulate_hybrid(
         n = P.shape[0]
     if n < 1:
         raise SimulationError("n must be at least 1")
-    keys = _keys(seed, n)
+    keys = member_keys(seed, n)
     n_dev = len(jax.devices())
     chunk = chunk_size or min(n, DEFAULT_CHUNK)
     chunk = max(n_dev, -(-chunk // n_dev) * n_dev)

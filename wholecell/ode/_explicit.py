@@ -2,11 +2,11 @@
 
 diffrax's `diffrax.Tsit5` runs its stages in a (checkpointed) while loop over a
 stage buffer, a fusion barrier for XLA. Here the stages are unrolled at trace time
-(straight-line code). The method is the same: diffrax's tableau (coefficients imported
-from diffrax, not re-typed), its embedded error estimate, first-same-as-last (the last
+(straight-line code). The method is the same: the published tableau (`_tsit5`), its
+embedded error estimate, first-same-as-last (the last
 stage's derivative is carried in the solver state and reused as the next step's first
 stage, recomputed after a jump), and its dense output (the step returns what
-`diffrax._solver.tsit5._Tsit5Interpolation` takes: ``y0, y1`` and ``k``, the seven
+`_tsit5.Tsit5Interpolation` takes: ``y0, y1`` and ``k``, the seven
 stage increments ``h f_i``); with the same step sizes the solutions agree to rounding.
 
 Each stage argument is a contraction of the stacked increments (``y0 + a_i @ K``), not
@@ -27,17 +27,15 @@ import diffrax
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
-import numpy as np
-from diffrax._solver.tsit5 import _tsit5_tableau, _Tsit5Interpolation
 
-#: stage couplings a_ij (row i has i entries), stage times, solution and error weights
-_A = tuple(tuple(float(v) for v in row) for row in _tsit5_tableau.a_lower)
-_C = (0.0,) + tuple(float(v) for v in _tsit5_tableau.c)
-_B_ERR = tuple(float(v) for v in _tsit5_tableau.b_error)
+from ._tsit5 import B_ERR as _B_ERR
+from ._tsit5 import B_SOL, Tsit5Interpolation
+from ._tsit5 import A as _A
+from ._tsit5 import C as _C
+
 # The last stage is evaluated at the new solution ("same as last" for the solution):
 # y1 is the argument of stage 7, whose derivative is the next step's first stage.
-assert np.allclose(_tsit5_tableau.a_lower[-1], _tsit5_tableau.b_sol[:-1])
-assert _tsit5_tableau.b_sol[-1] == 0.0
+assert _A[-1] == B_SOL[:-1] and B_SOL[-1] == 0.0
 
 
 class Tsit5(diffrax.AbstractAdaptiveSolver):
@@ -48,7 +46,7 @@ class Tsit5(diffrax.AbstractAdaptiveSolver):
     """
 
     term_structure: ClassVar = diffrax.AbstractTerm
-    interpolation_cls: ClassVar = _Tsit5Interpolation
+    interpolation_cls: ClassVar = Tsit5Interpolation
 
     def order(self, terms):
         return 5

@@ -38,6 +38,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._bdf_tables import (
+    ALPHA,
+    ERROR_CONST,
+    GAMMA,
+    MAX_C_CHANGE,
+    MAX_FACTOR,
+    MAX_ORDER,
+    MIN_FACTOR,
+    NEWTON_MAXITER,
+    NEWTON_TOL,
+    ROWS,
+    change_step,
+    interpolate,
+)
 from ._integrate import (
     DT_UNDERFLOW,
     MAX_STEPS,
@@ -49,49 +63,8 @@ from ._integrate import (
 )
 from ._linsolve import factor, lu_solve
 
-MAX_ORDER = 5
-NEWTON_MAXITER = 3  # CVODE's maxcor
-MIN_FACTOR = 0.2
-MAX_FACTOR = 10.0
-MAX_C_CHANGE = 0.3  # CVODE's dgmax
-#: converged when the scaled correction times its rate is below this (err <= 1 passes)
-NEWTON_TOL = 0.03
-_ROWS = MAX_ORDER + 3  # the differences D^0 .. D^(order + 2)
 #: outputs the reverse-mode loop writes per iteration (see `_one_loop`)
 OUTPUTS_PER_ITERATION = 4
-
-_KAPPA = np.array([0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0])
-_GAMMA = np.hstack((0.0, np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1))))
-_ALPHA = (1.0 - _KAPPA) * _GAMMA
-_ERROR_CONST = np.hstack((_KAPPA * _GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2), np.inf))
-
-
-def _r_matrix(order, factor):
-    """SciPy's ``compute_R`` for a traced order: zero outside the leading block."""
-    k = MAX_ORDER + 1
-    i = np.arange(1.0, k)[:, None]
-    j = np.arange(1.0, k)[None, :]
-    m = jnp.ones((k, k), dtype=jnp.result_type(factor))
-    m = m.at[1:, 1:].set((i - 1 - factor * j) / i).at[1:, 0].set(0.0)
-    r = jnp.cumprod(m, axis=0)
-    idx = jnp.arange(k)
-    return jnp.where((idx[:, None] <= order) & (idx[None, :] <= order), r, 0.0)
-
-
-def change_step(D, order, factor):
-    """Re-express the differences ``D`` for a step ``factor`` times the current one."""
-    ru = _r_matrix(order, factor) @ _r_matrix(order, jnp.ones_like(factor))
-    k = MAX_ORDER + 1
-    ru = ru + jnp.diag(jnp.where(jnp.arange(k) <= order, 0.0, 1.0))
-    return D.at[:k].set(ru.T @ D[:k])
-
-
-def interpolate(t_out, t, h, order, D):
-    """The solution at ``t_out`` from the polynomial of the last step (ending at ``t``)."""
-    j = np.arange(MAX_ORDER)
-    p = jnp.cumprod((t_out - (t - h * j.astype(float))) / (h * (1.0 + j)))
-    p = jnp.where(j < order, p, 0.0)
-    return D[0] + p @ D[1 : MAX_ORDER + 1]
 
 
 class _State(NamedTuple):
@@ -141,10 +114,10 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
     n = x0.shape[0]
     kind = "checkpointed" if adjoint == "checkpointed" else "lax"
     eye = jnp.eye(n, dtype=dtype)
-    gamma = jnp.asarray(_GAMMA, dtype)
-    alpha = jnp.asarray(_ALPHA, dtype)
-    error_const = jnp.asarray(_ERROR_CONST, dtype)
-    rows = jnp.arange(_ROWS)
+    gamma = jnp.asarray(GAMMA, dtype)
+    alpha = jnp.asarray(ALPHA, dtype)
+    error_const = jnp.asarray(ERROR_CONST, dtype)
+    rows = jnp.arange(ROWS)
 
     def iteration_factors(t, x, c, args):
         """The factors of ``I - c J(t, x)``, held constant under differentiation."""
@@ -299,7 +272,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
 
     h0 = initial_step(rhs, t0, x0, args, 1, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
     h0 = jax.lax.stop_gradient(h0)
-    D0 = jnp.zeros((_ROWS, n), dtype).at[0].set(x0).at[1].set(rhs(t0, x0, args) * h0)
+    D0 = jnp.zeros((ROWS, n), dtype).at[0].set(x0).at[1].set(rhs(t0, x0, args) * h0)
     lu0, perm0 = iteration_factors(t0, x0, h0, args)
     init = _State(
         t=t0, D=D0, order=jnp.array(1), h=h0, n_equal=jnp.array(0), lu=lu0, perm=perm0,

@@ -10,11 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compile import CompiledModel, describe_failure
-from ._devices import shard_batch
-from ._errors import SimulationError, UnsupportedSBMLError
-from ._events import ModelHooks
-from ._integrate import MESSAGES, SUCCESS
+from .._devices import shard_batch
+from .._errors import SimulationError, UnsupportedSBMLError
+from .._result import make_result
+from ..ode._events import ModelHooks
+from ..ode._integrate import MESSAGES, SUCCESS
+from ..ode._solvers import choose_solver
+from ..solve._compiled import CompiledModel, describe_failure
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
 
@@ -62,7 +64,7 @@ def check_ssa_model(sim: CompiledModel, method: str = "ssa") -> None:
         )
 
 
-def _keys(seed: int, n: int):
+def member_keys(seed: int, n: int):
     return jax.random.split(jax.random.PRNGKey(seed), n)
 
 
@@ -105,12 +107,8 @@ def simulate_ssa(
     one PRNG stream per trajectory (as does ``method="ode"`` for models that draw, with
     the caller's ``rtol``, ``atol`` and ``solver``).
     """
-    from ._simulate import make_result
-
     label = method
     if method == "ode" or (method in ("ssa", "tau") and not sim.structure.layout.model.reactions):
-        from ._solvers import choose_solver
-
         if solver == "auto":
             solver = choose_solver(sim, float(ts[-1] - t0), P[0], float(t0))
         method = "ode:" + solver
@@ -124,7 +122,7 @@ def simulate_ssa(
         n = P.shape[0]
     if n < 1:
         raise SimulationError("n must be at least 1")
-    keys = _keys(seed, n)
+    keys = member_keys(seed, n)
     n_dev = len(jax.devices())
     chunk = chunk_size or min(n, default_chunk(len(ts), len(sim.observable_ids)))
     chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count

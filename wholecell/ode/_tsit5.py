@@ -1,0 +1,84 @@
+"""Tsitouras' 5(4) Runge-Kutta pair: its tableau and its 5th-order dense output.
+
+The numbers are the published coefficients, written out as the float64 values they round
+to, so that no solver depends on another library's private tables:
+
+Ch. Tsitouras, Runge-Kutta pairs of order 5(4) satisfying only the first column
+simplifying assumption, Comput. Math. Appl. 62 (2011) 770-775: the coefficients
+a_ij, b_i, c_i, the embedded weights b_i - b^_i and the dense-output polynomials
+b_i(theta). They are the values diffrax 0.7 uses (`diffrax.Tsit5`), to the last bit;
+`tests/test_explicit.py` checks a solve with them against `diffrax.Tsit5`.
+"""
+
+from __future__ import annotations
+
+import diffrax
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+#: stage couplings a_ij: row i holds the i couplings of stage i + 2 to stages 1..i + 1
+A: tuple[tuple[float, ...], ...] = (
+    (0.161,),
+    (-0.008480655492356989, 0.335480655492357),
+    (2.8971530571054935, -6.359448489975075, 4.3622954328695815),
+    (5.325864828439257, -11.748883564062828, 7.4955393428898365, -0.09249506636175525),
+    (5.86145544294642, -12.92096931784711, 8.159367898576159, -0.071584973281401,
+     -0.028269050394068383),
+    (0.09646076681806523, 0.01, 0.4798896504144996, 1.379008574103742, -3.290069515436081,
+     2.324710524099774),
+)
+#: stage times c_i (stage 1 at the start of the step)
+C: tuple[float, ...] = (0.0, 0.161, 0.327, 0.9, 0.9800255409045097, 1.0, 1.0)
+#: 5th-order solution weights b_i: the last row of `A` (first same as last)
+B_SOL: tuple[float, ...] = (
+    0.09646076681806523, 0.01, 0.4798896504144996, 1.379008574103742, -3.290069515436081,
+    2.324710524099774, 0.0,
+)
+#: error weights b_i - b^_i (5th-order solution minus the embedded 4th-order one)
+B_ERR: tuple[float, ...] = (
+    0.0017800110522257773, 0.0008164344596567463, -0.007880878010261994,
+    0.1447110071732629, -0.5823571654525552, 0.45808210592918686, -0.015151515151515152,
+)
+
+
+def dense_weights(theta):
+    """The weights b_i(theta) of the seven stage increments at ``theta`` in [0, 1]."""
+    t = theta
+    b1 = (-1.0530884977290216 * t * (t - 1.3299890189751412)
+          * (t**2 - 1.4364028541716351 * t + 0.7139816917074209))
+    b2 = 0.1017 * t**2 * (t**2 - 2.1966568338249754 * t + 1.2949852507374631)
+    b3 = 2.490627285651252793 * t**2 * (t**2 - 2.38535645472061657 * t + 1.57803468208092486)
+    b4 = -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t**2
+    b5 = 47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t**2
+    b6 = -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t**2
+    b7 = 2.5 * (t - 1) * (t - 0.6) * t**2
+    return jnp.stack([b1, b2, b3, b4, b5, b6, b7])
+
+
+class Tsit5Interpolation(diffrax.AbstractLocalInterpolation):
+    """Dense output of one Tsit5 step: ``y0 + sum_i b_i(theta) k_i`` with
+    ``theta = (t - t0) / (t1 - t0)`` and ``k`` the seven stage increments ``h f_i``."""
+
+    t0: Array
+    t1: Array
+    y0: Array
+    k: Array
+
+    def __init__(self, *, t0, t1, y0, y1=None, k):
+        del y1  # the solution at t1 is y0 + B_SOL @ k; accepted as solvers pass it
+        self.t0 = t0
+        self.t1 = t1
+        self.y0 = y0
+        self.k = k
+
+    def evaluate(self, t0, t1=None, left: bool = True):
+        del left
+        if t1 is not None:
+            return self.evaluate(t1) - self.evaluate(t0)
+        same = self.t0 == self.t1
+        theta = (jnp.where(same, 0, t0 - self.t0)
+                 / jnp.where(same, 1, self.t1 - self.t0))
+        with jax.numpy_dtype_promotion("standard"):
+            return self.y0 + jnp.tensordot(dense_weights(theta), self.k, axes=1,
+                                           precision=jax.lax.Precision.HIGHEST)

@@ -1,0 +1,8 @@
+"""SBML in: libsbml import, MathML to sympy, the symbolic helpers, the Model IR.
+
+Owns `load_sbml` (`_sbml_import`), the MathML converter (`_mathml`), the sympy function
+vocabulary shared by every later stage (`_symbolic`), the Model IR dataclasses (`_model`),
+the reduction of algebraic rules (`_algebraic`), the SBML ``distrib`` functions
+(`_distrib`) and generated test networks (`_generate`). Imports nothing else of wholecell
+but `wholecell._errors`.
+"""
