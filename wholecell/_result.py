@@ -35,6 +35,7 @@ class Result:
         only_substance_units: dict[str, bool],
         stats: dict[str, Any] | None = None,
         method: str = "ode",
+        model_id: str = "",
     ):
         self.time = np.asarray(time)
         self.ids = tuple(ids)
@@ -44,6 +45,7 @@ class Result:
         self._hosu = dict(only_substance_units)
         self.stats = stats or {}
         self.method = method
+        self.model_id = model_id
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -100,7 +102,8 @@ class Result:
         if not self.batch_shape:
             raise WholecellError("this result is a single run, not an ensemble")
         return Result(
-            self.time, self.ids, fn(self.values), self._compartment, self._hosu, {}, self.method
+            self.time, self.ids, fn(self.values), self._compartment, self._hosu, {}, self.method,
+            self.model_id,
         )
 
     # -- export ------------------------------------------------------------------------
@@ -120,6 +123,69 @@ class Result:
         df.insert(0, "time", np.tile(self.time, n))
         df.insert(0, "member", np.repeat(np.arange(n), len(self.time)))
         return df
+
+    def quantity(self, name: str) -> str:
+        """What ``res[name]`` holds: ``"concentration"`` or ``"amount"`` for a species,
+        ``"value"`` for any other id."""
+        self._column(name)
+        if name not in self._compartment:
+            return "value"
+        return "amount" if self._hosu[name] else "concentration"
+
+    def to_xarray(self, ids: Sequence[str] | None = None):
+        """An `xarray.DataArray` with dims (``member``,) ``time``, ``id``: the members of an
+        ensemble along ``member`` (batch axes flattened), each id's quantity
+        (`quantity`) and compartment as coordinates along ``id``, the model id, method
+        and batch shape as attributes. Needs xarray (``pip install xarray``)."""
+        try:
+            import xarray as xr
+        except ImportError as e:
+            raise ImportError("Result.to_xarray needs xarray: pip install xarray") from e
+        cols = list(ids) if ids is not None else list(self.ids)
+        vals = np.stack([self._column(c) for c in cols], axis=-1)
+        coords: dict[str, Any] = {
+            "time": self.time,
+            "id": cols,
+            "quantity": ("id", [self.quantity(c) for c in cols]),
+            "compartment": ("id", [self._compartment.get(c, "") for c in cols]),
+        }
+        dims: tuple[str, ...] = ("time", "id")
+        if self.batch_shape:
+            vals = vals.reshape((-1,) + vals.shape[-2:])
+            dims = ("member",) + dims
+            coords["member"] = np.arange(vals.shape[0])
+        attrs = {"model_id": self.model_id, "method": self.method,
+                 "batch_shape": str(self.batch_shape)}
+        return xr.DataArray(vals, dims=dims, coords=coords, attrs=attrs,
+                            name=self.model_id or "result")
+
+    def _repr_html_(self) -> str:
+        from ._html import html_table, short_list
+
+        rows = [("model", self.model_id or "–"), ("method", self.method),
+                ("times", f"{len(self.time)} from {self.time[0]:g} to {self.time[-1]:g}"
+                 if len(self.time) else "none"),
+                ("ids", short_list(self.ids))]
+        if self.batch_shape:
+            rows.append(("members", " × ".join(str(n) for n in self.batch_shape)))
+        status = self.stats.get("status") if self.stats else None
+        if status is not None:
+            failed = int(np.sum(np.asarray(status) != 0))
+            rows.append(("failed members" if self.batch_shape else "status",
+                         failed if self.batch_shape else ("ok" if failed == 0 else "failed")))
+        shown = list(self.species_ids or self.ids)[:8]
+        last = self.values[..., -1, :] if len(self.time) else None
+        if last is None or not shown:
+            return html_table("Result", rows)
+        if self.batch_shape:
+            flat = last.reshape(-1, len(self.ids))
+            body = [[n, self.quantity(n), f"{np.mean(flat[:, self._index[n]]):.4g}",
+                     f"{np.std(flat[:, self._index[n]]):.3g}"] for n in shown]
+            cols = ["id", "quantity", f"mean at t={self.time[-1]:g}", "sd"]
+        else:
+            body = [[n, self.quantity(n), f"{last[self._index[n]]:.6g}"] for n in shown]
+            cols = ["id", "quantity", f"at t={self.time[-1]:g}"]
+        return html_table("Result", rows, (cols, body))
 
     def plot(self, ids: Sequence[str] | None = None, ax=None, max_members: int = 20, **kwargs):
         """Plot time courses (species by default) with matplotlib; returns the axes.
@@ -171,4 +237,5 @@ def make_result(sim, ts, values, stats, method: str) -> Result:
         {s.id: s.has_only_substance_units for s in species},
         stats,
         method,
+        sim.structure.layout.model.id,
     )

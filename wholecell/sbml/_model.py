@@ -161,6 +161,23 @@ class Model:
     #: flux balance analysis data (the ``fbc`` package), if the model has any
     flux_balance: FluxBalance | None = None
 
+    def _repr_html_(self) -> str:
+        from .._html import html_table, short_list
+
+        counts = [("compartments", self.compartments), ("species", self.species),
+                  ("parameters", self.parameters), ("reactions", self.reactions),
+                  ("rules", self.assignment_rules + self.rate_rules + self.algebraic_rules),
+                  ("events", self.events)]
+        rows = [("id", self.id)] + ([("name", self.name)] if self.name else [])
+        def name(x) -> str:
+            return getattr(x, "id", None) or getattr(x, "variable", None) or "(no id)"
+
+        rows += [(k, f"{len(v)}: {short_list([name(x) for x in v])}" if v else "0")
+                 for k, v in counts]
+        if self.flux_balance is not None:
+            rows.append(("flux balance", "fbc objective and bounds"))
+        return html_table("Model", rows)
+
     def species_by_id(self) -> dict[str, Species]:
         return {s.id: s for s in self.species}
 
