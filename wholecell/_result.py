@@ -24,6 +24,9 @@ class Result:
         ids: every id with a value in the result.
         values: array (..., len(time), len(ids)).
         stats: solver statistics (steps, rejected steps, status), per member.
+        plan: the `Plan` that ran (solver, route and the reason for each choice), when
+            the result comes from ``wc.simulate``.
+        solver: the plan's solver (None without a plan).
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class Result:
         only_substance_units: dict[str, bool],
         stats: dict[str, Any] | None = None,
         method: str = "ode",
+        plan: Any = None,
     ):
         self.time = np.asarray(time)
         self.ids = tuple(ids)
@@ -44,6 +48,16 @@ class Result:
         self._hosu = dict(only_substance_units)
         self.stats = stats or {}
         self.method = method
+        self.plan = plan
+
+    @property
+    def solver(self) -> str | None:
+        return None if self.plan is None else self.plan.solver
+
+    def planned(self, plan) -> Result:
+        """This result, recording ``plan`` as the one that ran (returns ``self``)."""
+        self.plan = plan
+        return self
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -160,7 +174,7 @@ class Result:
         )
 
 
-def make_result(sim, ts, values, stats, method: str) -> Result:
+def make_result(sim, ts, values, stats, method: str, plan=None) -> Result:
     """The `Result` of a solve of ``sim`` (a `CompiledModel`): values of every model id."""
     species = sim.structure.layout.model.species
     return Result(
@@ -171,4 +185,5 @@ def make_result(sim, ts, values, stats, method: str) -> Result:
         {s.id: s.has_only_substance_units for s in species},
         stats,
         method,
+        plan,
     )
