@@ -39,8 +39,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-from wholecell.compiler._program import scalar_programs  # noqa: E402
-from wholecell.ode._solvers import EXPLICIT, choose_solver  # noqa: E402
+from wholecell._simulate import _run_batch as run_batch  # noqa: E402
+from wholecell._status import Status  # noqa: E402
+from wholecell.solve._plan import choose_solver  # noqa: E402
 
 from ._common import (  # noqa: E402
     ATOL,
@@ -57,6 +58,8 @@ from .ssa import MODELS as SSA_MODELS  # noqa: E402
 
 BIOMODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "biomodels"
 KEEP = 20  # ensemble members kept for the comparison of devices
+SUCCESS = Status.SUCCESS.value
+MAX_STEPS = 100_000  # wc.simulate's default
 
 
 def ode_ensemble(name: str, n: int, repeats: int, memory: float) -> tuple[dict, np.ndarray]:
@@ -74,16 +77,16 @@ def ode_ensemble(name: str, n: int, repeats: int, memory: float) -> tuple[dict, 
     on_cpu = jax.default_backend() == "cpu"
     chunk = min(n, (100 if stiff else 1000) if on_cpu else n, max(1, int(memory // per_member)))
 
-    def one(q):
-        p = sim.param_values.at[pidx].set(q)
-        return sim.solve(ts, p, solver=solver, rtol=RTOL, atol=ATOL, throw=False)
+    base = jnp.asarray(sim.param_values)
 
-    def members(Q):
-        # as wc.simulate runs a batch: explicit solvers evaluate the model on scalars
-        with scalar_programs(solver in EXPLICIT):
-            return jax.vmap(one)(Q)
+    def batch(Q):
+        # the batch runner of wc.simulate (lock step, vmap or one after another; sharded
+        # over devices): the values of every model id per member; failed members NaN
+        P = jnp.broadcast_to(base, (Q.shape[0], base.shape[0])).at[:, pidx].set(Q)
+        values, stats = run_batch(sim, ts, ts[0], P, solver, RTOL, ATOL, MAX_STEPS)
+        ok = np.asarray(stats.status) == SUCCESS
+        return np.where(ok[:, None, None], np.asarray(values), np.nan)
 
-    batch = jax.jit(members)
     P = lognormal(nominal, n, 0.1, seed=0)
 
     def run():

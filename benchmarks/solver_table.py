@@ -28,7 +28,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
-from wholecell.ode._solvers import EXPLICIT, bdf_applies, choose_solver  # noqa: E402
+from wholecell.ode._solvers import EXPLICIT, bdf_applies  # noqa: E402
+from wholecell.solve._plan import choose_solver  # noqa: E402
 
 from ._common import ATOL, RTOL, max_rel_diff, median_time  # noqa: E402
 

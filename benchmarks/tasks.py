@@ -19,7 +19,8 @@ import wholecell as wc
 from wholecell._devices import map_blocks, map_members, shard_batch
 from wholecell.compiler._program import scalar_programs
 from wholecell.ensemble._lockstep import lockstep_applies
-from wholecell.ode._solvers import EXPLICIT, choose_solver
+from wholecell.ode._solvers import EXPLICIT
+from wholecell.solve._plan import choose_solver
 
 from ._amici import Amici
 from ._amici import available as amici_available

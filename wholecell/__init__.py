@@ -24,6 +24,7 @@ from ._fba import FBAResult as FBAResult  # noqa: E402
 from ._fba import fba as fba  # noqa: E402
 from ._result import Result as Result  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
+from ._status import Status as Status  # noqa: E402
 from .fitting._fit import FitError as FitError  # noqa: E402
 from .fitting._fit import FitResult as FitResult  # noqa: E402
 from .fitting._fit import fit as fit  # noqa: E402
@@ -31,5 +32,6 @@ from .sbml._model import Model as Model  # noqa: E402
 from .sbml._sbml_import import load_sbml as load_sbml  # noqa: E402
 from .solve._compiled import CompiledModel as CompiledModel  # noqa: E402
 from .solve._compiled import compile as compile  # noqa: E402
+from .solve._plan import Plan as Plan  # noqa: E402
 
 __version__ = "0.1.0"

@@ -24,6 +24,9 @@ class Result:
         ids: every id with a value in the result.
         values: array (..., len(time), len(ids)).
         stats: solver statistics (steps, rejected steps, status), per member.
+        plan: the `Plan` that ran (solver, route and the reason for each choice), when
+            the result comes from ``wc.simulate``.
+        solver: the plan's solver (None without a plan).
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class Result:
         only_substance_units: dict[str, bool],
         stats: dict[str, Any] | None = None,
         method: str = "ode",
+        plan: Any = None,
         model_id: str = "",
     ):
         self.time = np.asarray(time)
@@ -46,6 +50,16 @@ class Result:
         self.stats = stats or {}
         self.method = method
         self.model_id = model_id
+        self.plan = plan
+
+    @property
+    def solver(self) -> str | None:
+        return None if self.plan is None else self.plan.solver
+
+    def planned(self, plan) -> Result:
+        """This result, recording ``plan`` as the one that ran (returns ``self``)."""
+        self.plan = plan
+        return self
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -103,7 +117,7 @@ class Result:
             raise WholecellError("this result is a single run, not an ensemble")
         return Result(
             self.time, self.ids, fn(self.values), self._compartment, self._hosu, {}, self.method,
-            self.model_id,
+            plan=self.plan, model_id=self.model_id,
         )
 
     # -- export ------------------------------------------------------------------------
@@ -162,7 +176,10 @@ class Result:
     def _repr_html_(self) -> str:
         from ._html import html_table, short_list
 
-        rows = [("model", self.model_id or "–"), ("method", self.method),
+        rows = [("model", self.model_id or "–"), ("method", self.method)]
+        if self.solver is not None:
+            rows.append(("solver", self.solver))
+        rows += [
                 ("times", f"{len(self.time)} from {self.time[0]:g} to {self.time[-1]:g}"
                  if len(self.time) else "none"),
                 ("ids", short_list(self.ids))]
@@ -226,7 +243,7 @@ class Result:
         )
 
 
-def make_result(sim, ts, values, stats, method: str) -> Result:
+def make_result(sim, ts, values, stats, method: str, plan=None) -> Result:
     """The `Result` of a solve of ``sim`` (a `CompiledModel`): values of every model id."""
     species = sim.structure.layout.model.species
     return Result(
@@ -237,5 +254,6 @@ def make_result(sim, ts, values, stats, method: str) -> Result:
         {s.id: s.has_only_substance_units for s in species},
         stats,
         method,
+        plan,
         sim.structure.layout.model.id,
     )

@@ -13,12 +13,12 @@ from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
-from .ensemble._lockstep import lockstep_applies
 from .ode._integrate import SUCCESS
-from .ode._solvers import EXPLICIT, bdf_applies, choose_solver
+from .ode._solvers import EXPLICIT
 from .sbml._model import Model
 from .solve._compiled import CompiledModel, compile, describe_failure
 from .solve._inputs import output_times, param_batch
+from .solve._plan import after_failure, plan, route_for, stochastic_plan
 from .stochastic._hybrid import simulate_hybrid
 from .stochastic._stochastic import simulate_ssa
 
@@ -91,30 +91,32 @@ def simulate(
         raise SimulationError("t0 must not be after the first output time")
     if method in ("ssa", "tau") or (method == "ode" and sim.structure.draws):
         ode = {"rtol": rtol, "atol": atol, "solver": solver} if method == "ode" else {}
-        return simulate_ssa(
+        res = simulate_ssa(
             sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
             chunk_size=chunk_size, progress=progress, method=method, **ode,
         )
+        return res.planned(stochastic_plan(method, res.method, draws=method == "ode"))
     if method == "hybrid":
-        return simulate_hybrid(
+        res = simulate_hybrid(
             sim, ts, start, P, batch, n=n, seed=seed, rtol=rtol, atol=atol, solver=solver,
             max_steps=max_steps, throw=throw, chunk_size=chunk_size, progress=progress,
             **options,
         )
+        return res.planned(stochastic_plan(method, res.method))
     if method != "ode":
         raise SimulationError(
             f"unknown method '{method}'; use 'ode', 'ssa', 'tau' or 'hybrid'"
         )
-    chosen = choose_solver(sim, ts[-1] - start, P[0], start) if solver == "auto" else solver
+    how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
     values, stats = _run_batch(
-        sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
+        sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, rtol, atol, max_steps
     )
     status = np.asarray(stats.status)
-    if solver == "auto" and chosen in EXPLICIT and np.any(status != SUCCESS):
+    if how.fallback and np.any(status != SUCCESS):
         # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
-        chosen = "bdf" if bdf_applies(sim.structure) else "rodas5"
+        how = after_failure(sim, how, P.shape[0])
         values, stats = _run_batch(
-            sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
+            sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, rtol, atol, max_steps
         )
         status = np.asarray(stats.status)
     if throw and np.any(status != SUCCESS):
@@ -126,8 +128,8 @@ def simulate(
         stats_out = {k: np.asarray(v)[0] for k, v in stats._asdict().items() if k != "x_last"}
     else:
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
-    stats_out["solver"] = chosen
-    return make_result(sim, ts, values, stats_out, method)
+    stats_out["solver"] = how.solver
+    return make_result(sim, ts, values, stats_out, method, how)
 
 
 def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
@@ -160,7 +162,8 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
         )
         return sim.observe(ts, ys, p, t0=t0), stats
 
-    if lockstep_applies(sim.structure, solver, P.shape[0]):
+    route = route_for(sim.structure, solver, P.shape[0])
+    if route == "lockstep":
         # members in lock step on batch-last arrays (`CompiledModel.solve_batch`); also
         # one member: its single loop without per-output loops is about 3x faster than
         # `integrate` (repressilator, 1,000 outputs: 2.7 ms against 8.2)
@@ -170,8 +173,8 @@ def _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
             return jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, Q), stats
 
         return map_blocks(block, P)
-    if P.shape[0] == 1:  # tracing under vmap costs more than the batch axis saves
+    if route == "single":  # tracing under vmap costs more than the batch axis saves
         return jax.tree_util.tree_map(lambda a: a[None], one(P[0]))
-    if solver == "bdf":
+    if route == "members":
         return map_members(one, P)
     return jax.vmap(one)(P)

@@ -18,19 +18,15 @@ import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 
-# Result codes (per trajectory, so one failure does not abort a batch).
-SUCCESS = 0
-MAX_STEPS = 1
-DT_UNDERFLOW = 2
-NONFINITE = 3
-EVENT_OVERFLOW = 4
-MESSAGES = {
-    SUCCESS: "success",
-    MAX_STEPS: "the maximum number of steps was reached",
-    DT_UNDERFLOW: "the step size became too small (the problem may be stiff or singular)",
-    NONFINITE: "the state became non-finite (NaN or infinity)",
-    EVENT_OVERFLOW: "too many events at one time point, or too many pending delayed events",
-}
+from .._status import MESSAGES as MESSAGES
+from .._status import Status
+
+# Result codes (per trajectory, so one failure does not abort a batch): `Status`.
+SUCCESS = Status.SUCCESS.value
+MAX_STEPS = Status.MAX_STEPS.value
+DT_UNDERFLOW = Status.DT_UNDERFLOW.value
+NONFINITE = Status.NONFINITE.value
+EVENT_OVERFLOW = Status.EVENT_OVERFLOW.value
 
 
 class Stats(NamedTuple):

@@ -1,4 +1,5 @@
-"""Named ODE methods: which diffrax solver a method name means."""
+"""Named ODE methods: which solver a method name means, and the stiffness measure the
+solve plan (`wholecell.solve._plan`) chooses by."""
 
 from __future__ import annotations
 
@@ -113,17 +114,3 @@ def stiffness(sim, p, t0: float) -> float:
 def bdf_applies(structure) -> bool:
     """Whether the BDF loop can run the model (it has no events, delays or fast reactions)."""
     return structure.events is None and not structure.delays and not structure.fast.size
-
-
-def choose_solver(sim, span: float, p, t0: float, *, batched: bool = False) -> str:
-    """The method for a problem: ``"tsit5"`` unless it is stiff at the start; then
-    ``"bdf"`` (Jacobian and factors reused over many steps), or ``"rodas5"`` for models
-    with events, delays or fast reactions, and for solves that run as one `vmap` batch
-    (``batched``), where BDF's branches (a new Jacobian, new factors) would become selects
-    that every member pays for in every step. Differentiated solves get BDF too: its
-    reverse-mode gradient agrees with rodas5's (3e-6 on BIOMD0000000019) and takes
-    0.25-0.27 s against 0.45-0.49 s."""
-    rho = stiffness(sim, p, t0)
-    if rho * max(span, 0.0) <= STIFFNESS_THRESHOLD:
-        return "tsit5"
-    return "bdf" if bdf_applies(sim.structure) and not batched else "rodas5"

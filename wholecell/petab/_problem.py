@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
-from ..ode._solvers import choose_solver
 from ..sbml._sbml_import import load_sbml
 from ..solve._compiled import CompiledModel
 from ..solve._compiled import compile as compile_model
+from ..solve._plan import choose_solver
 from ._conditions import build_conditions
 from ._errors import PetabError, UnsupportedPetabError
 from ._math import lower, names_in

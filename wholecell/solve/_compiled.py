@@ -16,13 +16,13 @@ from .._errors import CompileError, SimulationError
 from ..compiler._jacobian import jacobian_for
 from ..compiler._layout import build_layout
 from ..compiler._structure import RunArgs, Structure, refuse_misplaced_draws
-from ..ensemble._lockstep import lockstep_applies
 from ..ensemble._members import solve_members
 from ..ode._bdf import bdf_integrate
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS, Stats, integrate
-from ..ode._solvers import choose_solver, make_solver
+from ..ode._solvers import make_solver
 from ..sbml._model import Model
+from ._plan import check_solver, choose_solver, plan, route_for
 
 
 class CompiledModel(eqx.Module):
@@ -145,7 +145,7 @@ class CompiledModel(eqx.Module):
             z = jnp.array(0)
             return ys, Stats(z, z, z, ts[-1], x0)
         if name == "bdf":
-            _check_bdf(st, self.model.id)
+            check_solver(st, name, self.model.id)
             return bdf_integrate(
                 lambda t, x, args: st.rhs(t, x, args), jac, x0, t0, ts, c,
                 rtol=rtol, atol=atol, max_steps=max_steps, adjoint=adjoint,
@@ -195,7 +195,7 @@ class CompiledModel(eqx.Module):
         each would take alone (repressilator, 5,000 members: 1.6x faster than `jax.vmap`
         of `solve_with_stats`); otherwise this is that `vmap`. ``solver="auto"`` chooses
         BDF for stiff models where it runs in lock step, else as for a `vmap` batch
-        (`choose_solver` with ``batched=True``).
+        (`_plan.plan` with ``vmap=True``).
         """
         P = jnp.asarray(params)
         if P.ndim != 2 or P.shape[1] != len(self.param_ids):
@@ -205,12 +205,10 @@ class CompiledModel(eqx.Module):
         ts = jnp.asarray(ts, P.dtype)
         t0 = ts[0] if t0 is None else jnp.asarray(t0, P.dtype)
         st = self.structure
-        name = solver
-        if solver == "auto":
-            # BDF where it runs in lock step; otherwise the batch is one vmap
-            name = choose_solver(self, _concrete_span(ts, t0), st.nominal_params, 0.0,
-                                 batched=not lockstep_applies(st, "bdf", P.shape[0]))
-        if lockstep_applies(st, name, P.shape[0]):
+        # BDF where it runs in lock step; otherwise the batch is one vmap
+        name = plan(self, "ode", P.shape[0], solver=solver, span=_concrete_span(ts, t0),
+                    vmap=True).solver
+        if route_for(st, name, P.shape[0], vmap=True) == "lockstep":
             return solve_members(st, ts, P, t0, name, rtol=rtol, atol=atol,
                                  max_steps=max_steps)
         return jax.vmap(lambda p: self.solve_with_stats(
@@ -244,21 +242,6 @@ class CompiledModel(eqx.Module):
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")
         return ys[:, : self.structure.n_state]
-
-
-def _check_bdf(st, model_id: str) -> None:
-    """BDF integrates plain ODEs: refuse what needs the event-aware loop."""
-    what = [
-        name for name, present in (
-            ("events", st.events is not None), ("delay", bool(st.delays)),
-            ("fast reactions", bool(st.fast.size)),
-        ) if present
-    ]
-    if what:
-        raise SimulationError(
-            f"solver 'bdf' does not support {' and '.join(what)} (model '{model_id}'); "
-            "use 'rodas5' or 'auto'"
-        )
 
 
 def _concrete_span(ts, t0) -> float:

@@ -34,6 +34,7 @@ import numpy as np
 from .._devices import shard_batch
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
+from .._status import Status
 from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
 from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
 from ..sbml._model import Reaction
@@ -42,7 +43,7 @@ from ._ssa import BAD_PROPENSITY
 from ._stochastic import member_keys
 
 #: status: the division condition held; the run stopped at the division time
-DIVIDED = 10
+DIVIDED = Status.DIVIDED.value
 #: default copy-number threshold of ``stochastic="auto"``
 DEFAULT_THRESHOLD = 100.0
 #: bisection iterations that place a firing or a division inside one ODE step

@@ -29,10 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._status import Status
 from ..ode._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
 
 #: status: a propensity was negative or NaN
-BAD_PROPENSITY = 5
+BAD_PROPENSITY = Status.BAD_PROPENSITY.value
 #: trajectories in flight at once in `run_lanes` (at most the chunk)
 LANES = 1024
 #: the narrowest batch the lanes are packed into at the end of an ensemble

@@ -15,8 +15,8 @@ from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS
-from ..ode._solvers import choose_solver
 from ..solve._compiled import CompiledModel, describe_failure
+from ..solve._plan import choose_solver
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
 
