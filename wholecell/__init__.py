@@ -6,6 +6,7 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 from . import division as division  # noqa: E402
+from . import models as models  # noqa: E402
 from . import petab as petab  # noqa: E402
 from ._compile import CompiledModel as CompiledModel  # noqa: E402
 from ._compile import compile as compile  # noqa: E402
