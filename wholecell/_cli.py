@@ -6,6 +6,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import wholecell as wc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +52,7 @@ def _list_models(name: str | None) -> None:
         print(f"{item:28s} {span:18s} {meta.title}")
 
 
-def _model(spec: str):
+def _model(spec: str) -> tuple[wc.Model, wc.models.ModelInfo | None]:
     """The model named on the command line (a file, else a library model) and its library
     metadata (None for a file)."""
     import wholecell as wc
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             _list_models(args.name)
             return 0
+        if args.points is not None and args.points < 2:
+            raise wc.SimulationError("--points must be at least 2")
         params = {}
         for item in args.param:
             key, sep, value = item.partition("=")
@@ -94,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         t_end = args.t_end if args.t_end is not None else meta.t_end
         points = args.points if args.points is not None else meta.points if meta else 101
         method = args.method or (meta.method if meta else "ode")
-        if points < 2:
-            raise wc.SimulationError("--points must be at least 2")
         ts = np.linspace(t_start, t_end, points)
         t1 = time.perf_counter()
         kwargs = {}
