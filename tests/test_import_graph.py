@@ -29,7 +29,7 @@ LAYERS = (
     ("ensemble",),
     ("solve", "_result"),
     ("stochastic",),
-    ("_simulate", "_fba"),
+    ("_simulate", "_fba", "models"),
     ("fitting", "petab", "division"),
     ("testsuite", "_cli", "__init__"),
 )

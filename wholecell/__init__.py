@@ -10,6 +10,7 @@ from ._cache import enable_default_cache  # noqa: E402
 enable_default_cache()  # the persistent compilation cache (see `wholecell._cache`)
 
 from . import division as division  # noqa: E402
+from . import models as models  # noqa: E402
 from . import petab as petab  # noqa: E402
 from ._cache import clear_compilation_cache as clear_compilation_cache  # noqa: E402
 from ._cache import compilation_cache as compilation_cache  # noqa: E402

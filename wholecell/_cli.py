@@ -6,17 +6,24 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import wholecell as wc
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="wholecell", description="Simulate SBML models.")
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("simulate", help="simulate an SBML model and write its time courses")
-    s.add_argument("model", type=Path, help="SBML file")
-    s.add_argument("--t-end", type=float, required=True, help="end time")
-    s.add_argument("--t-start", type=float, default=0.0, help="start time (default 0)")
-    s.add_argument("--points", type=int, default=101, help="number of output times")
-    s.add_argument("--method", default="ode", help="ode, ssa or tau (default ode)")
+    s.add_argument("model", help="SBML file, or the name of a model of the library "
+                   "(`wholecell models`)")
+    s.add_argument("--t-end", type=float,
+                   help="end time (required for a file; a library model has a default)")
+    s.add_argument("--t-start", type=float, help="start time (default 0, or the model's)")
+    s.add_argument("--points", type=int, help="number of output times (default 101, or the "
+                   "model's)")
+    s.add_argument("--method", help="ode, ssa, tau or hybrid (default ode, or the model's)")
     s.add_argument("--solver", default="auto", help="ODE method (default auto)")
     s.add_argument("--rtol", type=float, default=1e-6)
     s.add_argument("--atol", type=float, default=1e-9)
@@ -28,7 +35,38 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, help="CSV file (default: print to stdout)")
     s.add_argument("--plot", type=Path, help="PNG file with a plot of the species")
     s.add_argument("--quiet", action="store_true", help="no timing messages on stderr")
+    m = sub.add_parser("models", help="list the models of the library, or show one's card")
+    m.add_argument("name", nargs="?", help="print this model's card")
     return ap
+
+
+def _list_models(name: str | None) -> None:
+    import wholecell as wc
+
+    if name is not None:
+        print(wc.models.info(name).card, end="")
+        return
+    for item in wc.models.list():
+        meta = wc.models.info(item)
+        span = f"t = {meta.t_start:g}..{meta.t_end:g}"
+        print(f"{item:28s} {span:18s} {meta.title}")
+
+
+def _model(spec: str) -> tuple[wc.Model, wc.models.ModelInfo | None]:
+    """The model named on the command line (a file, else a library model) and its library
+    metadata (None for a file)."""
+    import wholecell as wc
+
+    path = Path(spec)
+    if path.is_file():
+        return wc.load_sbml(path), None
+    if path.suffix.lower() in (".xml", ".sbml") or len(path.parts) > 1:
+        raise wc.WholecellError(f"no such file: {spec}")
+    try:
+        meta = wc.models.info(spec)
+    except wc.models.UnknownModelError as err:
+        raise wc.WholecellError(f"'{spec}' is not a file; {err}") from err
+    return meta.load(), meta
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             print(msg, file=sys.stderr)
 
     try:
-        if args.points < 2:
+        if args.command == "models":
+            _list_models(args.name)
+            return 0
+        if args.points is not None and args.points < 2:
             raise wc.SimulationError("--points must be at least 2")
         params = {}
         for item in args.param:
@@ -51,15 +92,21 @@ def main(argv: list[str] | None = None) -> int:
                 raise wc.SimulationError(f"--param expects ID=VALUE, got '{item}'")
             params[key.strip()] = float(value)
         t0 = time.perf_counter()
-        model = wc.load_sbml(args.model)
+        model, meta = _model(args.model)
         say(f"loaded {model} in {time.perf_counter() - t0:.2f} s")
-        ts = np.linspace(args.t_start, args.t_end, args.points)
+        if args.t_end is None and meta is None:
+            raise wc.SimulationError("--t-end is required for an SBML file")
+        t_start = args.t_start if args.t_start is not None else meta.t_start if meta else 0.0
+        t_end = args.t_end if args.t_end is not None else meta.t_end
+        points = args.points if args.points is not None else meta.points if meta else 101
+        method = args.method or (meta.method if meta else "ode")
+        ts = np.linspace(t_start, t_end, points)
         t1 = time.perf_counter()
         kwargs = {}
-        if args.method != "ode":
+        if method != "ode":
             kwargs = {"n": args.n, "seed": args.seed}
         res = wc.simulate(
-            model, ts, method=args.method, params=params or None, rtol=args.rtol,
+            model, ts, method=method, params=params or None, rtol=args.rtol,
             atol=args.atol, solver=args.solver, **kwargs,
         )
         say(f"simulated in {time.perf_counter() - t1:.2f} s (compile included)")
@@ -75,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
-            ax = res.plot()
+            ax = res.plot(list(meta.plot) if meta else None)
             ax.set_title(model.name or model.id)
             ax.figure.tight_layout()
             ax.figure.savefig(args.plot, dpi=120)

@@ -78,13 +78,13 @@ def simulate(
         A `Result`.
 
     Raises:
-        SimulationError: bad inputs (unsorted times, NaN parameters), or a failed solve.
+        SimulationError: bad inputs (an unknown method or option, n < 1, unsorted times,
+            NaN parameters, batches of different lengths), or a failed solve.
         UnsupportedSBMLError: the model uses a construct that cannot be simulated.
     """
+    _check_arguments(method, n, options)
     sim = compile(model)
     ts = output_times(t)
-    if options and method != "hybrid":
-        raise TypeError(f"simulate() got unexpected options: {', '.join(options)}")
     P, batch = param_batch(sim, params)
     start = ts[0] if t0 is None else float(t0)
     if start > ts[0]:
@@ -103,10 +103,6 @@ def simulate(
             **options,
         )
         return res.planned(stochastic_plan(method, res.method))
-    if method != "ode":
-        raise SimulationError(
-            f"unknown method '{method}'; use 'ode', 'ssa', 'tau' or 'hybrid'"
-        )
     how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
     values, stats = _run_batch(
         sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, rtol, atol, max_steps
@@ -130,6 +126,30 @@ def simulate(
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = how.solver
     return make_result(sim, ts, values, stats_out, method, how)
+
+
+#: the methods of `simulate`, and the options (``**options``) each accepts
+METHOD_OPTIONS = {
+    "ode": (), "ssa": (), "tau": (), "hybrid": ("stochastic", "communication_step"),
+}
+
+
+def _check_arguments(method: str, n: int, options: Mapping[str, object]) -> None:
+    """Refuse an unknown method, an option the method does not take and ``n < 1``, before
+    anything is compiled."""
+    if method not in METHOD_OPTIONS:
+        raise SimulationError(
+            f"unknown method '{method}'; use 'ode', 'ssa', 'tau' or 'hybrid'"
+        )
+    unknown = [k for k in options if k not in METHOD_OPTIONS[method]]
+    if unknown:
+        takes = ", ".join(METHOD_OPTIONS[method]) or "none"
+        raise SimulationError(
+            f"unknown option(s) {', '.join(unknown)} for method '{method}' "
+            f"(its options: {takes})"
+        )
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise SimulationError(f"n (the number of trajectories) must be an integer >= 1, got {n!r}")
 
 
 def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):

@@ -1,0 +1,176 @@
+"""The command lines on small inputs: ``wholecell simulate`` / ``wholecell models``,
+``python -m wholecell.petab`` and ``python -m wholecell.testsuite``, each checked against a
+reference (analytic, libRoadRunner, AMICI, the SBML Test Suite)."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DATA, DECAY, ROOT
+
+import wholecell as wc
+from wholecell._cli import main as wholecell_main
+from wholecell.petab.__main__ import main as petab_main
+from wholecell.testsuite.__main__ import main as suite_main
+
+#: tolerance on analytic solutions when solving with rtol=1e-10 (as in test_simulate)
+ANALYTIC_RTOL = 1e-7
+#: AMICI's published log-likelihood of Boehm_JProteomeRes2014 at its nominal parameters,
+#: and the agreement asked (as in tests/test_petab.py and python -m wholecell.petab)
+BOEHM_LLH, LLH_TOL = -138.22199693517703, 1e-3
+#: largest relative difference allowed to the collection's simulatedData (test_petab asks
+#: rtol 1e-4 of the same simulations)
+SIMDATA_RTOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def decay_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sbml") / "decay.xml"
+    path.write_text(DECAY)
+    return path
+
+
+def test_simulate_a_file_with_a_parameter(decay_file, tmp_path, capsys):
+    out = tmp_path / "decay.csv"
+    code = wholecell_main([
+        "simulate", str(decay_file), "--t-end", "2", "--points", "5", "--rtol", "1e-10",
+        "--atol", "1e-12", "--param", "k=0.5", "-o", str(out),
+    ])
+    assert code == 0
+    assert "wrote" in capsys.readouterr().err
+    df = pd.read_csv(out)
+    t = np.linspace(0.0, 2.0, 5)
+    np.testing.assert_array_equal(df["time"], t)
+    # A -> B at k A, k = 0.5 from --param, A(0) = 3 in a compartment of size 2
+    np.testing.assert_allclose(df["A"], 1.5 * np.exp(-0.5 * t), rtol=ANALYTIC_RTOL)
+    np.testing.assert_allclose(df["A"] + df["B"], np.full(5, 1.5), rtol=ANALYTIC_RTOL)
+    np.testing.assert_array_equal(df["k"], np.full(5, 0.5))
+
+
+def test_simulate_a_library_model_by_name(tmp_path):
+    """``wholecell simulate repressilator``: the model's default time span (0-1000, 101
+    points), against libRoadRunner with the criterion of tests/test_biomodels.py."""
+    out, png = tmp_path / "rep.csv", tmp_path / "rep.png"
+    code = wholecell_main(["simulate", "repressilator", "--rtol", "1e-8", "--atol", "1e-12",
+                           "-o", str(out), "--plot", str(png), "--quiet"])
+    assert code == 0
+    assert png.stat().st_size > 0
+    df = pd.read_csv(out)
+    ref = np.genfromtxt(DATA / "biomodels" / "BIOMD0000000012.csv", delimiter=",",
+                        names=True)
+    np.testing.assert_array_equal(df["time"], ref["time"])
+    ids = [n for n in ref.dtype.names if n != "time"]
+    scale = max(np.max(np.abs(ref[sid])) for sid in ids)
+    for sid in ids:  # no hasOnlySubstanceUnits species: the columns are concentrations
+        expected = ref[sid]
+        tol = (1e-4 * np.abs(expected) + 1e-6 * np.max(np.abs(expected))
+               + np.finfo(np.float64).eps * scale + 1e-14)
+        assert np.all(np.abs(df[sid] - expected) <= tol), sid
+
+
+def test_simulate_points_and_start_override_the_model_defaults(tmp_path):
+    out = tmp_path / "g.csv"
+    code = wholecell_main(["simulate", "growing_cell", "--t-start", "30", "--points", "4",
+                           "--rtol", "1e-10", "--atol", "1e-10", "-o", str(out), "--quiet"])
+    assert code == 0
+    df = pd.read_csv(out)
+    t = np.linspace(30.0, 60.0, 4)  # the model's t_end = 60 kept
+    np.testing.assert_array_equal(df["time"], t)
+    # the initial state is at --t-start; the membrane doubles every 60 minutes from there
+    np.testing.assert_allclose(df["SA"], 2.0 ** ((t - 30.0) / 60.0), rtol=ANALYTIC_RTOL)
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["simulate", "no_such_model"], "'no_such_model' is not a file; no model named "
+                                    "'no_such_model' in the library; the models are: "),
+    (["simulate", "missing/model.xml", "--t-end", "1"], "no such file: missing/model.xml"),
+    (["simulate", "repressilator", "--points", "1"], "--points must be at least 2"),
+    (["simulate", "repressilator", "--param", "alpha"], "--param expects ID=VALUE"),
+    (["simulate", "repressilator", "--method", "foo"], "unknown method 'foo'"),
+])
+def test_simulate_errors(argv, problem, capsys):
+    assert wholecell_main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"wholecell: error: {problem}" in err
+
+
+def test_a_file_needs_an_end_time(decay_file, capsys):
+    assert wholecell_main(["simulate", str(decay_file)]) == 1
+    assert "--t-end is required for an SBML file" in capsys.readouterr().err
+
+
+def test_models_lists_the_library_and_prints_a_card(capsys):
+    assert wholecell_main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == wc.models.list()
+    assert wholecell_main(["models", "BIOMD0000000012"]) == 0
+    assert capsys.readouterr().out == wc.models.info("repressilator").card
+
+
+def test_the_command_runs_as_a_program(decay_file):
+    """The entry point as a process: CSV on stdout, exit status 0; 1 with the error."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    ok = subprocess.run(
+        [sys.executable, "-m", "wholecell._cli", "simulate", str(decay_file), "--t-end", "1",
+         "--points", "3", "--rtol", "1e-10", "--atol", "1e-12", "--quiet"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    rows = list(csv.DictReader(ok.stdout.splitlines()))
+    assert [float(r["time"]) for r in rows] == [0.0, 0.5, 1.0]
+    a = np.array([float(r["A"]) for r in rows])
+    np.testing.assert_allclose(a, 1.5 * np.exp(-0.7 * np.array([0.0, 0.5, 1.0])),
+                               rtol=ANALYTIC_RTOL)
+    bad = subprocess.run([sys.executable, "-m", "wholecell._cli", "simulate", "nope"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert bad.returncode == 1
+    assert "no model named 'nope'" in bad.stderr
+
+
+def test_petab_command_on_boehm(tmp_path, capsys):
+    out = tmp_path / "petab.csv"
+    code = petab_main([str(DATA / "petab"), "--problems", "Boehm_JProteomeRes2014",
+                       "--timeout", "600", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "1 match their reference, 0 do not" in printed
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [r["problem"] for r in rows] == ["Boehm_JProteomeRes2014"]
+    row = rows[0]
+    assert row["status"] == "pass"
+    assert abs(float(row["llh"]) - BOEHM_LLH) <= LLH_TOL
+    assert float(row["reference"]) == BOEHM_LLH
+    assert float(row["simdata_rel"]) <= SIMDATA_RTOL
+
+
+def test_testsuite_command_on_three_cases(tmp_path, capsys):
+    out = tmp_path / "suite.csv"
+    code = suite_main([str(DATA / "semantic"), "--cases", "29,30,97", "--no-progress",
+                           "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "3 passed, 0 failed, 0 unsupported" in printed
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [(r["case"], r["status"]) for r in rows] == [
+        ("00029", "pass"), ("00030", "pass"), ("00097", "pass")]
+
+
+def test_testsuite_command_reports_a_wrong_expected_result(tmp_path, capsys):
+    """A copy of case 00029 whose expected S1 is 1% off (tolerance 1e-4 relative) fails."""
+    case = tmp_path / "cases" / "00029"
+    shutil.copytree(DATA / "semantic" / "00029", case)
+    results = case / "00029-results.csv"
+    df = pd.read_csv(results)
+    df["S1"] *= 1.01
+    df.to_csv(results, index=False)
+    code = suite_main([str(tmp_path / "cases"), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "00029 fail" in printed
+    assert "0 passed, 1 failed, 0 unsupported" in printed
