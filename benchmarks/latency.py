@@ -1,0 +1,100 @@
+"""Fresh process to first result: the wait a user feels, measured as they would meet it.
+
+    python benchmarks/latency.py [--repeats 3] [--models repressilator,schoeberl]
+
+Each measurement starts a new Python process that runs the command line
+(`wholecell simulate MODEL --t-end T --points 501 -o out.csv`) and stops when it has
+written its CSV: import, SBML reading, compile and the run. wholecell is timed with an
+empty compilation cache (a new folder each time: the first run on a machine) and with the
+cache that the run before filled (every later run); libRoadRunner in a new process that
+loads the same file and simulates the same span and points. The three alternate, so a
+busy machine's slow spells fall on all of them; medians are reported, with the ratios.
+Writes the block ``latency`` of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks._common import machine, versions, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+#: name -> (SBML file, end time); the models of the README's first command and issue 23
+MODELS = {
+    "repressilator": (ROOT / "sbml" / "repressilator_BIOMD0000000012.xml", 1000.0),
+    "schoeberl": (ROOT / "sbml" / "egfr_mapk_schoeberl2002_BIOMD0000000019.xml", 6000.0),
+}
+
+_RR = """
+import sys, roadrunner
+r = roadrunner.RoadRunner(sys.argv[1])
+r.integrator.relative_tolerance = 1e-6
+r.integrator.absolute_tolerance = 1e-9
+r.simulate(0, float(sys.argv[2]), 501)
+"""
+
+
+def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - t
+
+
+def measure(path: Path, t_end: float, repeats: int) -> dict[str, float]:
+    """Median seconds of: wholecell with a cold cache, with a warm one, roadrunner."""
+    out = Path(tempfile.mkdtemp()) / "out.csv"
+    wc_cmd = [sys.executable, "-m", "wholecell._cli", "simulate", str(path), "--t-end",
+              str(t_end), "--points", "501", "-o", str(out)]
+    rr_cmd = [sys.executable, "-c", _RR, str(path), str(t_end)]
+    base = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+    times: dict[str, list[float]] = {"cold": [], "warm": [], "roadrunner": []}
+    for _ in range(repeats):
+        cache = tempfile.mkdtemp(prefix="wc-cache-")
+        env = dict(base, WHOLECELL_CACHE_DIR=cache)
+        times["cold"].append(_wall(wc_cmd, env))
+        times["warm"].append(_wall(wc_cmd, env))
+        times["roadrunner"].append(_wall(rr_cmd, base))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", default=",".join(MODELS))
+    args = ap.parse_args(argv)
+    rows = []
+    for name in args.models.split(","):
+        path, t_end = MODELS[name]
+        r = measure(path, t_end, args.repeats)
+        rows.append((name, r))
+        print(f"{name}: cold {r['cold']:.2f} s, warm {r['warm']:.2f} s, "
+              f"roadrunner {r['roadrunner']:.2f} s", flush=True)
+    lines = [
+        "## Fresh process to first result (issue 23)", "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {machine()}.", "",
+        f"Versions: {versions()}.", "",
+        "A new process runs `wholecell simulate MODEL --t-end T --points 501 -o out.csv` "
+        "(import, SBML, compile, run, CSV) with an empty compilation cache (cold: a first "
+        "run) and with the cache the cold run filled (warm: every later run); roadrunner "
+        "loads the same file in a new process and simulates the same span. Medians of "
+        f"{args.repeats} alternating repeats (`python benchmarks/latency.py`).", "",
+        "| model | wholecell cold | wholecell warm | roadrunner | cold / roadrunner | "
+        "warm / roadrunner |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['cold']:.2f} s | {r['warm']:.2f} s | "
+                     f"{r['roadrunner']:.2f} s | {r['cold'] / r['roadrunner']:.1f}x | "
+                     f"{r['warm'] / r['roadrunner']:.1f}x |")
+    write_section("latency", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
