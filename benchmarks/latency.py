@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: name -> (SBML file, end time); the models of the README's first command and issue 23
 MODELS = {
     "repressilator": (ROOT / "sbml" / "repressilator_BIOMD0000000012.xml", 1000.0),
-    "schoeberl": (ROOT / "sbml" / "egfr_mapk_schoeberl2002_BIOMD0000000019.xml", 6000.0),
+    "schoeberl": (ROOT / "sbml" / "egfr_mapk_schoeberl2002_BIOMD0000000019.xml", 3600.0),
 }
 
 _RR = """
