@@ -36,7 +36,7 @@ from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
 from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
-from ._chunks import ensemble_size, run_chunks
+from ._chunks import ensemble_size, member_rows, run_chunks
 from ._ssa import BAD_PROPENSITY
 from ._stochastic import member_keys
 
@@ -315,8 +315,9 @@ def simulate_hybrid(
         return _chunk(sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k,
                       rtol, atol, max_steps)
 
-    values, stats = run_chunks(run, P, keys, n, chunk_size or min(n, DEFAULT_CHUNK), progress,
-                               "hybrid")
+    values, stats = run_chunks(run, (member_rows(P, n), keys), n,
+                               chunk_size or min(n, DEFAULT_CHUNK), progress=progress,
+                               label="hybrid")
     status = stats.status
     if throw and np.any(status != SUCCESS):
         raise hybrid_failure(sim, stats)

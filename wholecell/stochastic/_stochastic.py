@@ -13,7 +13,7 @@ from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS
 from ..solve._compiled import CompiledModel, describe_failure
 from ..solve._plan import choose_solver
-from ._chunks import ensemble_size, run_chunks
+from ._chunks import ensemble_size, member_rows, run_chunks
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
 
@@ -119,7 +119,8 @@ def simulate_ssa(
         return _chunk(sim, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k, jnp.asarray(m),
                       max_events, method, float(rtol), float(atol))
 
-    values, stats = run_chunks(run, P, keys, n, chunk, progress, method)
+    values, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
+                               progress=progress, label=method)
     status = stats.status
     if throw and np.any(status != SUCCESS):
         bad = int(status[status != SUCCESS][0])
