@@ -108,11 +108,9 @@ def jacobian_for(structure):
     n = structure.n_state
     if n < MIN_STATES or structure.delays or structure.fast.size:
         return None
-    cached = getattr(structure, "_sparse_jacobian", False)
-    if cached is not False:
-        return cached
-    pattern = sparsity_pattern(structure)
-    jac = SparseJacobian(structure, pattern)
-    result = jac if jac.n_colours < 0.5 * n else None
-    structure._sparse_jacobian = result
-    return result
+    return structure.cached("sparse_jacobian", _sparse_jacobian)
+
+
+def _sparse_jacobian(structure):
+    jac = SparseJacobian(structure, sparsity_pattern(structure))
+    return jac if jac.n_colours < 0.5 * structure.n_state else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import sympy as sp
@@ -39,6 +40,17 @@ def rate_sym(name: str) -> sp.Symbol:
     return S.symbol(f"@rate:{name}")
 
 
+class StoichEntry(NamedTuple):
+    """How one reaction changes one state: ``sign * coefficient * rate`` (times the
+    species' conversion factor, when it has one)."""
+
+    state: int  # the state's index
+    reaction: str  # the reaction's id
+    sign: float  # -1 for a reactant, +1 for a product
+    coefficient: float | sp.Symbol  # the stoichiometry, or the symbol of a variable one
+    factor: sp.Symbol | None  # the conversion factor's symbol
+
+
 @dataclass
 class SymbolInfo:
     """What an SBML id is and how to read it."""
@@ -63,10 +75,8 @@ class Layout:
     run_defs: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)
     # state index -> rate-rule symbol
     rate_rules: dict[int, sp.Symbol] = field(default_factory=dict)
-    # (state index, reaction id, sign, stoichiometry value or symbol, conversion factor)
-    stoich: list[tuple[int, str, float, float | sp.Symbol, sp.Symbol | None]] = field(
-        default_factory=list
-    )
+    # one `StoichEntry` per (species, reaction) pair
+    stoich: list[StoichEntry] = field(default_factory=list)
     event_targets: set[str] = field(default_factory=set)
     rewrite: object = None
     collect_delays: object = None
@@ -185,7 +195,7 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
                     coef = 1.0
                 else:
                     coef = float(sr.stoichiometry)
-                L.stoich.append((i, r.id, sign, coef, sym(cf) if cf else None))
+                L.stoich.append(StoichEntry(i, r.id, sign, coef, sym(cf) if cf else None))
 
     def place(name: str) -> None:
         v = sym(name)
@@ -272,7 +282,7 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
         used = set()
         for expr in list(L.run_defs.values()) + list(L.init_defs.values()):
             used |= {str(x) for x in expr.free_symbols}
-        used |= {str(e[3]) for e in L.stoich if isinstance(e[3], sp.Symbol)}
+        used |= {str(e.coefficient) for e in L.stoich if isinstance(e.coefficient, sp.Symbol)}
         for name in undefined:
             if name in used:
                 info = L.info.get(name)
@@ -385,7 +395,7 @@ class RateOfRewriter:
         self.cache: dict[str, sp.Expr] = {}
         self.by_state: dict[int, list] = {}
         for e in L.stoich:
-            self.by_state.setdefault(e[0], []).append(e)
+            self.by_state.setdefault(e.state, []).append(e)
         self.state_index = {n: i for i, n in enumerate(L.state_ids)}
 
     def __call__(self, expr: sp.Expr) -> sp.Expr:

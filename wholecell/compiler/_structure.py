@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,10 +15,18 @@ import numpy as np
 import sympy as sp
 
 from .._errors import UnsupportedSBMLError
+from .._types import (
+    EntryFlags,
+    EntryFloats,
+    EntryInts,
+    Indices,
+    ReactionFlags,
+    Stoichiometry,
+)
 from ..sbml import _symbolic as S
 from ..sbml._model import Model
 from . import _history
-from ._events import event_spec
+from ._events import EventSpec, event_spec
 from ._layout import Layout, delayed_sym, p_sym, x0_sym
 from ._program import Program
 
@@ -35,9 +43,56 @@ class RunArgs(NamedTuple):
 
 
 class Structure:
-    """Everything static about a compiled model (hashed by identity)."""
+    """Everything static about a compiled model: its programs and index arrays.
+
+    Built once by `compile` and never changed afterwards (setting an attribute raises);
+    hashed by identity, so jitted functions take it as a static argument. Objects derived
+    from it (a batched right-hand side, a sparse Jacobian) are kept with `cached`. The
+    stoichiometry is held entry by entry (``e_*``, one per `StoichEntry` of the layout):
+    dx = sum over entries of ``e_sign * coefficient * v[e_rxn]`` into state ``e_state``.
+    """
+
+    layout: Layout
+    draws: bool  # events draw random numbers (distrib)
+    const_syms: list[sp.Symbol]
+    delays: list  # (expression, delay, expression before t0) of each ``delay`` call
+    n_const: int
+    n_state: int
+    init_outputs: list[sp.Symbol]
+    init: Program  # (p, t0) -> (c, x0)
+    reaction_ids: list[str]
+    rhs_prog: Program  # base -> rates, rate rules, variable coefficients, factors
+    n_reactions: int
+    fast: Indices  # the fast reactions
+    slow_mask: ReactionFlags
+    rr_state: Indices  # states set by rate rules
+    rr_pos: Indices  # their positions in ``rhs_prog``'s outputs
+    e_state: EntryInts
+    e_rxn: EntryInts
+    e_sign: EntryFloats
+    e_const: EntryFloats  # the coefficient, where it is a number
+    e_var: EntryFlags  # the coefficient is a variable (a species reference id)
+    e_var_pos: EntryInts  # ... at this position of ``rhs_prog``'s outputs
+    e_has_factor: EntryFlags
+    e_factor_pos: EntryInts
+    any_var: bool
+    any_factor: bool
+    dense: bool  # dx = N v with the dense matrix ``N``
+    N: Stoichiometry | None
+    tau_prog: Program | None  # delays only: the delay times
+    delayed_prog: Program | None  # delays only: the delayed expressions
+    past_prog: Program | None  # delays only: the expressions before t0
+    tau_rounds: int
+    delay_depth: int
+    events: EventSpec | None
+    no_events: EventSpec | None  # the hooks' spec of a model without events
+    observable_ids: list[str]
+    observe_prog: Program
 
     def __init__(self, layout: Layout):
+        self._caches: dict[str, Any] = {}
+        self.N = self.tau_prog = self.delayed_prog = self.past_prog = None
+        self.tau_rounds = self.delay_depth = 0
         self.layout = layout
         sym = S.symbol
         L = layout
@@ -62,8 +117,11 @@ class Structure:
         self.reaction_ids = [r.id for r in m.reactions]
         rxn_pos = {r: i for i, r in enumerate(self.reaction_ids)}
         rate_rule_items = sorted(L.rate_rules.items())
-        var_coefs = sorted({c for (_, _, _, c, _) in L.stoich if isinstance(c, sp.Symbol)}, key=str)
-        factors = sorted({f for (*_, f) in L.stoich if f is not None}, key=str)
+        entries = L.stoich
+        variable = [isinstance(e.coefficient, sp.Symbol) for e in entries]
+        var_coefs = sorted({e.coefficient for e, v in zip(entries, variable, strict=True) if v},
+                           key=str)
+        factors = sorted({e.factor for e in L.stoich if e.factor is not None}, key=str)
         outputs = (
             [sym(r) for r in self.reaction_ids]
             + [s for _, s in rate_rule_items]
@@ -82,20 +140,21 @@ class Structure:
         off += len(var_coefs)
         factor_pos = {f: off + k for k, f in enumerate(factors)}
         n_e = len(L.stoich)
-        self.e_state = np.array([e[0] for e in L.stoich], dtype=np.int32).reshape(n_e)
-        self.e_rxn = np.array([rxn_pos[e[1]] for e in L.stoich], dtype=np.int32).reshape(n_e)
-        self.e_sign = np.array([e[2] for e in L.stoich], dtype=np.float64).reshape(n_e)
+        self.e_state = np.array([e.state for e in L.stoich], dtype=np.int32).reshape(n_e)
+        self.e_rxn = np.array([rxn_pos[e.reaction] for e in L.stoich], dtype=np.int32).reshape(n_e)
+        self.e_sign = np.array([e.sign for e in L.stoich], dtype=np.float64).reshape(n_e)
         self.e_const = np.array(
-            [e[3] if not isinstance(e[3], sp.Symbol) else 0.0 for e in L.stoich], dtype=np.float64
+            [0.0 if v else e.coefficient for e, v in zip(entries, variable, strict=True)],
+            dtype=np.float64,
         ).reshape(n_e)
-        self.e_var = np.array([isinstance(e[3], sp.Symbol) for e in L.stoich], dtype=bool)
+        self.e_var = np.array(variable, dtype=bool)
         self.e_var_pos = np.array(
-            [coef_pos[e[3]] if isinstance(e[3], sp.Symbol) else 0 for e in L.stoich],
+            [coef_pos[e.coefficient] if v else 0 for e, v in zip(entries, variable, strict=True)],
             dtype=np.int32,
         ).reshape(n_e)
-        self.e_has_factor = np.array([e[4] is not None for e in L.stoich], dtype=bool)
+        self.e_has_factor = np.array([e.factor is not None for e in L.stoich], dtype=bool)
         self.e_factor_pos = np.array(
-            [factor_pos[e[4]] if e[4] is not None else 0 for e in L.stoich], dtype=np.int32
+            [factor_pos[e.factor] if e.factor is not None else 0 for e in L.stoich], dtype=np.int32
         ).reshape(n_e)
         self.any_var = bool(self.e_var.any())
         self.any_factor = bool(self.e_has_factor.any())
@@ -141,6 +200,7 @@ class Structure:
         # ---- observe: c, x, t -> value of every model id ----
         self.observable_ids = list(m.ids)
         self.observe_prog = Program(base_run, L.run_defs, [sym(n) for n in self.observable_ids])
+        self._frozen = True
 
     @property
     def nominal_params(self) -> np.ndarray:
@@ -309,6 +369,18 @@ class Structure:
         if self.fast.size and project:
             x0 = self.project_fast(t0, x0, c)
         return x0, c
+
+    def cached(self, name: str, make):
+        """``make(self)``, made once per structure and kept under ``name``: jitted
+        functions see the same static object on every call."""
+        if name not in self._caches:
+            self._caches[name] = make(self)
+        return self._caches[name]
+
+    def __setattr__(self, name: str, value) -> None:
+        if "_frozen" in self.__dict__:
+            raise AttributeError(f"a compiled Structure is immutable (setting '{name}')")
+        object.__setattr__(self, name, value)
 
     def __hash__(self):
         return id(self)

@@ -16,6 +16,7 @@ from ..ode._integrate import SUCCESS
 from ..sbml._model import Model
 from ..solve._compiled import compile
 from ..solve._inputs import output_times, param_batch
+from ..stochastic._chunks import run_chunks
 from ..stochastic._hybrid import (
     DIVIDED,
     Stochastic,
@@ -184,15 +185,12 @@ def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_st
     recompiles as the population grows)."""
     m = len(T0)
     size = chunk or min(DEFAULT_CHUNK, 1 << max(m - 1, 1).bit_length())
-    parts = []
-    for lo in range(0, m, size):
-        idx = np.arange(lo, lo + size) % m
-        res = _cells(sim, plan, solver, jnp.asarray(ts), jnp.asarray(T0[idx]),
-                     jnp.asarray(X[idx]), p, c, jnp.asarray(keys[idx]), rtol, atol, max_steps,
-                     cols)
-        hi = min(m, lo + size) - lo
-        parts.append(jax.tree_util.tree_map(lambda a, hi=hi: np.asarray(a)[:hi], res))
-    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+
+    def run(T0k, Xk, keys_k, _):
+        return _cells(sim, plan, solver, jnp.asarray(ts), T0k, Xk, p, c, keys_k, rtol, atol,
+                      max_steps, cols)
+
+    return run_chunks(run, (T0, X, keys), m, size, shard=False)
 
 
 @eqx.filter_jit

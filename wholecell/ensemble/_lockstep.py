@@ -133,18 +133,8 @@ class _Rows(list):
         self.dtype = dtype
 
 
-def cached_on(structure, name: str, make):
-    """``make(structure)``, made once per structure (kept on it as ``name``): jitted
-    functions see the same static object on every call."""
-    cached = getattr(structure, name, None)
-    if cached is None:
-        cached = make(structure)
-        setattr(structure, name, cached)
-    return cached
-
-
 def batch_rhs_for(structure) -> BatchRHS:
-    return cached_on(structure, "_batch_rhs", BatchRHS)
+    return structure.cached("batch_rhs", BatchRHS)
 
 
 # -- Tsitouras 5(4), batch-last ------------------------------------------------------

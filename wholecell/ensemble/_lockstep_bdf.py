@@ -47,7 +47,7 @@ from ..ode._bdf_tables import (
     ROWS,
 )
 from ..ode._integrate import DT_UNDERFLOW, MAX_STEPS, SUCCESS, Stats, initial_step
-from ._lockstep import _where, batch_rhs_for, cached_on
+from ._lockstep import _where, batch_rhs_for
 from ._sparselu import SparseLU
 
 #: share of a batch whose Jacobian and factors can be renewed in one iteration
@@ -103,7 +103,7 @@ class BatchJacobian:
 
 
 def batch_jacobian_for(structure) -> BatchJacobian:
-    return cached_on(structure, "_batch_jacobian", BatchJacobian)
+    return structure.cached("batch_jacobian", BatchJacobian)
 
 
 # -- the difference table, member by member ------------------------------------------

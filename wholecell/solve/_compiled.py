@@ -52,16 +52,23 @@ class CompiledModel(eqx.Module):
         p = self.param_values
         if not params:
             return p
-        index = {n: i for i, n in enumerate(self.param_ids)}
         for k, v in params.items():
-            if k not in index:
-                raise CompileError(
-                    f"'{k}' is not a parameter of model '{self.model.id}' "
-                    f"(see CompiledModel.param_ids)"
-                )
-            self.check_settable(k, CompileError)
-            p = p.at[index[k]].set(v)
+            p = p.at[self.param_index(k)].set(v)
         return p
+
+    def param_index(self, pid: str, error=CompileError) -> int:
+        """The position of parameter ``pid`` in ``param_ids``; raises ``error`` when the
+        model has no such parameter or an assignment rule sets it (`check_settable`).
+        The one check of a parameter id, for `param_vector` and ``wc.simulate``."""
+        try:
+            i = self.param_ids.index(pid)
+        except ValueError:
+            raise error(
+                f"'{pid}' is not a parameter of model '{self.model.id}'; "
+                f"parameters are {', '.join(self.param_ids)}"
+            ) from None
+        self.check_settable(pid, error)
+        return i
 
     def check_settable(self, pid: str, error=CompileError) -> None:
         """Raise ``error`` when ``pid`` is the target of an assignment rule: the rule

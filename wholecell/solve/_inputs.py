@@ -32,15 +32,9 @@ def param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
     base = np.asarray(sim.param_values)
     if not params:
         return jnp.asarray(base[None, :]), False
-    index = {n: i for i, n in enumerate(sim.param_ids)}
+    index = {k: sim.param_index(k, SimulationError) for k in params}
     sizes = set()
     for k, v in params.items():
-        if k not in index:
-            raise SimulationError(
-                f"'{k}' is not a parameter of model '{sim.model.id}'; "
-                f"parameters are {', '.join(sim.param_ids)}"
-            )
-        sim.check_settable(k, SimulationError)
         a = np.asarray(v, dtype=np.float64)
         if a.ndim > 1:
             raise SimulationError(f"parameter '{k}' must be a scalar or a 1-D batch")

@@ -20,8 +20,6 @@ The step hooks also stop a run when a division condition holds (`wholecell.divis
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -31,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._devices import shard_batch
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
 from .._status import Status
@@ -39,6 +36,7 @@ from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
 from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
+from ._chunks import ensemble_size, member_rows, run_chunks
 from ._ssa import BAD_PROPENSITY
 from ._stochastic import member_keys
 
@@ -310,39 +308,16 @@ def simulate_hybrid(
     plan = make_plan(sim, stochastic, communication_step, P[0])
     if solver == "auto":
         solver = choose_hybrid_solver(plan, P[0], float(t0), float(ts[-1] - t0))
-    if P.shape[0] > 1:
-        if n not in (1, P.shape[0]):
-            raise SimulationError(
-                f"n={n} trajectories but a parameter batch of {P.shape[0]}; give one or the other"
-            )
-        n = P.shape[0]
-    if n < 1:
-        raise SimulationError("n must be at least 1")
+    n = ensemble_size(P, n)
     keys = member_keys(seed, n)
-    n_dev = len(jax.devices())
-    chunk = chunk_size or min(n, DEFAULT_CHUNK)
-    chunk = max(n_dev, -(-chunk // n_dev) * n_dev)
-    n_chunks = -(-n // chunk)
-    show = progress if progress is not None else n_chunks > 1
-    out_vals, out_stats = [], []
-    t_start = time.perf_counter()
-    for k in range(n_chunks):
-        lo, hi = k * chunk, min(n, (k + 1) * chunk)
-        idx = np.arange(lo, lo + chunk) % n
-        Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
-        vals, stats = _chunk(
-            sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0),
-            shard_batch(jnp.asarray(Pk), on_cpu=False), shard_batch(keys[idx], on_cpu=False),
-            rtol, atol, max_steps,
-        )
-        m = hi - lo
-        out_vals.append(np.asarray(vals)[:m])
-        out_stats.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], stats))
-        if show:
-            rate = hi / (time.perf_counter() - t_start)
-            print(f"hybrid: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
-    values = np.concatenate(out_vals)
-    stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *out_stats)
+
+    def run(Pk, keys_k, m):
+        return _chunk(sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k,
+                      rtol, atol, max_steps)
+
+    values, stats = run_chunks(run, (member_rows(P, n), keys), n,
+                               chunk_size or min(n, DEFAULT_CHUNK), progress=progress,
+                               label="hybrid")
     status = stats.status
     if throw and np.any(status != SUCCESS):
         raise hybrid_failure(sim, stats)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-import time
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._devices import shard_batch
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS
 from ..solve._compiled import CompiledModel, describe_failure
 from ..solve._plan import choose_solver
+from ._chunks import ensemble_size, member_rows, run_chunks
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
 
@@ -114,39 +111,16 @@ def simulate_ssa(
         method = "ode:" + solver
     else:
         check_ssa_model(sim, method)
-    if P.shape[0] > 1:
-        if n not in (1, P.shape[0]):
-            raise SimulationError(
-                f"n={n} trajectories but a parameter batch of {P.shape[0]}; give one or the other"
-            )
-        n = P.shape[0]
-    if n < 1:
-        raise SimulationError("n must be at least 1")
+    n = ensemble_size(P, n)
     keys = member_keys(seed, n)
-    n_dev = len(jax.devices())
     chunk = chunk_size or min(n, default_chunk(len(ts), len(sim.observable_ids)))
-    chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count
-    n_chunks = -(-n // chunk)
-    show = progress if progress is not None else n_chunks > 1
-    out_vals, out_stats = [], []
-    t_start = time.perf_counter()
-    for k in range(n_chunks):
-        lo, hi = k * chunk, min(n, (k + 1) * chunk)
-        idx = np.arange(lo, lo + chunk) % n  # pad the last chunk to a full one
-        Pk = P[idx] if P.shape[0] > 1 else jnp.broadcast_to(P[0], (chunk, P.shape[1]))
-        vals, stats = _chunk(
-            sim, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk), on_cpu=False),
-            shard_batch(keys[idx], on_cpu=False), jnp.asarray(hi - lo), max_events, method,
-            float(rtol), float(atol),
-        )
-        m = hi - lo
-        out_vals.append(np.asarray(vals)[:m])
-        out_stats.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], stats))
-        if show:
-            rate = hi / (time.perf_counter() - t_start)
-            print(f"{method}: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
-    values = np.concatenate(out_vals)
-    stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *out_stats)
+
+    def run(Pk, keys_k, m):
+        return _chunk(sim, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k, jnp.asarray(m),
+                      max_events, method, float(rtol), float(atol))
+
+    values, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
+                               progress=progress, label=method)
     status = stats.status
     if throw and np.any(status != SUCCESS):
         bad = int(status[status != SUCCESS][0])

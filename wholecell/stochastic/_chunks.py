@@ -1,0 +1,71 @@
+"""The chunked ensemble driver: trajectories in compiled chunks, sharded over devices.
+
+SSA, tau-leaping and hybrid ensembles and the cells of a generation (`wholecell.division`)
+run through `run_chunks`: ``n`` members in chunks of a fixed size (the last one padded,
+so one compilation serves all), each chunk split over the devices; a member's inputs
+(its key, its parameters) are its own whatever the chunk size or device count.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._devices import shard_batch
+from .._errors import SimulationError
+
+
+def ensemble_size(P, n: int) -> int:
+    """The number of trajectories: ``n``, or one per row of a parameter batch ``P``."""
+    if P.shape[0] > 1:
+        if n not in (1, P.shape[0]):
+            raise SimulationError(
+                f"n={n} trajectories but a parameter batch of {P.shape[0]}; give one or the other"
+            )
+        n = P.shape[0]
+    if n < 1:
+        raise SimulationError("n must be at least 1")
+    return n
+
+
+def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
+               progress: bool | None = False, label: str = "", shard: bool = True):
+    """``run(*chunk_of_each_member_array, m)`` over chunks of ``chunk`` members: the
+    outputs (any pytree of arrays with members leading) of the ``n`` members, as numpy
+    arrays. ``members`` holds arrays with one row per member. The last chunk is padded
+    with repeated members (``m`` of a chunk are real), so one compilation serves all.
+    ``shard`` rounds the chunk up to a multiple of the device count and splits each chunk
+    over the devices (`shard_batch`, not over CPU cores). ``progress`` prints the rate
+    (None: when there is more than one chunk)."""
+    if shard:
+        n_dev = len(jax.devices())
+        chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count
+    n_chunks = -(-n // chunk)
+    show = progress if progress is not None else n_chunks > 1
+    parts = []
+    t_start = time.perf_counter()
+    for k in range(n_chunks):
+        lo, hi = k * chunk, min(n, (k + 1) * chunk)
+        idx = np.arange(lo, lo + chunk) % n  # pad the last chunk to a full one
+        args = [jnp.asarray(a[idx]) for a in members]
+        if shard:
+            args = [shard_batch(a, on_cpu=False) for a in args]
+        out = run(*args, hi - lo)
+        m = hi - lo
+        parts.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], out))
+        if show:
+            rate = hi / (time.perf_counter() - t_start)
+            print(f"{label}: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
+    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+
+
+def member_rows(P, n: int):
+    """One parameter row per member: ``P`` itself for a batch, else its row repeated
+    (a view, not a copy)."""
+    P = np.asarray(P)
+    return P if P.shape[0] > 1 else np.broadcast_to(P[0], (n, P.shape[1]))
