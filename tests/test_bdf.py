@@ -212,6 +212,11 @@ def test_reverse_mode_loop_writes_every_output_and_matches_the_analytic_gradient
     assert np.isnan(np.asarray(y_rev)).any() and not np.isnan(np.asarray(y_rev)).all()
 
 
+#: gradients of two BDF solves at rtol 1e-8 that took other steps differ by their errors:
+#: against forward mode at rtol 1e-12, 1.8e-6 and 2.3e-7 relative for the two members
+OTHER_STEPS_GRAD_RTOL = 1e-5
+
+
 def test_vmapped_reverse_mode_gradients_equal_each_member_alone():
     """Under `vmap` a member that is done still runs the loop body (its result
     discarded); its gradient stays finite and equals the gradient taken alone."""
@@ -219,16 +224,24 @@ def test_vmapped_reverse_mode_gradients_equal_each_member_alone():
     k0 = np.array([0.04, 1e4, 3e7])
 
     def loss(logk):
-        ys, _ = bdf_integrate(_robertson_rates, None, jnp.array([1.0, 0.0, 0.0]), 0.0, ts,
-                              jnp.exp(logk), rtol=1e-8, atol=1e-12, max_steps=20_000,
-                              adjoint="checkpointed")
-        return jnp.sum(ys[:, 0] + 1e4 * ys[:, 1])
+        ys, stats = bdf_integrate(_robertson_rates, None, jnp.array([1.0, 0.0, 0.0]), 0.0,
+                                  ts, jnp.exp(logk), rtol=1e-8, atol=1e-12, max_steps=20_000,
+                                  adjoint="checkpointed")
+        return jnp.sum(ys[:, 0] + 1e4 * ys[:, 1]), (stats.steps, stats.rejected)
 
     logks = jnp.log(jnp.stack([k0, k0 * np.array([1.3, 0.7, 1.1])]))
-    batch = np.asarray(jax.jit(jax.vmap(jax.grad(loss)))(logks))
-    alone = np.stack([np.asarray(jax.jit(jax.grad(loss))(lk)) for lk in logks])
+    batch, b_steps = jax.jit(jax.vmap(jax.grad(loss, has_aux=True)))(logks)
+    batch = np.asarray(batch)
     assert np.all(np.isfinite(batch))
-    np.testing.assert_allclose(batch, alone, rtol=1e-9, atol=0)
+    for i, lk in enumerate(logks):
+        alone, steps = jax.jit(jax.grad(loss, has_aux=True))(lk)
+        # the batched loop is compiled apart from the single one: with the same steps the
+        # gradients agree to rounding; a Newton or error test within rounding of its
+        # threshold may decide otherwise, and then they are the gradients of two solves at
+        # rtol 1e-8 (OTHER_STEPS_GRAD_RTOL)
+        same = all(int(b[i]) == int(a) for b, a in zip(b_steps, steps, strict=True))
+        np.testing.assert_allclose(batch[i], np.asarray(alone),
+                                   rtol=1e-9 if same else OTHER_STEPS_GRAD_RTOL, atol=0)
 
 
 def test_checkpoints_shrink_with_the_carry():
@@ -256,6 +269,11 @@ def test_stiff_model_runs_bdf_and_matches_roadrunner():
         assert np.all(np.abs(res.concentration(sid) - expected) <= tol), sid
 
 
+#: two BDF solves of one problem at rtol 1e-6, atol 1e-9 that took other steps: 100 times
+#: the tolerances
+OTHER_STEPS_RTOL, OTHER_STEPS_ATOL = 1e-4, 1e-7
+
+
 def test_ensemble_members_equal_single_solves():
     model = wc.load_sbml(DATA / "biomodels" / "BIOMD0000000019.xml")
     sim = wc.compile(model)
@@ -265,7 +283,13 @@ def test_ensemble_members_equal_single_solves():
     res = wc.simulate(sim, ts, params={"k1": values}, solver="bdf")
     for i, v in enumerate(values):
         one = wc.simulate(sim, ts, params={"k1": float(v)}, solver="bdf")
-        np.testing.assert_allclose(res.values[i], one.values, rtol=1e-9, atol=1e-12)
+        # the ensemble's loop is compiled apart from the single solve's: with the same
+        # steps they agree to rounding; a Newton or error test within rounding of its
+        # threshold may decide otherwise, and then they are two solves at the default
+        # rtol 1e-6, atol 1e-9 (OTHER_STEPS_RTOL, _ATOL)
+        same = int(np.asarray(res.stats["steps"])[i]) == int(np.asarray(one.stats["steps"]))
+        rtol, atol = (1e-9, 1e-12) if same else (OTHER_STEPS_RTOL, OTHER_STEPS_ATOL)
+        np.testing.assert_allclose(res.values[i], one.values, rtol=rtol, atol=atol)
 
 
 def test_map_members_is_a_loop_over_rows():

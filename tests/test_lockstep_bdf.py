@@ -92,6 +92,10 @@ def test_members_take_the_attempts_of_their_own_bdf_solves(schoeberl):
     np.testing.assert_allclose(stats.t_last, 3600.0)
 
 
+#: two lane widths' trajectories (solved at rtol 1e-6, atol 1e-9): 100 times the tolerances
+LANES_RTOL, LANES_ATOL = 1e-4, 1e-7
+
+
 def test_lanes_refill_with_the_next_members(schoeberl):
     from wholecell.ensemble._lockstep_bdf import batch_jacobian_for, lockstep_bdf
 
@@ -109,11 +113,15 @@ def test_lanes_refill_with_the_next_members(schoeberl):
 
     ys2, stats2 = run(2)
     ys5, stats5 = run(5)
-    np.testing.assert_array_equal(stats2.steps, stats5.steps)
     np.testing.assert_array_equal(stats2.status, SUCCESS)
-    # (to rounding: XLA compiles the two widths' loops differently)
-    np.testing.assert_allclose(ys2, ys5, rtol=1e-8, atol=1e-9)
-    np.testing.assert_allclose(stats2.x_last, ys5[:, -1].T, rtol=1e-8, atol=1e-9)
+    # XLA compiles the two widths' loops differently: a Newton or error test within
+    # rounding of its threshold may decide otherwise, so the attempts agree within 1% and
+    # the trajectories within LANES_RTOL, LANES_ATOL (two solves at rtol 1e-6, atol 1e-9
+    # taking other steps differ by their errors); a member solved with another member's
+    # parameters or state would differ by orders of magnitude more
+    np.testing.assert_allclose(stats2.steps, stats5.steps, rtol=0.01)
+    np.testing.assert_allclose(ys2, ys5, rtol=LANES_RTOL, atol=LANES_ATOL)
+    np.testing.assert_allclose(stats2.x_last, ys5[:, -1].T, rtol=LANES_RTOL, atol=LANES_ATOL)
 
 
 def test_nominal_member_matches_roadrunner(schoeberl):

@@ -40,17 +40,25 @@ def test_simulation_matches_collection_simulated_data(boehm):
     np.testing.assert_allclose(merged["simulation"], merged["simulation_ref"], rtol=1e-4, atol=1e-6)
 
 
-def test_gradient_matches_central_differences(boehm):
+#: reverse mode (checkpointed solves) against forward mode (`jacfwd` through the same
+#: solves in a plain loop): the same steps, so only rounding separates them (measured on
+#: Boehm at nominal + 0.05: 4e-13 relative, 9e-14 absolute for gradients up to 232).
+#: Central differences are no reference at this precision: a step decision that flips
+#: between the two perturbed solves moves the objective by about rtol (1e-8) times its
+#: size (1.5e2), which over 2 h = 2e-5 is 0.1, and even without a flip the difference
+#: quotient follows the step sizes' own dependence on theta (1.5e-5 measured).
+GRAD_RTOL = 1e-9
+
+
+def test_reverse_mode_gradient_matches_forward_mode(boehm):
     theta = boehm.nominal + 0.05
     value, grad = boehm.value_and_grad(theta)
     assert np.isfinite(float(value))
-    h = 1e-5
-    fd = np.empty_like(theta)
-    for i in range(theta.size):
-        e = np.zeros_like(theta)
-        e[i] = h
-        fd[i] = (float(boehm.objective(theta + e)) - float(boehm.objective(theta - e))) / (2 * h)
-    np.testing.assert_allclose(np.asarray(grad), fd, rtol=1e-4, atol=1e-3)
+    fwd = jax.jit(jax.jacfwd(
+        lambda th: boehm._forward(th, "lax")[0] + boehm.table.prior_nll(th)))(theta)
+    fwd = np.asarray(fwd)
+    np.testing.assert_allclose(np.asarray(grad), fwd, rtol=GRAD_RTOL,
+                               atol=GRAD_RTOL * np.abs(fwd).max())
     assert np.allclose(np.asarray(jax.grad(boehm.objective)(theta)), grad)
 
 
@@ -132,6 +140,10 @@ def test_hierarchical_objective_computes_scalings_in_closed_form():
     assert boehm.hierarchical().analytic_parameter_ids == ()
 
 
+#: Richardson-extrapolated central differences of the residuals: step and agreement
+FD_STEP, FD_RTOL = 1e-2, 1e-4
+
+
 def test_least_squares_residuals_jacobian_and_fit():
     prob = wc.petab.load(DATA / "Fujita_SciSignal2010")
     assert prob.least_squares_refusal() is None
@@ -145,13 +157,25 @@ def test_least_squares_residuals_jacobian_and_fit():
     sigma = prob.measurements["noiseParameters"].astype(float).to_numpy()  # fixed noise
     const = 0.5 * np.sum(np.log(2 * np.pi * sigma**2))
     assert abs(v0 - (0.5 * r0 @ r0 + const)) < 1e-8
-    # forward-mode sensitivities against central differences of the residuals
-    eps = 1e-6
-    for i in (0, 4, 10):
+    # forward-mode sensitivities against reverse mode through checkpointed solves: the
+    # objective's gradient is J^T r (the noise terms are constant)
+    _, grad = h.value_and_grad(theta)
+    grad = np.asarray(grad)
+    np.testing.assert_allclose(J.T @ r, grad, rtol=GRAD_RTOL,
+                               atol=GRAD_RTOL * np.abs(grad).max())
+    # and against Richardson-extrapolated central differences of the residuals (steps
+    # FD_STEP and FD_STEP / 2 on the log10 scale): truncation O(FD_STEP^4) ~ 1e-8; a step
+    # decision flipping between two perturbed solves moves a residual by about rtol (1e-8)
+    # of its scale, 1e-6 of it in the quotient; the step sizes' own dependence on theta
+    # adds 1e-6 of the column's largest entry (measured). FD_RTOL is 100 times that.
+    def central(i, step):
         e = np.zeros_like(theta)
-        e[i] = eps
-        fd = (h.residuals(theta + e)[0] - h.residuals(theta - e)[0]) / (2 * eps)
-        np.testing.assert_allclose(J[:, i], fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+        e[i] = step
+        return (h.residuals(theta + e)[0] - h.residuals(theta - e)[0]) / (2 * step)
+
+    for i in (0, 4, 10):
+        fd = (4 * central(i, FD_STEP / 2) - central(i, FD_STEP)) / 3
+        np.testing.assert_allclose(J[:, i], fd, rtol=FD_RTOL, atol=FD_RTOL * np.abs(fd).max())
     # Gauss-Newton from a perturbed start back to the published optimum
     rng = np.random.default_rng(2)
     start = prob.nominal + rng.normal(scale=0.1, size=theta.size)
