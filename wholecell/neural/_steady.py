@@ -58,8 +58,9 @@ def integrate_to_steady_state(model: Rhs, u: Float[Array, "c n"], t1: float = 1e
     return jax.vmap(one)(u)
 
 
-def steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
-                 atol: float = 1e-10, max_steps: int = 64) -> Float[Array, "c n"]:
+def _steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
+                 atol: float = 1e-10, max_steps: int = 64,
+                 fallback: bool = True) -> Float[Array, "c n"]:
     """The steady state of ``dx/dt = model(x, u_c)`` for every condition ``c``.
 
     Differentiable in ``model`` (any pytree of arrays) and ``u`` by implicit
@@ -72,6 +73,8 @@ def steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
         u: inputs, shape (conditions, nodes).
         rtol, atol: Newton's tolerances on the step.
         max_steps: Newton iterations per attempt.
+        fallback: integrate and retry when Newton fails (False: NaN at once, and no
+            integrator to compile).
 
     Returns:
         ``x*``, shape (conditions, nodes).
@@ -82,8 +85,10 @@ def steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
         x0 = jax.lax.stop_gradient(integrate_to_steady_state(model, u))
         return _root(model, u, x0, rtol, atol, max_steps)
 
-    x, ok = jax.lax.cond(jnp.all(ok), lambda _: (x, ok), retry, None)
+    if fallback:
+        x, ok = jax.lax.cond(jnp.all(ok), lambda _: (x, ok), retry, None)
     return jnp.where(ok[:, None], x, jnp.nan)
 
 
-steady_state_jit = eqx.filter_jit(steady_state)
+#: the public entry point, compiled once per model structure and input shape
+steady_state = eqx.filter_jit(_steady_state)

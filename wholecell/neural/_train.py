@@ -58,27 +58,33 @@ def mse(model: CellBox, u: Array, y: Array, readouts: Array) -> Array:
     return jnp.mean((x[:, readouts] - y[:, readouts]) ** 2)
 
 
-def _loss(model, u, y, readouts, l1, l2_correction):
-    x = steady_state(model, u)
+def _loss(model, u, y, readouts, l1, l2_correction, fallback):
+    x = steady_state(model, u, fallback=fallback)
     fit = jnp.mean((x[:, readouts] - y[:, readouts]) ** 2)
     return fit + _penalties(model, x, u, l1, l2_correction)
 
 
 @eqx.filter_jit
-def _step(model, opt_state, u, y, readouts, l1, l2_correction, optimizer):
-    loss, grads = eqx.filter_value_and_grad(_loss)(model, u, y, readouts, l1, l2_correction)
-    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+def _step(model, opt_state, u, y, readouts, l1, l2_correction, optimizer, fallback):
+    loss, grads = eqx.filter_value_and_grad(_loss)(model, u, y, readouts, l1, l2_correction,
+                                                   fallback)
+    # optax's bias correction mixes its int32 step count with floats: allow that promotion
+    # even where a caller (our tests) runs JAX with strict dtype promotion
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grads, opt_state,
+                                              eqx.filter(model, eqx.is_array))
     return eqx.apply_updates(model, updates), opt_state, loss
 
 
-_predict = eqx.filter_jit(steady_state)
+_predict = steady_state
 
 
 def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
           train_idx: np.ndarray, val_idx: np.ndarray, *, seed: int = 0,
           learning_rate: float = 1e-2, batch_size: int = 8, max_steps: int = 2000,
           check_every: int = 25, patience: int = 8, l1: float = 1e-4,
-          l2_correction: float = 1e-2, progress: bool = True) -> TrainResult:
+          l2_correction: float = 1e-2, fallback: bool = True,
+          progress: bool = True) -> TrainResult:
     """Train ``model`` on the conditions ``train_idx``; stop early on ``val_idx``.
 
     Arguments:
@@ -94,6 +100,7 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
         patience: checks without improvement before stopping.
         l1: weight of the L1 penalty on W.
         l2_correction: weight of the L2 penalty on the correction term's output.
+        fallback: integrate when Newton fails (see `steady_state`).
         progress: show a tqdm progress bar.
 
     Returns:
@@ -124,14 +131,14 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
         batch = order[pos:pos + b]
         pos += b
         new, new_state, loss = _step(model, opt_state, u[batch], y[batch], readouts,
-                                     l1, l2_correction, optimizer)
+                                     l1, l2_correction, optimizer, fallback)
         if np.isfinite(float(loss)):  # a batch without steady state leaves the model as is
             model, opt_state = new, new_state
             running.append(float(loss))
         bar.update(1)
         if step % check_every == 0:
             # all conditions at once: one compiled shape whatever the validation set's size
-            x = np.asarray(_predict(model, u))
+            x = np.asarray(_predict(model, u, fallback=fallback))
             r = np.asarray(readouts)
             val = float(np.mean((x[np.ix_(val_idx, r)] - np.asarray(y)[np.ix_(val_idx, r)]) ** 2))
             train_hist.append(float(np.mean(running)) if running else float("nan"))
