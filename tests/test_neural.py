@@ -152,7 +152,8 @@ def test_protocol_folds(data_dir):
 def test_training_is_deterministic():
     model, u = small_model(seed=4), small_inputs(c=6, seed=5)
     # batches of 2 and all 6 conditions: two compiled shapes
-    y = np.asarray(neural.steady_state(small_model(seed=9), u, fallback=False))   # a reachable target
+    # a reachable target
+    y = np.asarray(neural.steady_state(small_model(seed=9), u, fallback=False))
     kw = dict(seed=7, fallback=False, batch_size=2, max_steps=6, check_every=3, patience=5,
               learning_rate=1e-2, progress=False)
     r1 = neural.train(model, u, y, np.arange(5), np.arange(4), np.array([4, 5]), **kw)
