@@ -36,6 +36,9 @@ def small_inputs(n: int = 6, c: int = 4, seed: int = 1) -> jnp.ndarray:
 
 
 def test_load_subset(data_dir):
+    import wholecell as wc
+
+    assert wc.neural is neural   # the lazily loaded submodule attribute
     d = neural.load_cellbox(data_dir / SUBSET, readouts=5)
     assert d.y.shape == d.u.shape == (6, 8)
     assert d.nodes[0] == "4EBP1pS65" and d.nodes[5] == "aMEK"
