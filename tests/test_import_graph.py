@@ -30,7 +30,7 @@ LAYERS = (
     ("solve", "_result"),
     ("stochastic",),
     ("_simulate", "_fba", "models"),
-    ("fitting", "petab", "division"),
+    ("fitting", "petab", "division", "neural"),
     ("testsuite", "_cli", "__init__"),
 )
 

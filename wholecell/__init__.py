@@ -36,3 +36,13 @@ from .solve._compiled import compile as compile  # noqa: E402
 from .solve._plan import Plan as Plan  # noqa: E402
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # wc.neural (optax, optimistix, tqdm) loads on first use, keeping `import wholecell` light
+    if name == "neural":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.neural")
+    raise AttributeError(f"module 'wholecell' has no attribute {name!r}")
+
