@@ -29,6 +29,9 @@ from ._solvers import choose_solver, make_solver
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
+#: functions that switch: a right-hand side with one is not smooth in time and state
+NON_SMOOTH = (S.Piecewise, S.Gt, S.Ge, S.Lt, S.Le, S.Eq, S.Ne, S.Max, S.Min, S.Quotient,
+              S.Rem, sp.Piecewise, sp.floor, sp.ceiling, sp.Heaviside, sp.Abs)
 
 
 class RunArgs(NamedTuple):
@@ -76,6 +79,11 @@ class _Structure:
             + factors
         )
         self.rhs_prog = Program(base_run, L.run_defs, outputs)
+        # switches (piecewise, relations, min/max, ...) make the computed solution jump
+        # between step sequences: its step sizes are then not differentiated (`integrate`)
+        self.smooth = not any(
+            isinstance(e, sp.Basic) and e.has(*NON_SMOOTH) for e in L.run_defs.values()
+        )
         n_r = len(self.reaction_ids)
         self.n_reactions = n_r
         self.fast = np.array([i for i, r in enumerate(m.reactions) if r.fast], dtype=np.int32)
@@ -559,6 +567,7 @@ class CompiledModel(eqx.Module):
             adjoint=adjoint,
             hooks=hooks,
             stop_at_outputs=hooks is not None,
+            differentiate_steps=st.smooth,
         )
 
     def solve_batch(
