@@ -4,9 +4,9 @@ differences (``python -m wholecell.petab --check-gradients``).
 Reverse mode (`PetabProblem.value_and_grad`, checkpointed) and forward mode (`jax.jvp`
 of the same objective through the plain loop) both differentiate the computed solution,
 so they must agree to rounding. Central differences converge to the same derivative as
-their step shrinks, until the solver's own error (which changes with the parameters, at
-a level set by rtol) and rounding take over; they are taken at several steps, and each
-component is judged at the step where they agree best.
+their step shrinks, until jumps of the computed solution (a changed step sequence) and
+rounding take over; they are taken at several steps, and each component is judged at the
+step, or Richardson extrapolation of two, where they agree best.
 """
 
 from __future__ import annotations
@@ -34,6 +34,23 @@ FLOOR = 1e-3
 def relative(a: np.ndarray, b: np.ndarray, norm: float) -> np.ndarray:
     """|a - b| / max(|b|, FLOOR * norm), elementwise."""
     return np.abs(a - b) / np.maximum(np.abs(b), max(FLOOR * norm, 1e-300))
+
+
+def judge(reverse: float, diffs: list[float], steps: tuple[float, ...],
+          norm: float) -> tuple[float, str]:
+    """(relative difference, where) of ``reverse`` to the best of the central differences
+    ``diffs`` at ``steps`` and their Richardson extrapolations over consecutive steps
+    (exact for the h^2 truncation error of steps a factor 10 apart)."""
+    cands = [(d, f"h = {h:g}") for d, h in zip(diffs, steps, strict=True)]
+    for k in range(len(steps) - 1):
+        q = (steps[k] / steps[k + 1]) ** 2
+        cands.append(((q * diffs[k + 1] - diffs[k]) / (q - 1),
+                      f"h = {steps[k]:g}, {steps[k + 1]:g} extrapolated"))
+    rel = relative(np.full(len(cands), reverse), np.array([c[0] for c in cands]), norm)
+    if not np.any(np.isfinite(rel)):
+        return float("nan"), "no finite difference"
+    b = int(np.nanargmin(rel))
+    return float(rel[b]), cands[b][1]
 
 
 def check(prob, *, seed: int = 0, max_forward: int = MAX_FORWARD, n_fd: int = N_FD,
@@ -74,6 +91,7 @@ def check(prob, *, seed: int = 0, max_forward: int = MAX_FORWARD, n_fd: int = N_
     fwd = np.asarray(jvps(dirs))
     out["forward_s"] = time.perf_counter() - t
     norm = float(np.linalg.norm(grad))
+    out["grad_norm"] = norm
     rel = relative(grad[idx], fwd, norm)
     k = int(np.argmax(rel))
     out["fwd_rel"] = float(rel[k])
@@ -92,10 +110,9 @@ def check(prob, *, seed: int = 0, max_forward: int = MAX_FORWARD, n_fd: int = N_
             hh = h * max(1.0, abs(float(th[i])))
             up, down = value_at(th.at[i].add(hh)), value_at(th.at[i].add(-hh))
             diffs.append((up - down) / (2 * hh))
-        r = relative(np.full(len(steps), grad[i]), np.asarray(diffs), norm)
-        b = int(np.nanargmin(r)) if np.any(np.isfinite(r)) else 0
+        r, where = judge(float(grad[i]), diffs, steps, norm)
         rows.append({"parameter": prob.parameter_ids[i], "reverse": float(grad[i]),
-                     "fd": diffs, "rel": float(r[b]), "step": steps[b]})
+                     "fd": diffs, "rel": r, "step": where})
     out["fd_s"] = time.perf_counter() - t
     worst = max(rows, key=lambda r: r["rel"] if np.isfinite(r["rel"]) else np.inf)
     out.update(fd_rel=worst["rel"], fd_step=worst["step"], fd_worst=worst["parameter"],
@@ -127,7 +144,7 @@ def markdown_row(row: dict) -> str:
     checked = (f"{row['checked']} of {row['n_par']}" if row.get("checked") is not None
                else (str(row["n_par"]) if row.get("n_par") else "–"))
     fwd = num("fwd_rel") + (f" ({row['fwd_worst']})" if row.get("fwd_worst") else "")
-    fd = (num("fd_rel") + f" at h = {row['fd_step']:g} ({row['fd_worst']})"
+    fd = (num("fd_rel") + f" at {row['fd_step']} ({row['fd_worst']})"
           if row.get("fd_step") else "–")
     return (f"| {row['problem']} | {row.get('status', '')} | {checked} | {fwd} | {fd} | "
             f"{row.get('detail', '')} |")
