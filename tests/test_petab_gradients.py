@@ -9,7 +9,8 @@ above it). The limit of central differences (Richardson extrapolation of two ste
 the derivative of the computed objective too; it also checks that nothing that changes
 the value (the step sizes chosen from the error estimates) is held constant. On the
 events problem the extrapolation (h = 1e-3, 1e-4) matched the gradient to 1.3e-8
-relative (rtol 1e-5), far within the 1e-5 asked.
+relative (rtol 1e-5), far within the 1e-5 asked; with the step sizes held constant (the
+earlier gradient) it differed by up to 2.1e-4 (k_y) and 5.4e-5 (k_out), which fails.
 """
 
 from __future__ import annotations
