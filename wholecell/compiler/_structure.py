@@ -32,6 +32,9 @@ from ._program import Program
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
+#: functions that switch: a right-hand side with one is not smooth in time and state
+NON_SMOOTH = (S.Piecewise, S.Gt, S.Ge, S.Lt, S.Le, S.Eq, S.Ne, S.Max, S.Min, S.Quotient,
+              S.Rem, sp.Piecewise, sp.floor, sp.ceiling, sp.Heaviside, sp.Abs)
 
 
 class RunArgs(NamedTuple):
@@ -58,6 +61,7 @@ class Structure:
     delays: list  # (expression, delay, expression before t0) of each ``delay`` call
     n_const: int
     n_state: int
+    smooth: bool  # the right-hand side has no switch (piecewise, relation, min/max, ...)
     init_outputs: list[sp.Symbol]
     init: Program  # (p, t0) -> (c, x0)
     reaction_ids: list[str]
@@ -129,6 +133,11 @@ class Structure:
             + factors
         )
         self.rhs_prog = Program(base_run, L.run_defs, outputs)
+        # switches (piecewise, relations, min/max, ...) make the computed solution jump
+        # between step sequences: its step sizes are then not differentiated (`integrate`)
+        self.smooth = not any(
+            isinstance(e, sp.Basic) and e.has(*NON_SMOOTH) for e in L.run_defs.values()
+        )
         n_r = len(self.reaction_ids)
         self.n_reactions = n_r
         self.fast = np.array([i for i, r in enumerate(m.reactions) if r.fast], dtype=np.int32)

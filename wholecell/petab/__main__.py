@@ -1,9 +1,13 @@
 """Evaluate every PEtab problem of a collection at its nominal parameters.
 
     python -m wholecell.petab [COLLECTION_DIR] [--problems A,B] [--timeout 600] [--out report.csv]
+    python -m wholecell.petab --check-gradients [COLLECTION_DIR] [--out gradients.jsonl]
 
 Each problem runs in its own process (a crash or a timeout affects only that problem).
 Problems with a published reference log-likelihood (AMICI's) are compared with it to 1e-3.
+``--check-gradients`` compares each problem's reverse-mode gradient at its nominal
+parameters with forward mode and central differences (`wholecell.petab._gradcheck`),
+smallest models first, one JSON line per problem in ``--out``.
 """
 
 from __future__ import annotations
@@ -141,12 +145,63 @@ def evaluate(folder: Path, timeout: float) -> dict:
     return row
 
 
+def check_gradients(folder: Path, timeout: float) -> dict:
+    """`_gradcheck.check` of one problem in a subprocess; a dict of its figures."""
+    from ._gradcheck import CHILD
+
+    row = {"problem": folder.name, "status": "", "detail": ""}
+    t = time.perf_counter()
+    try:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        row.update(status="timeout", detail=f"over {timeout:.0f} s")
+        return row
+    row["seconds"] = round(time.perf_counter() - t, 1)
+    if out.returncode != 0:
+        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+        row.update(status="error", detail=lines[-1] if lines else f"exit {out.returncode}")
+        return row
+    row.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    row["detail"] = f"{row.get('solver', '')}, {row['seconds']:.0f} s"
+    return row
+
+
+def _gradient_main(folders: list[Path], timeout: float, out: Path | None) -> int:
+    from ._gradcheck import dumps, markdown_row
+
+    def size(folder: Path) -> int:
+        return sum(p.stat().st_size for p in folder.glob("*.xml"))
+
+    rows = []
+    print("| problem | status | parameters checked | largest rel. diff. to forward mode "
+          "| central differences: largest rel. diff. at its best step | detail |")
+    print("|---|---|---|---|---|---|", flush=True)
+    for folder in sorted(folders, key=size):
+        row = check_gradients(folder, timeout)
+        rows.append(row)
+        print(markdown_row(row), flush=True)
+        if out:
+            with open(out, "a") as f:
+                f.write(dumps(row) + "\n")
+    bad = [r["problem"] for r in rows if r["status"] == "fail"]
+    print(f"{sum(r['status'] == 'pass' for r in rows)} pass, {len(bad)} fail"
+          + (f" ({', '.join(bad)})" if bad else "")
+          + f", {len(rows) - sum(r['status'] in ('pass', 'fail') for r in rows)} without a "
+          "gradient (no value, timeout or error)")
+    return 1 if bad else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("collection", nargs="?", type=Path, default=DEFAULT_DIR)
     ap.add_argument("--problems", help="comma-separated problem names (default: all)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per problem")
-    ap.add_argument("--out", type=Path, help="write a CSV report here")
+    ap.add_argument("--out", type=Path, help="write a CSV report here (JSON lines, appended, "
+                    "with --check-gradients)")
+    ap.add_argument("--check-gradients", action="store_true",
+                    help="compare reverse-mode gradients with forward mode and central "
+                    "differences instead")
     args = ap.parse_args(argv)
     if not args.collection.is_dir():
         ap.error(f"no PEtab collection at {args.collection}")
@@ -154,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.problems:
         wanted = set(args.problems.split(","))
         folders = [p for p in folders if p.name in wanted]
+    if args.check_gradients:
+        return _gradient_main(folders, args.timeout, args.out)
     rows = []
     for folder in folders:
         row = evaluate(folder, args.timeout)

@@ -179,6 +179,7 @@ class CompiledModel(eqx.Module):
             adjoint=adjoint,
             hooks=hooks,
             stop_at_outputs=hooks is not None,
+            differentiate_steps=st.smooth,
         )
 
     def solve_batch(
