@@ -176,10 +176,12 @@ def test_least_squares_residuals_jacobian_and_fit():
     for i in (0, 4, 10):
         fd = (4 * central(i, FD_STEP / 2) - central(i, FD_STEP)) / 3
         np.testing.assert_allclose(J[:, i], fd, rtol=FD_RTOL, atol=FD_RTOL * np.abs(fd).max())
-    # Gauss-Newton from a perturbed start back to the published optimum
+    # Gauss-Newton from a perturbed start back to the published optimum. Measured path:
+    # -53.033 after 10 residual evaluations, -53.087 after 20, -53.096 after 40; then a
+    # slow creep along a flat valley (-53.19 after the default 1000), so 40 suffice.
     rng = np.random.default_rng(2)
     start = prob.nominal + rng.normal(scale=0.1, size=theta.size)
-    res = wc.fit(h, x0=[start], method="least_squares", progress=False)
+    res = wc.fit(h, x0=[start], method="least_squares", progress=False, maxiter=40)
     assert res.fun <= -REFERENCE_LLH["Fujita_SciSignal2010"] + 0.1
     assert abs(float(prob.objective(res.x)) - res.fun) < 1e-6 * abs(res.fun)
 
