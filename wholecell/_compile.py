@@ -26,6 +26,7 @@ from ._lockstep import lockstep_applies, solve_members
 from ._model import Model
 from ._program import Program
 from ._solvers import choose_solver, make_solver
+from ._tolerances import state_atol, tolerance_values
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
@@ -496,6 +497,16 @@ class CompiledModel(eqx.Module):
 
         return jax.vmap(one)(ts, ys)
 
+    def _tolerances(self, rtol, atol):
+        """``rtol`` and ``atol`` as the solvers take them: a float, or a vector with one
+        value per state (also from a dict id -> value, `_tolerances.tolerance_values`)."""
+        def one(v, default, name):
+            if isinstance(v, Mapping):
+                return jnp.asarray(tolerance_values(self.state_ids, v, default, name))
+            return v
+
+        return one(rtol, 1e-6, "rtol"), one(atol, 1e-9, "atol")
+
     def solve_with_stats(
         self,
         ts,
@@ -514,6 +525,7 @@ class CompiledModel(eqx.Module):
 
         ``key`` (a PRNG key) feeds the events' random draws and tie-breaking.
         """
+        rtol, atol = self._tolerances(rtol, atol)
         p = self.param_values if params is None else jnp.asarray(params)
         ts = jnp.asarray(ts, p.dtype)
         t0 = ts[0] if t0 is None else jnp.asarray(t0, p.dtype)
@@ -522,6 +534,9 @@ class CompiledModel(eqx.Module):
         # replaces the one the parameters define; the constants still follow ``params``.
         x0 = x_init if x0 is None else jnp.asarray(x0, p.dtype).reshape(x_init.shape)
         st = self.structure
+        # per-state absolute tolerance: ``atol`` is in the user's units (`_tolerances`)
+        atol = state_atol(st, p, t0, x0, atol)
+        rtol = rtol if isinstance(rtol, float) else jnp.asarray(rtol, p.dtype)
         name = solver
         if solver == "auto":
             span = _concrete_span(ts, t0)
@@ -584,6 +599,7 @@ class CompiledModel(eqx.Module):
         BDF for stiff models where it runs in lock step, else as for a `vmap` batch
         (`choose_solver` with ``batched=True``).
         """
+        rtol, atol = self._tolerances(rtol, atol)
         P = jnp.asarray(params)
         if P.ndim != 2 or P.shape[1] != len(self.param_ids):
             raise CompileError(
@@ -623,6 +639,9 @@ class CompiledModel(eqx.Module):
         Pure and jit/vmap/grad-friendly. With ``throw=True`` a failed solve raises at run
         time; with ``throw=False`` failed points are NaN. ``x0``, if given, is the state
         at ``t0`` in place of the one the parameters define (``state_ids`` order).
+        ``atol`` is in the units of each value (a concentration species' concentration,
+        see `_tolerances`); ``rtol`` and ``atol`` may be one value per state (a vector in
+        ``state_ids`` order, or a dict id -> value).
         """
         ys, stats = self.solve_with_stats(
             ts, params, t0=t0, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,

@@ -35,6 +35,7 @@ from ._integrate import (
     step_factor,
 )
 from ._program import SCALAR_LIMIT, scalar_programs
+from ._tolerances import state_atol
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
 #: each write interpolates every member, so one per step is cheapest where steps are
@@ -227,15 +228,19 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     t0 = jnp.broadcast_to(jnp.asarray(t0, dtype), (B,))
     t_end = ts[-1]
     exponent = 1.0 / method.order
-    atol_col = jnp.asarray(atol, dtype)  # a scalar, or one per state
-    atol_col = atol_col[:, None] if atol_col.ndim == 1 else atol_col
+    # a scalar, one per state, or one per state and member (n, B); rtol: a scalar or a
+    # column (n, 1)
+    atol_col = jnp.broadcast_to(jnp.asarray(atol, dtype).reshape(
+        (-1, 1) if jnp.ndim(atol) == 1 else jnp.shape(atol)), (n, B))
+    rtol_col = rtol if isinstance(rtol, float) else jnp.asarray(rtol, dtype).reshape(-1, 1)
     span = jnp.maximum(t_end - t0, 1e-12)
 
-    def dt0_of(x, cc, t, s):
+    def dt0_of(x, cc, t, s, a):
         return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
-                            t, x, cc, method.order, rtol, atol, s)
+                            t, x, cc, method.order, rtol_col if isinstance(rtol, float)
+                            else rtol_col[:, 0], a, s)
 
-    dt0 = jax.vmap(dt0_of, in_axes=(1, 1, 0, 0))(x0, c, t0, span)
+    dt0 = jax.vmap(dt0_of, in_axes=(1, 1, 0, 0, 1))(x0, c, t0, span, atol_col)
     fsal0 = method.init(f, t0, x0, c)
     _, _, dense0, _ = jax.eval_shape(lambda: method.step(f, t0, dt0, x0, c, fsal0))
     dense0 = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), dense0)
@@ -272,7 +277,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         t1 = jnp.where(go, t1, s.t + 1e-6 * jnp.maximum(jnp.abs(s.t), 1.0))
         dt = t1 - s.t
         x1, x_err, dense, fsal1 = method.step(f, s.t, dt, s.x, c, s.fsal)
-        scale = atol_col + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
+        scale = atol_col + rtol_col * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
         err = _rms0(x_err / scale)
         finite = jnp.all(jnp.isfinite(x1), axis=0) & jnp.isfinite(err)
         accept = finite & (err <= 1.0)
@@ -322,6 +327,9 @@ def solve_members(structure, ts, P, t0, method: str, *, rtol: float, atol, max_s
     """Solve one member per row of ``P`` in lock step: ``ys (B, n_out, n)`` and `Stats`
     with the members on the leading axis, as `jax.vmap` of a solve gives them."""
     x0, c = jax.vmap(lambda p: structure.initial(p, t0))(P)
+    # each member's absolute tolerances (state units, `_tolerances`), as columns
+    atol = jax.vmap(lambda p, x: state_atol(structure, p, t0, x, atol))(P, x0).T
+    rtol = rtol if isinstance(rtol, float) else jnp.asarray(rtol, P.dtype)[:, None]
     if method == "bdf":
         from ._lockstep_bdf import batch_jacobian_for, lockstep_bdf
 

@@ -18,6 +18,7 @@ from ._model import Model
 from ._program import scalar_programs
 from ._result import Result
 from ._solvers import EXPLICIT, bdf_applies, choose_solver
+from ._tolerances import as_input, guard_small, tolerance_values
 
 
 def simulate(
@@ -26,8 +27,8 @@ def simulate(
     method: str = "ode",
     params: Mapping[str, object] | None = None,
     *,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
+    rtol: float | Mapping[str, float] = 1e-6,
+    atol: float | Mapping[str, float] = 1e-9,
     solver: str = "auto",
     max_steps: int = 100_000,
     t0: float | None = None,
@@ -52,7 +53,12 @@ def simulate(
             ODEs; ``n`` trajectories).
         params: parameter id -> value. Arrays with a leading batch axis run an
             ensemble (vmap): ``res[id]`` then has shape (batch, len(t)).
-        rtol, atol: relative and absolute tolerance of the ODE solver.
+        rtol, atol: relative and absolute tolerance of the ODE solver, each a number or
+            a dict id -> number for some states (the others keep the default). ``atol``
+            is in the units of each value: a species' concentration (or its amount when
+            it has only substance units), whatever the compartment's size; a state that
+            starts below 1 in magnitude gets ``atol`` times that magnitude. A state that
+            stays below its tolerance over the run is named in a `ToleranceWarning`.
         solver: the ODE method (``"auto"``, ``"tsit5"``, ``"kvaerno5"``, ...).
         max_steps: the most steps a solve may take.
         t0: the start time (default: the first output time).
@@ -80,6 +86,8 @@ def simulate(
     """
     sim = compile(model)
     ts = _times(t)
+    rtol = tolerance_values(sim.state_ids, rtol, 1e-6, "rtol")
+    atol = tolerance_values(sim.state_ids, atol, 1e-9, "atol")
     if options and method != "hybrid":
         raise TypeError(f"simulate() got unexpected options: {', '.join(options)}")
     P, batch = _param_batch(sim, params)
@@ -107,21 +115,23 @@ def simulate(
             f"unknown method '{method}'; use 'ode', 'ssa', 'tau' or 'hybrid'"
         )
     chosen = choose_solver(sim, ts[-1] - start, P[0], start) if solver == "auto" else solver
+    tols = as_input(rtol), as_input(atol)
     values, stats = _run_batch(
-        sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
+        sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, *tols, max_steps
     )
     status = np.asarray(stats.status)
     if solver == "auto" and chosen in EXPLICIT and np.any(status != SUCCESS):
         # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
         chosen = "bdf" if bdf_applies(sim.structure) else "rodas5"
         values, stats = _run_batch(
-            sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, rtol, atol, max_steps
+            sim, jnp.asarray(ts), jnp.asarray(start), P, chosen, *tols, max_steps
         )
         status = np.asarray(stats.status)
     if throw and np.any(status != SUCCESS):
         failed = jax.tree_util.tree_map(lambda a: np.asarray(a)[status != SUCCESS], stats)
         raise describe_failure(sim, failed)
     values = np.asarray(values)
+    _guard(sim, values, atol)
     if not batch:
         values = values[0]
         stats_out = {k: np.asarray(v)[0] for k, v in stats._asdict().items() if k != "x_last"}
@@ -129,6 +139,22 @@ def simulate(
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = chosen
     return make_result(sim, ts, values, stats_out, method)
+
+
+def _guard(sim: CompiledModel, values: np.ndarray, atol) -> None:
+    """Warn about states that stayed below their absolute tolerance (user units): the
+    tolerance of a state is ``atol`` times its initial magnitude where that is below 1
+    (`_tolerances`), so only states that start at zero can stay below it."""
+    where = {name: i for i, name in enumerate(sim.observable_ids)}
+    cols = [where.get(s, -1) for s in sim.state_ids]
+    keep = [k for k, c in enumerate(cols) if c >= 0]
+    if not keep:
+        return
+    u = values[..., [cols[k] for k in keep]]  # (B, n_out, n)
+    u0 = np.abs(u[:, 0, :])
+    mag = np.where((u0 > 0) & np.isfinite(u0), np.minimum(u0, 1.0), 1.0)
+    tol = np.broadcast_to(np.asarray(atol, dtype=np.float64), (len(cols),))[keep] * mag
+    guard_small([sim.state_ids[k] for k in keep], u, tol, f"model '{sim.model.id}'")
 
 
 def make_result(sim: CompiledModel, ts, values, stats, method: str) -> Result:

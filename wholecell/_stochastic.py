@@ -17,6 +17,7 @@ from ._events import ModelHooks
 from ._integrate import MESSAGES, SUCCESS
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
+from ._tolerances import as_input
 
 #: default trajectories per compiled chunk on a CPU
 DEFAULT_CHUNK = 10_000
@@ -139,7 +140,7 @@ def simulate_ssa(
         vals, stats = _chunk(
             sim, jnp.asarray(ts), jnp.asarray(t0), shard_batch(jnp.asarray(Pk), on_cpu=False),
             shard_batch(keys[idx], on_cpu=False), jnp.asarray(hi - lo), max_events, method,
-            float(rtol), float(atol),
+            as_input(rtol), as_input(atol),
         )
         m = hi - lo
         out_vals.append(np.asarray(vals)[:m])
