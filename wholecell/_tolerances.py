@@ -26,13 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _symbolic as S
-from ._errors import SimulationError
+from ._errors import SimulationError, ToleranceWarning
 from ._layout import amount_sym, p_sym
 from ._program import Program
-
-
-class ToleranceWarning(UserWarning):
-    """A state stayed below its absolute tolerance: its values are not accurate."""
 
 
 def _scale_plan(structure):
