@@ -107,3 +107,37 @@ def test_unsupported_construct_is_named():
     else:
         res = wc.simulate(m, np.linspace(0, 1, 3))
         assert np.allclose(res["p"], 1.0)
+
+
+L2V1_SPATIAL_SIZE_UNITS = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level2" level="2" version="1">
+  <model id="old">
+    <listOfCompartments><compartment id="C" size="2"/></listOfCompartments>
+    <listOfSpecies>
+      <species id="A" compartment="C" initialConcentration="1" spatialSizeUnits="volume"/>
+    </listOfSpecies>
+    <listOfParameters><parameter id="k" value="0.5"/></listOfParameters>
+    <listOfReactions>
+      <reaction id="r" reversible="false">
+        <listOfReactants><speciesReference species="A"/></listOfReactants>
+        <kineticLaw timeUnits="second">
+          <math xmlns="http://www.w3.org/1998/Math/MathML">
+            <apply><times/><ci>k</ci><ci>A</ci><ci>C</ci></apply>
+          </math>
+        </kineticLaw>
+      </reaction>
+    </listOfReactions>
+  </model>
+</sbml>"""
+
+
+def test_level2_units_only_attributes_warn_by_name_and_load():
+    """Attributes that only name units and that later levels removed (spatialSizeUnits on
+    an L2V1 species, timeUnits on a kinetic law) blocked the conversion to Level 3; they
+    are set aside with a warning naming them, and the model simulates (A = e^-0.5t)."""
+    with pytest.warns(wc.SBMLWarning, match="species 'A' spatialSizeUnits") as got:
+        model = wc.load_sbml(L2V1_SPATIAL_SIZE_UNITS)
+    assert "kinetic law of 'r' timeUnits" in str(got[0].message)
+    res = wc.simulate(model, [0.0, 1.0, 2.0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res["A"], np.exp(-0.5 * np.array([0.0, 1.0, 2.0])),
+                               rtol=1e-8)

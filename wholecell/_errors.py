@@ -54,3 +54,13 @@ class SimulationError(WholecellError, RuntimeError):
         self.time = time
         self.variables = tuple(variables)
         super().__init__(message)
+
+
+class SBMLWarning(UserWarning):
+    """The SBML file had something wholecell set aside because it changes no number
+    (e.g. a units-only attribute that later SBML levels removed)."""
+
+
+class ToleranceWarning(UserWarning):
+    """A state stayed below its absolute tolerance over a run: its values are not
+    accurate (give it a smaller ``atol``)."""

@@ -13,6 +13,7 @@ from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
+from .compiler._tolerances import as_input, guard_small, tolerance_values
 from .ode._integrate import SUCCESS
 from .ode._solvers import EXPLICIT
 from .sbml._model import Model
@@ -29,8 +30,8 @@ def simulate(
     method: str = "ode",
     params: Mapping[str, object] | None = None,
     *,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
+    rtol: float | Mapping[str, float] = 1e-6,
+    atol: float | Mapping[str, float] = 1e-9,
     solver: str = "auto",
     max_steps: int = 100_000,
     t0: float | None = None,
@@ -55,7 +56,12 @@ def simulate(
             ODEs; ``n`` trajectories).
         params: parameter id -> value. Arrays with a leading batch axis run an
             ensemble (vmap): ``res[id]`` then has shape (batch, len(t)).
-        rtol, atol: relative and absolute tolerance of the ODE solver.
+        rtol, atol: relative and absolute tolerance of the ODE solver, each a number or
+            a dict id -> number for some states (the others keep the default). ``atol``
+            is in the units of each value: a species' concentration (or its amount when
+            it has only substance units), whatever the compartment's size; a state that
+            starts below 1 in magnitude gets ``atol`` times that magnitude. A state that
+            stays below its tolerance over the run is named in a `ToleranceWarning`.
         solver: the ODE method (``"auto"``, ``"tsit5"``, ``"kvaerno5"``, ...).
         max_steps: the most steps a solve may take.
         t0: the start time (default: the first output time).
@@ -85,6 +91,8 @@ def simulate(
     _check_arguments(method, n, options)
     sim = compile(model)
     ts = output_times(t)
+    rtol = tolerance_values(sim.state_ids, rtol, 1e-6, "rtol")
+    atol = tolerance_values(sim.state_ids, atol, 1e-9, "atol")
     P, batch = param_batch(sim, params)
     start = ts[0] if t0 is None else float(t0)
     if start > ts[0]:
@@ -104,21 +112,23 @@ def simulate(
         )
         return res.planned(stochastic_plan(method, res.method))
     how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
+    tols = as_input(rtol), as_input(atol)
     values, stats = _run_batch(
-        sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, rtol, atol, max_steps
+        sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols, max_steps
     )
     status = np.asarray(stats.status)
     if how.fallback and np.any(status != SUCCESS):
         # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
         how = after_failure(sim, how, P.shape[0])
         values, stats = _run_batch(
-            sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, rtol, atol, max_steps
+            sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols, max_steps
         )
         status = np.asarray(stats.status)
     if throw and np.any(status != SUCCESS):
         failed = jax.tree_util.tree_map(lambda a: np.asarray(a)[status != SUCCESS], stats)
         raise describe_failure(sim, failed)
     values = np.asarray(values)
+    _guard(sim, values, atol)
     if not batch:
         values = values[0]
         stats_out = {k: np.asarray(v)[0] for k, v in stats._asdict().items() if k != "x_last"}
@@ -126,6 +136,22 @@ def simulate(
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = how.solver
     return make_result(sim, ts, values, stats_out, method, how)
+
+
+def _guard(sim: CompiledModel, values: np.ndarray, atol) -> None:
+    """Warn about states that stayed below their absolute tolerance (user units): the
+    tolerance of a state is ``atol`` times its initial magnitude where that is below 1
+    (`_tolerances`), so only states that start at zero can stay below it."""
+    where = {name: i for i, name in enumerate(sim.observable_ids)}
+    cols = [where.get(s, -1) for s in sim.state_ids]
+    keep = [k for k, c in enumerate(cols) if c >= 0]
+    if not keep:
+        return
+    u = values[..., [cols[k] for k in keep]]  # (B, n_out, n)
+    u0 = np.abs(u[:, 0, :])
+    mag = np.where((u0 > 0) & np.isfinite(u0), np.minimum(u0, 1.0), 1.0)
+    tol = np.broadcast_to(np.asarray(atol, dtype=np.float64), (len(cols),))[keep] * mag
+    guard_small([sim.state_ids[k] for k in keep], u, tol, f"model '{sim.model.id}'")
 
 
 #: the methods of `simulate`, and the options (``**options``) each accepts

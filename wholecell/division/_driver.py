@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError
+from ..compiler._tolerances import state_atol
 from ..ode._integrate import SUCCESS
 from ..sbml._model import Model
 from ..solve._compiled import compile
@@ -203,7 +204,9 @@ def _cells(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols
 
     def one(t0, x0, key):
         k_run, k_split, k_a, k_b = jax.random.split(key, 4)
-        ys, stats = run_cell(plan, solver, ts, t0, x0, c, k_run, rtol, atol, max_steps)
+        # per-state tolerances in the user's units (`_tolerances`), from this cell's start
+        a = state_atol(st, p, t0, x0, atol)
+        ys, stats = run_cell(plan, solver, ts, t0, x0, c, k_run, rtol, a, max_steps)
         obs = jax.vmap(observe)(ts, ys[:, : plan.n_state])
         obs = jnp.where((ts < t0)[:, None], jnp.nan, obs)
         x_last = stats.x_last[: plan.n_state]

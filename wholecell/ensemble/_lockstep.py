@@ -216,15 +216,19 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     t0 = jnp.broadcast_to(jnp.asarray(t0, dtype), (B,))
     t_end = ts[-1]
     exponent = 1.0 / method.order
-    atol_col = jnp.asarray(atol, dtype)  # a scalar, or one per state
-    atol_col = atol_col[:, None] if atol_col.ndim == 1 else atol_col
+    # a scalar, one per state, or one per state and member (n, B); rtol: a scalar or a
+    # column (n, 1)
+    atol_col = jnp.broadcast_to(jnp.asarray(atol, dtype).reshape(
+        (-1, 1) if jnp.ndim(atol) == 1 else jnp.shape(atol)), (n, B))
+    rtol_col = rtol if isinstance(rtol, float) else jnp.asarray(rtol, dtype).reshape(-1, 1)
     span = jnp.maximum(t_end - t0, 1e-12)
 
-    def dt0_of(x, cc, t, s):
+    def dt0_of(x, cc, t, s, a):
         return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
-                            t, x, cc, method.order, rtol, atol, s)
+                            t, x, cc, method.order, rtol_col if isinstance(rtol, float)
+                            else rtol_col[:, 0], a, s)
 
-    dt0 = jax.vmap(dt0_of, in_axes=(1, 1, 0, 0))(x0, c, t0, span)
+    dt0 = jax.vmap(dt0_of, in_axes=(1, 1, 0, 0, 1))(x0, c, t0, span, atol_col)
     fsal0 = method.init(f, t0, x0, c)
     _, _, dense0, _ = jax.eval_shape(lambda: method.step(f, t0, dt0, x0, c, fsal0))
     dense0 = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), dense0)
@@ -261,7 +265,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         t1 = jnp.where(go, t1, s.t + 1e-6 * jnp.maximum(jnp.abs(s.t), 1.0))
         dt = t1 - s.t
         x1, x_err, dense, fsal1 = method.step(f, s.t, dt, s.x, c, s.fsal)
-        scale = atol_col + rtol * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
+        scale = atol_col + rtol_col * jnp.maximum(jnp.abs(s.x), jnp.abs(x1))
         err = _rms0(x_err / scale)
         finite = jnp.all(jnp.isfinite(x1), axis=0) & jnp.isfinite(err)
         accept = finite & (err <= 1.0)

@@ -244,8 +244,11 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
     n_out = ts.shape[0]
     t0 = jnp.asarray(t0, dtype)
     t_end = ts[-1]
-    atol_col = jnp.asarray(atol, dtype)
-    atol_col = atol_col[:, None] if atol_col.ndim == 1 else atol_col
+    # absolute tolerances per state and member (n, M); rtol a scalar or a column (n, 1)
+    atol_mem = jnp.broadcast_to(jnp.asarray(atol, dtype).reshape(
+        (-1, 1) if jnp.ndim(atol) == 1 else jnp.shape(atol)), (n, M))
+    rtol_vec = None if isinstance(rtol, float) else jnp.asarray(rtol, dtype).reshape(-1)
+    rtol_col = rtol if rtol_vec is None else rtol_vec[:, None]
     slots = refresh_slots or max(1, min(L, int(np.ceil(REFRESH_SHARE * L))))
     gamma = jnp.asarray(GAMMA, dtype)
     alpha = jnp.asarray(ALPHA, dtype)
@@ -255,11 +258,12 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
     # every member's start: its first step and derivative
     t0s = jnp.broadcast_to(t0, (M,))
 
-    def h0_of(x, cc, t):
+    def h0_of(x, cc, t, a):
         return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
-                            t, x, cc, 1, rtol, atol, jnp.maximum(t_end - t, 1e-12))
+                            t, x, cc, 1, rtol if rtol_vec is None else rtol_vec, a,
+                            jnp.maximum(t_end - t, 1e-12))
 
-    h0 = jax.vmap(h0_of, in_axes=(1, 1, 0))(x0, c, t0s)
+    h0 = jax.vmap(h0_of, in_axes=(1, 1, 0, 1))(x0, c, t0s, atol_mem)
     last0 = t0s + h0 > t_end
     h0 = jnp.where(last0, t_end - t0s, h0)
     f0 = f(t0s, x0, c)
@@ -363,7 +367,8 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         t_new = jnp.where(s.last, t_end, s.t + h)
 
         y_pred = _weighted([(j <= order).astype(dtype) for j in range(_K)], D)
-        scale = atol_col + rtol * jnp.abs(y_pred)
+        atol_col = atol_mem[:, jnp.minimum(s.member, M - 1)]  # the lanes' members'
+        scale = atol_col + rtol_col * jnp.abs(y_pred)
         g = [jnp.where(j <= order, gamma[j], 0.0) for j in range(1, MAX_ORDER + 1)]
         alpha_o = alpha[order]
         psi = _weighted(g, D, 1) / alpha_o[None]
@@ -410,7 +415,7 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         need_jac = ~converged & ~jac_current
         halve = ~converged & jac_current
         safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter.astype(dtype))
-        scale_new = atol_col + rtol * jnp.abs(y_new)
+        scale_new = atol_col + rtol_col * jnp.abs(y_new)
         err = _rms(error_const[order][None] * d / scale_new)
         too_big = converged & (err > 1)
         accept = converged & ~too_big

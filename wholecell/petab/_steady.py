@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ..compiler._tolerances import state_atol
 from ..solve._compiled import CompiledModel
 
 #: how far (in model time) pre-equilibration integrates; adaptive steps grow quickly once
@@ -30,5 +31,8 @@ def steady_state(
         adjoint=adjoint, throw=False, x0=x0,
     )[0]
     dx = sim.rhs(x, p, t_end)
-    wrms = jnp.sqrt(jnp.mean((dx / (atol + rtol * jnp.abs(x))) ** 2))
+    # the solve's own per-state tolerances (`_tolerances`: atol in the user's units)
+    x_start = sim.initial_state(p)[0] if x0 is None else jnp.asarray(x0)
+    a = state_atol(sim.structure, jnp.asarray(p), jnp.asarray(0.0), x_start, atol)
+    wrms = jnp.sqrt(jnp.mean((dx / (a + rtol * jnp.abs(x))) ** 2))
     return x, wrms

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import libsbml
 import sympy as sp
 
-from .._errors import SBMLError, UnsupportedSBMLError
+from .._errors import SBMLError, SBMLWarning, UnsupportedSBMLError
 from . import _symbolic as S
 from ._mathml import MathConverter, function_definitions
 from ._model import (
@@ -78,18 +79,30 @@ def _read(source) -> tuple[libsbml.SBMLDocument, str]:
         origin = "<string>"
     else:
         raise SBMLError(f"load_sbml takes a path or an SBML string, not {type(source).__name__}")
-    problems = _problems(doc, _SEVERE)
+    ignored = _problems(doc, _SEVERE, packages=_IGNORABLE_PACKAGES)
+    problems = [p for p in _problems(doc, _SEVERE) if p not in ignored]
     if problems:
         raise SBMLError(f"cannot read SBML from {origin}", problems)
+    if ignored:
+        # layout and render draw the model; a flaw there changes no number
+        warnings.warn(
+            f"{origin}: ignored problems of drawing-only SBML packages: " + "; ".join(ignored),
+            SBMLWarning, stacklevel=3,
+        )
+        doc.getErrorLog().clearLog()
     if doc.getModel() is None:
         raise SBMLError(f"SBML document {origin} holds no model")
     return doc, origin
 
 
-def _problems(doc: libsbml.SBMLDocument, severities, skip_units: bool = False) -> list[str]:
+def _problems(doc: libsbml.SBMLDocument, severities, skip_units: bool = False,
+              packages=None) -> list[str]:
+    """The problems of ``severities`` (only those of SBML ``packages``, if given)."""
     out = []
     for i in range(doc.getNumErrors()):
         e = doc.getError(i)
+        if packages is not None and e.getPackage() not in packages:
+            continue
         if skip_units and "unit" in e.getShortMessage().lower():
             continue  # units never change a simulation
         if e.getSeverity() in severities:
@@ -138,6 +151,13 @@ def _compartment_size(c: libsbml.Compartment) -> float | None:
 def _to_level3(doc: libsbml.SBMLDocument, origin: str) -> libsbml.SBMLDocument:
     """Level 1/2 -> Level 3 Version 2, or Version 1 where V2 cannot say what the model does
     (fast reactions, a local parameter named like a species)."""
+    removed = _strip_units_only(doc)
+    if removed:
+        warnings.warn(
+            f"{origin}: set aside units-only attributes that SBML Level 3 removed (they "
+            f"change no number): {', '.join(removed)}",
+            SBMLWarning, stacklevel=4,
+        )
     trial = doc.clone()
     if trial.setLevelAndVersion(3, 2, False) and not _problems(trial, _SEVERE):
         return trial
@@ -147,6 +167,30 @@ def _to_level3(doc: libsbml.SBMLDocument, origin: str) -> libsbml.SBMLDocument:
     if problems:
         raise SBMLError(f"cannot convert {origin} to SBML Level 3", problems)
     return doc
+
+
+def _strip_units_only(doc: libsbml.SBMLDocument) -> list[str]:
+    """Unset the Level 1/2 attributes that only name units and that later levels removed
+    (a species' ``spatialSizeUnits``, a kinetic law's ``timeUnits`` and
+    ``substanceUnits``, an event's ``timeUnits``), which block the conversion to Level 3;
+    returns what was removed, as "kind 'id' attribute"."""
+    m = doc.getModel()
+    removed = []
+    for sp_ in m.getListOfSpecies():
+        if sp_.isSetSpatialSizeUnits():
+            sp_.unsetSpatialSizeUnits()
+            removed.append(f"species '{sp_.getId()}' spatialSizeUnits")
+    for r in m.getListOfReactions():
+        kl = r.getKineticLaw()
+        for attr in ("TimeUnits", "SubstanceUnits"):
+            if kl is not None and getattr(kl, f"isSet{attr}")():
+                getattr(kl, f"unset{attr}")()
+                removed.append(f"kinetic law of '{r.getId()}' {attr[0].lower()}{attr[1:]}")
+    for ev in m.getListOfEvents():
+        if ev.isSetTimeUnits():
+            ev.unsetTimeUnits()
+            removed.append(f"event '{ev.getId()}' timeUnits")
+    return removed
 
 
 def _value(el, getter: str, isset: str) -> float | None:

@@ -16,6 +16,7 @@ from .._errors import CompileError, SimulationError
 from ..compiler._jacobian import jacobian_for
 from ..compiler._layout import build_layout
 from ..compiler._structure import RunArgs, Structure, refuse_misplaced_draws
+from ..compiler._tolerances import state_atol, tolerance_values
 from ..ensemble._members import solve_members
 from ..ode._bdf import bdf_integrate
 from ..ode._events import ModelHooks
@@ -116,6 +117,16 @@ class CompiledModel(eqx.Module):
 
         return jax.vmap(one)(ts, ys)
 
+    def _tolerances(self, rtol, atol):
+        """``rtol`` and ``atol`` as the solvers take them: a float, or a vector with one
+        value per state (also from a dict id -> value, `_tolerances.tolerance_values`)."""
+        def one(v, default, name):
+            if isinstance(v, Mapping):
+                return jnp.asarray(tolerance_values(self.state_ids, v, default, name))
+            return v
+
+        return one(rtol, 1e-6, "rtol"), one(atol, 1e-9, "atol")
+
     def solve_with_stats(
         self,
         ts,
@@ -134,6 +145,7 @@ class CompiledModel(eqx.Module):
 
         ``key`` (a PRNG key) feeds the events' random draws and tie-breaking.
         """
+        rtol, atol = self._tolerances(rtol, atol)
         p = self.param_values if params is None else jnp.asarray(params)
         ts = jnp.asarray(ts, p.dtype)
         t0 = ts[0] if t0 is None else jnp.asarray(t0, p.dtype)
@@ -142,6 +154,9 @@ class CompiledModel(eqx.Module):
         # replaces the one the parameters define; the constants still follow ``params``.
         x0 = x_init if x0 is None else jnp.asarray(x0, p.dtype).reshape(x_init.shape)
         st = self.structure
+        # per-state absolute tolerance: ``atol`` is in the user's units (`_tolerances`)
+        atol = state_atol(st, p, t0, x0, atol)
+        rtol = rtol if isinstance(rtol, float) else jnp.asarray(rtol, p.dtype)
         name = solver
         if solver == "auto":
             span = _concrete_span(ts, t0)
@@ -205,6 +220,7 @@ class CompiledModel(eqx.Module):
         BDF for stiff models where it runs in lock step, else as for a `vmap` batch
         (`_plan.plan` with ``vmap=True``).
         """
+        rtol, atol = self._tolerances(rtol, atol)
         P = jnp.asarray(params)
         if P.ndim != 2 or P.shape[1] != len(self.param_ids):
             raise CompileError(
@@ -242,6 +258,9 @@ class CompiledModel(eqx.Module):
         Pure and jit/vmap/grad-friendly. With ``throw=True`` a failed solve raises at run
         time; with ``throw=False`` failed points are NaN. ``x0``, if given, is the state
         at ``t0`` in place of the one the parameters define (``state_ids`` order).
+        ``atol`` is in the units of each value (a concentration species' concentration,
+        see `_tolerances`); ``rtol`` and ``atol`` may be one value per state (a vector in
+        ``state_ids`` order, or a dict id -> value).
         """
         ys, stats = self.solve_with_stats(
             ts, params, t0=t0, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,

@@ -32,6 +32,7 @@ import numpy as np
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
 from .._status import Status
+from ..compiler._tolerances import as_input, state_atol
 from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
 from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
 from ..sbml._model import Reaction
@@ -263,6 +264,9 @@ def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
 def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps):
     """One hybrid trajectory from (t0, x0): states at ``ts`` (see `integrate`) and Stats."""
     y0 = x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
+    atol = jnp.asarray(atol, x0.dtype)
+    if atol.ndim == 1 and plan.exact:  # the integrated propensity: the tightest
+        atol = jnp.concatenate([atol, jnp.min(atol, initial=jnp.inf, keepdims=True)])
     method = make_solver(solver, rtol, atol)
     return integrate(
         method, lambda t, y, a: hybrid_rhs(plan, t, y, a), y0, t0, ts, c,
@@ -275,7 +279,8 @@ def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps)
 def _chunk(sim, plan, solver, ts, t0, P, keys, rtol, atol, max_steps):
     def one(p, key):
         x0, c = plan.structure.initial(p, t0)
-        ys, stats = run_cell(plan, solver, ts, t0, x0, c, key, rtol, atol, max_steps)
+        a = state_atol(plan.structure, p, t0, x0, atol)  # user units (`_tolerances`)
+        ys, stats = run_cell(plan, solver, ts, t0, x0, c, key, rtol, a, max_steps)
         return sim.observe(ts, ys[:, : plan.n_state], p, t0=t0), stats
 
     return jax.vmap(one)(P, keys)
@@ -313,7 +318,7 @@ def simulate_hybrid(
 
     def run(Pk, keys_k, m):
         return _chunk(sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k,
-                      rtol, atol, max_steps)
+                      as_input(rtol), as_input(atol), max_steps)
 
     values, stats = run_chunks(run, (member_rows(P, n), keys), n,
                                chunk_size or min(n, DEFAULT_CHUNK), progress=progress,

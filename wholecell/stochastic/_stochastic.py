@@ -9,6 +9,7 @@ import numpy as np
 
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
+from ..compiler._tolerances import as_input
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS
 from ..solve._compiled import CompiledModel, describe_failure
@@ -117,7 +118,7 @@ def simulate_ssa(
 
     def run(Pk, keys_k, m):
         return _chunk(sim, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k, jnp.asarray(m),
-                      max_events, method, float(rtol), float(atol))
+                      max_events, method, as_input(rtol), as_input(atol))
 
     values, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
                                progress=progress, label=method)

@@ -1,4 +1,5 @@
-"""The SBML Test Suite runner: ``python -m wholecell.testsuite [CASES_DIR]``."""
+"""The SBML Test Suite runner: ``python -m wholecell.testsuite [CASES_DIR]``; curated
+models against libRoadRunner: ``--biomodels DIR`` (`_biomodels`)."""
 
 from ._cases import Case as Case
 from ._cases import read_case as read_case
