@@ -11,10 +11,10 @@ from pathlib import Path
 
 import libsbml
 
+import wholecell as wc
 from wholecell.sbml._generate import mass_action_network
 
 HERE = Path(__file__).resolve().parent
-FALLBACK = HERE.parent / "tests" / "data" / "biomodels"
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ QUICK_MODELS = ("repressilator", "schoeberl", "ma1000")
 
 
 def sbml_path(spec: Spec, folder: Path) -> Path:
-    """The SBML file of ``spec``: from ``folder``, the tests' copy, or generated (cached)."""
+    """The SBML file of ``spec``: from ``folder``, the model library (`wc.models`, whose
+    aliases are these files' names), or generated (cached)."""
     if spec.file is None:
         return _generated(spec.reactions)
-    for d in (folder, FALLBACK):
-        if (d / spec.file).exists():
-            return d / spec.file
-    raise FileNotFoundError(f"{spec.file} is neither in {folder} nor in {FALLBACK}")
+    if (folder / spec.file).exists():
+        return folder / spec.file
+    return wc.models.info(Path(spec.file).stem).sbml
 
 
 @functools.cache

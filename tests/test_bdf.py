@@ -4,7 +4,7 @@ Radau references, the structural Jacobian pattern it uses, and how models reach 
 References: exact polynomials for the difference table; a problem with a closed-form
 solution for tolerance proportionality; scipy's Radau at rtol 1e-12 for Robertson and Van
 der Pol (mu = 1000), shared with test_rosenbrock; libRoadRunner's trajectories of
-BIOMD0000000019 (tests/data/biomodels) through `wc.simulate`.
+BIOMD0000000019 (tests/data/biomodels; the model from `wc.models`) through `wc.simulate`.
 """
 
 from pathlib import Path
@@ -260,7 +260,7 @@ def test_stiff_model_runs_bdf_and_matches_roadrunner():
     """`simulate` picks BDF for the stiff EGF-MAPK model; roadrunner's trajectory agrees."""
     name = "BIOMD0000000019"
     ref = np.genfromtxt(DATA / "biomodels" / f"{name}.csv", delimiter=",", names=True)
-    model = wc.load_sbml(DATA / "biomodels" / f"{name}.xml")
+    model = wc.models.load(name)
     res = wc.simulate(model, ref["time"], rtol=1e-8, atol=1e-12)
     assert res.stats["solver"] == "bdf"
     for sid in [n for n in ref.dtype.names if n != "time"]:
@@ -275,7 +275,7 @@ OTHER_STEPS_RTOL, OTHER_STEPS_ATOL = 1e-4, 1e-7
 
 
 def test_ensemble_members_equal_single_solves():
-    model = wc.load_sbml(DATA / "biomodels" / "BIOMD0000000019.xml")
+    model = wc.models.load("BIOMD0000000019")
     sim = wc.compile(model)
     k = sim.param_ids.index("k1")
     ts = np.linspace(0.0, 600.0, 7)
@@ -300,7 +300,7 @@ def test_map_members_is_a_loop_over_rows():
 
 
 def test_bdf_refuses_events_by_name():
-    model = wc.load_sbml(DATA / "biomodels" / "BIOMD0000000056.xml")
+    model = wc.models.load("BIOMD0000000056")
     with pytest.raises(SimulationError, match=r"'bdf' does not support events"):
         wc.simulate(model, 10.0, solver="bdf")
 
@@ -310,7 +310,7 @@ def test_bdf_refuses_events_by_name():
 def test_structural_pattern_covers_numerical_jacobians(name):
     """Every entry of the Jacobian at random states, times and parameters lies inside the
     pattern read from the model's structure (which holds for all of them)."""
-    sim = wc.compile(wc.load_sbml(DATA / "biomodels" / f"{name}.xml"))
+    sim = wc.compile(wc.models.load(name))
     st = sim.structure
     pattern = sparsity_pattern(st)
     rng = np.random.default_rng(0)

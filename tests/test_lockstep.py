@@ -24,7 +24,7 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="module")
 def repressilator():
-    return wc.compile(wc.load_sbml(DATA / "biomodels" / "BIOMD0000000012.xml"))
+    return wc.compile(wc.models.load("BIOMD0000000012"))
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ def test_sparse_lu_solves_as_numpy(n, density):
 
 
 def test_sparse_lu_on_a_model_pattern_fills_in_little():
-    sim = wc.compile(wc.load_sbml(DATA / "biomodels" / "BIOMD0000000019.xml"))
+    sim = wc.compile(wc.models.load("BIOMD0000000019"))
     pattern = sparsity_pattern(sim.structure)
     lu = SparseLU(pattern)
     n = pattern.shape[0]
@@ -70,7 +70,7 @@ def test_sparse_lu_needs_the_diagonal():
 
 @pytest.fixture(scope="module")
 def schoeberl():
-    return wc.compile(wc.load_sbml(DATA / "biomodels" / "BIOMD0000000019.xml"))
+    return wc.compile(wc.models.load("BIOMD0000000019"))
 
 
 def test_members_take_the_attempts_of_their_own_bdf_solves(schoeberl):

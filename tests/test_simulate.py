@@ -158,7 +158,7 @@ def test_result_dataframe_and_plot(decay):
 def test_a_value_for_an_assignment_rule_target_is_refused():
     """BIOMD0000000012's alpha follows an assignment rule: a value given for it would be
     ignored, so it is refused with the rule named."""
-    model = wc.load_sbml(ROOT / "tests" / "data" / "biomodels" / "BIOMD0000000012.xml")
+    model = wc.models.load("BIOMD0000000012")
     with pytest.raises(wc.SimulationError, match="'alpha' is set by an assignment rule"):
         wc.simulate(model, [0.0, 1.0], params={"alpha": 1.0})
     with pytest.raises(wc.CompileError, match="'alpha' is set by an assignment rule"):

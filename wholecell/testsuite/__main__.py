@@ -80,7 +80,8 @@ def _biomodels(args) -> int:
             print(f"no such directory: {folder}", file=sys.stderr)
             return 2
         rows += run_folder(folder, rtol=args.rtol, atol=args.atol, t_end=args.t_end, n=101,
-                           timeout=args.timeout, progress=not args.no_progress)
+                           timeout=args.timeout, progress=not args.no_progress,
+                           jobs=args.jobs)
     text = table(rows)
     print(text)
     if args.out:

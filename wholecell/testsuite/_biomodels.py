@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -121,27 +122,39 @@ def check_one(path: Path, rtol: float, atol: float, t_end: float, n: int) -> dic
     return out
 
 
+def _run_one(path: Path, rtol: float, atol: float, t_end: float, n: int,
+             timeout: float) -> dict:
+    """`check_one` of ``path`` in a child process under ``timeout`` s."""
+    cmd = [sys.executable, "-m", "wholecell.testsuite._biomodels", str(path), str(rtol),
+           str(atol), str(t_end), str(n)]
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+        row = json.loads(lines[-1]) if lines else {
+            "model": path.stem, "status": "error",
+            "detail": (done.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    except subprocess.TimeoutExpired:
+        row = {"model": path.stem, "status": "timeout", "detail": f"> {timeout:g} s"}
+    row["wall"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
 def run_folder(folder: Path, *, rtol: float, atol: float, t_end: float, n: int,
-               timeout: float, progress: bool = True) -> list[dict]:
-    """Every ``*.xml`` of ``folder``, each in its own process under ``timeout`` s."""
-    rows = []
-    for path in sorted(folder.glob("*.xml")):
-        cmd = [sys.executable, "-m", "wholecell.testsuite._biomodels", str(path), str(rtol),
-               str(atol), str(t_end), str(n)]
-        t0 = time.perf_counter()
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-            row = json.loads(lines[-1]) if lines else {
-                "model": path.stem, "status": "error",
-                "detail": (done.stderr.strip().splitlines() or ["no output"])[-1][:300]}
-        except subprocess.TimeoutExpired:
-            row = {"model": path.stem, "status": "timeout", "detail": f"> {timeout:g} s"}
-        row["wall"] = round(time.perf_counter() - t0, 1)
-        rows.append(row)
-        if progress:
-            print(f"{path.stem}: {row['status']} ({row['wall']} s)", file=sys.stderr, flush=True)
-    return rows
+               timeout: float, progress: bool = True, jobs: int = 1) -> list[dict]:
+    """Every ``*.xml`` of ``folder``, each in its own process under ``timeout`` s, ``jobs``
+    at a time; rows in the files' order."""
+    paths = sorted(folder.glob("*.xml"))
+    rows: dict[Path, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_run_one, p, rtol, atol, t_end, n, timeout): p for p in paths}
+        for future in as_completed(futures):
+            path, row = futures[future], future.result()
+            rows[path] = row
+            if progress:
+                print(f"{path.stem}: {row['status']} ({row['wall']} s)", file=sys.stderr,
+                      flush=True)
+    return [rows[p] for p in paths]
 
 
 def table(rows: list[dict]) -> str:

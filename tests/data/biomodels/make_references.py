@@ -8,8 +8,12 @@ roadrunner 2.10.0) and the concentrations of its floating species are written to
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import roadrunner
+
+import wholecell as wc
 
 #: model -> (end time, number of output points)
 SPANS = {
@@ -28,10 +32,12 @@ TOLERANCES = {"Chen2009_ErbB_PEtab_from_BIOMD0000000255": (1e-8, 1e-11)}
 
 
 def main(names: list[str]) -> None:
+    digests = dict(line.split() for line in open("SHA256").read().splitlines())
     for name, (t_end, n) in SPANS.items():
         if names and name not in names:
             continue
-        rr = roadrunner.RoadRunner(f"{name}.xml")
+        sbml = wc.models.info(name).sbml  # the model library's file of this alias
+        rr = roadrunner.RoadRunner(str(sbml))
         rtol, atol = TOLERANCES.get(name, (1e-10, 1e-14))
         rr.integrator.relative_tolerance = rtol
         rr.integrator.absolute_tolerance = atol
@@ -43,6 +49,9 @@ def main(names: list[str]) -> None:
         np.savetxt(f"{name}.csv", np.asarray(out), delimiter=",", header=header, comments="",
                    fmt="%.17g")
         print(name, out.shape)
+        digests[name] = hashlib.sha256(sbml.read_bytes()).hexdigest()
+    with open("SHA256", "w") as f:
+        f.writelines(f"{n} {d}\n" for n, d in sorted(digests.items()))
 
 
 if __name__ == "__main__":
