@@ -107,29 +107,34 @@ def compare_simulated_data(prob, folder: str) -> float | None:
     return float(np.max(np.abs(a - b) / scale))
 
 
+def _run_child(code: str, folder: Path, timeout: float, row: dict) -> dict | None:
+    """Run ``code`` on ``folder`` in a subprocess under ``timeout`` s; its last stdout line
+    as JSON, or None with ``row``'s status and detail set (timeout, error). Records the
+    wall time in ``row["seconds"]``."""
+    t = time.perf_counter()
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        row.update(status="timeout", detail=f"over {timeout:.0f} s")
+        return None
+    row["seconds"] = round(time.perf_counter() - t, 1)
+    if out.returncode != 0:
+        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+        row.update(status="error", detail=lines[-1] if lines else f"exit {out.returncode}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def evaluate(folder: Path, timeout: float) -> dict:
     """Load and evaluate one problem in a subprocess; a dict with status and figures."""
     row = {"problem": folder.name, "status": "", "llh": "", "reference": "", "detail": ""}
     ref = REFERENCE_LLH.get(folder.name)
     if ref is not None:
         row["reference"] = ref
-    t = time.perf_counter()
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        row.update(status="timeout", detail=f"over {timeout:.0f} s")
+    res = _run_child(_CHILD, folder, timeout, row)
+    if res is None:
         return row
-    row["seconds"] = round(time.perf_counter() - t, 1)
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-        row.update(status="error", detail=lines[-1] if lines else f"exit {out.returncode}")
-        return row
-    res = json.loads(out.stdout.strip().splitlines()[-1])
     detail = f"{res['n_par']} parameters, {res['solver']}"
     if res.get("why"):
         detail += f": {res['why']}"
@@ -150,19 +155,10 @@ def check_gradients(folder: Path, timeout: float) -> dict:
     from ._gradcheck import CHILD
 
     row = {"problem": folder.name, "status": "", "detail": ""}
-    t = time.perf_counter()
-    try:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
-                             text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        row.update(status="timeout", detail=f"over {timeout:.0f} s")
+    res = _run_child(CHILD, folder, timeout, row)
+    if res is None:
         return row
-    row["seconds"] = round(time.perf_counter() - t, 1)
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-        row.update(status="error", detail=lines[-1] if lines else f"exit {out.returncode}")
-        return row
-    row.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    row.update(res)
     row["detail"] = f"{row.get('solver', '')}, {row['seconds']:.0f} s"
     return row
 
