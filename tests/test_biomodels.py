@@ -24,9 +24,12 @@ ATOL_OF_MAX = 1e-6
 #: largest quantity (Chen 2009: 1.2e9) are rounding, where a species stays near zero
 ATOL_OF_MODEL = float(np.finfo(np.float64).eps)
 MODELS = sorted(p.stem for p in DATA.glob("*.csv"))
+#: the three that compile longest (about a minute each on 2 cores): `pytest -m slow`
+SLOW = {"BIOMD0000000056", "BIOMD0000000064", "BIOMD0000000070"}
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in MODELS])
 def test_matches_roadrunner(name):
     ref = np.genfromtxt(DATA / f"{name}.csv", delimiter=",", names=True)
     ids = [n for n in ref.dtype.names if n != "time"]

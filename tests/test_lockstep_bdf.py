@@ -1,6 +1,7 @@
 """Stiff ensembles in lock step (`wholecell.ensemble._lockstep_bdf`) and the sparse LU they use.
 
-References: numpy's dense solves, the analytic solution of a stiff linear chain,
+References: numpy's dense solves, the analytic solution of a stiff linear chain (which
+also carries the tests of lock-step bookkeeping: lanes, step limits, a single output time),
 libRoadRunner's trajectory of BIOMD0000000019 (tests/data/biomodels), and a member's
 own `bdf_integrate` solve, whose attempts a member in lock step takes.
 """
@@ -69,6 +70,19 @@ def test_sparse_lu_needs_the_diagonal():
 
 
 @pytest.fixture(scope="module")
+def chain():
+    """The stiff chain: compiles in seconds where BIOMD0000000019's lock-step BDF takes
+    about a minute, for the tests of lock-step bookkeeping that any model shows."""
+    return wc.compile(wc.load_sbml(CHAIN))
+
+
+def _chain_params(sim, k1s):
+    P = np.tile(np.asarray(sim.param_values), (len(k1s), 1))
+    P[:, sim.param_ids.index("k1")] = k1s
+    return jnp.asarray(P)
+
+
+@pytest.fixture(scope="module")
 def schoeberl():
     return wc.compile(wc.models.load("BIOMD0000000019"))
 
@@ -96,14 +110,15 @@ def test_members_take_the_attempts_of_their_own_bdf_solves(schoeberl):
 LANES_RTOL, LANES_ATOL = 1e-4, 1e-7
 
 
-def test_lanes_refill_with_the_next_members(schoeberl):
+def test_lanes_refill_with_the_next_members(chain):
     from wholecell.ensemble._lockstep_bdf import batch_jacobian_for, lockstep_bdf
 
-    sim = schoeberl
+    sim = chain
     st = sim.structure
-    p0 = np.asarray(sim.param_values)
-    P = jnp.asarray(p0 * np.exp(0.2 * np.random.default_rng(2).standard_normal((5, p0.size))))
-    ts = jnp.linspace(0.0, 3600.0, 7)
+    # five members of different stiffness, so that they finish after different numbers
+    # of steps and the lanes refill at different times
+    P = _chain_params(sim, np.geomspace(1e2, 3e4, 5))
+    ts = jnp.linspace(0.0, 5.0, 7)
     x0, c = jax.vmap(lambda p: st.initial(p, 0.0))(P)
 
     def run(lanes):
@@ -114,6 +129,7 @@ def test_lanes_refill_with_the_next_members(schoeberl):
     ys2, stats2 = run(2)
     ys5, stats5 = run(5)
     np.testing.assert_array_equal(stats2.status, SUCCESS)
+    assert len(set(np.asarray(stats5.steps).tolist())) > 1
     # XLA compiles the two widths' loops differently: a Newton or error test within
     # rounding of its threshold may decide otherwise, so the attempts agree within 1% and
     # the trajectories within LANES_RTOL, LANES_ATOL (two solves at rtol 1e-6, atol 1e-9
@@ -122,6 +138,11 @@ def test_lanes_refill_with_the_next_members(schoeberl):
     np.testing.assert_allclose(stats2.steps, stats5.steps, rtol=0.01)
     np.testing.assert_allclose(ys2, ys5, rtol=LANES_RTOL, atol=LANES_ATOL)
     np.testing.assert_allclose(stats2.x_last, ys5[:, -1].T, rtol=LANES_RTOL, atol=LANES_ATOL)
+    # and each member is its own chain: the analytic solution at its k1
+    ids = sim.state_ids
+    for m, k1 in enumerate(np.geomspace(1e2, 3e4, 5)):
+        A = np.exp(-k1 * np.asarray(ts))
+        np.testing.assert_allclose(ys5[m, :, ids.index("A")], A, atol=1e-5)
 
 
 def test_nominal_member_matches_roadrunner(schoeberl):
@@ -143,15 +164,14 @@ def test_nominal_member_matches_roadrunner(schoeberl):
             assert np.all(np.abs(ours[m] - expected) <= tol), sid
 
 
-def test_stiff_chain_against_the_analytic_solution():
-    sim = wc.compile(wc.load_sbml(CHAIN))
+def test_stiff_chain_against_the_analytic_solution(chain):
+    sim = chain
     ts = np.linspace(0.0, 5.0, 51)
     k1s = np.geomspace(1e3, 3e4, 16)
     k2 = 1.0
-    P = np.tile(np.asarray(sim.param_values), (k1s.size, 1))
-    P[:, sim.param_ids.index("k1")] = k1s
+    P = _chain_params(sim, k1s)
     ys, stats = jax.jit(lambda P: sim.solve_batch(jnp.asarray(ts), P, solver="bdf",
-                                                  rtol=1e-8, atol=1e-12))(jnp.asarray(P))
+                                                  rtol=1e-8, atol=1e-12))(P)
     np.testing.assert_array_equal(stats.status, SUCCESS)
     ids = sim.state_ids
     for m, k1 in enumerate(k1s):
@@ -162,18 +182,18 @@ def test_stiff_chain_against_the_analytic_solution():
         np.testing.assert_allclose(ys[m, :, ids.index("P")], 1 - A - B, rtol=1e-6, atol=1e-9)
 
 
-def test_members_out_of_steps_stop_with_their_own_status(schoeberl):
-    sim = schoeberl
+def test_members_out_of_steps_stop_with_their_own_status(chain):
+    sim = chain
     P = jnp.stack([sim.param_values] * 16)
-    ts = jnp.linspace(0.0, 3600.0, 5)
+    ts = jnp.linspace(0.0, 5.0, 5)
     ys, stats = jax.jit(lambda P: sim.solve_batch(ts, P, solver="bdf", max_steps=40))(P)
     np.testing.assert_array_equal(stats.status, MAX_STEPS)
     np.testing.assert_array_equal(stats.steps, 40)
     assert np.all(np.isfinite(ys[:, 0])) and np.all(np.isnan(ys[:, -1]))
 
 
-def test_a_single_output_time_gives_the_initial_state(schoeberl):
-    sim = schoeberl
+def test_a_single_output_time_gives_the_initial_state(chain):
+    sim = chain
     P = jnp.stack([sim.param_values] * 16)
     ys, stats = jax.jit(lambda P: sim.solve_batch(jnp.zeros(1), P, solver="bdf"))(P)
     x0 = sim.structure.initial(sim.param_values, 0.0)[0]

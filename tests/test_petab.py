@@ -50,6 +50,9 @@ def test_simulation_matches_collection_simulated_data(boehm):
 GRAD_RTOL = 1e-9
 
 
+@pytest.mark.slow  # ~140 s of compiling; CI checks reverse against forward mode on
+# Fujita (test_least_squares_residuals_jacobian_and_fit: J^T r) and on an events problem
+# (test_petab_gradients.py)
 def test_reverse_mode_gradient_matches_forward_mode(boehm):
     theta = boehm.nominal + 0.05
     value, grad = boehm.value_and_grad(theta)
