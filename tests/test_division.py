@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -131,3 +132,30 @@ def test_division_at_an_sbml_event(model):
     np.testing.assert_allclose(lin.at_division("L")[lin.divided], 2e6, rtol=1e-9)
     np.testing.assert_allclose((lin.division - lin.birth)[lin.divided], 60.0, rtol=1e-6)
     assert np.all(lin.at_division("P")[lin.divided] > 0)
+
+
+def test_split_rules_keep_every_molecule_and_restart_state_machines():
+    """`split` on its own: binomial and copies keep every molecule (the daughters sum to
+    the mother), copies share whole copies, initial restarts both daughters, half halves,
+    keep keeps."""
+    import jax
+
+    from wholecell.division._partition import BINOMIAL, COPIES, HALF, INITIAL, KEEP, split
+
+    codes = (BINOMIAL, COPIES, COPIES, INITIAL, HALF, KEEP)
+    x = jnp.array([1001.0, 2.0, 3.0, 7.0, 5.0, 4.0])
+    x_init = jnp.array([0.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    keys = jax.random.split(jax.random.PRNGKey(0), 400)
+    a, b = jax.vmap(lambda k: split(x, k, codes, (), x_init))(keys)
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_array_equal(a[:, :3] + b[:, :3], np.broadcast_to(x[:3], (400, 3)))
+    np.testing.assert_array_equal(a[:, 1], 1.0)  # a replicated gene: one copy each
+    assert set(a[:, 2].tolist()) == {1.0, 2.0}  # an odd count: the extra copy at random
+    # binomial(1001, 1/2): mean 500.5, sd 15.8; 400 draws: the mean within 5 standard errors
+    assert abs(a[:, 0].mean() - 500.5) < 5 * 15.8 / np.sqrt(400)
+    np.testing.assert_array_equal(a[:, 3], 1.0)
+    np.testing.assert_array_equal(b[:, 3], 1.0)
+    np.testing.assert_array_equal(a[:, 4], 2.5)
+    np.testing.assert_array_equal(b[:, 5], 4.0)
+    with pytest.raises(ValueError, match="initial state"):
+        split(x, keys[0], codes, ())

@@ -71,7 +71,9 @@ def simulate(
             (``now["V"] >= 2 * birth["V"]``).
         stochastic: which reactions run as SSA (see `wholecell.simulate`).
         n: founder cells; seed: the random seed.
-        partition: state id -> ``"binomial"``, ``"half"``, ``"keep"`` or a callable
+        partition: state id -> ``"binomial"``, ``"half"``, ``"copies"`` (whole copies:
+            genes, chromosomes), ``"initial"`` (both daughters start from the model's
+            initial value: e.g. a replication origin's state), ``"keep"`` or a callable
             ``(key, amount) -> first daughter's amount``. By default counts changed by
             stochastic reactions split binomially, other amounts and compartment sizes
             halve (concentrations are kept), everything else is kept.
@@ -150,7 +152,7 @@ def simulate(
         if not mothers.size or (generations is not None and gen >= generations):
             break
         xa, xb = _split_all(jnp.asarray(np.asarray(stats.x_last)[mothers, : st.n_state]),
-                            jnp.asarray(kd[mothers, 0]), codes, custom)
+                            jnp.asarray(kd[mothers, 0]), codes, custom, x0)
         X = np.concatenate([np.asarray(xa), np.asarray(xb)])
         T0 = np.concatenate([t_div[mothers], t_div[mothers]])
         parent = np.concatenate([mothers, mothers]) + offset
@@ -217,5 +219,5 @@ def _cells(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols
 
 
 @eqx.filter_jit
-def _split_all(X, keys, codes, custom):
-    return jax.vmap(lambda x, k: split(x, k, codes, custom))(X, keys)
+def _split_all(X, keys, codes, custom, x_init):
+    return jax.vmap(lambda x, k: split(x, k, codes, custom, x_init))(X, keys)

@@ -1,0 +1,433 @@
+"""Build the JCVI-syn3A model as SBML Level 3: gene expression, replication and growth.
+
+This is the first stage of the model (issue path step 1): every gene is expressed
+stochastically, the chromosome is replicated gene by gene by two forks, and the membrane
+grows; the monomer pools (NTPs, charged tRNAs, dNTPs) are held at fixed concentrations and
+one lipid-synthesis rate sets the growth. Amounts are molecule counts; the volume
+(``cell``, litres) is a rule of the surface area. Every number carries its source in an
+annotation (``wc:source``); the choices that depart from the tables are in `Choices` and
+the model card (models/syn3a/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import libsbml
+
+from ..._errors import WholecellError
+from ._genome import Gene, Genome, read_genbank
+from ._ratelaws import N_A, binding_formula, polymerisation_formula, real
+from ._tables import FILES, MinimalCellDataError, Tables, read_tables
+
+#: the namespace of the builder's annotations
+NS = "https://wholecell.dev/sbml/source"
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+NTP = {"A": "ATP", "C": "CTP", "G": "GTP", "U": "UTP"}
+DNTP = {"A": "dATP", "C": "dCTP", "G": "dGTP", "T": "dTTP"}
+POOL_IDS = {"ATP": "atp_c", "CTP": "ctp_c", "GTP": "gtp_c", "UTP": "utp_c",
+            "dATP": "datp_c", "dCTP": "dctp_c", "dGTP": "dgtp_c", "dTTP": "dttp_c"}
+#: membrane lipids: table abbreviation -> metabolite id
+LIPIDS = {"CHOL": "chsterol_c", "SM": "sm_c", "CL": "clpn_c", "PG": "pg_c", "PC": "pc_c",
+          "GAL_DAG": "galfur12dgr_c"}
+RRNA_KIND = {"rrf": "5S", "rrl": "23S", "rrs": "16S"}
+
+
+class BuildError(WholecellError, ValueError):
+    """The tables do not make a model (a gene without counts, an empty complex, ...)."""
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Values the builder uses where the tables differ from the published simulations.
+
+    Attributes:
+        ribosome_binding: M^-1 s^-1; the Gene_Expression sheet says 8.9e5, the published
+            simulations use 8.9e4 (the sheet's value is 10x too large).
+        degradosome_binding: M^-1 s^-1; sheet 1.4e5, published simulations 1.4e4.
+        dnaa_kon, dnaa_koff: DnaA on ssDNA (M^-1 s^-1, s^-1); the sheet's 1.4e5 / 0.42
+            initiates in about a minute, the slower 1e5 / 0.55 gives the published ~5 min.
+        filament_length: DnaA on the unwound oriC ssDNA when the replisome loads.
+        charged_trna_mM: each charged tRNA pool, held fixed in this stage (the
+            translation law's K_D is 1e-3 mM, so translation runs at ~91 % of kcat).
+        lipid_doubling_min: the lipid pool's doubling time: the one rate that sets growth
+            in this stage (default the measured doubling, 105 min).
+        radius_nm: the cell's radius at birth (Cell 2022: 200 nm); it fixes the area per
+            membrane protein so that the surface area at birth is that sphere's.
+    """
+
+    ribosome_binding: float = 8.9e4
+    degradosome_binding: float = 1.4e4
+    dnaa_kon: float = 1e5
+    dnaa_koff: float = 0.55
+    filament_length: int = 30
+    charged_trna_mM: float = 0.01
+    lipid_doubling_min: float = 105.0
+    radius_nm: float = 200.0
+
+
+class _Writer:
+    """A libsbml model with helpers that annotate each number with its source."""
+
+    def __init__(self, model_id: str):
+        self.doc = libsbml.SBMLDocument(3, 2)
+        self.m = self.doc.createModel()
+        self.m.setId(model_id)
+        self.m.setTimeUnits("second")
+        self.m.setExtentUnits("item")
+        self.m.setSubstanceUnits("item")
+        self.ids: set[str] = set()
+
+    def _annotate(self, el, source: str | None):
+        if source:
+            text = source.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+            el.setAnnotation(f'<wc:source xmlns:wc="{NS}" from="{text}"/>')
+
+    def _new(self, ident: str):
+        if ident in self.ids:
+            raise BuildError(f"syn3a builder: id {ident!r} made twice")
+        self.ids.add(ident)
+
+    def parameter(self, ident: str, value: float, source: str | None = None,
+                  constant: bool = True, units: str | None = None):
+        self._new(ident)
+        p = self.m.createParameter()
+        p.setId(ident)
+        p.setValue(float(value))
+        p.setConstant(constant)
+        if units:
+            p.setUnits(units)
+        self._annotate(p, source)
+        return p
+
+    def rule(self, ident: str, formula: str, value: float = 0.0):
+        self.parameter(ident, value, constant=False)
+        self.assign(ident, formula)
+
+    def assign(self, ident: str, formula: str):
+        r = self.m.createAssignmentRule()
+        r.setVariable(ident)
+        r.setMath(self._math(formula, ident))
+
+    def species(self, ident: str, amount: float, source: str | None = None):
+        self._new(ident)
+        s = self.m.createSpecies()
+        s.setId(ident)
+        s.setCompartment("cell")
+        s.setInitialAmount(float(amount))
+        s.setHasOnlySubstanceUnits(True)
+        s.setBoundaryCondition(False)
+        s.setConstant(False)
+        self._annotate(s, source)
+
+    def reaction(self, ident: str, reactants: dict[str, int], products: dict[str, int],
+                 law: str, modifiers: Sequence[str] = ()):
+        self._new(ident)
+        r = self.m.createReaction()
+        r.setId(ident)
+        r.setReversible(False)
+        for sid, n in reactants.items():
+            ref = r.createReactant()
+            ref.setSpecies(sid)
+            ref.setStoichiometry(n)
+            ref.setConstant(True)
+        for sid, n in products.items():
+            ref = r.createProduct()
+            ref.setSpecies(sid)
+            ref.setStoichiometry(n)
+            ref.setConstant(True)
+        for sid in dict.fromkeys(modifiers):
+            if sid not in reactants and sid not in products:
+                r.createModifier().setSpecies(sid)
+        r.createKineticLaw().setMath(self._math(law, ident))
+
+    @staticmethod
+    def _math(formula: str, where: str):
+        ast = libsbml.parseL3Formula(formula)
+        if ast is None:
+            raise BuildError(f"syn3a builder: formula of {where}: {libsbml.getLastParseL3Error()}")
+        return ast
+
+    def text(self) -> str:
+        return libsbml.writeSBMLToString(self.doc)
+
+
+def _counts(w: _Writer, prefix: str, counts: dict[str, int]) -> dict[str, str]:
+    """A parameter per monomer count of a template (``n_<prefix>_<monomer>``)."""
+    out = {}
+    for m, n in counts.items():
+        out[m] = f"n_{prefix}_{m}"
+        w.parameter(out[m], n)
+    return out
+
+
+def _length(w: _Writer, prefix: str, counts: dict[str, int]) -> str:
+    w.parameter(f"len_{prefix}", sum(counts.values()))
+    return f"len_{prefix}"
+
+
+def _sum(ids: Sequence[str]) -> str:
+    return " + ".join(ids) if ids else "0"
+
+
+def _rate(t: Tables, key: str) -> float:
+    if key not in t.rates:
+        raise MinimalCellDataError(f"minimal-cell data: {FILES['gene_expression']} lacks {key!r}")
+    return t.rates[key].value
+
+
+def build_sbml(data: str | Path | None = None, *, genes: Sequence[str] | None = None,
+               choices: Choices | None = None) -> str:
+    """The syn3A model as SBML L3V2 text.
+
+    Arguments:
+        data: the minimal-cell data folder (default: `_tables.default_folder`).
+        genes: locus tags (``"0001"``) to include; default every expressed gene.
+        choices: values that depart from the tables (`Choices`).
+
+    Raises:
+        MinimalCellDataError: a missing table. BuildError: tables that do not make a model.
+    """
+    choices = choices or Choices()
+    t = read_tables(data)
+    genome = read_genbank(t.folder / FILES["genome"])
+    return _assemble(t, genome, genes, choices)
+
+
+def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C901
+    all_genes = genome.genes
+    if wanted is not None:
+        wanted = {w.split("_")[-1] for w in wanted}
+        unknown = wanted - {g.locus for g in all_genes}
+        if unknown:
+            raise BuildError(f"syn3a builder: genes {sorted(unknown)} are not in the genome")
+    genes = [g for g in all_genes if wanted is None or g.locus in wanted]
+    w = _Writer("syn3a")
+    w.m.setName("JCVI-syn3A minimal cell: gene expression, replication and growth")
+    cell = w.m.createCompartment()
+    cell.setId("cell")
+    cell.setSpatialDimensions(3)
+    cell.setConstant(False)
+    cell.setUnits("litre")
+
+    # constants and fixed pools
+    w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
+    r0 = ch.radius_nm
+    sa0 = 4 * math.pi * r0**2
+    v0_l = 4 / 3 * math.pi * r0**3 * 1e-24
+    w.parameter("radius0_nm", r0, "choice: Thornburg et al. Cell 2022, cell radius 200 nm")
+    for name, met in POOL_IDS.items():
+        n = t.metabolites_mM.get(met)
+        if n is None:
+            raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
+        w.parameter(f"{name}_mM", n.value, n.source)
+    for aa in AMINO_ACIDS:
+        w.parameter(f"trna_{aa}_mM", ch.charged_trna_mM, "choice: charged_trna_mM (fixed pool)")
+    for key, ident in (("transcription|KD", "KD_tx"), ("translation|KD", "KD_tl"),
+                       ("replication|KD", "KD_rep"), ("translation|kcat", "kcat_tl"),
+                       ("replication|kcat", "kcat_rep"), ("degradation|kcat", "kcat_deg"),
+                       ("kcat tRNA", "kcat_tRNA"), ("kcat rRNA", "kcat_rRNA"),
+                       ("kbind tRNA", "kbind_tRNA"), ("kbind 5SrRNA", "kbind_5S"),
+                       ("kbind 16SrRNA", "kbind_16S"), ("kbind 23SrRNA", "kbind_23S"),
+                       ("khigh", "k_dnaA_ds"), ("kloading", "k_loading")):
+        w.parameter(ident, _rate(t, key), t.rates[key].source)
+    w.parameter("kbind_ribosome", ch.ribosome_binding,
+                f"choice: published simulations (sheet: {t.rates['kbind ribosome'].value:g})")
+    w.parameter("kbind_degradosome", ch.degradosome_binding,
+                f"choice: published simulations (sheet: {t.rates['kbind degradosome'].value:g})")
+    w.parameter("k_dnaA_on", ch.dnaa_kon, f"choice (sheet: {t.rates['kon'].value:g})")
+    w.parameter("k_dnaA_off", ch.dnaa_koff, f"choice (sheet: {t.rates['koff'].value:g})")
+    w.parameter("filament_length", ch.filament_length, "choice: DnaA filament at loading")
+    nt_pool = {b: f"{NTP[b]}_mM" for b in "ACGU"}
+    aa_pool = {a: f"trna_{a}_mM" for a in AMINO_ACIDS}
+
+    # promoter strength: protein count over the mean count of all 455 proteins
+    counts = {k: v.value for k, v in t.proteins.items()}
+    mean_protein = sum(counts.values()) / len(counts)
+
+    gb, rr, rd, prot = [], [], [], {}
+    rrna: dict[str, list[str]] = {"5S": [], "16S": [], "23S": []}
+    for g in genes:
+        L = g.locus
+        w.species(f"G_{L}", 1.0, f"{genome.source}: {g.name} {g.start}..{g.end}")
+        w.species(f"Gb_{L}", 0.0)
+        gb.append(f"Gb_{L}")
+        if g.kind == "mRNA":
+            if L not in t.proteins or L not in t.mrna:
+                raise BuildError(f"syn3a builder: gene {L} ({g.name}) has no protein or mRNA count")
+            S = counts[L] / mean_protein
+            w.parameter(f"S_{L}", S, f"{t.proteins[L].source} / mean over the proteome")
+            kbind = f"2100.0 * S_{L}"
+            kcat = f"min(85.0, 20.0 * S_{L})"
+            m0 = round(t.mrna[L].value)
+            w.species(f"R_{L}", 0.0)
+            w.species(f"Rr_{L}", m0, f"{t.mrna[L].source}, rounded, on ribosomes")
+            w.species(f"Rd_{L}", 0.0)
+            w.species(f"P_{L}", counts[L], t.proteins[L].source)
+            rr.append(f"Rr_{L}")
+            rd.append(f"Rd_{L}")
+            prot[L] = f"P_{L}"
+        else:
+            kind = RRNA_KIND.get(g.name[:3]) if g.kind == "rRNA" else None
+            kbind = {"5S": "kbind_5S", "16S": "kbind_16S", "23S": "kbind_23S"}.get(
+                kind, "kbind_tRNA")
+            kcat = "kcat_rRNA" if g.kind == "rRNA" else "kcat_tRNA"
+            start = 0.0
+            if kind is not None:  # the ribosomes' rRNA at birth, shared by the operons
+                n_op = sum(1 for x in all_genes if x.name[:3] == g.name[:3])
+                start = t.complex_counts["Ribosome"].value / n_op
+                rrna[kind].append(f"R_{L}")
+            w.species(f"R_{L}", start, t.complex_counts["Ribosome"].source if kind else None)
+        tx = polymerisation_formula(
+            kcat, "KD_tx", _counts(w, f"tx_{L}", g.rna), _length(w, f"tx_{L}", g.rna),
+            nt_pool, g.first)
+        free_genes = f"max(G_{L} - Gb_{L}, 0)"
+        w.reaction(f"tx_bind_{L}", {}, {f"Gb_{L}": 1},
+                   binding_formula(kbind, "max(RNAP_free, 0)", free_genes, "cell"), [f"G_{L}"])
+        w.reaction(f"tx_{L}", {f"Gb_{L}": 1}, {f"R_{L}": 1}, f"({tx}) * Gb_{L}")
+        if g.kind == "mRNA":
+            aa = {a: g.protein.get(a, 0) for a in AMINO_ACIDS}
+            tl = polymerisation_formula("kcat_tl", "KD_tl", _counts(w, f"tl_{L}", aa),
+                                        _length(w, f"tl_{L}", aa), aa_pool, g.first_aa)
+            w.reaction(f"tl_bind_{L}", {f"R_{L}": 1}, {f"Rr_{L}": 1},
+                       binding_formula("kbind_ribosome", "max(ribosome_free, 0)", f"R_{L}",
+                                       "cell"))
+            w.reaction(f"tl_{L}", {f"Rr_{L}": 1}, {f"R_{L}": 1, f"P_{L}": 1},
+                       f"({tl}) * Rr_{L}")
+            w.reaction(f"deg_bind_{L}", {f"R_{L}": 1}, {f"Rd_{L}": 1},
+                       binding_formula("kbind_degradosome", "max(degradosome_free, 0)",
+                                       f"R_{L}", "cell"))
+            w.reaction(f"deg_{L}", {f"Rd_{L}": 1}, {}, f"kcat_deg / {real(g.length)} * Rd_{L}")
+
+    # complexes: as many as the scarcest subunit allows, less those at work
+    def complex_total(name: str, extra: Sequence[str] = ()) -> str:
+        parts = [f"floor(P_{loc} / {n})" if n != 1 else f"P_{loc}"
+                 for loc, n in t.complexes[name].items() if loc in prot]
+        parts += list(extra)
+        if not parts:
+            raise BuildError(f"syn3a builder: no subunit of {name} among the genes built")
+        return parts[0] if len(parts) == 1 else f"min({', '.join(parts)})"
+
+    w.rule("RNAP_total", complex_total("RNAP"))
+    w.rule("RNAP_free", f"RNAP_total - ({_sum(gb)})")
+    rrna_terms = [f"({_sum(v)})" for v in rrna.values() if v]
+    w.rule("ribosome_total", complex_total("Ribosome", rrna_terms))
+    w.rule("ribosome_free", f"ribosome_total - ({_sum(rr)})")
+    w.rule("degradosome_total", complex_total("Degradosome"))
+    w.rule("degradosome_free", f"degradosome_total - ({_sum(rd)})")
+    w.rule("mRNA_total", _sum([f"R_{g.locus} + Rr_{g.locus} + Rd_{g.locus}"
+                               for g in genes if g.kind == "mRNA"]))
+    w.rule("protein_total", _sum(list(prot.values())))
+
+    _replication(w, t, genome, genes, prot, ch.filament_length)
+    _membrane(w, t, genes, prot, ch, sa0, v0_l)
+    return w.text()
+
+
+def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
+                 filament: int) -> None:
+    """oriC: DnaA on dsDNA, then an ssDNA filament, then two forks copy gene by gene."""
+    dnaa = prot.get("0001")
+    members = [prot[loc] for loc in t.replisome if loc in prot]
+    w.species("oriC_free", 1.0, "one chromosome at birth")
+    w.species("oriC_bound", 0.0)
+    w.species("filament", 0.0)
+    w.species("fork_cw", 0.0)
+    w.species("fork_ccw", 0.0)
+    w.rule("DnaA_free", f"max({dnaa} - filament - oriC_bound, 0)" if dnaa else "0")
+    replisome = members[0] if len(members) == 1 else (
+        f"min({', '.join(members)})" if members else "0")
+    w.rule("replisome_free", replisome)
+    w.reaction("dnaA_ds", {"oriC_free": 1}, {"oriC_bound": 1},
+               binding_formula("k_dnaA_ds", "DnaA_free", "oriC_free", "cell"))
+    w.reaction("dnaA_fil_on", {}, {"filament": 1},
+               binding_formula("k_dnaA_on", "DnaA_free", "oriC_bound", "cell")
+               + " * piecewise(1, filament < filament_length, 0)", ["oriC_bound"])
+    w.reaction("dnaA_fil_off", {"filament": 1}, {},
+               "k_dnaA_off * oriC_bound * piecewise(1, filament > 0, 0)", ["oriC_bound"])
+    w.reaction("replisome_loading", {"oriC_bound": 1, "filament": filament},
+               {"fork_cw": 1, "fork_ccw": 1},
+               binding_formula("k_loading", "replisome_free", "oriC_bound", "cell")
+               + " * piecewise(1, filament >= filament_length, 0)")
+    half = genome.length // 2
+    by_locus = {g.locus: g for g in genes}
+    cw = [g for g in genome.genes if g.start <= half]
+    ccw = [g for g in reversed(genome.genes) if g.start > half]
+    for fork, order, ter in (("cw", cw, half), ("ccw", ccw, half + 1)):
+        pos = 0 if fork == "cw" else genome.length + 1
+        step = 1
+        for g in order + [None]:
+            if g is None:
+                lo, hi = (pos + 1, ter) if fork == "cw" else (ter, pos - 1)
+                ident, products = f"rep_{fork}_ter", {f"fork_{fork}": 1}
+            else:
+                lo, hi = (pos + 1, g.end) if fork == "cw" else (g.start, pos - 1)
+                ident = f"rep_{fork}_{g.locus}"
+                products = {f"fork_{fork}": 1}
+                if g.locus in by_locus:
+                    products[f"G_{g.locus}"] = 1
+            lo, hi = min(lo, hi), max(lo, hi)
+            comp = genome.composition(lo, hi) if hi >= lo else {b: 0 for b in "ACGT"}
+            if sum(comp.values()) < 2:
+                comp = {"A": 1, "C": 0, "G": 0, "T": 1}
+            first = genome.sequence[lo - 1: lo + 1] if hi > lo else "AT"
+            law = polymerisation_formula("kcat_rep", "KD_rep", _counts(w, ident, comp),
+                                         _length(w, ident, comp),
+                                         {b: f"{DNTP[b]}_mM" for b in "ACGT"},
+                                         (first[0], first[1]))
+            w.parameter(f"step_{ident}", step, "the fork's segment number")
+            w.reaction(ident, {}, products,
+                       f"({law}) * piecewise(1.0, fork_{fork} == step_{ident}, 0.0)",
+                       [f"fork_{fork}"])
+            if g is not None:
+                pos = g.end if fork == "cw" else g.start
+            step += 1
+        w.parameter(f"fork_{fork}_steps", step, "segments of the fork: genes and terminus")
+    w.rule("replicated", "piecewise(1, fork_cw == fork_cw_steps && "
+           "fork_ccw == fork_ccw_steps, 0)")
+
+
+def _membrane(w: _Writer, t: Tables, genes, prot, ch: Choices, sa0: float, v0_l: float):
+    """Lipids and membrane proteins make the surface area; the volume follows it."""
+    lip = {}
+    for abbrev, met in LIPIDS.items():
+        if abbrev not in t.lipid_area_nm2 or met not in t.metabolites_mM:
+            raise MinimalCellDataError(f"minimal-cell data: lipid {abbrev} ({met}) missing")
+        lip[abbrev] = (t.metabolites_mM[met].value * 1e-3 * N_A * v0_l,
+                       t.lipid_area_nm2[abbrev].value)
+    n_lipid = sum(n for n, _ in lip.values())
+    area_lipid = sum(n * a for n, a in lip.values()) / n_lipid
+    tm = [prot[g.locus] for g in genes
+          if g.locus in prot and t.localization.get(g.locus) == "trans-membrane"]
+    n_tm = sum(t.proteins[p[2:]].value for p in tm)
+    lipid_sa = n_lipid * area_lipid / 2
+    if n_tm > 0:
+        area_tm = (sa0 - lipid_sa) / n_tm
+        if area_tm <= 0:
+            raise BuildError("syn3a builder: the lipids alone cover more than the birth area")
+    else:
+        area_tm = 0.0
+    w.species("lipid", n_lipid, "Intracellular_Metabolites: CHOL, SM, CL, PG, PC, Gal-DAG "
+              "(mM) times the birth volume")
+    w.parameter("lipid_area_nm2", area_lipid, "Membrane_Surface_Area, weighted by the counts")
+    w.parameter("membrane_protein_area_nm2", area_tm,
+                "choice: birth area (radius0_nm sphere) less the lipids' half, per "
+                "trans-membrane protein at birth")
+    w.parameter("k_lipid", math.log(2) / (ch.lipid_doubling_min * 60),
+                f"choice: lipid doubling time {ch.lipid_doubling_min:g} min")
+    w.parameter("V_birth", v0_l, "sphere of radius0_nm, litres")
+    w.rule("membrane_proteins", _sum(tm))
+    w.rule("SA", "lipid * lipid_area_nm2 / 2 + membrane_protein_area_nm2 * membrane_proteins",
+           sa0)
+    w.assign("cell", "min(SA^1.5 / (6 * sqrt(pi)) * 1e-24, 2 * V_birth)")
+    w.m.getCompartment("cell").setSize(v0_l)
+    w.rule("volume_fl", "cell * 1e15")
+    w.reaction("lipid_synthesis", {}, {"lipid": 1}, "k_lipid * lipid", ["lipid"])
+
+
+def choices_table(ch: Choices | None = None) -> dict[str, float]:
+    """The builder's choices as a flat dict (for the model card)."""
+    return asdict(ch or Choices())

@@ -1,0 +1,65 @@
+"""The rate laws of the syn3A model, as SBML formulas and as numbers for checking.
+
+- **Polymerisation** (Hofmeyr, Gqwaka & Rohwer, FEBS Lett. 2013, "A generic rate equation
+  for catalysed, template-directed polymerisation"; the form the Luthey-Schulten lab's
+  models use for transcription, translation and replication). A polymerase adds monomers
+  one by one; each addition of monomer ``i`` waits for it to bind (dissociation constant
+  ``K_i``, pool ``x_i``) and then takes ``1/kcat``. The template's mean completion time is
+  the sum over its ``L`` positions, and the first two monomers must bind together to
+  start. So the completion rate per bound polymerase is::
+
+      kcat / ( K_1 K_2 / (x_1 x_2)  +  sum_i n_i K_i / x_i  +  L - 1 )
+
+  with ``n_i`` the template's count of monomer ``i``. With saturating pools it is
+  ``kcat / (L - 1)``: one template per ``L/kcat`` seconds.
+- **Bimolecular binding** with a second-order constant ``k`` in M^-1 s^-1, as a
+  propensity on molecule counts in a volume ``V`` (litres): ``k / (N_A V) * n_a * n_b``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: Avogadro's number (2019 SI definition)
+N_A = 6.02214076e23
+
+
+def real(x: float) -> str:
+    """A number as a real literal (``593.0``, not ``593``): SBML math reads it as a real,
+    which the compiler replaces by a placeholder when it groups laws by shape."""
+    return repr(float(x))
+
+
+def polymerisation_formula(kcat: str, kd: str, counts: Mapping[str, str], length: str,
+                           pools: Mapping[str, str], first: tuple[str, str]) -> str:
+    """The completion rate per bound polymerase, as an SBML L3 formula.
+
+    ``kcat``, ``kd`` and ``length`` are ids (or numbers); ``counts`` maps each monomer to
+    the id of the template's count of it and ``pools`` to the id of its concentration (in
+    the unit of ``kd``); ``first`` are the template's first two monomers. Counts are
+    ids, not literals, so that the laws of all templates have one shape (equal literals
+    would be merged into one placeholder and split the laws into many shapes) and
+    compile as one vectorised group (`wholecell.compiler._program`).
+    """
+    terms = " + ".join(f"{counts[m]} * {kd} / {pools[m]}" for m in sorted(counts))
+    a, b = pools[first[0]], pools[first[1]]
+    init = f"{kd} * {kd} / ({a} * {b})" if a != b else f"{kd} * {kd} / {a}^2"
+    return f"{kcat} / ({init} + {terms} + {length} - 1.0)"
+
+
+def polymerisation_rate(kcat: float, kd: float, counts: Mapping[str, int],
+                        pools: Mapping[str, float], first: tuple[str, str]) -> float:
+    """The same rate as a number (for checks): see `polymerisation_formula`."""
+    length = sum(counts.values())
+    terms = sum(n * kd / pools[m] for m, n in counts.items())
+    return kcat / (kd * kd / (pools[first[0]] * pools[first[1]]) + terms + length - 1)
+
+
+def binding_formula(k: str, a: str, b: str, volume: str = "V") -> str:
+    """Propensity of ``a + b`` binding with ``k`` in M^-1 s^-1, on counts in ``volume`` L."""
+    return f"{k} / (N_A * {volume}) * {a} * {b}"
+
+
+def binding_propensity(k: float, n_a: float, n_b: float, volume_l: float) -> float:
+    """The same propensity as a number (for checks)."""
+    return k / (N_A * volume_l) * n_a * n_b
