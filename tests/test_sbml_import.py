@@ -141,3 +141,34 @@ def test_level2_units_only_attributes_warn_by_name_and_load():
     res = wc.simulate(model, [0.0, 1.0, 2.0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(res["A"], np.exp(-0.5 * np.array([0.0, 1.0, 2.0])),
                                rtol=1e-8)
+
+
+def test_a_sum_over_hundreds_of_species_is_read_and_evaluated_as_written():
+    """libsbml reads an n-ary sum as a chain of binary sums as deep as it is long; a rule
+    summing 600 species (the free RNA polymerase of a whole-cell model: all of it less the
+    sum of the bound) must still import, and evaluate to the sum (reference: numpy)."""
+    import jax
+    import jax.numpy as jnp
+    from conftest import sbml_model as doc
+    from conftest import species as sp_
+
+    from wholecell.compiler._program import scalar_programs
+
+    n = 600
+    amounts = np.linspace(1.0, 7.0, n)
+    weights = 1.0 + np.arange(n) % 3 * 0.25  # real weights: a row sum with one per term
+    terms = "".join(
+        f"<apply><times/><cn>{float(w)!r}</cn><ci>X{i}</ci></apply>" for i, w in enumerate(weights))
+    rule = f"""<listOfRules><assignmentRule variable="total"><math
+      xmlns="http://www.w3.org/1998/Math/MathML"><apply><minus/><cn>1000.5</cn><apply>
+      <plus/>{terms}</apply></apply></math></assignmentRule></listOfRules>"""
+    text = doc("".join(sp_(f"X{i}", a) for i, a in enumerate(amounts)), "",
+               '<parameter id="total" constant="false"/>', extra=rule)
+    sim = wc.compile(wc.load_sbml(text))
+    x0, c = sim.structure.initial(sim.param_values, 0.0)
+    expected = 1000.5 - weights @ amounts
+    for scalar in (False, True):
+        with scalar_programs(scalar):
+            obs = jax.jit(lambda x: sim.observe(jnp.zeros(1), x[None], sim.param_values))(x0)
+        total = float(obs[0, sim.observable_ids.index("total")])
+        assert total == pytest.approx(expected, rel=1e-13)

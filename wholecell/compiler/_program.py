@@ -143,6 +143,40 @@ class _Group:
     n_consts: int
     idx: np.ndarray  # (members, n_args) positions in the value vector
     consts: np.ndarray  # (members, n_consts)
+    linear: tuple[np.ndarray, np.ndarray] | None = None  # see `_linear_form`
+
+
+#: sums of at least this many terms are evaluated as one weighted row sum
+LINEAR_MIN_TERMS = 16
+
+
+def _linear_form(shape: sp.Expr, consts: np.ndarray):
+    """A shape that is a sum of arguments with constant weights (``_a0 - _a1 + _c0*_a2``,
+    such as the free RNA polymerase: all of it less the sum over 500 genes of the bound)
+    as (argument column per term, weight per member and term); else None. Lowered as a
+    chain, a sum of n terms is n dependent additions; as a row sum it is one reduction."""
+    if not isinstance(shape, sp.Add) or len(shape.args) < LINEAR_MIN_TERMS:
+        return None
+    arg_pos = {a: j for j, a in enumerate(_ARG)}
+    const_pos = {c: j for j, c in enumerate(_CONST)}
+    cols, weights = [], []
+    for term in shape.args:
+        coef, rest = term.as_coeff_Mul()
+        w = None
+        if rest in arg_pos:
+            w = np.full(consts.shape[0], float(coef))
+        elif isinstance(rest, sp.Mul) and len(rest.args) == 2:
+            a, b = rest.args
+            if a in arg_pos:
+                a, b = b, a
+            if b in arg_pos and a in const_pos:
+                w = float(coef) * consts[:, const_pos[a]]
+                rest = b
+        if w is None:
+            return None
+        cols.append(arg_pos[rest])
+        weights.append(w)
+    return np.array(cols, dtype=np.int32), np.stack(weights, axis=1)
 
 
 class Program:
@@ -237,7 +271,8 @@ class Program:
                     for j, a in enumerate(args):
                         idx[m, j] = self._resolve(a, index, definitions)
                     cst[m, :] = consts
-                level_groups.append(_Group(shape, n_args, n_consts, idx, cst))
+                level_groups.append(_Group(shape, n_args, n_consts, idx, cst,
+                                           _linear_form(shape, cst)))
             for s in aliases:
                 index[s] = self._resolve(definitions[s], index, definitions)
             if level_groups:
@@ -312,8 +347,15 @@ class Program:
             outs = []
             for g in groups:
                 env = {}
+                # one gather per group (a sum over 1,000 genes is one group of one member
+                # and 1,000 arguments: one gather, not 1,000)
+                gathered = vals[g.idx] if g.n_args else None
+                if g.linear is not None:
+                    cols, weights = g.linear
+                    outs.append(jnp.sum(gathered[:, cols] * weights, axis=1).astype(vals.dtype))
+                    continue
                 for j in range(g.n_args):
-                    env[_ARG[j]] = vals[g.idx[:, j]]
+                    env[_ARG[j]] = gathered[:, j]
                 for j in range(g.n_consts):
                     env[_CONST[j]] = jnp.asarray(g.consts[:, j])
                 out = as_number(Lowerer(env, key)(g.shape))

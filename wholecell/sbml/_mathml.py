@@ -135,9 +135,12 @@ class MathConverter:
             return sp.Integer(1)
         if t == libsbml.AST_CONSTANT_FALSE:
             return sp.Integer(0)
-        if t == libsbml.AST_PLUS:
-            return sp.Add(*[c(k) for k in kids]) if kids else sp.Integer(0)
-        if t == libsbml.AST_TIMES:
+        if t in (libsbml.AST_PLUS, libsbml.AST_TIMES):
+            # libsbml reads an n-ary sum as a chain of binary ones, as deep as it is long
+            # (a sum over 500 genes): the operands of the chain, without recursion
+            kids = _chain_operands(node, t) if kids else []
+            if t == libsbml.AST_PLUS:
+                return sp.Add(*[c(k) for k in kids]) if kids else sp.Integer(0)
             return S.product([c(k) for k in kids]) if kids else sp.Integer(1)
         if t == libsbml.AST_MINUS:
             if len(kids) == 1:
@@ -249,6 +252,18 @@ def _distrib_call(name: str, args: list, element) -> sp.Expr:
             f"got {len(args)}"
         )
     return S.Distrib(sp.Integer(DISTRIB_NAMES.index(name)), sp.Integer(next(_SITES)), *args)
+
+
+def _chain_operands(node, kind) -> list:
+    """The operands of nested ``kind`` (plus or times) nodes under ``node``, in order."""
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if n.getType() == kind and n.getNumChildren() > 0:
+            stack.extend(n.getChild(i) for i in reversed(range(n.getNumChildren())))
+        else:
+            out.append(n)
+    return out
 
 
 def _arity(kids, n, element, what):

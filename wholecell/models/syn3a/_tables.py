@@ -59,7 +59,7 @@ class Tables:
 
     folder: Path
     rates: dict[str, Number] = field(default_factory=dict)  # Gene_Expression symbols
-    proteins: dict[str, Number] = field(default_factory=dict)  # locus -> initial count
+    proteins: dict[str, Number] = field(default_factory=dict)  # locus -> count at birth
     localization: dict[str, str] = field(default_factory=dict)  # locus -> localization
     mrna: dict[str, Number] = field(default_factory=dict)  # locus -> mean mRNA count
     scaled_abundance: dict[str, float] = field(default_factory=dict)  # published, per locus
@@ -138,14 +138,19 @@ def read_tables(folder: str | Path | None = None) -> Tables:
             continue
         t.rates[key] = Number(_float(value, f"{f} row {i}"), r["Units"], f"{f} row {i} ({sym})")
     f = FILES["proteomics"]
-    for i, r in enumerate(_rows(folder, "proteomics"), start=2):
+    for r in _rows(folder, "proteomics"):
         tag = r.get("Locus Tag", "")
-        if not tag.startswith("JCVISYN3A_"):
-            continue
-        loc = _locus(tag)
-        t.proteins[loc] = Number(_float(r["Sim. Initial Ptn Cnt"], f"{f} row {i}"), "molecules",
-                                 f"{f} row {i} (Sim. Initial Ptn Cnt)")
-        t.localization[loc] = r.get("Localization", "")
+        if tag.startswith("JCVISYN3A_"):
+            t.localization[_locus(tag)] = r.get("Localization", "")
+    # initial counts: the complex-formation model's totals (free and in complexes), which
+    # give every subunit of the 500 ribosomes (the raw proteomics has r-proteins at 0-21)
+    f = FILES["scaled_proteome"]
+    column = "w. Cplx Sim. Total Ptn Cnt"
+    for i, r in enumerate(_rows(folder, "scaled_proteome"), start=2):
+        tag = r.get("Locus Tag", "")
+        if tag.startswith("JCVISYN3A_"):
+            t.proteins[_locus(tag)] = Number(_float(r[column], f"{f} row {i}"), "molecules",
+                                             f"{f} row {i} ({column})")
     f = FILES["mrna"]
     for i, r in enumerate(_rows(folder, "mrna"), start=2):
         t.mrna[_locus(r["LocusTag"])] = Number(_float(r["total"], f"{f} row {i}"), "molecules",

@@ -1,0 +1,156 @@
+"""Write the small minimal-cell fixture the syn3a builder's tests read.
+
+Every number and sequence here is made up by this project (seeded random sequences and
+round numbers), laid out as the published tables are (see ../../../../shared/minimal-cell
+SOURCES.md for the originals, which are not copied). Ten genes on a 12 kbp circular
+chromosome: DnaA, an RNA polymerase subunit (two per complex), a ribosomal protein, a
+degradosome protein, a replisome protein, a membrane protein, the three rRNAs and a tRNA.
+Run from this folder: ``python make_fixture.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CODON = {"A": "GCT", "C": "TGT", "D": "GAT", "E": "GAA", "F": "TTT", "G": "GGT", "H": "CAT",
+         "I": "ATT", "K": "AAA", "L": "TTA", "M": "ATG", "N": "AAT", "P": "CCT", "Q": "CAA",
+         "R": "CGT", "S": "TCT", "T": "ACT", "V": "GTT", "W": "TGA", "Y": "TAT"}  # table 4
+# locus, name, kind, start, strand, protein length (CDS) or RNA length, count at birth,
+# mRNA mean, localization
+GENES = [
+    ("0001", "dnaA", "CDS", 101, 1, 150, 140, 0.6, "cytoplasm"),
+    ("0002", "rpoA", "CDS", 801, 1, 100, 180, 0.9, "cytoplasm"),
+    ("0003", "rpsA", "CDS", 1401, 1, 80, 520, 1.8, "cytoplasm"),
+    ("0004", "rny", "CDS", 2001, -1, 120, 125, 0.4, "cytoplasm"),
+    ("0005", "rrsA", "rRNA", 2601, 1, 400, 0, 0, ""),
+    ("0006", "rrlA", "rRNA", 3101, 1, 600, 0, 0, ""),
+    ("0007", "rrfA", "rRNA", 3801, 1, 100, 0, 0, ""),
+    ("0008", "dnaE", "CDS", 7001, -1, 200, 12, 0.2, "cytoplasm"),
+    ("0009", "trnA", "tRNA", 8001, -1, 76, 0, 0, ""),
+    ("0010", "secY", "CDS", 9001, -1, 160, 300, 0.7, "trans-membrane"),
+]
+LENGTH = 12_000
+
+
+def _protein(rng: random.Random, n: int) -> str:
+    aas = "ACDEFGHIKLMNPQRSTVWY"
+    return "M" + "".join(rng.choice(aas) for _ in range(n - 1))
+
+
+def _revcomp(s: str) -> str:
+    return s.translate(str.maketrans("ACGT", "TGCA"))[::-1]
+
+
+def genbank(rng: random.Random) -> str:
+    seq = list("".join(rng.choice("AATTGC") for _ in range(LENGTH)))  # AT-rich, as syn3A
+    features = []
+    for locus, name, kind, start, strand, n, *_ in GENES:
+        if kind == "CDS":
+            prot = _protein(rng, n)
+            coding = "".join(CODON[a] for a in prot) + "TAA"
+        else:
+            prot, coding = "", "".join(rng.choice("ACGU".replace("U", "T")) for _ in range(n))
+        end = start + len(coding) - 1
+        placed = coding if strand > 0 else _revcomp(coding)
+        seq[start - 1: end] = list(placed)
+        loc = f"{start}..{end}" if strand > 0 else f"complement({start}..{end})"
+        quals = [f'/gene="{name}"', f'/locus_tag="JCVISYN3A_{locus}"']
+        if kind == "CDS":
+            quals += ["/transl_table=4", f'/product="fixture protein {name}"',
+                      f'/translation="{prot}"']
+        else:
+            quals.append(f'/product="fixture {kind} {name}"')
+        features.append(f"     gene            {loc}\n" + "".join(
+            f"                     {q}\n" for q in quals[:2]))
+        features.append(f"     {kind:<16}{loc}\n" + "".join(
+            f"                     {q}\n" for q in quals))
+    text = "".join(seq).lower()
+    origin = "".join(
+        f"{i + 1:>9} " + " ".join(text[j: j + 10] for j in range(i, min(i + 60, LENGTH), 10))
+        + "\n" for i in range(0, LENGTH, 60))
+    return (f"LOCUS       FIXTURE            {LENGTH} bp    DNA     circular BCT 03-DEC-2026\n"
+            "DEFINITION  wholecell test fixture (made-up sequence).\n"
+            "FEATURES             Location/Qualifiers\n"
+            f"     source          1..{LENGTH}\n" + "".join(features)
+            + "ORIGIN\n" + origin + "//\n")
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def main() -> None:
+    rng = random.Random(2026)
+    (HERE / "genome").mkdir(exist_ok=True)
+    (HERE / "genome" / "syn3A.gb").write_text(genbank(rng))
+    cf, d4 = HERE / "complexformation2025", HERE / "4dwcm2026"
+    write_csv(cf / "kinetic_params_csv" / "Gene_Expression.csv",
+              ["Subsystem", " Stage", "Process Description", "Symbol", "Value", "Units"], [
+                  ["DNA replication", "Initiation", "DnaA on dsDNA", "khigh", 1e7, "/M/s"],
+                  ["", "", "DnaA on dsDNA, low", "klow", 1e4, "/M/s"],
+                  ["", "", "DnaA on ssDNA", "kon", 2e5, "/M/s"],
+                  ["", "", "DnaA off ssDNA", "koff", 0.5, "/s"],
+                  ["", "", "replisome loading", "kloading", 5e6, "/M/s"],
+                  ["", "Elongation", "speed", "kcat", 100, "bp/s"],
+                  ["", "", "dNTP KD", "KD", 0.002, "mM"],
+                  ["Transcription", "RNAP binding", "promoter strength", "S", "P/mean P", "-"],
+                  ["", "", "mRNA genes", "kbind mRNA", "2100*S", "/M/s"],
+                  ["", "", "tRNA genes", "kbind tRNA", 9000, "/M/s"],
+                  ["", "", "5S", "kbind 5SrRNA", 18000, "/M/s"],
+                  ["", "", "16S", "kbind 16SrRNA", 50000, "/M/s"],
+                  ["", "", "23S", "kbind 23SrRNA", 80000, "/M/s"],
+                  ["", "Elongation", "mRNA", "kcat mRNA", "min(85, 20*S)", "nt/s"],
+                  ["", "", "tRNA", "kcat tRNA", 80, "nt/s"],
+                  ["", "", "rRNA", "kcat rRNA", 90, "nt/s"],
+                  ["", "", "NTP KD", "KD", 0.2, "mM"],
+                  ["Translation", "binding", "ribosome", "kbind ribosome", 9e5, "/M/s"],
+                  ["", "Elongation", "speed", "kcat", 10, "aa/s"],
+                  ["", "", "aa-tRNA KD", "KD", 0.002, "mM"],
+                  ["mRNA degradation", "binding", "degradosome", "kbind degradosome", 1e5,
+                   "/M/s"],
+                  ["", "digestion", "speed", "kcat", 90, "nt/s"],
+              ])
+    cds = [g for g in GENES if g[2] == "CDS"]
+    write_csv(cf / "initial_concentrations_csv" / "Comparative_Proteomics.csv",
+              ["Locus Tag", "Gene Name", "Gene Product", "Protein Length", "Exp. Ptn Cnt",
+               "Essentiality", "Primary Function", "Localization"],
+              [["(fixture: made-up numbers)"] + [""] * 7]
+              + [[f"JCVISYN3A_{g[0]}", g[1], "fixture", g[5], g[6], "", "", g[8]] for g in cds])
+    write_csv(cf / "initial_concentrations_csv" / "Scaled_Proteme.csv",
+              ["Locus Tag", "Gene Name", "Complex", "w. Cplx Sim. Total Ptn Cnt",
+               "Mean Scaled Abund (from simulation)"],
+              [[f"JCVISYN3A_{g[0]}", g[1], "", g[6], 2.0] for g in cds])
+    write_csv(cf / "initial_concentrations_csv" / "mRNA_Count.csv",
+              ["LocusTag", "free", "ribosome", "degradosome", "total"],
+              [[f"JCVISYN3A_{g[0]}", 0, g[7], 0, g[7]] for g in cds])
+    pools = [("atp_c", 3.0), ("ctp_c", 0.5), ("gtp_c", 1.0), ("utp_c", 0.8),
+             ("datp_c", 0.02), ("dctp_c", 0.01), ("dgtp_c", 0.01), ("dttp_c", 0.02),
+             ("chsterol_c", 20.0), ("sm_c", 10.0), ("clpn_c", 5.0), ("pg_c", 1.0),
+             ("pc_c", 1.0), ("galfur12dgr_c", 5.0)]
+    write_csv(cf / "initial_concentrations_csv" / "Intracellular_Metabolites.csv",
+              ["Metabolite name", "Met ID", "KEGG ID", "InChI key", "Init Conc (mM)"],
+              [[m, m, "", "", v] for m, v in pools])
+    write_csv(cf / "complex_formation_csv" / "Complexes.csv",
+              ["Name", "Genes Products", "Stoichiometries", "Init. Count"],
+              [["RNAP", "0002", "2", 90], ["Ribosome", "0003;0005;0006;0007", "1", 500],
+               ["Degradosome", "0004", "1", 120]])
+    write_csv(d4 / "kinetic_params_csv" / "Membrane_Surface_Area.csv",
+              ["Membrane Lipid", "Value (nm2)", "Source", "Reference"],
+              [["Cardiolipin (CL)", 0.4, "", ""], ["Phosphatidylglycerol (PG)", 0.6, "", ""],
+               ["Phosphatidylcholine (PC)", 0.5, "", ""], ["Sphingomyelin (SM)", 0.5, "", ""],
+               ["Cholesterol (CHOL)", 0.4, "", ""], ["Glycolipid (GAL_DAG)", 0.6, "", ""]])
+    write_csv(HERE / "cell2022_rdme" / "proteomics_annotations_csv" / "Sheet2.csv",
+              ["", "", "", "", "", "In Replisome", "Proteomics"],
+              [["", "", "", f"JCVISYN3A_{g[0]}", g[1], "X" if g[1] == "dnaE" else "", g[6]]
+               for g in cds])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The JCVI-syn3A builder on the project's own small fixture (tests/data/syn3a_fixture).
+
+References are hand computations from the fixture's numbers: the sequences are read from
+the GenBank text here, apart from the builder's reader, and each law is written out
+again from its published form (Hofmeyr et al. 2013 polymerisation; mass-action binding
+on counts in the cell volume).
+"""
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import wholecell as wc
+from wholecell.models.syn3a import BuildError, Choices, MinimalCellDataError, build_sbml
+
+FIXTURE = Path(__file__).parent / "data" / "syn3a_fixture"
+N_A = 6.02214076e23
+#: the laws are evaluated in float64 from the same numbers: rounding only
+RTOL = 1e-12
+
+
+@pytest.fixture(scope="module")
+def fixture_model():
+    model = wc.load_sbml(build_sbml(FIXTURE))
+    return wc.compile(model)
+
+
+def _genbank():
+    """(sequence, {locus: (start, end, strand, translation)}) read from the text."""
+    text = (FIXTURE / "genome" / "syn3A.gb").read_text()
+    seq = re.sub(r"[^acgt]", "", text.split("ORIGIN")[1]).upper()
+    genes = {}
+    for m in re.finditer(r"\n     (CDS|rRNA|tRNA) +(complement\()?(\d+)\.\.(\d+)\)?\n"
+                         r"((?:                     .*\n)+)", text):
+        quals = m.group(5)
+        locus = re.search(r'locus_tag="JCVISYN3A_(\d+)"', quals).group(1)
+        tr = re.search(r'translation="(\w+)"', quals)
+        genes[locus] = (int(m.group(3)), int(m.group(4)), -1 if m.group(2) else 1,
+                        tr.group(1) if tr else "")
+    return seq, genes
+
+
+def _transcript(seq, start, end, strand):
+    dna = seq[start - 1: end]
+    if strand < 0:
+        dna = dna.translate(str.maketrans("ACGT", "TGCA"))[::-1]
+    return dna.replace("T", "U")
+
+
+def _poly(kcat, kd, polymer, pools):
+    """Hofmeyr et al. 2013: kcat / (K^2/(x1 x2) + sum_i n_i K/x_i + L - 1)."""
+    n = Counter(polymer)
+    terms = sum(c * kd / pools[m] for m, c in n.items())
+    return kcat / (kd * kd / (pools[polymer[0]] * pools[polymer[1]]) + terms + len(polymer) - 1)
+
+
+def _rates_at(sim, changes):
+    """The reaction rates (propensities, molecules/s) in the initial state with
+    ``changes`` (species id -> count) applied."""
+    st = sim.structure
+    x0, c = st.initial(sim.param_values, 0.0)
+    x = np.asarray(x0).copy()
+    for sid, value in changes.items():
+        x[sim.state_ids.index(sid)] = value
+    rates = np.asarray(st.rhs_prog(st.base(0.0, jnp.asarray(x), c))[: st.n_reactions])
+    return dict(zip(st.reaction_ids, rates, strict=True))
+
+
+def test_gene_expression_laws_equal_the_hand_computation(fixture_model):
+    sim = fixture_model
+    seq, genes = _genbank()
+    proteins = {"0001": 140, "0002": 180, "0003": 520, "0004": 125, "0008": 12, "0010": 300}
+    S = proteins["0001"] / np.mean(list(proteins.values()))
+    V0 = 4 / 3 * math.pi * 200.0**3 * 1e-24  # litres: the birth sphere of radius 200 nm
+    ntp = {"A": 3.0, "C": 0.5, "G": 1.0, "U": 0.8}
+    rates = _rates_at(sim, {"Gb_0001": 1, "Rr_0001": 2, "Rd_0001": 3, "R_0001": 4,
+                            "Gb_0005": 1})
+    # ribosomes: as many as the scarcest of rpsA (520) and the three rRNAs (500 each),
+    # less the transcripts on ribosomes (2 set here, and the fixture's mean mRNA counts on
+    # ribosomes at birth, rounded: 0.9, 1.8, 0.4, 0.2, 0.7 -> 1, 2, 0, 0, 1)
+    ribosome_free = min(520, 500, 500, 500) - 2 - (1 + 2 + 0 + 0 + 1)
+    degradosome_free = 125 - 3
+    # RNA polymerase binding: 2100 S /M/s on (free RNAP) x (free gene copies) in V0;
+    # the only copy of 0001 is bound
+    assert rates["tx_bind_0001"] == 0.0
+    rates_free = _rates_at(sim, {})
+    assert rates_free["tx_bind_0001"] == pytest.approx(
+        2100 * S / (N_A * V0) * (180 // 2) * 1, rel=RTOL)
+    rna = _transcript(seq, *genes["0001"][:3])
+    assert rates["tx_0001"] == pytest.approx(_poly(min(85, 20 * S), 0.2, rna, ntp), rel=RTOL)
+    # an rRNA gene: its class's constants (kcat rRNA 90 nt/s, 16S binding 50000 /M/s)
+    rrs = _transcript(seq, *genes["0005"][:3])
+    assert rates["tx_0005"] == pytest.approx(_poly(90, 0.2, rrs, ntp), rel=RTOL)
+    assert rates_free["tx_bind_0005"] == pytest.approx(50000 / (N_A * V0) * 90, rel=RTOL)
+    # translation: kcat 10 aa/s, K_D 0.002 mM on the fixed charged-tRNA pools (0.01 mM)
+    protein = genes["0001"][3]
+    aa = dict.fromkeys(set(protein), Choices().charged_trna_mM)
+    assert rates["tl_0001"] == pytest.approx(2 * _poly(10, 0.002, protein, aa), rel=RTOL)
+    # ribosome binding at the published 8.9e4 (the sheet's 9e5 is replaced by the choice)
+    assert rates["tl_bind_0001"] == pytest.approx(
+        8.9e4 / (N_A * V0) * ribosome_free * 4, rel=RTOL)
+    assert rates["deg_bind_0001"] == pytest.approx(
+        1.4e4 / (N_A * V0) * degradosome_free * 4, rel=RTOL)
+    # degradation: 90 nt/s over the transcript's length, per bound transcript
+    assert rates["deg_0001"] == pytest.approx(3 * 90 / len(rna), rel=RTOL)
+
+
+def test_replication_forks_copy_each_gene_once_at_the_polymerisation_rate(fixture_model):
+    sim = fixture_model
+    seq, genes = _genbank()
+    dntp = {"A": 0.02, "C": 0.01, "G": 0.01, "T": 0.02}
+    # the clockwise fork's first segment: from oriC (position 1) to the end of dnaA
+    start, end, _, _ = genes["0001"]
+    segment = seq[0: end]
+    rates = _rates_at(sim, {"fork_cw": 1})
+    assert rates["rep_cw_0001"] == pytest.approx(_poly(100, 0.002, segment, dntp), rel=RTOL)
+    assert rates["rep_cw_0002"] == 0.0  # not this fork's segment yet
+    # the counter-clockwise fork runs from the chromosome's end down: secY (9001..) first
+    start = genes["0010"][0]
+    assert _rates_at(sim, {"fork_ccw": 1})["rep_ccw_0010"] == pytest.approx(
+        _poly(100, 0.002, seq[start - 1:], dntp), rel=RTOL)
+    m = sim.model
+    cw = [r.id for r in m.reactions if r.id.startswith("rep_cw_")]
+    ccw = [r.id for r in m.reactions if r.id.startswith("rep_ccw_")]
+    copied = [p.species for r in m.reactions if r.id.startswith("rep_") for p in r.products
+              if p.species.startswith("G_")]
+    assert sorted(copied) == sorted(f"G_{g}" for g in genes)  # every gene, once
+    assert cw[-1] == "rep_cw_ter" and ccw[-1] == "rep_ccw_ter"
+
+
+def test_surface_area_and_volume_at_known_lipid_counts(fixture_model):
+    sim = fixture_model
+    ids = sim.observable_ids
+    x0, _ = sim.structure.initial(sim.param_values, 0.0)
+
+    def observed(changes):
+        x = np.asarray(x0).copy()
+        for sid, v in changes.items():
+            x[sim.state_ids.index(sid)] = v
+        obs = np.asarray(sim.observe(jnp.zeros(1), jnp.asarray(x)[None], sim.param_values))[0]
+        return {k: obs[ids.index(k)] for k in ("SA", "cell", "lipid_area_nm2",
+                                               "membrane_protein_area_nm2")}
+
+    sa0, v0 = 4 * math.pi * 200.0**2, 4 / 3 * math.pi * 200.0**3 * 1e-24
+    birth = observed({})
+    assert birth["SA"] == pytest.approx(sa0, rel=RTOL)
+    assert birth["cell"] == pytest.approx(v0, rel=RTOL)
+    # lipids: mM x N_A x V0, weighted areas (CHOL 0.4, SM 0.5, CL 0.4, PG 0.6, PC 0.5,
+    # Gal-DAG 0.6 nm^2 in the fixture); half of their area is one leaflet's
+    mM = {"CHOL": (20.0, 0.4), "SM": (10.0, 0.5), "CL": (5.0, 0.4), "PG": (1.0, 0.6),
+          "PC": (1.0, 0.5), "GAL": (5.0, 0.6)}
+    n_lipid = sum(c for c, _ in mM.values()) * 1e-3 * N_A * v0
+    area = sum(c * a for c, a in mM.values()) / sum(c for c, _ in mM.values())
+    assert birth["lipid_area_nm2"] == pytest.approx(area, rel=RTOL)
+    a_mp = (sa0 - n_lipid * area / 2) / 300  # the one membrane protein: 300 copies at birth
+    assert birth["membrane_protein_area_nm2"] == pytest.approx(a_mp, rel=RTOL)
+    # 1.2x the lipids and 350 membrane proteins: a sphere of that area
+    grown = observed({"lipid": 1.2 * n_lipid, "P_0010": 350})
+    sa = 1.2 * n_lipid * area / 2 + 350 * a_mp
+    assert grown["SA"] == pytest.approx(sa, rel=RTOL)
+    assert grown["cell"] == pytest.approx(sa**1.5 / (6 * math.sqrt(math.pi)) * 1e-24, rel=RTOL)
+    # past a doubled volume the volume stays at twice the birth volume (two spheres)
+    doubled = observed({"lipid": 2 * n_lipid, "P_0010": 600})
+    assert doubled["SA"] == pytest.approx(2 * sa0, rel=RTOL)
+    assert doubled["cell"] == pytest.approx(2 * v0, rel=RTOL)
+
+
+def test_sources_are_annotated_and_choices_recorded():
+    text = build_sbml(FIXTURE)
+    assert 'from="complexformation2025/kinetic_params_csv/Gene_Expression.csv row' in text
+    assert "choice: published simulations (sheet: 900000)" in text  # ribosome binding
+    slower = build_sbml(FIXTURE, choices=Choices(dnaa_kon=1.4e5, dnaa_koff=0.42))
+    m = wc.load_sbml(slower)
+    values = {p.id: p.value for p in m.parameters}
+    assert values["k_dnaA_on"] == 1.4e5 and values["k_dnaA_off"] == 0.42
+
+
+def test_missing_data_and_unknown_genes_are_named(tmp_path):
+    with pytest.raises(MinimalCellDataError, match="does not exist"):
+        build_sbml(tmp_path / "nowhere")
+    with pytest.raises(MinimalCellDataError, match="Gene_Expression.csv not found"):
+        build_sbml(tmp_path)
+    with pytest.raises(BuildError, match="9999"):
+        build_sbml(FIXTURE, genes=["0001", "9999"])
