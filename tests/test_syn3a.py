@@ -187,3 +187,20 @@ def test_missing_data_and_unknown_genes_are_named(tmp_path):
         build_sbml(tmp_path)
     with pytest.raises(BuildError, match="9999"):
         build_sbml(FIXTURE, genes=["0001", "9999"])
+
+
+def test_the_library_builds_once_and_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHOLECELL_CACHE_DIR", str(tmp_path))
+    model = wc.models.load("syn3a", data=FIXTURE)
+    assert len(model.reactions) == len(wc.load_sbml(build_sbml(FIXTURE)).reactions)
+    files = list((tmp_path / "models").glob("syn3a-*.xml"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    wc.models.load("syn3a", data=FIXTURE)  # from the cache: not written again
+    assert files[0].stat().st_mtime_ns == stamp
+    wc.models.load("syn3a", data=FIXTURE, choices=Choices(filament_length=20))
+    assert len(list((tmp_path / "models").glob("syn3a-*.xml"))) == 2  # other choices
+    with pytest.raises(MinimalCellDataError, match="does not exist"):
+        wc.models.load("syn3a", data=tmp_path / "nowhere")
+    with pytest.raises(wc.WholecellError, match="takes no build options"):
+        wc.models.load("repressilator", data=FIXTURE)

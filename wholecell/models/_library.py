@@ -117,15 +117,31 @@ def info(name: str) -> ModelInfo:
             return _read(other)
     raise UnknownModelError(
         f"no model named '{name}' in the library; the models are: {', '.join(names)}"
+        + (f" (and, built from published tables: {', '.join(BUILT)})" if BUILT else "")
     )
 
 
-def load(name: str) -> Model:
+#: models the library builds from published tables at first use (the tables' licence
+#: does not allow shipping them): name -> its card's folder under models/
+BUILT = {"syn3a": "syn3a"}
+
+
+def load(name: str, **options) -> Model:
     """Load model ``name`` of the library (see `list`) as a `Model`.
+
+    ``"syn3a"`` (JCVI-syn3A, the minimal cell) is built from the published tables at
+    first use and cached; ``options`` go to `wholecell.models.syn3a.load_model` (``data=``
+    the tables' folder, ``genes=``, ``choices=``).
 
     Raises:
         UnknownModelError: no model has this name; the message lists the names.
     """
+    if name in BUILT:
+        from .syn3a import load_model
+
+        return load_model(**options)
+    if options:
+        raise WholecellError(f"model '{name}' takes no build options ({', '.join(options)})")
     return info(name).load()
 
 

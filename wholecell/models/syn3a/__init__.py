@@ -11,5 +11,7 @@ in annotations where each number came from; the model card is models/syn3a/READM
 from ._build import BuildError as BuildError
 from ._build import Choices as Choices
 from ._build import build_sbml as build_sbml
+from ._load import load_model as load_model
+from ._load import sbml_path as sbml_path
 from ._tables import MinimalCellDataError as MinimalCellDataError
 from ._tables import default_folder as default_folder
