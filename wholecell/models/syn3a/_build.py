@@ -271,6 +271,7 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
     mean_protein = sum(counts.values()) / len(counts)
 
     gb, rr, rd, prot = [], [], [], {}
+    w.species("mRNA_degraded", 0.0, "a counter: transcripts degraded since birth")
     rrna: dict[str, list[str]] = {"5S": [], "16S": [], "23S": []}
     for g in genes:
         L = g.locus
@@ -322,7 +323,8 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
             w.reaction(f"deg_bind_{L}", {f"R_{L}": 1}, {f"Rd_{L}": 1},
                        binding_formula("kbind_degradosome", "max(degradosome_free, 0)",
                                        f"R_{L}", "cell"))
-            w.reaction(f"deg_{L}", {f"Rd_{L}": 1}, {}, f"kcat_deg / {real(g.length)} * Rd_{L}")
+            w.reaction(f"deg_{L}", {f"Rd_{L}": 1}, {"mRNA_degraded": 1},
+                       f"kcat_deg / {real(g.length)} * Rd_{L}")
 
     # complexes: as many as the scarcest subunit allows, less those at work
     def complex_total(name: str, extra: Sequence[str] = ()) -> str:
@@ -340,6 +342,7 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
     w.rule("ribosome_free", f"ribosome_total - ({_sum(rr)})")
     w.rule("degradosome_total", complex_total("Degradosome"))
     w.rule("degradosome_free", f"degradosome_total - ({_sum(rd)})")
+    w.rule("mRNA_on_ribosomes", _sum(rr))
     w.rule("mRNA_total", _sum([f"R_{g.locus} + Rr_{g.locus} + Rd_{g.locus}"
                                for g in genes if g.kind == "mRNA"]))
     w.rule("protein_total", _sum(list(prot.values())))

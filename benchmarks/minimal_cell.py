@@ -1,0 +1,69 @@
+"""JCVI-syn3A through its cell cycle: speed (one cell; N cells together) and the figures.
+
+    python benchmarks/minimal_cell.py --cells 100 [--data ../shared/minimal-cell]
+
+Builds (or takes from the cache) the full model, runs one cell through one cycle, then
+``--cells`` cells together, each twice (the first run includes compilation), and writes
+benchmarks/MINIMAL_CELL.md: the timings (the ratio of N cells to one is the target, <= 3x
+for 100 cells) and the figures of `wholecell.models.syn3a._cells.summary` beside the
+published ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import wholecell as wc
+from wholecell.models.syn3a._cells import simulate_cells, summary
+
+OUT = Path(__file__).parent / "MINIMAL_CELL.md"
+
+
+def _run(model, cells: int, seed: int):
+    tic = time.perf_counter()
+    lin = simulate_cells(model, cells=cells, generations=1, seed=seed, progress=True)
+    return lin, time.perf_counter() - tic
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cells", type=int, default=100)
+    ap.add_argument("--data", default=None, help="minimal-cell tables (default ../shared)")
+    ap.add_argument("--skip-one", action="store_true", help="only the population run")
+    a = ap.parse_args()
+    tic = time.perf_counter()
+    model = wc.models.load("syn3a", data=a.data)
+    load_s = time.perf_counter() - tic
+    rows = [f"model: {len(model.species)} species, {len(model.reactions)} reactions; "
+            f"build or cache + import {load_s:.1f} s"]
+    timings = {}
+    for cells in ([] if a.skip_one else [1]) + [a.cells]:
+        _, first = _run(model, cells, seed=1)
+        lin, second = _run(model, cells, seed=2)
+        timings[cells] = (first, second, lin)
+        fired = lin.stats.get("events")
+        rows.append(f"{cells} cell(s), one cycle: first run {first:.1f} s (with compilation), "
+                    f"second {second:.1f} s" + (f", {fired} firings" if fired else ""))
+        print(rows[-1], flush=True)
+    if 1 in timings and a.cells in timings:
+        ratio = timings[a.cells][1] / timings[1][1]
+        rows.append(f"{a.cells} cells / 1 cell (second runs): {ratio:.2f}x (target <= 3x)")
+    figures = summary(timings[a.cells][2])
+    text = ["# The minimal cell: speed and figures", "",
+            "Made by `python benchmarks/minimal_cell.py` on this machine "
+            f"({time.strftime('%Y-%m-%d')}).", ""]
+    text += [f"- {r}" for r in rows] + ["", "| figure | ours: median (5-95 %) | published |",
+                                         "|---|---|---|"]
+    for name, f in figures.items():
+        extra = (f"; {f['below_1.8']} of {f['genes']} below 1.8" if "below_1.8" in f else "")
+        text.append(f"| {name} | {f['median']:.3g} ({f['p5']:.3g}-{f['p95']:.3g}){extra} | "
+                    f"{f['published']} |")
+    OUT.write_text("\n".join(text) + "\n")
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
