@@ -37,7 +37,71 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no timing messages on stderr")
     m = sub.add_parser("models", help="list the models of the library, or show one's card")
     m.add_argument("name", nargs="?", help="print this model's card")
+    c = sub.add_parser("minimal-cell", help="JCVI-syn3A cells through their cell cycles")
+    c.add_argument("--cells", type=int, default=1, help="founder cells (default 1)")
+    c.add_argument("--generations", type=int, default=1, help="cycles (default 1)")
+    c.add_argument("--data", type=Path, help="the minimal-cell tables (default "
+                   "$WHOLECELL_MINIMAL_CELL_DATA or ../shared/minimal-cell)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--every", type=float, default=60.0, help="recording interval, s")
+    c.add_argument("-o", "--output", type=Path, help="lineage CSV (one row per cell)")
+    c.add_argument("--plot", type=Path, help="PNG: one cell's cycle (volume, mRNA, "
+                   "proteins, forks)")
+    c.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return ap
+
+
+def _minimal_cell(args) -> None:
+    import numpy as np
+
+    import wholecell as wc
+    from wholecell.models.syn3a._cells import simulate_cells, summary
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=sys.stderr)
+
+    if args.cells < 1 or args.generations < 1:
+        raise wc.SimulationError("--cells and --generations must be at least 1")
+    t0 = time.perf_counter()
+    model = wc.models.load("syn3a", data=args.data)
+    say(f"loaded {model} in {time.perf_counter() - t0:.1f} s")
+    t1 = time.perf_counter()
+    lin = simulate_cells(model, cells=args.cells, generations=args.generations,
+                         seed=args.seed, every_s=args.every, progress=not args.quiet)
+    say(f"simulated {len(lin)} cell cycles in {time.perf_counter() - t1:.1f} s "
+        "(compile included)")
+    for name, f in summary(lin).items():
+        say(f"  {name}: median {f['median']:.4g} ({f['p5']:.4g}-{f['p95']:.4g})"
+            + (f"  published: {f['published']}" if f.get("published") else ""))
+    if args.output:
+        lin.to_dataframe().to_csv(args.output, index=False)
+        say(f"wrote {args.output}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
+        minutes = lin.time / 60
+        for ax, ids, label in (
+            (axes[0, 0], ["volume_fl"], "volume (fl)"),
+            (axes[0, 1], ["mRNA_total", "mRNA_on_ribosomes"], "mRNA"),
+            (axes[1, 0], ["RNAP_total", "ribosome_total", "degradosome_total"], "machines"),
+            (axes[1, 1], ["fork_cw", "fork_ccw"], "fork position (segments)"),
+        ):
+            for i in ids:
+                ax.plot(minutes, np.asarray(lin[i])[0], label=i)
+            ax.set_ylabel(label)
+            ax.legend(fontsize=7)
+        for ax in axes[1]:
+            ax.set_xlabel("time (min)")
+        fig.suptitle("JCVI-syn3A: the first cell's cycle")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        plt.close(fig)
+        say(f"wrote {args.plot}")
 
 
 def _list_models(name: str | None) -> None:
@@ -82,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             _list_models(args.name)
+            return 0
+        if args.command == "minimal-cell":
+            _minimal_cell(args)
             return 0
         if args.points is not None and args.points < 2:
             raise wc.SimulationError("--points must be at least 2")

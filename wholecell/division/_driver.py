@@ -88,7 +88,7 @@ def simulate(
         chunk_size: cells per compiled batch (every batch has this size, so runs of
             any size share one compilation; default: powers of two up to 1024, faster on
             CPU than larger batches; on a GPU give a large one).
-        progress: print each generation's size and time.
+        progress: a progress bar over the generations (with the cells of each).
 
     Returns:
         A `Lineage`.
@@ -130,6 +130,11 @@ def simulate(
     steps = []
     offset, gen = 0, 0
     wall = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=generations, desc="division", unit="generation", file=sys.stderr)
     while True:
         obs, bv, dv, stats, kd = _run_generation(
             sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
@@ -144,9 +149,9 @@ def simulate(
                      ("division", t_div), ("traces", obs), ("bv", bv), ("dv", dv)):
             out[k].append(v)
         steps.append(np.asarray(stats.steps))
-        if progress:
-            print(f"division: generation {gen}: {m} cells, {time.perf_counter() - wall:.1f} s",
-                  file=sys.stderr, flush=True)
+        if bar is not None:
+            bar.set_postfix(cells=m, refresh=False)
+            bar.update(1)
         gen += 1
         mothers = np.flatnonzero(np.isfinite(t_div) & (t_div < ts[-1]))
         if not mothers.size or (generations is not None and gen >= generations):
@@ -173,6 +178,8 @@ def simulate(
                 "cap the population with keep='one' or keep=N"
             )
         offset += m
+    if bar is not None:
+        bar.close()
     cat = {k: np.concatenate(v) for k, v in out.items()}
     return Lineage(
         ts, names, cat["parent"], cat["generation"], cat["birth"], cat["division"],
