@@ -3,19 +3,19 @@
 After each accepted ODE step [t0, t1] (steps end on output times and are at most the
 communication step long), Gillespie's direct method fires all the stochastic reactions
 due in [t0, t1] in one `jax.lax.while_loop`, as the CME-ODE whole-cell models do with
-their 1 s communication step. The ODE species are held at their values at the middle of
-the step, plus what the firings change in them; the stochastic species are the SSA's
-own. The firings' net change is then added to the ODE's state at t1, and the ODE goes on
-from there. Where no propensity reads an ODE species this is exact: the time to the next
-firing is redrawn at each step boundary, which has the law of keeping the old draw
-(memorylessness). Otherwise it is a splitting of first order in the step.
+their 1 s communication step. Time and the ODE species (the states an ODE reaction or
+a rate rule changes) are held at their values at the middle of the step; the
+stochastic species move with every firing. The firings' net change of the state, ODE
+species included, is then added to the ODE's state at t1, and the ODE goes on from
+there. Where no propensity reads an ODE species or time this is exact: the time to the
+next firing is redrawn at each step boundary, which has the law of keeping the old draw
+(memorylessness). Otherwise it is a splitting whose error shrinks with the step.
 
-The loop evaluates only the stochastic reactions' kinetic laws (`stochastic_program`,
-a `Program` with just those outputs) and applies a firing as a scatter of its few
-stoichiometric entries (`change_table`), so one firing costs O(stochastic reactions),
-not O(model). The random draws come from a counter-based stream (`_uniform2`): the loop
-can be replayed bit for bit, which places a division inside a step (`locate_division`)
-without storing the firings.
+A firing costs O(its dependants) for the propensities (`_laws`: only the laws that
+read a species it changed are recomputed) plus O(stochastic reactions) for the sum and
+the choice of the next reaction. The random draws come from a counter-based stream
+(`_uniform2`): the loop can be replayed bit for bit, which places a division inside a
+step (`locate_division`) without storing the firings.
 """
 
 from __future__ import annotations
@@ -24,121 +24,111 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from jax.custom_batching import custom_vmap
 
-from ..compiler._program import Program
-from ..sbml import _symbolic as S
-from ._ssa import _propensity_sums, _uniform2
+from . import _sums
+from ._laws import Laws
+from ._ssa import _uniform2
 
 #: bisection iterations that place a division on the continuous path inside a step
 BISECTION_STEPS = 48
-
-
-def _mask_key(mask) -> str:
-    return "".join("1" if b else "0" for b in mask)
-
-
-def stochastic_program(structure, mask) -> Program:
-    """The kinetic laws of the reactions in ``mask`` (only those), on the run-time base
-    vector of `Structure.base` (a model without delays)."""
-
-    def make(structure):
-        L = structure.layout
-        base = structure.const_syms + list(L.state_syms) + [S.TIME]
-        ids = [r for r, m in zip(structure.reaction_ids, mask, strict=True) if m]
-        return Program(base, L.run_defs, [S.symbol(r) for r in ids])
-
-    return structure.cached("hybrid_stochastic_program:" + _mask_key(mask), make)
-
-
-def change_table(structure, mask):
-    """Per stochastic reaction its state changes as (index, coefficient) rows padded to
-    the widest reaction, or None where a coefficient is not a number (a species
-    reference id or a conversion factor: `Structure.reaction_change` then)."""
-
-    def make(structure):
-        st = structure
-        rows = np.flatnonzero(np.asarray(mask, dtype=bool))
-        on = np.isin(st.e_rxn, rows) & ~np.isin(st.e_state, st.rr_state)
-        if np.any(st.e_var[on]) or np.any(st.e_has_factor[on]):
-            return None
-        pos = {int(r): k for k, r in enumerate(rows)}
-        per: list[list[tuple[int, float]]] = [[] for _ in rows]
-        for e in np.flatnonzero(on):
-            per[pos[int(st.e_rxn[e])]].append((int(st.e_state[e]),
-                                               float(st.e_sign[e] * st.e_const[e])))
-        width = max((len(p) for p in per), default=0) or 1
-        idx = np.zeros((len(rows), width), dtype=np.int32)
-        coef = np.zeros((len(rows), width), dtype=np.float64)
-        for k, p in enumerate(per):
-            for w, (i, v) in enumerate(p):
-                idx[k, w], coef[k, w] = i, v
-        return idx, coef
-
-    return structure.cached("hybrid_change_table:" + _mask_key(mask), make)
 
 
 class Firings(NamedTuple):
     """The stochastic part of one ODE step, as the SSA loop carries it."""
 
     t: Any  # the time reached
-    z: Any  # the state the propensities read (ODE species frozen, plus the firings)
+    z: Any  # the state: at mid-step, plus the firings so far
+    b: Any  # the laws' base vector (`Laws`): what the propensities read
+    a: Any  # the propensities on ``b``, with their block sums (`_sums.Sums`)
     draws: Any  # the counter of the trajectory's random stream
     fired: Any  # firings in this step
     bad: Any  # a propensity was negative or not finite
 
 
-class StochasticPart:
-    """The stochastic reactions of a plan: propensities and firings on a state."""
-
-    def __init__(self, structure, mask):
-        self.structure = structure
-        self.rows = np.flatnonzero(np.asarray(mask, dtype=bool)).astype(np.int32)
-        self.program = stochastic_program(structure, mask)
-        self.table = change_table(structure, mask)
-
-    @property
-    def empty(self) -> bool:
-        return self.rows.size == 0
-
-    def propensities(self, t, z, c):
-        return self.program(self.structure.base(t, z, c))
-
-    def fire(self, j, t, z, c, go):
-        """``z`` after the ``j``-th stochastic reaction fires (where ``go``)."""
-        if self.table is None:
-            dz = self.structure.reaction_change(jnp.asarray(self.rows)[j], t, z, c)
-            return jnp.where(go, z + dz, z)
-        idx, coef = (jnp.asarray(a) for a in self.table)
-        return z.at[idx[j]].add(jnp.where(go, coef[j], 0.0))
-
-    def draw(self, key, f: Firings, t1, c):
-        """One iteration of the direct method from ``f`` towards ``t1``: (the next
-        firing's time, whether it comes by t1, the state after it, a bad propensity)."""
-        a0, bad, pick = _propensity_sums(self.propensities(f.t, f.z, c))
-        u0, u1 = _uniform2(key, f.draws)
-        ok = (a0 > 0) & ~bad
-        t_next = f.t - jnp.log1p(-u0) / jnp.where(ok, a0, 1.0)
-        t_next = jnp.where(ok, t_next, jnp.inf)
-        fire = t_next <= t1
-        return t_next, fire, self.fire(pick(u1 * a0), t_next, f.z, c, fire), bad
+def start(laws: Laws, t0, t1, z0, draws, c) -> Firings:
+    """The loop's state at t0: time and the ODE species frozen at mid-step."""
+    b = laws.base(0.5 * (t0 + t1), z0, c)
+    a = _sums.make(laws.all(b) if not laws.empty else jnp.zeros(0, z0.dtype))
+    return Firings(t0, z0, b, a, draws, jnp.array(0), jnp.array(False))
 
 
-def run_step(part: StochasticPart, key, t0, t1, z0, draws, c, go) -> Firings:
+def draw(laws: Laws, key, f: Firings, t1):
+    """One draw of the direct method from ``f``: (the next firing's time, whether it
+    comes by ``t1``, which reaction, whether a propensity is bad)."""
+    a0, pick = _sums.total_and_pick(f.a)
+    bad = f.a.bad
+    u0, u1 = _uniform2(key, f.draws)
+    ok = (a0 > 0) & ~bad
+    t_next = f.t - jnp.log1p(-u0) / jnp.where(ok, a0, 1.0)
+    t_next = jnp.where(ok, t_next, jnp.inf)
+    j = jnp.minimum(pick(u1 * a0), laws.rows.size - 1)
+    return t_next, t_next <= t1, j, bad
+
+
+def fire(laws: Laws, f: Firings, j, t, go, c) -> Firings:
+    """``f`` after reaction ``j`` fires at ``t`` (where ``go``; else unchanged)."""
+    z, b = laws.fire(j, t, f.z, f.b, c, go)
+    if laws.deps is None:
+        a = _sums.make(laws.all(b))
+        a = jax.tree_util.tree_map(lambda new, old: jnp.where(go, new, old), a, f.a)
+    else:  # (an update at no index where not ``go``: no copy of the table)
+        u, new = laws.changed(b, j)
+        a = _sums.set_values(f.a, jnp.where(go, u, -1), new)
+    return f._replace(t=jnp.where(go, t, f.t), z=z, b=b, a=a,
+                      fired=f.fired + go.astype(f.fired.dtype))
+
+
+def lanes_while(active, body, init, consts):
+    """``while active(s, consts): s = body(s, consts, on)``, with ``on`` true.
+
+    Under `jax.vmap` it runs until no lane is active and calls ``body`` on every lane,
+    with ``on`` false where a lane is done: ``body`` must then leave it unchanged (by
+    masking its updates). The batched `jax.lax.while_loop` would instead select the
+    whole carry between the new and the old value on every iteration, which cost
+    about two thirds of an iteration for 32 cells of the 500-gene model of
+    benchmarks/hybrid_scale.py (its carry: the state and 2,000 propensities per cell).
+    """
+
+    @custom_vmap
+    def loop(init, consts):
+        return jax.lax.while_loop(lambda s: active(s, consts),
+                                  lambda s: body(s, consts, jnp.array(True)), init)
+
+    @loop.def_vmap
+    def batched(axis_size, in_batched, init, consts):
+        init_b, consts_b = in_batched
+        init = jax.tree_util.tree_map(
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)),
+            init, init_b)
+        axes = jax.tree_util.tree_map(lambda b: 0 if b else None, consts_b)
+        each = jax.vmap(active, in_axes=(0, axes))
+        step = jax.vmap(lambda s, cs: body(s, cs, active(s, cs)), in_axes=(0, axes))
+        out = jax.lax.while_loop(lambda s: jnp.any(each(s, consts)),
+                                 lambda s: step(s, consts), init)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return loop(init, consts)
+
+
+def run_step(part: Laws, key, t0, t1, z0, draws, c, go) -> Firings:
     """Every firing due in [t0, t1] from ``z0`` (none where ``go`` is false)."""
-    f0 = Firings(t0, z0, draws, jnp.array(0), jnp.array(False))
+    f0 = start(part, t0, t1, z0, draws, c)
     if part.empty:
         return f0._replace(t=t1)
 
-    def cond(f):
+    def active(f, consts):
+        _, t1, go, _ = consts
         return go & (f.t < t1) & ~f.bad
 
-    def body(f):
-        t_next, fire, z, bad = part.draw(key, f, t1, c)
-        return Firings(jnp.where(fire, t_next, t1), z, f.draws + jnp.uint32(1),
-                       f.fired + fire.astype(f.fired.dtype), f.bad | bad)
+    def body(f, consts, on):
+        key, t1, _, c = consts
+        t_next, due, j, bad = draw(part, key, f, t1)
+        g = fire(part, f, j, t_next, due & on, c)
+        return g._replace(t=jnp.where(on, jnp.where(due, g.t, t1), f.t),
+                          draws=f.draws + on.astype(f.draws.dtype), bad=f.bad | (bad & on))
 
-    return jax.lax.while_loop(cond, body, f0)
+    return lanes_while(active, body, f0, (key, t1, go, c))
 
 
 def _bisect_while(pred, lo, hi, go):
@@ -165,7 +155,7 @@ class _Search(NamedTuple):
     z_hit: Any  # the state at a firing that divides
 
 
-def locate_division(part: StochasticPart, holds, path, key, t0, t1, z0, draws, c, go):
+def locate_division(part: Laws, holds, path, key, t0, t1, z0, draws, c, go):
     """Replay the step's firings to find the first time the division condition holds.
 
     ``path(s, dz)``: the cell's state at ``s`` with the firings' change ``dz`` so far
@@ -174,27 +164,32 @@ def locate_division(part: StochasticPart, holds, path, key, t0, t1, z0, draws, c
     its crossing on the continuous path between two firings (then bisected). Returns
     (time, state, firings up to then).
     """
-    f0 = Firings(t0, z0, draws, jnp.array(0), jnp.array(False))
+    f0 = start(part, t0, t1, z0, draws, c)
     s0 = _Search(f0, jnp.array(0), t0, t1, z0)
 
-    def cond(s):
-        return go & (s.found == 0) & (s.f.t < t1) & ~part.empty
+    def active(s, consts):
+        _, t1, go, _ = consts
+        return go & (s.found == 0) & (s.f.t < t1)
 
-    def body(s):
+    def body(s, consts, on):
+        key, t1, _, c = consts
         f = s.f
-        t_next, fire, z, _ = part.draw(key, f, t1, c)
+        t_next, due, j, _ = draw(part, key, f, t1)
         t_seg = jnp.minimum(t_next, t1)
-        cont = holds(t_seg, path(t_seg, f.z - z0))
-        hit = ~cont & fire & holds(t_next, path(t_next, z - z0))
-        found = jnp.where(cont, 2, jnp.where(hit, 1, 0))
-        moved = fire & ~cont
-        f_new = Firings(jnp.where(moved, t_next, jnp.where(cont, f.t, t1)),
-                        jnp.where(moved, z, f.z), f.draws + jnp.uint32(1),
-                        f.fired + moved.astype(f.fired.dtype), f.bad)
-        return _Search(f_new, found, jnp.where(cont, f.t, s.lo), jnp.where(cont, t_seg, s.hi),
-                       jnp.where(hit, z, s.z_hit))
+        cont = on & holds(t_seg, path(t_seg, f.z - z0))
+        g = fire(part, f, j, t_next, due & ~cont & on, c)
+        hit = on & ~cont & due & holds(t_next, path(t_next, g.z - z0))
+        found = jnp.where(cont, 2, jnp.where(hit, 1, s.found))
+        g = g._replace(t=jnp.where(~on | due | cont, g.t, t1),
+                       draws=f.draws + on.astype(f.draws.dtype))
+        return _Search(g, found, jnp.where(cont, f.t, s.lo), jnp.where(cont, t_seg, s.hi),
+                       jnp.where(hit, g.z, s.z_hit))
 
-    s = jax.lax.while_loop(cond, body, s0)
+    # (a plain loop: ``holds`` and ``path`` close over the cell's values; it runs only
+    # in a step where some cell divides)
+    consts = (key, t1, go, c)
+    s = s0 if part.empty else jax.lax.while_loop(
+        lambda s: active(s, consts), lambda s: body(s, consts, jnp.array(True)), s0)
     # the condition held at t1 but no firing or segment was found (no stochastic
     # reaction, or it held only with the ODE's end point): the last segment's crossing
     cont = (s.found == 2) | (s.found == 0)

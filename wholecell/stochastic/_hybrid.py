@@ -41,7 +41,8 @@ from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
 from ._chunks import ensemble_size, member_rows, run_chunks
-from ._frozen import BISECTION_STEPS, StochasticPart, locate_division, run_step
+from ._frozen import BISECTION_STEPS, locate_division, run_step
+from ._laws import laws_for
 from ._ssa import BAD_PROPENSITY
 from ._stochastic import member_keys
 
@@ -208,7 +209,7 @@ class HybridHooks(Hooks):
     def _frozen_step(self, interp, t0, t1, x1, c, h: HybridState, accept):
         """All the firings of [t0, t1] (`_frozen`), the ODE species frozen at mid-step."""
         plan, n = self.plan, self.plan.n_state
-        part = StochasticPart(plan.structure, plan.stochastic)
+        part = laws_for(plan.structure, plan.stochastic)
         go = jnp.array(True) if accept is None else accept
         z0 = interp.evaluate(0.5 * (t0 + t1))[:n]
         f = run_step(part, h.key, t0, t1, z0, h.draws, c, go)
