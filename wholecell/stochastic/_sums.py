@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
-from ._ssa import _propensity_sums
+from ._ssa import UNROLL_REACTIONS, _propensity_sums
 
 
 class Sums(NamedTuple):
@@ -27,8 +27,11 @@ class Sums(NamedTuple):
 
 
 def shape_for(R: int) -> tuple[int, int]:
-    """(B, W) of R propensities: W = ceil(sqrt(R)) columns, as many rows as needed."""
-    W = max(1, math.ceil(math.sqrt(R)))
+    """(B, W) of R propensities: W = ceil(sqrt(R)) columns, as many rows as needed; one
+    row up to `UNROLL_REACTIONS` (their sums are then unrolled, `_propensity_sums`)."""
+    if R <= UNROLL_REACTIONS:
+        return 1, max(R, 1)
+    W = math.ceil(math.sqrt(R))
     return max(1, -(-R // W)), W
 
 
@@ -60,14 +63,14 @@ def total_and_pick(s: Sums):
     B, W = s.a.shape
     if B == 1:
         a0, _, pick = _propensity_sums(s.a[0])
-        return a0, pick
+        return a0, lambda r: pick(r).astype(jnp.int32)
     cum = jnp.cumsum(s.rows)
     a0 = cum[-1]
 
     def pick(r):
-        i = jnp.minimum(jnp.sum(cum[:-1] <= r), B - 1)
+        i = jnp.minimum(jnp.sum(cum[:-1] <= r), B - 1).astype(jnp.int32)
         rest = r - (cum[i] - s.rows[i])
         _, _, within = _propensity_sums(s.a[i])
-        return i * W + within(rest)
+        return i * W + within(rest).astype(jnp.int32)
 
     return a0, pick
