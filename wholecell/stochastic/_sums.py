@@ -6,8 +6,7 @@ cumsum(a)[j-1] <= r < cumsum(a)[j] is found by a prefix sum over the rows and th
 one row. Changing a few propensities updates their rows' sums. A prefix sum over all R
 would cost most of a firing: XLA's cumulative sum of 2,000 doubles takes about 19 us on
 this CPU, against 2 us for their plain sum (benchmarks/hybrid_scale.py's 500 genes).
-Row sums are recomputed from the table at the start of each step, so the rounding of
-the updates does not accumulate past one step.
+A changed row's sum is summed again from the row, so no rounding accumulates.
 """
 
 from __future__ import annotations
@@ -48,13 +47,15 @@ def make(a) -> Sums:
 
 
 def set_values(s: Sums, u, new) -> Sums:
-    """``s`` with the propensities at ``u`` (indices; out of range: ignored) set to ``new``."""
+    """``s`` with the propensities at ``u`` (indices; out of range: ignored) set to ``new``.
+
+    The changed rows' sums are summed again from the table after the update (reading
+    the old values first would make XLA copy the whole table on every firing)."""
     B, W = s.a.shape
     ok = (u >= 0) & (u < B * W)
     i, k = jnp.where(ok, u // W, B), jnp.where(ok, u % W, 0)
-    old = s.a[jnp.minimum(i, B - 1), k]
     a = s.a.at[i, k].set(new, mode="drop")
-    rows = s.rows.at[i].add(jnp.where(ok, new - old, 0.0), mode="drop")
+    rows = s.rows.at[i].set(jnp.sum(a[jnp.minimum(i, B - 1)], axis=-1), mode="drop")
     return Sums(a, rows, s.bad | _bad(jnp.where(ok, new, 0.0)))
 
 
