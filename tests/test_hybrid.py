@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import parameter, sbml_model
+from conftest import parameter, sbml_model, species
 
 import wholecell as wc
 
@@ -127,3 +127,143 @@ def test_events_are_refused():
     )
     with pytest.raises(wc.UnsupportedSBMLError, match="reset"):
         wc.simulate(wc.load_sbml(doc), 1.0, method="hybrid", stochastic="auto")
+
+
+# -- the frozen-propensity mode at scale: all the firings of a step in one inner loop --
+
+#: genes of the expression fixture: transcription rate (1/s) each; mRNA decay, translation
+#: per mRNA and protein decay are shared. Translation consumes one amino acid A, an ODE
+#: species (A -> Q at k_a A) that no propensity reads; T counts the translations.
+GENES = (2.0, 5.0, 10.0)
+G_M, K_TL, G_P, K_A, A0 = 0.5, 1.0, 0.2, 0.05, 2000.0
+#: trajectories per method (hybrid and SSA): standard errors of a mean of 20 mRNAs 0.07
+N_GENES = 4000
+#: standard errors allowed between two independent estimates: 36 two-sided checks
+#: (6 species x 3 times x mean and variance), each failing a correct simulator with
+#: probability P(|Z| > 4.5) = 6.8e-6: 2.4e-4 for the whole test with a fresh seed (the
+#: run is seeded, so its outcome is fixed)
+Z_MAX = 4.5
+
+
+def _reaction(rid, reactants, products, law):
+    def refs(names):
+        return "".join(f'<speciesReference species="{s}" stoichiometry="1" constant="true"/>'
+                       for s in names)
+
+    return (f'<reaction id="{rid}" reversible="false">'
+            + (f"<listOfReactants>{refs(reactants)}</listOfReactants>" if reactants else "")
+            + (f"<listOfProducts>{refs(products)}</listOfProducts>" if products else "")
+            + '<kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">'
+            + law + "</math></kineticLaw></reaction>")
+
+
+def _times(*names):
+    return "<apply><times/>" + "".join(f"<ci>{n}</ci>" for n in names) + "</apply>"
+
+
+def _expression_model() -> str:
+    names = ["A", "Q", "T"] + [f"{s}{i}" for i in range(len(GENES)) for s in "MP"]
+    amounts = {"A": A0}
+    sp = "".join(
+        f'<species id="{s}" compartment="C" initialAmount="{amounts.get(s, 0.0)}" '
+        'hasOnlySubstanceUnits="true" boundaryCondition="false" constant="false"/>'
+        for s in names
+    )
+    rx = _reaction("aa_use", ["A"], ["Q"], _times("k_a", "A"))
+    ps = "".join(parameter(k, v) for k, v in
+                 (("g_m", G_M), ("k_tl", K_TL), ("g_p", G_P), ("k_a", K_A)))
+    for i, k in enumerate(GENES):
+        ps += parameter(f"k_tx{i}", k)
+        rx += _reaction(f"tx{i}", [], [f"M{i}"], f"<ci>k_tx{i}</ci>")
+        rx += _reaction(f"tl{i}", [f"M{i}", "A"], [f"M{i}", f"P{i}", "T"], _times("k_tl", f"M{i}"))
+        rx += _reaction(f"dm{i}", [f"M{i}"], [], _times("g_m", f"M{i}"))
+        rx += _reaction(f"dp{i}", [f"P{i}"], [], _times("g_p", f"P{i}"))
+    return sbml_model(sp, rx, ps)
+
+
+def _z_mean_var(a, b):
+    """|difference| / standard error of the means and of the variances of two samples
+    (the variance's standard error from the fourth central moment)."""
+    def var_se2(x):
+        d = x - x.mean()
+        return (np.mean(d**4) - x.var() ** 2) / x.size
+
+    se_m = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    se_v = np.sqrt(var_se2(a) + var_se2(b))
+    return abs(a.mean() - b.mean()) / se_m, abs(a.var(ddof=1) - b.var(ddof=1)) / se_v
+
+
+def test_inner_loop_matches_exact_ssa_on_gene_expression():
+    """The hybrid's genes (propensities that read no ODE species) have the exact SSA's
+    law: mean and variance of every mRNA and protein at three times agree within
+    Z_MAX standard errors. The amino acids consumed by the firings leave the ODE species
+    A exactly: A + Q + T = A0 in every trajectory (A's own mean differs from the SSA's
+    by the splitting of the ODE step, by design)."""
+    model = wc.load_sbml(_expression_model())
+    ts = np.array([0.0, 1.0, 3.0, 8.0])
+    stoch = [r.id for r in model.reactions if r.id != "aa_use"]
+    hyb = wc.simulate(model, ts, method="hybrid", stochastic=stoch, n=N_GENES, seed=7,
+                      communication_step=1.0, rtol=1e-8, atol=1e-8)
+    ssa = wc.simulate(model, ts, method="ssa", n=N_GENES, seed=8)
+    for name in [f"{s}{i}" for i in range(len(GENES)) for s in "MP"]:
+        h, s = hyb.amount(name), ssa.amount(name)
+        assert np.all(h == np.round(h))
+        for k in range(1, len(ts)):
+            z_mean, z_var = _z_mean_var(h[:, k], s[:, k])
+            assert z_mean < Z_MAX, (name, ts[k], z_mean)
+            assert z_var < Z_MAX, (name, ts[k], z_var)
+    total = hyb.amount("A") + hyb.amount("Q") + hyb.amount("T")
+    np.testing.assert_allclose(total, A0, rtol=1e-9)
+    assert np.all(hyb.amount("T")[:, -1] > 0)
+    # every firing is counted: here T alone grows by one per translation
+    assert np.all(hyb.stats["events"] > hyb.amount("T")[:, -1])
+
+
+#: communication step of the coupled frozen-mode test: the birth propensity
+#: lam S(t) / S0 is frozen at mid-step, whose integral over a step of h <= 0.5 has a
+#: relative error <= (K h)^2 / 24 = 9.4e-4 (midpoint rule on exp(-K t)): at most 0.02
+#: molecules on means of 14-18, against their standard error of 0.09 (N = 2000)
+DT_COUPLED = 0.5
+
+
+def test_frozen_mode_follows_ode_dependent_propensity(coupled):
+    """Birth at rate lam S(t)/S0 with S an ODE species: X stays Poisson with the mean of
+    m' = lam exp(-k t) - mu m (the frozen birth rate is deterministic, so X is an
+    immigration-death process: Poisson at every time)."""
+    ts = np.array([0.0, 2.0, 6.0])
+    res = wc.simulate(coupled, ts, method="hybrid", stochastic=["birth", "death"], n=N,
+                      seed=9, communication_step=DT_COUPLED, rtol=1e-8, atol=1e-8)
+    x = res.amount("X")
+    for k in range(1, len(ts)):
+        t = ts[k]
+        _check_poisson(x[:, k], LAM / (MU - K) * (np.exp(-K * t) - np.exp(-MU * t)))
+
+
+#: births a cell waits for before it divides in the firing-division test
+BIRTHS = 10
+
+
+def test_division_caused_by_a_firing_inside_a_step():
+    """A cell divides at its 10th birth (rate LAM = 20/s: about 0.5 s, inside the first
+    1 s communication step): the division time is Gamma(10, LAM) (mean 0.5, variance
+    0.025), X at division is exactly 10, and the ODE species is on its path there."""
+    doc = sbml_model(
+        "".join(species(s, v, hosu=True) for s, v in (("X", 0), ("S", S0), ("Q", 0))),
+        _reaction("birth", [], ["X"], "<ci>lam</ci>")
+        + _reaction("convert", ["S"], ["Q"], _times("k", "S")),
+        parameter("lam", LAM) + parameter("k", K),
+    )
+    lin = wc.division.simulate(
+        wc.load_sbml(doc), np.linspace(0.0, 3.0, 4), when=lambda now, birth: now["X"] >= BIRTHS,
+        stochastic=["birth"], n=N, generations=1, seed=4, rtol=1e-8, atol=1e-8,
+    )
+    assert np.all(lin.divided)
+    np.testing.assert_array_equal(lin.at_division("X"), BIRTHS)
+    t = lin.division
+    np.testing.assert_allclose(lin.at_division("S"), S0 * np.exp(-K * t), rtol=1e-6)
+    mean, var = BIRTHS / LAM, BIRTHS / LAM**2
+    # 4 standard errors each (the variance's from the Gamma's fourth central moment,
+    # 3 k (k + 2) / lam^4): a correct simulator fails with probability 2 x 6.3e-5
+    assert abs(t.mean() - mean) < 4 * np.sqrt(var / N)
+    m4 = 3 * BIRTHS * (BIRTHS + 2) / LAM**4
+    assert abs(t.var(ddof=1) - var) < 4 * np.sqrt((m4 - var**2) / N)

@@ -2,20 +2,23 @@
 
 The reactions are split once, before the run: the stochastic ones fire one at a time as
 in Gillespie's method, the others (with any rate rules) form an ODE integrated by the
-project's adaptive loop (`_integrate.integrate`). Between two stochastic firings the
-ODE runs with the stochastic species held fixed (no ODE reaction changes a species that
-only stochastic reactions change). Firings are placed by the random time change
-representation: with ``E ~ Exp(1)``, the next reaction fires when the integrated total
-propensity ``A(t) = int a0`` reaches ``E``. Two couplings compute ``A``:
+project's adaptive loop (`_integrate.integrate`). During an ODE step the stochastic
+species are held fixed (no ODE reaction changes a species that only stochastic
+reactions change). Two couplings:
 
-- ``communication_step=dt`` (default 1): the propensities are frozen at the start of each
-  ODE step and steps are at most ``dt`` long, so propensities that depend on ODE species
-  are refreshed at least every ``dt`` (as the CME-ODE whole-cell models refresh theirs
-  every second). Exact when the propensities do not depend on ODE species.
-- ``communication_step="exact"``: ``A`` is an extra ODE component, integrated to the
-  solver's tolerance, and the firing time is its crossing of ``E`` on the dense output.
+- ``communication_step=dt`` (default 1): ODE steps are at most ``dt`` long and end on
+  the output times; after each, every stochastic reaction due in the step fires in an
+  inner SSA loop with the ODE species frozen at mid-step (`_frozen`), as the CME-ODE
+  whole-cell models do with their 1 s communication step. Exact when the propensities
+  do not depend on ODE species; otherwise a splitting whose error shrinks with ``dt``.
+- ``communication_step="exact"``: one firing per ODE step, placed by the random time
+  change representation: with ``E ~ Exp(1)``, the next reaction fires when the
+  integrated total propensity ``A(t) = int a0``, an extra ODE component integrated to
+  the solver's tolerance, reaches ``E`` (found on the dense output). For checking:
+  a million firings cost a million ODE steps.
 
-The step hooks also stop a run when a division condition holds (`wholecell.division`).
+The step hooks also stop a run when a division condition holds (`wholecell.division`):
+at the firing that makes it hold, or where it starts to hold on the continuous path.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
 from ._chunks import ensemble_size, member_rows, run_chunks
+from ._frozen import BISECTION_STEPS, locate_division, run_step
+from ._laws import laws_for
 from ._ssa import BAD_PROPENSITY
 from ._stochastic import member_keys
 
@@ -45,8 +50,6 @@ from ._stochastic import member_keys
 DIVIDED = Status.DIVIDED.value
 #: default copy-number threshold of ``stochastic="auto"``
 DEFAULT_THRESHOLD = 100.0
-#: bisection iterations that place a firing or a division inside one ODE step
-BISECTION_STEPS = 48
 #: default trajectories per compiled chunk
 DEFAULT_CHUNK = 4096
 
@@ -152,10 +155,10 @@ def hybrid_rhs(plan: Plan, t, y, c):
 
 class HybridState(NamedTuple):
     key: Any
-    threshold: Any  # the Exp(1) level the integrated propensity must reach
-    area: Any  # integrated propensity since the last firing (frozen-propensity mode)
+    threshold: Any  # the Exp(1) level the integrated propensity must reach (exact mode)
     fired: Any  # stochastic firings so far
     birth: Any  # observables at the start (for division conditions)
+    draws: Any  # the counter of the random stream (frozen mode, `_frozen`)
 
 
 def _bisect(f, lo, hi):
@@ -181,32 +184,63 @@ class HybridHooks(Hooks):
         return st.observe_prog(st.base(t, x, c))
 
     def init(self, t0, x0, args, template):
-        key, k = jax.random.split(self.key)
+        key = self.key
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.key_data(key)
+        key, k = jax.random.split(key)
         return HybridState(
-            key, jax.random.exponential(k, (), x0.dtype), jnp.zeros((), x0.dtype),
-            jnp.array(0), self._observe(t0, x0[: self.plan.n_state], args),
+            key, jax.random.exponential(k, (), x0.dtype), jnp.array(0),
+            self._observe(t0, x0[: self.plan.n_state], args), jnp.array(0, jnp.uint32),
         )
 
     def max_step(self, hstate):
         return jnp.inf if self.plan.exact else self.plan.dt_comm
 
     def save(self, t, x, args, hstate):
-        return x[: self.plan.n_state]
+        """The state, and the firings so far as one more column (`run_cell`)."""
+        fired = jnp.reshape(hstate.fired.astype(x.dtype), (1,))
+        return jnp.concatenate([x[: self.plan.n_state], fired])
 
-    def after_step(self, interp, t0, t1, x1, args, h: HybridState):
+    def after_step(self, interp, t0, t1, x1, args, h: HybridState, accept=None):
+        if self.plan.exact:
+            return self._exact_step(interp, t0, t1, x1, args, h)
+        return self._frozen_step(interp, t0, t1, x1, args, h, accept)
+
+    def _frozen_step(self, interp, t0, t1, x1, c, h: HybridState, accept):
+        """All the firings of [t0, t1] (`_frozen`), the ODE species frozen at mid-step."""
+        plan, n = self.plan, self.plan.n_state
+        part = laws_for(plan.structure, plan.stochastic)
+        go = jnp.array(True) if accept is None else accept
+        z0 = interp.evaluate(0.5 * (t0 + t1))[:n]
+        f = run_step(part, h.key, t0, t1, z0, h.draws, c, go)
+        x_new = x1 + (f.z - z0)
+        status = jnp.where(f.bad, BAD_PROPENSITY, SUCCESS)
+        status = jnp.where(jnp.all(jnp.isfinite(x_new)), status, NONFINITE)
+        h_new = h._replace(fired=h.fired + f.fired, draws=f.draws)
+        jumped = f.fired > 0
+        if plan.condition is None:
+            return t1, x_new, h_new, jumped, status
+
+        def holds(s, x):
+            return plan.condition(s, x, c, h.birth)
+
+        def path(s, dz):  # the cell between firings: the ODE's dense output plus them
+            return jnp.where(s >= t1, x1, interp.evaluate(s)[:n]) + dz
+
+        divides = go & (status == SUCCESS) & holds(t1, x_new)
+        t_d, x_d, fired_d = locate_division(part, holds, path, h.key, t0, t1, z0, h.draws,
+                                            c, divides)
+        h_new = h_new._replace(fired=h.fired + jnp.where(divides, fired_d, f.fired))
+        status = jnp.where(divides, DIVIDED, status)
+        return (jnp.where(divides, t_d, t1), jnp.where(divides, x_d, x_new), h_new,
+                jumped | divides, status)
+
+    def _exact_step(self, interp, t0, t1, x1, args, h: HybridState):
+        """At most one firing: where the integrated propensity crosses its Exp(1) level."""
         plan, st, c, n = self.plan, self.plan.structure, args, self.plan.n_state
         mask = jnp.asarray(plan.stochastic)
-        if plan.exact:
-            area1 = x1[n]
-            crossed = area1 >= h.threshold
-            t_f = _bisect(lambda s: interp.evaluate(s)[n] >= h.threshold, t0, t1)
-        else:
-            _, v0 = _rates(st, t0, interp.evaluate(t0)[:n], c)
-            a0 = jnp.sum(jnp.where(mask, jnp.maximum(v0, 0.0), 0.0))
-            area1 = h.area + a0 * (t1 - t0)
-            crossed = (area1 >= h.threshold) & (a0 > 0)
-            t_f = t0 + (h.threshold - h.area) / jnp.where(a0 > 0, a0, 1.0)
-            t_f = jnp.clip(t_f, t0, t1)
+        crossed = x1[n] >= h.threshold
+        t_f = _bisect(lambda s: interp.evaluate(s)[n] >= h.threshold, t0, t1)
         t_f = jnp.where(crossed, t_f, t1)
         y_f = jnp.where(crossed, interp.evaluate(t_f), x1)
         x_f = y_f[:n]
@@ -220,16 +254,12 @@ class HybridHooks(Hooks):
         j = jnp.minimum(j, a.shape[0] - 1)
         go = crossed & (total > 0)
         x_new = jnp.where(go, x_f + st.reaction_change(j, t_f, x_f, c), x_f)
-        y_new = x_new if not plan.exact else jnp.concatenate(
-            [x_new, jnp.where(crossed, 0.0, y_f[n:])]
-        )
+        y_new = jnp.concatenate([x_new, jnp.where(crossed, 0.0, y_f[n:])])
         fresh = jax.random.exponential(k_next, (), x1.dtype)
-        h_new = HybridState(
-            jnp.where(crossed, key, h.key),
-            jnp.where(crossed, fresh, h.threshold),
-            jnp.where(crossed, 0.0, area1),
-            h.fired + go.astype(h.fired.dtype),
-            h.birth,
+        h_new = h._replace(
+            key=jnp.where(crossed, key, h.key),
+            threshold=jnp.where(crossed, fresh, h.threshold),
+            fired=h.fired + go.astype(h.fired.dtype),
         )
         status = jnp.where(bad, BAD_PROPENSITY, SUCCESS)
         status = jnp.where(jnp.all(jnp.isfinite(y_new)), status, NONFINITE)
@@ -262,7 +292,8 @@ def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
 
 
 def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps):
-    """One hybrid trajectory from (t0, x0): states at ``ts`` (see `integrate`) and Stats."""
+    """One hybrid trajectory from (t0, x0): (ys, Stats) of `integrate`; ``ys[:, :n]`` are
+    the states at ``ts``, ``ys[:, n]`` the stochastic firings so far (n = plan.n_state)."""
     y0 = x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
     atol = jnp.asarray(atol, x0.dtype)
     if atol.ndim == 1 and plan.exact:  # the integrated propensity: the tightest
@@ -272,6 +303,8 @@ def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps)
         method, lambda t, y, a: hybrid_rhs(plan, t, y, a), y0, t0, ts, c,
         rtol=rtol, atol=atol, max_steps=max_steps, hooks=HybridHooks(plan, key), adjoint="lax",
         dt_max=jnp.inf if plan.exact else plan.dt_comm,
+        # frozen mode: the firings of a step are applied at its end, so outputs end steps
+        stop_at_outputs=not plan.exact,
     )
 
 
@@ -281,7 +314,8 @@ def _chunk(sim, plan, solver, ts, t0, P, keys, rtol, atol, max_steps):
         x0, c = plan.structure.initial(p, t0)
         a = state_atol(plan.structure, p, t0, x0, atol)  # user units (`_tolerances`)
         ys, stats = run_cell(plan, solver, ts, t0, x0, c, key, rtol, a, max_steps)
-        return sim.observe(ts, ys[:, : plan.n_state], p, t0=t0), stats
+        fired = jnp.max(jnp.where(jnp.isnan(ys[:, plan.n_state]), 0, ys[:, plan.n_state]))
+        return sim.observe(ts, ys[:, : plan.n_state], p, t0=t0), (stats, fired)
 
     return jax.vmap(one)(P, keys)
 
@@ -320,14 +354,14 @@ def simulate_hybrid(
         return _chunk(sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k,
                       as_input(rtol), as_input(atol), max_steps)
 
-    values, stats = run_chunks(run, (member_rows(P, n), keys), n,
+    values, (stats, fired) = run_chunks(run, (member_rows(P, n), keys), n,
                                chunk_size or min(n, DEFAULT_CHUNK), progress=progress,
                                label="hybrid")
     status = stats.status
     if throw and np.any(status != SUCCESS):
         raise hybrid_failure(sim, stats)
     stats_out = {"steps": stats.steps, "rejected": stats.rejected, "status": status,
-                 "t_last": stats.t_last, "solver": solver}
+                 "t_last": stats.t_last, "events": fired.astype(np.int64), "solver": solver}
     return make_result(sim, ts, values, stats_out, "hybrid")
 
 
