@@ -95,26 +95,43 @@ class Laws:
                 memo[s] = any(moves(d) for d in defs[s].free_symbols)
             return memo[s]
 
-        inlined: dict[sp.Symbol, sp.Expr] = {}
+        laws = [defs[S.symbol(st.reaction_ids[r])] for r in self.rows]
+        # derived values that move with the stochastic species (a free RNA polymerase:
+        # all of it less the sum over 500 genes of the bound) are computed once per
+        # evaluation by a Program and read by the laws, not written into each of them
+        # (inlined, 500 laws of 500 terms each: minutes to trace, 250,000 terms per firing)
+        derived = [s for s in defs if moves(s) and s not in moving]
+        needed: set[sp.Symbol] = set()
+        stack = [x for e in laws for x in e.free_symbols if x in defs and moves(x)]
+        while stack:
+            x = stack.pop()
+            if x in needed or x in moving:
+                continue
+            needed.add(x)
+            stack.extend(d for d in defs[x].free_symbols if d in defs and moves(d))
+        derived = sorted((x for x in derived if x in needed), key=str)
+        reach: dict[sp.Symbol, frozenset] = {}
 
-        def inline(e: sp.Expr) -> sp.Expr:
-            sub = {}
-            for s in e.free_symbols:
-                if s in defs and moves(s):
-                    if s not in inlined:
-                        inlined[s] = inline(defs[s])
-                    sub[s] = inlined[s]
-            return e.xreplace(sub) if sub else e
+        def moving_reads(x) -> frozenset:  # the stochastic species a symbol depends on
+            if x in moving:
+                return frozenset((x,))
+            if x not in defs or not moves(x):
+                return frozenset()
+            if x not in reach:
+                reach[x] = frozenset().union(*(moving_reads(d) for d in defs[x].free_symbols))
+            return reach[x]
 
-        laws = [inline(defs[S.symbol(st.reaction_ids[r])]) for r in self.rows]
-        frozen = sorted({s for e in laws for s in e.free_symbols if s in defs}, key=str)
+        frozen = sorted({x for e in [*laws, *(defs[d] for d in derived)]
+                         for x in e.free_symbols if x in defs and not moves(x)}, key=str)
         base = st.const_syms + list(L.state_syms) + [S.TIME] + frozen
         self.n_const = len(st.const_syms)
+        self.n_base = len(base)
         self.frozen = Program(st.const_syms + list(L.state_syms) + [S.TIME], defs,
                               frozen) if frozen else None
-        position = {s: i for i, s in enumerate(base)}
-        reads = [sorted(position[s] - self.n_const for s in e.free_symbols
-                        if s in moving) for e in laws]
+        self.derived = Program(base, defs, derived) if derived else None
+        position = {x: i for i, x in enumerate(base + derived)}
+        reads = [sorted(position[m] - self.n_const for x in e.free_symbols
+                        for m in moving_reads(x)) for e in laws]
 
         def is_symbol(node):
             return node in position
@@ -174,6 +191,10 @@ class Laws:
             return b
         return jnp.concatenate([b, self.frozen(b)])
 
+    def _with_derived(self, b):
+        """``b`` followed by the moving derived values computed from it."""
+        return b if self.derived is None else jnp.concatenate([b, self.derived(b)])
+
     def _group(self, g, b, rows):
         shape, idx, cst, _ = self.groups[g]
         env = {_ARG[j]: b[jnp.asarray(idx)[rows, j]] for j in range(idx.shape[1])}
@@ -183,6 +204,7 @@ class Laws:
 
     def all(self, b):
         """Every law on ``b``: (R,)."""
+        b = self._with_derived(b)
         a = jnp.zeros(len(self.rows), b.dtype)
         for g, (_, _, _, who) in enumerate(self.groups):
             a = a.at[jnp.asarray(who)].set(self._group(g, b, jnp.arange(who.size)))
@@ -192,6 +214,7 @@ class Laws:
         """The laws that firing ``j`` may have changed, recomputed on ``b``: (indices,
         values), indices -1 where padded. Only with a dependency graph (``deps``)."""
         R = len(self.rows)
+        b = self._with_derived(b)
         u = jnp.asarray(self.deps)[j]
         valid = u < R
         uc = jnp.minimum(u, R - 1)
