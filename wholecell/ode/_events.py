@@ -51,6 +51,13 @@ class EventState(NamedTuple):
 
 
 
+def _held(tree):
+    """``tree`` with its arrays held constant under differentiation (`stop_gradient`)."""
+    return jax.tree_util.tree_map(
+        lambda a: jax.lax.stop_gradient(a) if isinstance(a, jax.Array) else a, tree
+    )
+
+
 class ModelHooks(Hooks):
     """The integrator hooks of one compiled model: its events and its delays."""
 
@@ -139,38 +146,42 @@ class ModelHooks(Hooks):
                 estate = estate._replace(hist=hist)
                 args = self._args(args, hist)
             return t1, self._project(t1, x1, args), estate, jnp.array(False), estate.status
+        # Which triggers rise, and where, is discrete: it is found on values held out of
+        # differentiation (`_held`), so that forward and reverse mode do not trace (and
+        # XLA compile) derivatives that are zero. The event time's derivative comes from
+        # `_differentiable_time`.
+        h_interp, h_args, h_t0, h_t1, h_x1 = _held((interp, args, t0, t1, x1))
         # Sample the triggers inside the step too, so a trigger that is true only
         # briefly (rising and falling within one step) is not missed.
         K = TRIGGER_SAMPLES
         frac = jnp.arange(1, K + 1, dtype=x1.dtype) / K
-        taus = t0 + (t1 - t0) * frac
-        xs = jax.vmap(interp.evaluate)(taus[:-1])
-        xs = jnp.concatenate([xs, x1[None]], axis=0)
-        trig_s = jax.vmap(lambda tau, x: self._triggers(tau, x, args))(taus, xs)
+        taus = h_t0 + (h_t1 - h_t0) * frac
+        xs = jax.vmap(h_interp.evaluate)(taus[:-1])
+        xs = jnp.concatenate([xs, h_x1[None]], axis=0)
+        trig_s = jax.vmap(lambda tau, x: self._triggers(tau, x, h_args))(taus, xs)
         before_s = jnp.concatenate([estate.prev[None], trig_s[:-1]], axis=0)
         rising_s = jnp.any(trig_s & ~before_s, axis=1)
         any_rising = jnp.any(rising_s)
         j = jnp.argmax(rising_s)
         before = before_s[j]
-        lo0 = jnp.where(j == 0, t0, taus[jnp.maximum(j - 1, 0)])
+        lo0 = jnp.where(j == 0, h_t0, taus[jnp.maximum(j - 1, 0)])
         hi0 = taus[j]
 
         def locate(_):
             def body(_, lohi):
                 lo, hi = lohi
                 mid = lo + 0.5 * (hi - lo)
-                x = interp.evaluate(mid)
-                hit = jnp.any(self._triggers(mid, x, args) & ~before)
+                x = h_interp.evaluate(mid)
+                hit = jnp.any(self._triggers(mid, x, h_args) & ~before)
                 return jnp.where(hit, lo, mid), jnp.where(hit, mid, hi)
 
             return jax.lax.fori_loop(0, BISECTION_STEPS, body, (lo0, hi0))[1]
 
-        te = jax.lax.cond(any_rising, locate, lambda _: t1, None)
-        te = jax.lax.stop_gradient(te)
+        te = jax.lax.cond(any_rising, locate, lambda _: h_t1, None)
         te = self._differentiable_time(interp, te, trig_s[j] & ~before, args)
         x_e = jnp.where(any_rising, interp.evaluate(te), x1)
         t_e = jnp.where(any_rising, te, t1)
-        trig = jnp.where(any_rising, self._triggers(t_e, x_e, args), trig_s[-1])
+        trig = jnp.where(any_rising, self._triggers(*_held((t_e, x_e, args))), trig_s[-1])
         prev = jnp.where(any_rising, before, estate.prev)
         fired = trig & ~prev
         # A non-persistent event whose trigger went false in this step is cancelled.
@@ -266,7 +277,7 @@ class ModelHooks(Hooks):
             values = jnp.where(use_trigger[ev], es.q_values[slot], now_values)
             x = self._apply(ev, values, t, x, args)
             es = es._replace(q_time=es.q_time.at[slot].set(jnp.inf), key=key)
-            trig = self._triggers(t, x, args)
+            trig = self._triggers(*_held((t, x, args)))
             es = self._cancel(trig, es)
             es = self._schedule(trig & ~es.prev, t, x, args, es)
             es = es._replace(prev=trig)
