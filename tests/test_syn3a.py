@@ -204,3 +204,28 @@ def test_the_library_builds_once_and_caches(tmp_path, monkeypatch):
         wc.models.load("syn3a", data=tmp_path / "nowhere")
     with pytest.raises(wc.WholecellError, match="takes no build options"):
         wc.models.load("repressilator", data=FIXTURE)
+
+
+def test_the_minimal_cell_command_on_the_fixture(tmp_path, monkeypatch):
+    """`wholecell minimal-cell`: two founders through one cycle of the fixture model. Each
+    divides (surface area doubled) after its two forks have copied every gene, and the
+    lineage CSV and plot are written; a missing data folder exits with status 1."""
+    import pandas as pd
+
+    from wholecell._cli import main
+
+    monkeypatch.setenv("WHOLECELL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    out, png = tmp_path / "lineage.csv", tmp_path / "cycle.png"
+    code = main(["minimal-cell", "--data", str(FIXTURE), "--cells", "2", "--generations", "1",
+                 "-o", str(out), "--plot", str(png), "--quiet", "--every", "120"])
+    assert code == 0
+    df = pd.read_csv(out)
+    assert len(df) == 2 and (df["generation"] == 0).all()
+    assert np.all(np.isfinite(df["division"])) and np.all(df["cycle_time"] > 0)
+    np.testing.assert_array_equal(df["replicated_division"], 1.0)
+    sa = df["SA_division"] / df["SA_birth"]
+    assert np.all((sa >= 2.0) & (sa < 2.01))  # divided as the area doubled
+    assert png.stat().st_size > 10_000
+    bad = main(["minimal-cell", "--data", str(tmp_path / "nowhere"), "--quiet"])
+    assert bad == 1

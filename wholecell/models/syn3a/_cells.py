@@ -96,7 +96,6 @@ def summary(lin: Lineage) -> dict[str, dict[str, float | str]]:
                          "published": PUBLISHED.get(name, "")}
 
     add("cycle_time_min", lin.division - lin.birth, 1 / 60)
-    since = lin.time[None, :] - lin.birth[:, None]
     vol = lin["volume_fl"]
     vdbl = _first_time(lin.time, vol, lambda v: v >= 2 * lin.at_birth("volume_fl")[:, None]
                        * (1 - 1e-9))
@@ -126,5 +125,4 @@ def summary(lin: Lineage) -> dict[str, dict[str, float | str]]:
     add("translations_per_mRNA", made / lin.at_division("mRNA_degraded"))
     for machine in ("RNAP_total", "ribosome_total", "degradosome_total"):
         add(f"{machine}_at_birth", lin.at_birth(machine))
-    del since
     return out
