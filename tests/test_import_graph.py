@@ -29,8 +29,9 @@ LAYERS = (
     ("ensemble",),
     ("solve", "_result"),
     ("stochastic",),
-    ("_simulate", "_fba", "models"),
+    ("_simulate", "_fba"),
     ("fitting", "petab", "division", "neural"),
+    ("models",),  # the library, and the syn3a builder's population driver (division)
     ("testsuite", "_cli", "__init__"),
 )
 

@@ -48,6 +48,9 @@ def scalar_programs(on: bool = True) -> Iterator[None]:
 
 _ARG = [sp.Symbol(f"_a{i}", real=True) for i in range(512)]
 _CONST = [sp.Symbol(f"_c{i}", real=True) for i in range(512)]
+#: the placeholders of a shape's arguments and constants (for evaluators of shapes
+#: outside this module, such as the hybrid inner loop's laws)
+ARG, CONST = _ARG, _CONST
 
 
 def _placeholder(pool: list[sp.Symbol], prefix: str, i: int) -> sp.Symbol:

@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from ..compiler._lower import Lowerer, as_number
-from ..compiler._program import _ARG, _CONST, Program, canonical
+from ..compiler._program import ARG, CONST, Program, canonical
 from ..sbml import _symbolic as S
 
 #: recompute every law after a firing when some firing touches more than this share of
@@ -197,8 +197,8 @@ class Laws:
 
     def _group(self, g, b, rows):
         shape, idx, cst, _ = self.groups[g]
-        env = {_ARG[j]: b[jnp.asarray(idx)[rows, j]] for j in range(idx.shape[1])}
-        env.update({_CONST[j]: jnp.asarray(cst)[rows, j] for j in range(cst.shape[1])})
+        env = {ARG[j]: b[jnp.asarray(idx)[rows, j]] for j in range(idx.shape[1])}
+        env.update({CONST[j]: jnp.asarray(cst)[rows, j] for j in range(cst.shape[1])})
         out = as_number(Lowerer(env)(shape))
         return jnp.broadcast_to(jnp.asarray(out, b.dtype), rows.shape)
 
