@@ -39,9 +39,10 @@ def test_list_is_the_folders_of_models():
 
 def test_unknown_name_lists_the_models():
     with pytest.raises(wc.models.UnknownModelError) as err:
-        wc.models.load("syn3a")
+        wc.models.load("syn9z")
     message = str(err.value)
-    assert "no model named 'syn3a'" in message
+    assert "no model named 'syn9z'" in message
+    assert "built from published tables: syn3a" in message
     for name in NAMES:
         assert name in message
     assert isinstance(err.value, wc.WholecellError)
