@@ -74,18 +74,11 @@ def _petab() -> None:
 
 def _division() -> None:
     import numpy as np
-    from test_division import EXAMPLE
+    from test_division import DIVIDE_EVENT, EXAMPLE
 
     import wholecell as wc
 
-    event = """<listOfEvents><event id="divide" useValuesFromTriggerTime="true">
-      <trigger initialValue="false" persistent="true">
-      <math xmlns="http://www.w3.org/1998/Math/MathML"><apply><geq/><ci>L</ci>
-      <cn>2000000</cn></apply></math></trigger><listOfEventAssignments>
-      <eventAssignment variable="P"><math xmlns="http://www.w3.org/1998/Math/MathML">
-      <cn>0</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>
-      </model>"""
-    doc = EXAMPLE.read_text().replace("</model>", event)
+    doc = EXAMPLE.read_text().replace("</model>", DIVIDE_EVENT)
     wc.division.simulate(wc.load_sbml(doc), np.linspace(0.0, 130.0, 3),
                          when=wc.division.event("divide"), n=2, seed=0)
 

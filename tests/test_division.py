@@ -9,6 +9,17 @@ import pytest
 import wholecell as wc
 
 EXAMPLE = Path(__file__).parent.parent / "sbml" / "growing_cell.xml"
+
+#: an SBML event that divides the cell when L reaches 2e6 (its assignment is not run by
+#: wc.division); inserted before </model> (also used by benchmarks/compile_events.py)
+DIVIDE_EVENT = """<listOfEvents><event id="divide" useValuesFromTriggerTime="true">
+    <trigger initialValue="false" persistent="true">
+    <math xmlns="http://www.w3.org/1998/Math/MathML"><apply><geq/><ci>L</ci>
+    <cn>2000000</cn></apply></math></trigger><listOfEventAssignments>
+    <eventAssignment variable="P"><math xmlns="http://www.w3.org/1998/Math/MathML">
+    <cn>0</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>
+    </model>"""
+
 #: founders, and the cells kept per generation (sampled): 3 x 1024 births after the first
 FOUNDERS, KEEP = 512, 1024
 #: the steady-state mean protein at birth must match the analytic value this closely.
@@ -118,14 +129,7 @@ def test_bad_arguments(model):
 
 def test_division_at_an_sbml_event(model):
     """The trigger of a named event divides the cell; its assignments are not executed."""
-    event = """<listOfEvents><event id="divide" useValuesFromTriggerTime="true">
-      <trigger initialValue="false" persistent="true">
-      <math xmlns="http://www.w3.org/1998/Math/MathML"><apply><geq/><ci>L</ci>
-      <cn>2000000</cn></apply></math></trigger><listOfEventAssignments>
-      <eventAssignment variable="P"><math xmlns="http://www.w3.org/1998/Math/MathML">
-      <cn>0</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>
-      </model>"""
-    doc = EXAMPLE.read_text().replace("</model>", event)
+    doc = EXAMPLE.read_text().replace("</model>", DIVIDE_EVENT)
     lin = wc.division.simulate(wc.load_sbml(doc), np.linspace(0.0, 130.0, 3),
                                when=wc.division.event("divide"), n=2, seed=0)
     assert len(lin) == 2 + 4 + 8
