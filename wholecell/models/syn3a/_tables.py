@@ -151,14 +151,13 @@ def read_tables(folder: str | Path | None = None) -> Tables:
         if tag.startswith("JCVISYN3A_"):
             t.proteins[_locus(tag)] = Number(_float(r[column], f"{f} row {i}"), "molecules",
                                              f"{f} row {i} ({column})")
+            published = r.get("Mean Scaled Abund (from simulation)", "")
+            if published:
+                t.scaled_abundance[_locus(tag)] = float(published)
     f = FILES["mrna"]
     for i, r in enumerate(_rows(folder, "mrna"), start=2):
         t.mrna[_locus(r["LocusTag"])] = Number(_float(r["total"], f"{f} row {i}"), "molecules",
                                                f"{f} row {i} (total)")
-    for r in _rows(folder, "scaled_proteome"):
-        tag, value = r.get("Locus Tag", ""), r.get("Mean Scaled Abund (from simulation)", "")
-        if tag.startswith("JCVISYN3A_") and value:
-            t.scaled_abundance[_locus(tag)] = float(value)
     f = FILES["metabolites"]
     for i, r in enumerate(_rows(folder, "metabolites"), start=2):
         met = r.get("Met ID", "")
