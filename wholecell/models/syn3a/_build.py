@@ -149,32 +149,10 @@ class _Writer:
         ast = libsbml.parseL3Formula(formula)
         if ast is None:
             raise BuildError(f"syn3a builder: formula of {where}: {libsbml.getLastParseL3Error()}")
-        return _flatten(ast)
+        return ast
 
     def text(self) -> str:
         return libsbml.writeSBMLToString(self.doc)
-
-
-def _flatten(ast):
-    """Sums and products as one n-ary node: the parser nests ``a + b + c`` as
-    ``(a + b) + c``, which for the sums over hundreds of genes is hundreds deep."""
-    kind = ast.getType()
-    if kind in (libsbml.AST_PLUS, libsbml.AST_TIMES):
-        operands, stack = [], [ast]
-        while stack:
-            node = stack.pop()
-            if node.getType() == kind:
-                stack.extend(node.getChild(i)
-                             for i in reversed(range(node.getNumChildren())))
-            else:
-                operands.append(node)
-        flat = libsbml.ASTNode(kind)
-        for op in operands:
-            flat.addChild(_flatten(op.deepCopy()))
-        return flat
-    for i in range(ast.getNumChildren()):
-        ast.replaceChild(i, _flatten(ast.getChild(i).deepCopy()), True)
-    return ast
 
 
 def _counts(w: _Writer, prefix: str, counts: dict[str, int]) -> dict[str, str]:
