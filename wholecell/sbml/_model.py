@@ -6,6 +6,7 @@ pure functions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -177,6 +178,22 @@ class Model:
         if self.flux_balance is not None:
             rows.append(("flux balance", "fbc objective and bounds"))
         return html_table("Model", rows)
+
+    def to_sbml(self, params: Mapping[str, float] | None = None) -> str:
+        """The SBML document this model was loaded from, as text, with the values of
+        ``params`` (id -> number: parameters, compartment sizes, species' initial values,
+        ``"reaction.id"`` local parameters) set; an initial assignment of a given id is
+        removed so that the value holds. See `wholecell.sbml._formats.to_sbml`."""
+        from ._formats import to_sbml
+
+        return to_sbml(self, params)
+
+    def to_antimony(self, params: Mapping[str, float] | None = None) -> str:
+        """The model as Antimony text with the values of ``params`` set (see `to_sbml`);
+        needs the ``antimony`` package (``pip install wholecell[formats]``)."""
+        from ._formats import to_antimony
+
+        return to_antimony(self, params)
 
     def species_by_id(self) -> dict[str, Species]:
         return {s.id: s for s in self.species}

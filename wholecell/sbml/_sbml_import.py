@@ -60,6 +60,9 @@ def load_sbml(source: str | os.PathLike, *, check: bool = True) -> Model:
     doc = _prepare(doc, origin, check)
     model = _Builder(doc.getModel(), origin).build()
     object.__setattr__(model, "source", origin)
+    # The document as read (Level 3, comp flattened), for `Model.to_sbml`: an attribute
+    # outside the dataclass fields, so a `dataclasses.replace` copy does not carry it.
+    object.__setattr__(model, "_sbml", libsbml.writeSBMLToString(doc))
     _ = time.perf_counter() - t0
     return model
 
