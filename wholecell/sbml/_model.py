@@ -183,15 +183,15 @@ class Model:
         """The SBML document this model was loaded from, as text, with the values of
         ``params`` (id -> number: parameters, compartment sizes, species' initial values,
         ``"reaction.id"`` local parameters) set; an initial assignment of a given id is
-        removed so that the value holds. See `wholecell.sbml._formats.to_sbml`."""
-        from ._formats import to_sbml
+        removed so that the value holds. See `wholecell.sbml._export.to_sbml`."""
+        from ._export import to_sbml
 
         return to_sbml(self, params)
 
     def to_antimony(self, params: Mapping[str, float] | None = None) -> str:
         """The model as Antimony text with the values of ``params`` set (see `to_sbml`);
         needs the ``antimony`` package (``pip install wholecell[formats]``)."""
-        from ._formats import to_antimony
+        from ._export import to_antimony
 
         return to_antimony(self, params)
 
