@@ -29,6 +29,10 @@ FLOOR_OF_MAX = 1e-9
 SOLVE = {"rtol": 1e-10, "atol": 1e-14}
 #: libsbml writes a number with 15 significant digits: it reads back within 5e-15
 WRITTEN_DIGITS = 5e-15
+#: models where CVODE at SOLVE is not well below 1e-6: Chen 2004's cell cycle differs by
+#: 1.9e-6 relative after the event at t = 275 (TEM1GTP at t = 286) at rtol 1e-10, by 4e-8
+#: at 1e-12 (wholecell's value moves by 4e-9 between the two)
+TIGHTER = {"cell_cycle_chen2004": {"rtol": 1e-12, "atol": 1e-16}}
 #: the library's models whose compilation takes over a minute on 2 cores: `pytest -m slow`
 SLOW = {"cell_cycle_chen2004", "glycolysis_teusink2000", "erythrocyte_holzhutter2004",
         "glycolysis_pritchard2002", "erbb_chen2009"}
@@ -46,12 +50,12 @@ end
 """
 
 
-def assert_close(actual, expected, what: str) -> float:
+def assert_close(actual, expected, what: str, atol: float = SOLVE["atol"]) -> float:
     """|actual - expected| <= RTOL (|expected| + FLOOR_OF_MAX max|expected|) + the solvers'
     absolute tolerance (a difference below it is not resolved by either solver: Boehm's
     pBpB falls to 1e-15); the worst ratio of difference to tolerance is returned."""
     actual, expected = np.asarray(actual), np.asarray(expected)
-    tol = RTOL * (np.abs(expected) + FLOOR_OF_MAX * np.max(np.abs(expected))) + SOLVE["atol"]
+    tol = RTOL * (np.abs(expected) + FLOOR_OF_MAX * np.max(np.abs(expected))) + atol
     excess = float(np.max(np.abs(actual - expected) / tol))
     assert excess <= 1.0, f"{what}: differs by up to {np.max(np.abs(actual - expected)):.3g}"
     return excess
@@ -191,11 +195,12 @@ def test_to_sbml_reads_back_as_the_same_model(name):
         assert back == expected
 
 
-def roadrunner_run(path: Path, ts: np.ndarray):
-    roadrunner = pytest.importorskip("roadrunner")  # the test extra installs it
+def roadrunner_run(path: Path, ts: np.ndarray, solve=SOLVE):
+    import roadrunner  # the test extra installs it
+
     rr = roadrunner.RoadRunner(str(path))
-    rr.integrator.relative_tolerance = SOLVE["rtol"]
-    rr.integrator.absolute_tolerance = SOLVE["atol"]
+    rr.integrator.relative_tolerance = solve["rtol"]
+    rr.integrator.absolute_tolerance = solve["atol"]
     rr.integrator.maximum_num_steps = 1_000_000
     ids = list(rr.model.getFloatingSpeciesIds())
     rr.timeCourseSelections = ["time"] + [f"[{s}]" for s in ids]
@@ -213,11 +218,12 @@ def test_written_sbml_in_roadrunner_matches_wholecell(name, tmp_path):
     model = meta.load()
     params = dict([changed_value(model)])
     ts = meta.times()
+    solve = TIGHTER.get(name, SOLVE)
     path = wc.write_sbml(model, tmp_path / f"{name}.xml", params)
-    expected = roadrunner_run(path, ts)
-    res = wc.simulate(model, ts, params=params, **SOLVE)
+    expected = roadrunner_run(path, ts, solve)
+    res = wc.simulate(model, ts, params=params, **solve)
     for sid, ref in expected.items():
-        assert_close(res.concentration(sid), ref, f"{name}: {sid}")
+        assert_close(res.concentration(sid), ref, f"{name}: {sid}", solve["atol"])
 
 
 def boehm_values() -> dict[str, float]:
