@@ -35,7 +35,14 @@ WRITTEN_DIGITS = 5e-15
 TIGHTER = {"cell_cycle_chen2004": {"rtol": 1e-12, "atol": 1e-16}}
 #: the library's models whose compilation takes over a minute on 2 cores: `pytest -m slow`
 SLOW = {"cell_cycle_chen2004", "glycolysis_teusink2000", "erythrocyte_holzhutter2004",
-        "glycolysis_pritchard2002", "erbb_chen2009"}
+        "glycolysis_pritchard2002"}
+#: models whose written SBML is not run in libRoadRunner, and why (their export is checked
+#: by reading it back, `test_to_sbml_reads_back_as_the_same_model`)
+NOT_IN_ROADRUNNER = {
+    "erbb_chen2009": "CVODE stalls at rtol 1e-10 / atol 1e-14 (t + h = t at t = 1800) and "
+    "at 1e-8 / 1e-11, the tightest it runs (tests/data/biomodels), its own error is above "
+    "1e-6 relative; that run alone takes 10 minutes on 2 cores",
+}
 #: built from published tables at first use, not a file of the library
 BUILT = {"syn3a"}
 LIBRARY = [n for n in wc.models.list() if n not in BUILT]
@@ -210,7 +217,8 @@ def roadrunner_run(path: Path, ts: np.ndarray, solve=SOLVE):
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in LIBRARY])
+    pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+    for n in LIBRARY if n not in NOT_IN_ROADRUNNER])
 def test_written_sbml_in_roadrunner_matches_wholecell(name, tmp_path):
     """Each library model with a parameter changed, written by `wc.write_sbml` and run by
     libRoadRunner, against wholecell's run of the model with that parameter."""
