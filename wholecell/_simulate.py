@@ -11,6 +11,7 @@ import numpy as np
 
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
+from ._executor import check_executor
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
 from .compiler._tolerances import as_input, guard_small, tolerance_values
@@ -40,6 +41,7 @@ def simulate(
     throw: bool = True,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    executor=None,
     **options,
 ) -> Result:
     """Simulate ``model`` and return the values of every model id at the times ``t``.
@@ -75,6 +77,11 @@ def simulate(
             (default 10,000 on a CPU; up to 100,000 on an accelerator, within 2 GB of
             output).
         progress: print progress of long stochastic runs (default: when > 1 chunk).
+        executor: ``None`` (this machine) or a `dask.distributed.Client`: the chunks of a
+            stochastic ensemble (``"ssa"``, ``"tau"``, ``"hybrid"``) run on its workers,
+            each compiling the model once; the results are those of a local run with
+            the same ``seed`` and ``chunk_size``, bit for bit, whatever the number of
+            workers, and a lost worker's chunks run again elsewhere.
         **options: for ``method="hybrid"``: ``stochastic`` (reaction ids, a predicate on
             the `Reaction`, or ``"auto"`` / a copy-number threshold) and
             ``communication_step`` (the longest time propensities stay frozen, default 1,
@@ -89,6 +96,8 @@ def simulate(
         UnsupportedSBMLError: the model uses a construct that cannot be simulated.
     """
     _check_arguments(method, n, options)
+    if executor is not None:
+        check_executor(executor)
     sim = compile(model)
     ts = output_times(t)
     rtol = tolerance_values(sim.state_ids, rtol, 1e-6, "rtol")
@@ -101,14 +110,14 @@ def simulate(
         ode = {"rtol": rtol, "atol": atol, "solver": solver} if method == "ode" else {}
         res = simulate_ssa(
             sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
-            chunk_size=chunk_size, progress=progress, method=method, **ode,
+            chunk_size=chunk_size, progress=progress, method=method, executor=executor, **ode,
         )
         return res.planned(stochastic_plan(method, res.method, draws=method == "ode"))
     if method == "hybrid":
         res = simulate_hybrid(
             sim, ts, start, P, batch, n=n, seed=seed, rtol=rtol, atol=atol, solver=solver,
             max_steps=max_steps, throw=throw, chunk_size=chunk_size, progress=progress,
-            **options,
+            executor=executor, **options,
         )
         return res.planned(stochastic_plan(method, res.method))
     how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)

@@ -1,0 +1,124 @@
+"""Ensembles beyond one machine: the chunks of a run on a Dask cluster.
+
+``wc.simulate(..., executor=client)`` with a `dask.distributed.Client` sends each chunk
+of an ensemble to a worker. The program of a chunk (the compiled model and the run's
+settings, a picklable callable) travels once to every worker (``scatter``) and is
+unpickled once per worker process (`_program` keeps it, by the hash of its bytes), so
+each worker compiles it once. A chunk's inputs are its members' rows, the same as in a
+local run, so the results are the local run's, bit for bit, whatever the number of
+workers. The tasks are pure (their key is the hash of their inputs): when a worker is
+lost, Dask runs its chunks again elsewhere, and the results are gathered by chunk, so
+none is lost or counted twice.
+
+Dask is imported here only, when an executor is given: ``import wholecell`` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._devices import shard_batch
+from ._errors import SimulationError
+
+#: programs one worker process keeps (the most recent), each with its compiled code
+KEEP_PROGRAMS = 8
+_PROGRAMS: OrderedDict[str, Callable] = OrderedDict()
+
+
+def check_executor(executor) -> None:
+    """Refuse an ``executor`` that is not a `dask.distributed.Client` (or Dask missing)."""
+    try:
+        from distributed import Client
+    except ImportError as e:
+        raise SimulationError(
+            "executor= needs Dask: pip install 'wholecell[dask]' (dask[distributed])"
+        ) from e
+    if not isinstance(executor, Client):
+        raise SimulationError(
+            f"executor must be a dask.distributed.Client (or None for this machine), "
+            f"got {type(executor).__name__}"
+        )
+
+
+def _program(token: str, blob: bytes) -> Callable:
+    """The unpickled program ``token`` of this worker process (unpickled once, so its
+    compiled code is reused by every chunk the worker runs)."""
+    run = _PROGRAMS.get(token)
+    if run is None:
+        import cloudpickle
+
+        run = cloudpickle.loads(blob)
+        _PROGRAMS[token] = run
+        while len(_PROGRAMS) > KEEP_PROGRAMS:
+            _PROGRAMS.popitem(last=False)
+    else:
+        _PROGRAMS.move_to_end(token)
+    return run
+
+
+def _rows(a: np.ndarray, idx: np.ndarray):
+    """A member array's rows ``idx`` to ship: a repeated row (a broadcast view, such as
+    one parameter vector for every member) travels once."""
+    if a.ndim and a.strides[0] == 0:
+        return ("same", np.ascontiguousarray(a[0]), len(idx))
+    return ("rows", np.ascontiguousarray(a[idx]))
+
+
+def _unrows(spec) -> np.ndarray:
+    if spec[0] == "same":
+        return np.broadcast_to(spec[1], (spec[2],) + spec[1].shape)
+    return spec[1]
+
+
+def _run_chunk(token: str, blob: bytes, specs: tuple, m: int, shard: bool):
+    """One chunk on a worker: the first ``m`` outputs of ``run(*rows, m)``, as numpy."""
+    run = _program(token, blob)
+    args = [jnp.asarray(_unrows(s)) for s in specs]
+    n_dev = len(jax.devices())
+    if shard and n_dev > 1 and args[0].shape[0] % n_dev == 0:
+        args = [shard_batch(a, on_cpu=False) for a in args]
+    out = run(*args, m)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:m], out)
+
+
+def map_chunks(executor, run: Callable, members: Sequence[np.ndarray], n: int, chunk: int, *,
+               shard: bool = True, progress: bool = False, label: str = "") -> list:
+    """The outputs of every chunk of ``n`` members (``chunk`` each, the last padded with
+    repeated members as in a local run), computed by the workers of ``executor``, in
+    chunk order. ``run`` must be picklable (cloudpickle)."""
+    import cloudpickle
+    from dask.base import tokenize
+    from distributed import as_completed
+
+    blob = cloudpickle.dumps(run)
+    token = hashlib.sha256(blob).hexdigest()
+    # every worker holds the program (a lost worker's replacement gets it from a peer)
+    program = executor.scatter(blob, broadcast=True, hash=False)
+    futures = []
+    n_chunks = -(-n // chunk)
+    for k in range(n_chunks):
+        lo, hi = k * chunk, min(n, (k + 1) * chunk)
+        idx = np.arange(lo, lo + chunk) % n
+        specs = tuple(_rows(np.asarray(a), idx) for a in members)
+        key = f"wholecell-{label or 'chunk'}-{k}-{tokenize(token, specs, hi - lo, shard)}"
+        futures.append(executor.submit(_run_chunk, token, program, specs, hi - lo, shard,
+                                       key=key, pure=True))
+    t_start, done = time.perf_counter(), 0
+    for f in as_completed(futures):
+        if f.status == "error":
+            break  # gather raises the worker's exception
+        done += 1
+        if progress:
+            members_done = min(n, done * chunk)
+            rate = members_done / (time.perf_counter() - t_start)
+            print(f"{label}: {done}/{n_chunks} chunks on the cluster ({rate:.0f} traj/s)",
+                  file=sys.stderr, flush=True)
+    return executor.gather(futures)
