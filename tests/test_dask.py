@@ -16,7 +16,7 @@ from pathlib import Path
 import distributed
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import DECAY, ROOT
 from test_ssa import BIRTH_DEATH
 
 import wholecell as wc
@@ -89,7 +89,7 @@ class KillAfterFirstChunk(distributed.WorkerPlugin):
 
     def transition(self, key, start, finish, **kwargs):
         if (self.address == self.victim and finish == "memory"
-                and str(key).startswith("wholecell-")):
+                and str(key).startswith("wholecell-ssa-")):
             Path(self.mark).write_text(str(key))
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -108,6 +108,32 @@ def test_a_lost_worker_loses_no_member(model, client, tmp_path):
     assert mark.read_text().startswith("wholecell-ssa-")  # the kill happened mid-run
     assert victim not in client.scheduler_info()["workers"]  # that worker is gone
     same(remote, run(model, seed=12))
+
+
+@pytest.mark.slow  # tau-leaping compiles for about 3 minutes here (3 processes, 2 cores)
+def test_tau_ensemble_on_the_cluster_equals_the_local_run(model, client):
+    """Tau-leaping runs through the same chunks: 2,000 members in 4 chunks."""
+    kw = dict(method="tau", n=2_000, seed=5, chunk_size=500, progress=False)
+    local = wc.simulate(model, TS, **kw)
+    remote = wc.simulate(model, TS, executor=client, **kw)
+    np.testing.assert_array_equal(remote.amount("X"), local.amount("X"))
+    np.testing.assert_array_equal(remote.stats["events"], local.stats["events"])
+
+
+def test_ode_parameter_ensemble_on_the_cluster(client):
+    """64 decay rates in 4 chunks of 16 on the workers: A(t) = 3 exp(-k t) within the
+    solver's error (rtol 1e-10: 1e-7, as tests/test_simulate.py), and the local run of
+    the whole batch to rounding (1e-12: members are solved independently, so only the
+    order of floating-point operations could differ)."""
+    decay = wc.load_sbml(DECAY)
+    ks = np.linspace(0.1, 2.0, 64)
+    kw = dict(params={"k": ks}, rtol=1e-10, atol=1e-12)
+    remote = wc.simulate(decay, TS, executor=client, chunk_size=16, **kw)
+    assert remote.amount("A").shape == (64, len(TS))
+    np.testing.assert_allclose(remote.amount("A"), 3.0 * np.exp(-np.outer(ks, TS)), rtol=1e-7)
+    np.testing.assert_allclose(remote.amount("A"), wc.simulate(decay, TS, **kw).amount("A"),
+                               rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(remote.stats["status"], wc.Status.SUCCESS.value)
 
 
 def test_executor_must_be_a_dask_client(model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -11,7 +12,7 @@ import numpy as np
 
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
-from ._executor import check_executor
+from ._executor import check_executor, map_chunks
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
 from .compiler._tolerances import as_input, guard_small, tolerance_values
@@ -73,15 +74,17 @@ def simulate(
             the chunk size or device count.
         throw: raise `SimulationError` when a solve fails; otherwise failed members are
             NaN and ``res.stats["status"]`` says why.
-        chunk_size: trajectories per compiled batch (``"ssa"``), bounding memory
+        chunk_size: trajectories per compiled batch (stochastic methods), bounding memory
             (default 10,000 on a CPU; up to 100,000 on an accelerator, within 2 GB of
             output).
         progress: print progress of long stochastic runs (default: when > 1 chunk).
-        executor: ``None`` (this machine) or a `dask.distributed.Client`: the chunks of a
-            stochastic ensemble (``"ssa"``, ``"tau"``, ``"hybrid"``) run on its workers,
-            each compiling the model once; the results are those of a local run with
-            the same ``seed`` and ``chunk_size``, bit for bit, whatever the number of
-            workers, and a lost worker's chunks run again elsewhere.
+        executor: ``None`` (this machine) or a `dask.distributed.Client`: the chunks of an
+            ensemble run on its workers, each compiling the model once, and a lost
+            worker's chunks run again elsewhere. A stochastic ensemble (``"ssa"``,
+            ``"tau"``, ``"hybrid"``) gives the local run's results for the same ``seed``
+            and ``chunk_size``, bit for bit, whatever the number of workers; a parameter
+            ensemble of ODEs runs in chunks of ``chunk_size`` parameter sets (default
+            1,000), each solved as a local batch of that size would be.
         **options: for ``method="hybrid"``: ``stochastic`` (reaction ids, a predicate on
             the `Reaction`, or ``"auto"`` / a copy-number threshold) and
             ``communication_step`` (the longest time propensities stay frozen, default 1,
@@ -122,15 +125,17 @@ def simulate(
         return res.planned(stochastic_plan(method, res.method))
     how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
     tols = as_input(rtol), as_input(atol)
-    values, stats = _run_batch(
-        sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols, max_steps
+    values, stats = _run_ensemble(
+        executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols,
+        max_steps,
     )
     status = np.asarray(stats.status)
     if how.fallback and np.any(status != SUCCESS):
         # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
         how = after_failure(sim, how, P.shape[0])
-        values, stats = _run_batch(
-            sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols, max_steps
+        values, stats = _run_ensemble(
+            executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver,
+            *tols, max_steps,
         )
         status = np.asarray(stats.status)
     if throw and np.any(status != SUCCESS):
@@ -185,6 +190,28 @@ def _check_arguments(method: str, n: int, options: Mapping[str, object]) -> None
         )
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise SimulationError(f"n (the number of trajectories) must be an integer >= 1, got {n!r}")
+
+
+#: parameter sets per task of an ODE ensemble on a Dask cluster (``executor=``)
+ODE_CHUNK = 1_000
+
+
+def _run_ensemble(executor, chunk_size, sim, ts, t0, P, solver, rtol, atol, max_steps):
+    """`_run_batch` here, or on the workers of ``executor`` (a Dask client) in chunks of
+    ``chunk_size`` parameter sets (default `ODE_CHUNK`), each chunk one `_run_batch`."""
+    n = P.shape[0]
+    if executor is None or n == 1:
+        return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
+    run = functools.partial(_run_chunk, sim, ts, t0, solver, rtol, atol, max_steps)
+    chunk = min(n, chunk_size or ODE_CHUNK)
+    parts = map_chunks(executor, run, (np.asarray(P),), n, chunk, shard=False, label="ode")
+    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+
+
+def _run_chunk(sim, ts, t0, solver, rtol, atol, max_steps, P, m):
+    """One chunk of an ODE ensemble on a worker (``m``: its members that are not padding,
+    which `map_chunks` keeps)."""
+    return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
 
 
 def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
