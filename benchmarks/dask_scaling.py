@@ -84,7 +84,7 @@ def main() -> None:
 
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     clusters = {k: LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                                dashboard_address=None, env=env)
+                                dashboard_address="127.0.0.1:0", env=env)
                 for k, w in (("1 worker", 1), ("2 workers", 2))}
     clients = {k: Client(c) for k, c in clusters.items()}
     try:

@@ -36,7 +36,7 @@ def cluster():
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "WHOLECELL_NO_CACHE": "1"}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, env=env) as cl:
+                                  dashboard_address="127.0.0.1:0", env=env) as cl:
         yield cl
 
 

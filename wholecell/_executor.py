@@ -102,12 +102,13 @@ def map_chunks(executor, run: Callable, members: Sequence[np.ndarray], n: int, c
     token = hashlib.sha256(blob).hexdigest()
     # every worker holds the program (a lost worker's replacement gets it from a peer)
     program = executor.scatter(blob, broadcast=True, hash=False)
+    members = [np.asarray(a) for a in members]
     futures = []
     n_chunks = -(-n // chunk)
     for k in range(n_chunks):
         lo, hi = k * chunk, min(n, (k + 1) * chunk)
         idx = np.arange(lo, lo + chunk) % n
-        specs = tuple(_rows(np.asarray(a), idx) for a in members)
+        specs = tuple(_rows(a, idx) for a in members)
         key = f"wholecell-{label or 'chunk'}-{k}-{tokenize(token, specs, hi - lo, shard)}"
         futures.append(executor.submit(_run_chunk, token, program, specs, hi - lo, shard,
                                        key=key, pure=True))
