@@ -120,6 +120,21 @@ def test_tau_ensemble_on_the_cluster_equals_the_local_run(model, client):
     np.testing.assert_array_equal(remote.stats["events"], local.stats["events"])
 
 
+def test_hybrid_ensemble_on_the_cluster_equals_the_local_run(client):
+    """Hybrid SSA/ODE runs through the same chunks: 400 members in 4 chunks, the
+    birth-death reactions exact, the conversion S -> Q an ODE (tests/test_hybrid.py)."""
+    from test_hybrid import _model
+
+    hybrid = wc.load_sbml(_model(False))
+    kw = dict(method="hybrid", stochastic=["birth", "death"], n=400, seed=4, chunk_size=100,
+              progress=False)
+    local = wc.simulate(hybrid, TS, **kw)
+    remote = wc.simulate(hybrid, TS, executor=client, **kw)
+    for sid in ("X", "S", "Q"):
+        np.testing.assert_array_equal(remote.amount(sid), local.amount(sid))
+    np.testing.assert_array_equal(remote.stats["events"], local.stats["events"])
+
+
 def test_ode_parameter_ensemble_on_the_cluster(client):
     """64 decay rates in 4 chunks of 16 on the workers: A(t) = 3 exp(-k t) within the
     solver's error (rtol 1e-10: 1e-7, as tests/test_simulate.py), and the local run of
