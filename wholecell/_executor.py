@@ -8,7 +8,8 @@ each worker compiles it once. A chunk's inputs are its members' rows, the same a
 local run, so the results are the local run's, bit for bit, whatever the number of
 workers. The tasks are pure (their key is the hash of their inputs): when a worker is
 lost, Dask runs its chunks again elsewhere, and the results are gathered by chunk, so
-none is lost or counted twice.
+none is lost or counted twice. (The program itself is scattered data, with no task to
+rebuild it: a run fails if every worker holding it is lost at once.)
 
 Dask is imported here only, when an executor is given: ``import wholecell`` stays light.
 """
@@ -20,6 +21,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -28,12 +30,15 @@ import numpy as np
 from ._devices import shard_batch
 from ._errors import SimulationError
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 #: programs one worker process keeps (the most recent), each with its compiled code
 KEEP_PROGRAMS = 8
 _PROGRAMS: OrderedDict[str, Callable] = OrderedDict()
 
 
-def check_executor(executor) -> None:
+def check_executor(executor: object) -> None:
     """Refuse an ``executor`` that is not a `dask.distributed.Client` (or Dask missing)."""
     try:
         from distributed import Client
@@ -89,8 +94,9 @@ def _run_chunk(token: str, blob: bytes, specs: tuple, m: int, shard: bool):
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:m], out)
 
 
-def map_chunks(executor, run: Callable, members: Sequence[np.ndarray], n: int, chunk: int, *,
-               shard: bool = True, progress: bool = False, label: str = "") -> list:
+def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n: int,
+               chunk: int, *, shard: bool = True, progress: bool = False,
+               label: str = "") -> list:
     """The outputs of every chunk of ``n`` members (``chunk`` each, the last padded with
     repeated members as in a local run), computed by the workers of ``executor``, in
     chunk order. ``run`` must be picklable (cloudpickle)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -25,6 +26,9 @@ from .solve._plan import after_failure, plan, route_for, stochastic_plan
 from .stochastic._hybrid import simulate_hybrid
 from .stochastic._stochastic import simulate_ssa
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 
 def simulate(
     model: Model | CompiledModel,
@@ -42,7 +46,7 @@ def simulate(
     throw: bool = True,
     chunk_size: int | None = None,
     progress: bool | None = None,
-    executor=None,
+    executor: Client | None = None,
     **options,
 ) -> Result:
     """Simulate ``model`` and return the values of every model id at the times ``t``.
