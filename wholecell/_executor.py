@@ -2,14 +2,14 @@
 
 ``wc.simulate(..., executor=client)`` with a `dask.distributed.Client` sends each chunk
 of an ensemble to a worker. The program of a chunk (the compiled model and the run's
-settings, a picklable callable) travels once to every worker (``scatter``) and is
-unpickled once per worker process (`_program` keeps it, by the hash of its bytes), so
-each worker compiles it once. A chunk's inputs are its members' rows, the same as in a
-local run, so the results are the local run's, bit for bit, whatever the number of
-workers. The tasks are pure (their key is the hash of their inputs): when a worker is
-lost, Dask runs its chunks again elsewhere, and the results are gathered by chunk, so
-none is lost or counted twice. (The program itself is scattered data, with no task to
-rebuild it: a run fails if every worker holding it is lost at once.)
+settings, a picklable callable) is one task that the chunks depend on, so it travels to
+each worker that needs it, and it is unpickled once per worker process (`_program` keeps
+it, by the hash of its bytes), so each worker compiles it once. A chunk's inputs are its
+members' rows, the same as in a local run, so the results are the local run's, bit for
+bit, whatever the number of workers. The tasks are pure (their key is the hash of their
+inputs): when a worker is lost, Dask runs its chunks (and the program task, if no other
+worker holds it) again elsewhere, and the results are gathered by chunk, so none is lost
+or counted twice.
 
 Dask is imported here only, when an executor is given: ``import wholecell`` stays light.
 """
@@ -69,6 +69,11 @@ def _program(token: str, blob: bytes) -> Callable:
     return run
 
 
+def _same(blob: bytes) -> bytes:
+    """The program's bytes, as the result of a task on a worker."""
+    return blob
+
+
 def _rows(a: np.ndarray, idx: np.ndarray):
     """A member array's rows ``idx`` to ship: a repeated row (a broadcast view, such as
     one parameter vector for every member) travels once."""
@@ -106,8 +111,10 @@ def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n
 
     blob = cloudpickle.dumps(run)
     token = hashlib.sha256(blob).hexdigest()
-    # every worker holds the program (a lost worker's replacement gets it from a peer)
-    program = executor.scatter(blob, broadcast=True, hash=False)
+    # the program is a task, not scattered data: a task can be run again when every
+    # worker holding its result is lost (and Dask's memory manager keeps few replicas of
+    # data, so a broadcast does not stay on every worker)
+    program = executor.submit(_same, blob, key=f"wholecell-program-{token}", pure=True)
     members = [np.asarray(a) for a in members]
     futures = []
     n_chunks = -(-n // chunk)

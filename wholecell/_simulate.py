@@ -88,7 +88,8 @@ def simulate(
             ``"tau"``, ``"hybrid"``) gives the local run's results for the same ``seed``
             and ``chunk_size``, bit for bit, whatever the number of workers; a parameter
             ensemble of ODEs runs in chunks of ``chunk_size`` parameter sets (default
-            1,000), each solved as a local batch of that size would be.
+            1,000), each solved as a local batch of that size would be (one parameter
+            set is solved here).
         **options: for ``method="hybrid"``: ``stochastic`` (reaction ids, a predicate on
             the `Reaction`, or ``"auto"`` / a copy-number threshold) and
             ``communication_step`` (the longest time propensities stay frozen, default 1,
