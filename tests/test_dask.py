@@ -120,6 +120,7 @@ def test_tau_ensemble_on_the_cluster_equals_the_local_run(model, client):
     np.testing.assert_array_equal(remote.stats["events"], local.stats["events"])
 
 
+@pytest.mark.slow  # 68-143 s here (the hybrid engine compiles in 3 processes on 2 cores)
 def test_hybrid_ensemble_on_the_cluster_equals_the_local_run(client):
     """Hybrid SSA/ODE runs through the same chunks: 400 members in 4 chunks, the
     birth-death reactions exact, the conversion S -> Q an ODE (tests/test_hybrid.py)."""
