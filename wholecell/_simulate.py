@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -11,6 +13,7 @@ import numpy as np
 
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
+from ._executor import check_executor, map_chunks
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
 from .compiler._tolerances import as_input, guard_small, tolerance_values
@@ -22,6 +25,9 @@ from .solve._inputs import output_times, param_batch
 from .solve._plan import after_failure, plan, route_for, stochastic_plan
 from .stochastic._hybrid import simulate_hybrid
 from .stochastic._stochastic import simulate_ssa
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def simulate(
@@ -40,6 +46,7 @@ def simulate(
     throw: bool = True,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    executor: Client | None = None,
     **options,
 ) -> Result:
     """Simulate ``model`` and return the values of every model id at the times ``t``.
@@ -71,10 +78,18 @@ def simulate(
             the chunk size or device count.
         throw: raise `SimulationError` when a solve fails; otherwise failed members are
             NaN and ``res.stats["status"]`` says why.
-        chunk_size: trajectories per compiled batch (``"ssa"``), bounding memory
+        chunk_size: trajectories per compiled batch (stochastic methods), bounding memory
             (default 10,000 on a CPU; up to 100,000 on an accelerator, within 2 GB of
             output).
         progress: print progress of long stochastic runs (default: when > 1 chunk).
+        executor: ``None`` (this machine) or a `dask.distributed.Client`: the chunks of an
+            ensemble run on its workers, each compiling the model once, and a lost
+            worker's chunks run again elsewhere. A stochastic ensemble (``"ssa"``,
+            ``"tau"``, ``"hybrid"``) gives the local run's results for the same ``seed``
+            and ``chunk_size``, bit for bit, whatever the number of workers; a parameter
+            ensemble of ODEs runs in chunks of ``chunk_size`` parameter sets (default
+            1,000), each solved as a local batch of that size would be (one parameter
+            set is solved here).
         **options: for ``method="hybrid"``: ``stochastic`` (reaction ids, a predicate on
             the `Reaction`, or ``"auto"`` / a copy-number threshold) and
             ``communication_step`` (the longest time propensities stay frozen, default 1,
@@ -89,6 +104,8 @@ def simulate(
         UnsupportedSBMLError: the model uses a construct that cannot be simulated.
     """
     _check_arguments(method, n, options)
+    if executor is not None:
+        check_executor(executor)
     sim = compile(model)
     ts = output_times(t)
     rtol = tolerance_values(sim.state_ids, rtol, 1e-6, "rtol")
@@ -101,27 +118,29 @@ def simulate(
         ode = {"rtol": rtol, "atol": atol, "solver": solver} if method == "ode" else {}
         res = simulate_ssa(
             sim, ts, start, P, batch, n=n, seed=seed, max_events=max_steps, throw=throw,
-            chunk_size=chunk_size, progress=progress, method=method, **ode,
+            chunk_size=chunk_size, progress=progress, method=method, executor=executor, **ode,
         )
         return res.planned(stochastic_plan(method, res.method, draws=method == "ode"))
     if method == "hybrid":
         res = simulate_hybrid(
             sim, ts, start, P, batch, n=n, seed=seed, rtol=rtol, atol=atol, solver=solver,
             max_steps=max_steps, throw=throw, chunk_size=chunk_size, progress=progress,
-            **options,
+            executor=executor, **options,
         )
         return res.planned(stochastic_plan(method, res.method))
     how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
     tols = as_input(rtol), as_input(atol)
-    values, stats = _run_batch(
-        sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols, max_steps
+    values, stats = _run_ensemble(
+        executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols,
+        max_steps,
     )
     status = np.asarray(stats.status)
     if how.fallback and np.any(status != SUCCESS):
         # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
         how = after_failure(sim, how, P.shape[0])
-        values, stats = _run_batch(
-            sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols, max_steps
+        values, stats = _run_ensemble(
+            executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver,
+            *tols, max_steps,
         )
         status = np.asarray(stats.status)
     if throw and np.any(status != SUCCESS):
@@ -176,6 +195,28 @@ def _check_arguments(method: str, n: int, options: Mapping[str, object]) -> None
         )
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise SimulationError(f"n (the number of trajectories) must be an integer >= 1, got {n!r}")
+
+
+#: parameter sets per task of an ODE ensemble on a Dask cluster (``executor=``)
+ODE_CHUNK = 1_000
+
+
+def _run_ensemble(executor, chunk_size, sim, ts, t0, P, solver, rtol, atol, max_steps):
+    """`_run_batch` here, or on the workers of ``executor`` (a Dask client) in chunks of
+    ``chunk_size`` parameter sets (default `ODE_CHUNK`), each chunk one `_run_batch`."""
+    n = P.shape[0]
+    if executor is None or n == 1:
+        return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
+    run = functools.partial(_run_chunk, sim, ts, t0, solver, rtol, atol, max_steps)
+    chunk = min(n, chunk_size or ODE_CHUNK)
+    parts = map_chunks(executor, run, (np.asarray(P),), n, chunk, shard=False, label="ode")
+    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+
+
+def _run_chunk(sim, ts, t0, solver, rtol, atol, max_steps, P, m):
+    """One chunk of an ODE ensemble on a worker (``m``: its members that are not padding,
+    which `map_chunks` keeps)."""
+    return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
 
 
 def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._devices import shard_batch
 from .._errors import SimulationError
+from .._executor import map_chunks
 
 
 def ensemble_size(P, n: int) -> int:
@@ -34,19 +35,26 @@ def ensemble_size(P, n: int) -> int:
 
 
 def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
-               progress: bool | None = False, label: str = "", shard: bool = True):
+               progress: bool | None = False, label: str = "", shard: bool = True,
+               executor=None):
     """``run(*chunk_of_each_member_array, m)`` over chunks of ``chunk`` members: the
     outputs (any pytree of arrays with members leading) of the ``n`` members, as numpy
     arrays. ``members`` holds arrays with one row per member. The last chunk is padded
     with repeated members (``m`` of a chunk are real), so one compilation serves all.
     ``shard`` rounds the chunk up to a multiple of the device count and splits each chunk
     over the devices (`shard_batch`, not over CPU cores). ``progress`` prints the rate
-    (None: when there is more than one chunk)."""
+    (None: when there is more than one chunk). ``executor`` (a `dask.distributed.Client`)
+    runs the chunks on its workers (`map_chunks`; ``run`` must then be picklable), with
+    the same results."""
     if shard:
         n_dev = len(jax.devices())
         chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count
     n_chunks = -(-n // chunk)
     show = progress if progress is not None else n_chunks > 1
+    if executor is not None:
+        parts = map_chunks(executor, run, members, n, chunk, shard=shard, progress=show,
+                           label=label)
+        return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
     parts = []
     t_start = time.perf_counter()
     for k in range(n_chunks):

@@ -341,9 +341,10 @@ def make_plan(
 def simulate_hybrid(
     sim: CompiledModel, ts, t0, P, batch, *, n: int, seed: int, rtol: float, atol: float,
     solver: str, max_steps: int, throw: bool, chunk_size: int | None, progress: bool | None,
-    stochastic: Stochastic = None, communication_step: float | str = 1.0,
+    stochastic: Stochastic = None, communication_step: float | str = 1.0, executor=None,
 ):
-    """``n`` hybrid trajectories (or one per row of a parameter batch ``P``): a `Result`."""
+    """``n`` hybrid trajectories (or one per row of a parameter batch ``P``): a `Result`;
+    ``executor``: a Dask client whose workers run the chunks (`run_chunks`)."""
     plan = make_plan(sim, stochastic, communication_step, P[0])
     if solver == "auto":
         solver = choose_hybrid_solver(plan, P[0], float(t0), float(ts[-1] - t0))
@@ -356,7 +357,7 @@ def simulate_hybrid(
 
     values, (stats, fired) = run_chunks(run, (member_rows(P, n), keys), n,
                                chunk_size or min(n, DEFAULT_CHUNK), progress=progress,
-                               label="hybrid")
+                               label="hybrid", executor=executor)
     status = stats.status
     if throw and np.any(status != SUCCESS):
         raise hybrid_failure(sim, stats)

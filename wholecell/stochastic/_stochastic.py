@@ -96,14 +96,15 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, ato
 
 def simulate_ssa(
     sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa",
-    rtol=ODE_RTOL, atol=ODE_ATOL, solver="auto",
+    rtol=ODE_RTOL, atol=ODE_ATOL, solver="auto", executor=None,
 ):
     """n stochastic trajectories (or one per row of a parameter batch ``P``).
 
     A model without reactions is deterministic between its events; its randomness is in
     the events (distrib draws, random tie-breaking), so it runs on the ODE solver with
     one PRNG stream per trajectory (as does ``method="ode"`` for models that draw, with
-    the caller's ``rtol``, ``atol`` and ``solver``).
+    the caller's ``rtol``, ``atol`` and ``solver``). ``executor``: a Dask client whose
+    workers run the chunks (`run_chunks`).
     """
     label = method
     if method == "ode" or (method in ("ssa", "tau") and not sim.structure.layout.model.reactions):
@@ -121,7 +122,7 @@ def simulate_ssa(
                       max_events, method, as_input(rtol), as_input(atol))
 
     values, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
-                               progress=progress, label=method)
+                               progress=progress, label=method, executor=executor)
     status = stats.status
     if throw and np.any(status != SUCCESS):
         bad = int(status[status != SUCCESS][0])
