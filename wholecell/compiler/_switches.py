@@ -1,7 +1,8 @@
 """Switches of the right-hand side at times that do not depend on the state.
 
 A relation between the simulation time and an expression of constants only
-(``time > tau``, ``10 <= time``, also inside ``and``/``or``/``piecewise``) switches the
+(``time > tau``, ``10 <= time``, ``time - tau < 0``; also inside ``and``/``or``/
+``piecewise``) switches the
 vector field at a time known before the run: the integrator ends a step there
 (`wholecell.ode._integrate.integrate`'s ``jump_ts``), so the computed solution is smooth
 in the parameters between switches and its derivative is that of the objective. The
@@ -52,12 +53,11 @@ class _Analysis:
         if not self.varies(expr):
             return  # constant during the run: a fixed branch
         if isinstance(expr, S.RELATIONS):
-            a, b = expr.args
-            for t_side, other in ((a, b), (b, a)):
-                if t_side == S.TIME and not self.varies(other):
-                    self.times.setdefault(other)
-                    return
-            self.other = True
+            at = self.root(expr.args[0] - expr.args[1])
+            if at is None:
+                self.other = True
+            else:
+                self.times.setdefault(at)
             return
         if isinstance(expr, S.Piecewise):
             for k, arg in enumerate(expr.args):
@@ -75,6 +75,20 @@ class _Analysis:
             return
         for arg in expr.args:
             self.visit(arg)
+
+    def root(self, diff: sp.Expr) -> sp.Expr | None:
+        """The time at which ``diff`` (a relation's left side minus its right) is zero,
+        where it is ``slope * time + rest`` with constant ``slope`` and ``rest``
+        (``time > tau``, ``time - tau < 0``, ``2 * time >= tau``); else None."""
+        if not diff.has(S.TIME):
+            return None
+        slope = sp.diff(diff, S.TIME)
+        rest = sp.expand(diff - slope * S.TIME)
+        if slope.has(S.TIME) or rest.has(S.TIME) or slope == 0:
+            return None
+        if self.varies(slope) or self.varies(rest):
+            return None
+        return -rest if slope == 1 else -rest / slope
 
     def condition(self, expr: sp.Expr, seen: frozenset = frozenset()) -> None:
         """A value read as a boolean: a relation or logical operator, or anything else
