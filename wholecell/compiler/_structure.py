@@ -29,12 +29,10 @@ from . import _history
 from ._events import EventSpec, event_spec
 from ._layout import Layout, delayed_sym, p_sym, x0_sym
 from ._program import Program
+from ._switches import NON_SMOOTH, time_switches
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
 _DENSE_LIMIT = 250_000
-#: functions that switch: a right-hand side with one is not smooth in time and state
-NON_SMOOTH = (S.Piecewise, S.Gt, S.Ge, S.Lt, S.Le, S.Eq, S.Ne, S.Max, S.Min, S.Quotient,
-              S.Rem, sp.Piecewise, sp.floor, sp.ceiling, sp.Heaviside, sp.Abs)
 
 
 class RunArgs(NamedTuple):
@@ -62,6 +60,9 @@ class Structure:
     n_const: int
     n_state: int
     smooth: bool  # the right-hand side has no switch (piecewise, relation, min/max, ...)
+    time_switched: bool  # it has switches, all at times set by constants (`_switches`)
+    n_switches: int
+    switch_prog: Program | None  # c -> the times of those switches
     init_outputs: list[sp.Symbol]
     init: Program  # (p, t0) -> (c, x0)
     reaction_ids: list[str]
@@ -137,6 +138,21 @@ class Structure:
         # between step sequences: its step sizes are then not differentiated (`integrate`)
         self.smooth = not any(
             isinstance(e, sp.Basic) and e.has(*NON_SMOOTH) for e in L.run_defs.values()
+        )
+        # ... unless every switch is at a time the constants set (``time > tau``): the
+        # integrator then ends a step at each (`switch_times`), and between them the
+        # solution is smooth
+        times, only_times = time_switches(L.run_defs, self.const_syms)
+        only_times = only_times and not any(
+            isinstance(e, sp.Basic) and e.has(*NON_SMOOTH, *S.LOGICAL)
+            for d in L.delays for e in d[:2]
+        )
+        self.time_switched = bool(times) and only_times and not self.smooth
+        self.n_switches = len(times)
+        at = [sym(f"@switch:{k}") for k in range(len(times))]
+        self.switch_prog = (
+            Program(self.const_syms, {**L.run_defs, **dict(zip(at, times, strict=True))}, at)
+            if times else None
         )
         n_r = len(self.reaction_ids)
         self.n_reactions = n_r
@@ -263,6 +279,14 @@ class Structure:
                 past = jax.vmap(before)(jnp.arange(n), when)
                 d = jnp.where(when < hist.t_start, past, d)
         return d
+
+    def switch_times(self, args) -> jax.Array:
+        """The times at which the right-hand side switches, from the constants (``args``:
+        ``c`` or `RunArgs`); one entry per switch, in no particular order."""
+        c = args.c if isinstance(args, RunArgs) else args
+        if self.switch_prog is None:
+            return jnp.zeros(0, c.dtype)
+        return self.switch_prog(c)
 
     def base(self, t, x, args):
         """The run-time base vector (constants, state, time, delayed values).

@@ -174,6 +174,7 @@ def integrate(
     dt_max=jnp.inf,
     stop_at_outputs: bool = False,
     differentiate_steps: bool = True,
+    jump_ts=None,
 ):
     """Integrate dx/dt = rhs(t, x, args) from (t0, x0), returning x at each of ``ts``.
 
@@ -181,7 +182,11 @@ def integrate(
     step ends at or before the next output time. ``differentiate_steps``: the step sizes
     (chosen from the error estimates) are differentiated with the solution; False holds
     them constant, for a right-hand side with switches, where the computed solution is
-    not smooth in the parameters. Returns (ys, Stats).
+    not smooth in the parameters. ``jump_ts`` (an array, in any order) are times where
+    the right-hand side switches: as diffrax's ``jump_ts``, a step ends on the float
+    before each and the next starts on the float after it, with the solver's carried
+    stage recomputed; the step's end follows the switch time in differentiation, so a
+    switch time that depends on the parameters gets its derivative. Returns (ys, Stats).
     """
     hold = (lambda v: v) if differentiate_steps else jax.lax.stop_gradient
     hooks = hooks or Hooks()
@@ -243,6 +248,8 @@ def integrate(
         if stop_at_outputs:
             # Steps end on output times: events cannot hide between two outputs.
             t_stop = jnp.minimum(t_stop, t_out)
+        t_jump, next_jump = _next_jump(s.t, jump_ts)
+        t_stop = jnp.minimum(t_stop, t_jump)
         hits_stop = s.t + jnp.minimum(s.dt, dt_cap) >= t_stop
         t1 = jnp.where(hits_stop, t_stop, s.t + jnp.minimum(s.dt, dt_cap))
         # Under vmap the body also runs for trajectories that are done (their result is
@@ -276,12 +283,17 @@ def integrate(
             ~accept & (new_dt < tiny), jnp.where(finite, DT_UNDERFLOW, NONFINITE), s.status
         )
         status = jnp.where(accept & (ev_status != SUCCESS), ev_status, status)
+        # A step that ended before a switch (and was not cut short by an event) is
+        # followed by one from just after it, on the new branch: the solver's carried
+        # stage (FSAL) is stale there.
+        crossed = hits_stop & (t1 == t_jump) & (t_after == t1)
+        t_after = jnp.where(crossed, eqxi.nextafter(next_jump), t_after)
         return _State(
             t=jnp.where(accept, t_after, s.t),
             x=pick(x_after, s.x),
             dt=new_dt,
             solver_state=pick(sstate, s.solver_state),
-            made_jump=jnp.where(accept, jumped, s.made_jump),
+            made_jump=jnp.where(accept, jumped | crossed, s.made_jump),
             interp=pick(interp, s.interp),
             steps=s.steps + 1,
             rejected=s.rejected + jnp.where(accept, 0, 1),
@@ -306,6 +318,23 @@ def integrate(
     final, ys = jax.lax.scan(advance, init, ts)
     status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
     return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
+
+
+def _next_jump(t, jump_ts):
+    """(the float before the first switch after ``t``, that switch); (inf, inf) if none.
+
+    A switch whose float before is ``t`` itself (a step ended there without crossing it,
+    which only an event or output on that very float can cause) is passed over.
+    """
+    if jump_ts is None or jump_ts.shape[0] == 0:
+        inf = jnp.asarray(jnp.inf, t.dtype)
+        return inf, inf
+    jump_ts = jnp.asarray(jump_ts, t.dtype)
+    before = eqxi.prevbefore(jump_ts)  # its derivative is that of the switch time
+    ahead = before > t
+    k = jnp.argmin(jnp.where(ahead, jump_ts, jnp.inf))
+    found = ahead[k]
+    return (jnp.where(found, before[k], jnp.inf), jnp.where(found, jump_ts[k], jnp.inf))
 
 
 def _loop_kind(adjoint: str) -> str:

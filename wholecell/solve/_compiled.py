@@ -194,7 +194,10 @@ class CompiledModel(eqx.Module):
             adjoint=adjoint,
             hooks=hooks,
             stop_at_outputs=hooks is not None,
-            differentiate_steps=st.smooth,
+            # switches at times the parameters set end a step (``jump_ts``): between
+            # them the solution is smooth and so are the step sizes
+            differentiate_steps=st.smooth or st.time_switched,
+            jump_ts=st.switch_times(c) if st.n_switches else None,
         )
 
     def solve_batch(
