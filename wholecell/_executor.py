@@ -88,15 +88,26 @@ def _unrows(spec) -> np.ndarray:
     return spec[1]
 
 
-def _run_chunk(token: str, blob: bytes, specs: tuple, m: int, shard: bool):
-    """One chunk on a worker: the first ``m`` outputs of ``run(*rows, m)``, as numpy."""
-    run = _program(token, blob)
-    args = [jnp.asarray(_unrows(s)) for s in specs]
-    n_dev = len(jax.devices())
-    if shard and n_dev > 1 and args[0].shape[0] % n_dev == 0:
+def chunk_windows(n: int, chunk: int):
+    """Each chunk of ``n`` members, ``chunk`` at a time: (its real members ``m``, the row
+    indices ``idx``), the last chunk padded to a full one with repeated members."""
+    for k in range(-(-n // chunk)):
+        lo, hi = k * chunk, min(n, (k + 1) * chunk)
+        yield hi - lo, np.arange(lo, lo + chunk) % n
+
+
+def run_chunk(run: Callable, args: Sequence, m: int, shard: bool):
+    """``run(*args, m)`` on this process, split over its devices when ``shard`` and their
+    count divides the chunk: the first ``m`` outputs, as numpy."""
+    if shard and args[0].shape[0] % len(jax.devices()) == 0:
         args = [shard_batch(a, on_cpu=False) for a in args]
     out = run(*args, m)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:m], out)
+
+
+def _run_chunk(token: str, blob: bytes, specs: tuple, m: int, shard: bool):
+    """One chunk on a worker (`run_chunk` of the worker's copy of the program)."""
+    return run_chunk(_program(token, blob), [jnp.asarray(_unrows(s)) for s in specs], m, shard)
 
 
 def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n: int,
@@ -117,14 +128,12 @@ def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n
     program = executor.submit(_same, blob, key=f"wholecell-program-{token}", pure=True)
     members = [np.asarray(a) for a in members]
     futures = []
-    n_chunks = -(-n // chunk)
-    for k in range(n_chunks):
-        lo, hi = k * chunk, min(n, (k + 1) * chunk)
-        idx = np.arange(lo, lo + chunk) % n
+    for k, (m, idx) in enumerate(chunk_windows(n, chunk)):
         specs = tuple(_rows(a, idx) for a in members)
-        key = f"wholecell-{label or 'chunk'}-{k}-{tokenize(token, specs, hi - lo, shard)}"
-        futures.append(executor.submit(_run_chunk, token, program, specs, hi - lo, shard,
+        key = f"wholecell-{label or 'chunk'}-{k}-{tokenize(token, specs, m, shard)}"
+        futures.append(executor.submit(_run_chunk, token, program, specs, m, shard,
                                        key=key, pure=True))
+    n_chunks = len(futures)
     t_start, done = time.perf_counter(), 0
     for f in as_completed(futures):
         if f.status == "error":

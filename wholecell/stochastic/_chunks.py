@@ -16,9 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._devices import shard_batch
 from .._errors import SimulationError
-from .._executor import map_chunks
+from .._executor import chunk_windows, map_chunks, run_chunk
 
 
 def ensemble_size(P, n: int) -> int:
@@ -57,15 +56,10 @@ def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
         return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
     parts = []
     t_start = time.perf_counter()
-    for k in range(n_chunks):
-        lo, hi = k * chunk, min(n, (k + 1) * chunk)
-        idx = np.arange(lo, lo + chunk) % n  # pad the last chunk to a full one
-        args = [jnp.asarray(a[idx]) for a in members]
-        if shard:
-            args = [shard_batch(a, on_cpu=False) for a in args]
-        out = run(*args, hi - lo)
-        m = hi - lo
-        parts.append(jax.tree_util.tree_map(lambda a, m=m: np.asarray(a)[:m], out))
+    hi = 0
+    for m, idx in chunk_windows(n, chunk):
+        parts.append(run_chunk(run, [jnp.asarray(a[idx]) for a in members], m, shard))
+        hi += m
         if show:
             rate = hi / (time.perf_counter() - t_start)
             print(f"{label}: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
