@@ -46,6 +46,13 @@ def scalar_programs(on: bool = True) -> Iterator[None]:
     finally:
         _SCALAR.reset(token)
 
+
+def scalar_programs_active() -> bool:
+    """Whether `scalar_programs` is on here (for jitted functions, which must take it as
+    a static argument: a trace cached with it off would be reused with it on)."""
+    return _SCALAR.get()
+
+
 _ARG = [sp.Symbol(f"_a{i}", real=True) for i in range(512)]
 _CONST = [sp.Symbol(f"_c{i}", real=True) for i in range(512)]
 #: the placeholders of a shape's arguments and constants (for evaluators of shapes

@@ -15,6 +15,7 @@ from jaxtyping import Array, Float
 from .._errors import CompileError, SimulationError
 from ..compiler._jacobian import jacobian_for
 from ..compiler._layout import build_layout
+from ..compiler._program import scalar_programs, scalar_programs_active
 from ..compiler._structure import RunArgs, Structure, refuse_misplaced_draws
 from ..compiler._tolerances import state_atol, tolerance_values
 from ..ensemble._members import solve_members
@@ -149,56 +150,14 @@ class CompiledModel(eqx.Module):
         p = self.param_values if params is None else jnp.asarray(params)
         ts = jnp.asarray(ts, p.dtype)
         t0 = ts[0] if t0 is None else jnp.asarray(t0, p.dtype)
-        x_init, c = self.structure.initial(p, t0)
-        # A given initial state (e.g. a steady state reached under other parameters)
-        # replaces the one the parameters define; the constants still follow ``params``.
-        x0 = x_init if x0 is None else jnp.asarray(x0, p.dtype).reshape(x_init.shape)
-        st = self.structure
-        # per-state absolute tolerance: ``atol`` is in the user's units (`_tolerances`)
-        atol = state_atol(st, p, t0, x0, atol)
-        rtol = rtol if isinstance(rtol, float) else jnp.asarray(rtol, p.dtype)
         name = solver
         if solver == "auto":
             span = _concrete_span(ts, t0)
             name = choose_solver(self, span, self.structure.nominal_params, 0.0)
-        jac = jacobian_for(st) if name.startswith("rodas") or name == "bdf" else None
-        if x0.shape[0] == 0 and st.events is None and not st.delays:
-            ys = jnp.zeros((ts.shape[0], 0), p.dtype)
-            z = jnp.array(0)
-            return ys, Stats(z, z, z, ts[-1], x0)
-        if name == "bdf":
-            check_solver(st, name, self.model.id)
-            return bdf_integrate(
-                lambda t, x, args: st.rhs(t, x, args), jac, x0, t0, ts, c,
-                rtol=rtol, atol=atol, max_steps=max_steps, adjoint=adjoint,
-            )
-        method = make_solver(name, rtol, atol, jac)
-        hooks = None
-        if st.events is not None or st.delays or st.fast.size:
-            hooks = ModelHooks(
-                st.events if st.events is not None else st.no_events,
-                st,
-                loop_kind=adjoint if adjoint != "forward" else "lax",
-                seed=key,
-            )
-        return integrate(
-            method,
-            lambda t, x, args: st.rhs(t, x, args),
-            x0,
-            t0,
-            ts,
-            RunArgs(c, None, p) if st.delays else c,
-            rtol=rtol,
-            atol=atol,
-            max_steps=max_steps,
-            adjoint=adjoint,
-            hooks=hooks,
-            stop_at_outputs=hooks is not None,
-            # switches at times the parameters set end a step (``jump_ts``): between
-            # them the solution is smooth and so are the step sizes
-            differentiate_steps=st.smooth or st.time_switched,
-            jump_ts=st.switch_times(c) if st.n_switches else None,
-        )
+        if x0 is not None:
+            x0 = jnp.asarray(x0, p.dtype)
+        return _solve_program(self, ts, p, t0, x0, key, rtol, atol, name, max_steps,
+                              adjoint, scalar_programs_active())
 
     def solve_batch(
         self,
@@ -272,6 +231,69 @@ class CompiledModel(eqx.Module):
         if throw:
             ys = eqx.error_if(ys, stats.status != SUCCESS, "wholecell: the ODE solve failed")
         return ys[:, : self.structure.n_state]
+
+
+@eqx.filter_jit
+def _solve_program(sim: CompiledModel, ts, p, t0, x0, key, rtol, atol, name: str,
+                   max_steps: int, adjoint: str, scalar: bool) -> tuple[jnp.ndarray, Stats]:
+    """`CompiledModel.solve_with_stats` as one jitted program (its solver already chosen).
+
+    Called eagerly, and under an eager ``jax.grad`` or ``jax.jacfwd``, the solve is then
+    one compilation, not one per operation inside it (hundreds: the gradient of a solve
+    with events took 100 s, 61 of them in 457 small compilations). ``scalar`` is the
+    caller's `scalar_programs` setting, part of the cache key.
+    """
+    with scalar_programs(scalar):
+        return _solve_traced(sim, ts, p, t0, x0, key, rtol, atol, name, max_steps, adjoint)
+
+
+def _solve_traced(sim, ts, p, t0, x0, key, rtol, atol, name, max_steps, adjoint):
+    x_init, c = sim.structure.initial(p, t0)
+    # A given initial state (e.g. a steady state reached under other parameters)
+    # replaces the one the parameters define; the constants still follow ``params``.
+    x0 = x_init if x0 is None else jnp.asarray(x0, p.dtype).reshape(x_init.shape)
+    st = sim.structure
+    # per-state absolute tolerance: ``atol`` is in the user's units (`_tolerances`)
+    atol = state_atol(st, p, t0, x0, atol)
+    rtol = rtol if isinstance(rtol, float) else jnp.asarray(rtol, p.dtype)
+    jac = jacobian_for(st) if name.startswith("rodas") or name == "bdf" else None
+    if x0.shape[0] == 0 and st.events is None and not st.delays:
+        ys = jnp.zeros((ts.shape[0], 0), p.dtype)
+        z = jnp.array(0)
+        return ys, Stats(z, z, z, ts[-1], x0)
+    if name == "bdf":
+        check_solver(st, name, sim.model.id)
+        return bdf_integrate(
+            lambda t, x, args: st.rhs(t, x, args), jac, x0, t0, ts, c,
+            rtol=rtol, atol=atol, max_steps=max_steps, adjoint=adjoint,
+        )
+    method = make_solver(name, rtol, atol, jac)
+    hooks = None
+    if st.events is not None or st.delays or st.fast.size:
+        hooks = ModelHooks(
+            st.events if st.events is not None else st.no_events,
+            st,
+            loop_kind=adjoint if adjoint != "forward" else "lax",
+            seed=key,
+        )
+    return integrate(
+        method,
+        lambda t, x, args: st.rhs(t, x, args),
+        x0,
+        t0,
+        ts,
+        RunArgs(c, None, p) if st.delays else c,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        adjoint=adjoint,
+        hooks=hooks,
+        stop_at_outputs=hooks is not None,
+        # switches at times the parameters set end a step (``jump_ts``): between
+        # them the solution is smooth and so are the step sizes
+        differentiate_steps=st.smooth or st.time_switched,
+        jump_ts=st.switch_times(c) if st.n_switches else None,
+    )
 
 
 def _concrete_span(ts, t0) -> float:
