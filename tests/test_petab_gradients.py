@@ -129,7 +129,8 @@ def _forward_mode(prob, theta):
     def f(x):
         return prob._forward(x, "lax")[0] + prob.table.prior_nll(x)
 
-    return np.asarray(jax.jacfwd(f)(jnp.asarray(theta)))
+    # jitted: eagerly, each operation of the objective compiles on its own (219 programs)
+    return np.asarray(jax.jit(jax.jacfwd(f))(jnp.asarray(theta)))
 
 
 def _central_limit(prob, theta, h=1e-3):
