@@ -32,6 +32,24 @@ def _release_compiled_programs():
     gc.collect()
 
 
+#: a module of many tests (the semantic suite's cases) is also cleared within it, at
+#: half the kernel's default limit
+MAPPINGS_LIMIT = 32_000
+
+
+@pytest.fixture(autouse=True)
+def _keep_mappings_below_the_limit():
+    yield
+    try:
+        with open("/proc/self/maps") as f:
+            n = sum(1 for _ in f)
+    except OSError:  # not Linux
+        return
+    if n > MAPPINGS_LIMIT:
+        jax.clear_caches()
+        gc.collect()
+
+
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
