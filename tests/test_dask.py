@@ -136,6 +136,32 @@ def test_hybrid_ensemble_on_the_cluster_equals_the_local_run(client):
     np.testing.assert_array_equal(remote.stats["events"], local.stats["events"])
 
 
+@pytest.mark.slow  # the division program compiles in 3 processes on 2 cores
+def test_division_on_the_cluster_equals_the_local_run(client):
+    """A growing, dividing population (tests/test_division.py's model): 16 founders for
+    three generations in chunks of 8 cells on the workers; every cell's birth, division
+    and trace equal the local run's, bit for bit."""
+    from test_division import EXAMPLE
+
+    cell = wc.load_sbml(EXAMPLE)
+    kw = dict(when=wc.division.doubled("SA"), n=16, generations=3, keep=32, seed=5,
+              chunk_size=8)
+    ts = np.linspace(0.0, 200.0, 21)
+    def held():
+        return sum(client.run(
+            lambda: len(__import__("wholecell._executor")._executor._PROGRAMS)).values())
+
+    before = held()
+    local = wc.division.simulate(cell, ts, **kw)
+    remote = wc.division.simulate(cell, ts, executor=client, **kw)
+    assert held() > before  # the workers ran the cells' program
+    assert len(remote) == len(local) == 16 + 32 + 32
+    for name in ("parent", "generation", "birth", "division"):
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+    for sid in ("P", "SA"):
+        np.testing.assert_array_equal(remote[sid], local[sid])
+
+
 def test_ode_parameter_ensemble_on_the_cluster(client):
     """64 decay rates in 4 chunks of 16 on the workers: A(t) = 3 exp(-k t) within the
     solver's error (rtol 1e-10: 1e-7, as tests/test_simulate.py), and the local run of
@@ -155,6 +181,9 @@ def test_ode_parameter_ensemble_on_the_cluster(client):
 def test_executor_must_be_a_dask_client(model):
     with pytest.raises(wc.SimulationError, match="dask.distributed.Client"):
         wc.simulate(model, TS, method="ssa", n=10, executor="localhost:8786")
+    with pytest.raises(wc.SimulationError, match="dask.distributed.Client"):
+        wc.division.simulate(model, 1.0, when=wc.division.doubled("X"),
+                             executor="localhost:8786")
 
 
 def test_no_executor_imports_no_dask():

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError
+from .._executor import check_executor
 from ..compiler._tolerances import state_atol
 from ..ode._integrate import SUCCESS
 from ..sbml._model import Model
@@ -56,6 +57,7 @@ def simulate(
     max_cells: int = 1_000_000,
     chunk_size: int | None = None,
     progress: bool = False,
+    executor=None,
 ) -> Lineage:
     """Grow ``n`` cells from the model's initial state; each divides when ``when`` holds.
 
@@ -89,6 +91,10 @@ def simulate(
             any size share one compilation; default: powers of two up to 1024, faster on
             CPU than larger batches; on a GPU give a large one).
         progress: a progress bar over the generations (with the cells of each).
+        executor: a `dask.distributed.Client`: each generation's chunks of cells run on
+            its workers (`wholecell._executor`), with the local run's results, bit for
+            bit (the same chunks; give ``chunk_size`` to spread a generation over more
+            workers). None (the default): this process.
 
     Returns:
         A `Lineage`.
@@ -97,6 +103,8 @@ def simulate(
         SimulationError: bad arguments, too many cells, or a failed cell.
         UnsupportedSBMLError: a construct the hybrid method cannot simulate.
     """
+    if executor is not None:
+        check_executor(executor)
     sim = compile(model)
     st = sim.structure
     ts = output_times(t)
@@ -138,7 +146,7 @@ def simulate(
     while True:
         obs, bv, dv, stats, kd = _run_generation(
             sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
-            chunk_size,
+            chunk_size, executor,
         )
         status = np.asarray(stats.status)
         if np.any((status != SUCCESS) & (status != DIVIDED)):
@@ -189,10 +197,10 @@ def simulate(
 
 
 def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
-                    chunk):
+                    chunk, executor=None):
     """Every cell of a generation from its birth to its division (or the end), in
     compiled batches of ``chunk`` cells, or by default of a power-of-two size (few
-    recompiles as the population grows)."""
+    recompiles as the population grows); on ``executor``'s workers when one is given."""
     m = len(T0)
     size = chunk or min(DEFAULT_CHUNK, 1 << max(m - 1, 1).bit_length())
 
@@ -200,7 +208,7 @@ def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_st
         return _cells(sim, plan, solver, jnp.asarray(ts), T0k, Xk, p, c, keys_k, rtol, atol,
                       max_steps, cols)
 
-    return run_chunks(run, (T0, X, keys), m, size, shard=False)
+    return run_chunks(run, (T0, X, keys), m, size, shard=False, executor=executor)
 
 
 @eqx.filter_jit
