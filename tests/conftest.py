@@ -19,6 +19,11 @@ DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 
 
+def _clear_compiled_programs() -> None:
+    jax.clear_caches()
+    gc.collect()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Free each module's compiled programs when it ends. Every XLA executable holds a few
@@ -28,8 +33,7 @@ def _release_compiled_programs():
     fault. Measured: 15,961 mappings after 25 tests of test_syn3a, test_time_switch and
     test_events in one process; a clear after a test returns a worker to about 1,150."""
     yield
-    jax.clear_caches()
-    gc.collect()
+    _clear_compiled_programs()
 
 
 #: a module of many tests (the semantic suite's cases) is also cleared within it, at
@@ -46,8 +50,7 @@ def _keep_mappings_below_the_limit():
     except OSError:  # not Linux
         return
     if n > MAPPINGS_LIMIT:
-        jax.clear_caches()
-        gc.collect()
+        _clear_compiled_programs()
 
 
 @pytest.fixture

@@ -147,6 +147,7 @@ def test_division_on_the_cluster_equals_the_local_run(client):
     kw = dict(when=wc.division.doubled("SA"), n=16, generations=3, keep=32, seed=5,
               chunk_size=8)
     ts = np.linspace(0.0, 200.0, 21)
+
     def held():
         return sum(client.run(
             lambda: len(__import__("wholecell._executor")._executor._PROGRAMS)).values())

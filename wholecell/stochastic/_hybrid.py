@@ -278,13 +278,19 @@ class HybridHooks(Hooks):
         return t_out, y_out, h_new, crossed | cont, status
 
 
+def _hybrid_state(plan: Plan, x0):
+    """The hybrid loop's state: the model's, and in exact mode the integrated propensity
+    (the firings so far) after it, starting at zero."""
+    return x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
+
+
 @eqx.filter_jit
 def _jacobian_at_start(plan: Plan, p, t0):
     """The hybrid right-hand side's Jacobian at the initial state: one compiled program
     (evaluated operation by operation, the minimal-cell fixture's took 20 s in about 400
     small compilations)."""
     x0, c = plan.structure.initial(p, t0)
-    y0 = x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
+    y0 = _hybrid_state(plan, x0)
     return jax.jacfwd(lambda y: hybrid_rhs(plan, t0, y, c))(y0)
 
 
@@ -302,7 +308,7 @@ def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
 def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps):
     """One hybrid trajectory from (t0, x0): (ys, Stats) of `integrate`; ``ys[:, :n]`` are
     the states at ``ts``, ``ys[:, n]`` the stochastic firings so far (n = plan.n_state)."""
-    y0 = x0 if not plan.exact else jnp.concatenate([x0, jnp.zeros(1, x0.dtype)])
+    y0 = _hybrid_state(plan, x0)
     atol = jnp.asarray(atol, x0.dtype)
     if atol.ndim == 1 and plan.exact:  # the integrated propensity: the tightest
         atol = jnp.concatenate([atol, jnp.min(atol, initial=jnp.inf, keepdims=True)])
