@@ -1,4 +1,4 @@
-"""Model formats in and out: `wc.load` (SBML, Antimony; SED-ML and COMBINE refused) and
+"""Model formats in and out: `wc.load` (SBML, Antimony; SED-ML and COMBINE: test_sedml.py) and
 `Model.to_sbml` / `wc.write_sbml` / `Model.to_antimony` with changed values.
 
 References: an analytic solution (first-order decay), wholecell's own trajectories of the
@@ -10,7 +10,6 @@ agreement asked.
 
 import dataclasses
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -109,28 +108,6 @@ def test_missing_file_is_a_clear_error(tmp_path):
         wc.load(tmp_path / "nothing.ant")
     with pytest.raises(wc.SBMLError, match="model file not found"):
         wc.load(str(tmp_path / "nothing.xml"))
-
-
-def test_sedml_is_refused_by_name(tmp_path):
-    sedml = ('<?xml version="1.0" encoding="UTF-8"?>\n<sedML xmlns="http://sed-ml.org/sed-ml'
-             '/level1/version3" level="1" version="3"><listOfModels/></sedML>\n')
-    with pytest.raises(wc.UnsupportedSBMLError, match="SED-ML is not supported yet"):
-        wc.load(sedml)
-    path = tmp_path / "sim.sedml"
-    path.write_text(sedml)
-    with pytest.raises(wc.UnsupportedSBMLError, match="SED-ML is not supported yet"):
-        wc.load(path)
-
-
-def test_combine_archive_is_refused_by_name(tmp_path):
-    path = tmp_path / "model.omex"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("model.xml", wc.models.info("repressilator").sbml.read_text())
-    with pytest.raises(wc.UnsupportedSBMLError, match="COMBINE/OMEX archives are not supported"):
-        wc.load(path)
-    renamed = path.rename(tmp_path / "model.bin")  # found by its content too
-    with pytest.raises(wc.UnsupportedSBMLError, match="COMBINE"):
-        wc.load(renamed)
 
 
 def test_other_xml_is_not_sbml():

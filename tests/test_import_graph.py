@@ -32,6 +32,7 @@ LAYERS = (
     ("_simulate", "_fba"),
     ("fitting", "petab", "division", "neural"),
     ("models",),  # the library, and the syn3a builder's population driver (division)
+    ("sedml",),  # SED-ML experiments: models from files or the library, run by _simulate
     ("testsuite", "_cli", "__init__"),
 )
 

@@ -12,6 +12,7 @@ enable_default_cache()  # the persistent compilation cache (see `wholecell._cach
 from . import division as division  # noqa: E402
 from . import models as models  # noqa: E402
 from . import petab as petab  # noqa: E402
+from . import sedml as sedml  # noqa: E402
 from ._cache import clear_compilation_cache as clear_compilation_cache  # noqa: E402
 from ._cache import compilation_cache as compilation_cache  # noqa: E402
 from ._cache import compilation_cache_dir as compilation_cache_dir  # noqa: E402
@@ -19,9 +20,11 @@ from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
 from ._errors import SBMLError as SBMLError  # noqa: E402
 from ._errors import SBMLWarning as SBMLWarning  # noqa: E402
+from ._errors import SedmlError as SedmlError  # noqa: E402
 from ._errors import SimulationError as SimulationError  # noqa: E402
 from ._errors import ToleranceWarning as ToleranceWarning  # noqa: E402
 from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
+from ._errors import UnsupportedSedmlError as UnsupportedSedmlError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
 from ._fba import FBAResult as FBAResult  # noqa: E402
 from ._fba import fba as fba  # noqa: E402
@@ -32,10 +35,10 @@ from .fitting._fit import FitError as FitError  # noqa: E402
 from .fitting._fit import FitResult as FitResult  # noqa: E402
 from .fitting._fit import fit as fit  # noqa: E402
 from .sbml._export import AntimonyError as AntimonyError  # noqa: E402
-from .sbml._formats import load as load  # noqa: E402
 from .sbml._formats import write_sbml as write_sbml  # noqa: E402
 from .sbml._model import Model as Model  # noqa: E402
 from .sbml._sbml_import import load_sbml as load_sbml  # noqa: E402
+from .sedml._load import load as load  # noqa: E402
 from .solve._compiled import CompiledModel as CompiledModel  # noqa: E402
 from .solve._compiled import compile as compile  # noqa: E402
 from .solve._plan import Plan as Plan  # noqa: E402

@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, help="CSV file (default: print to stdout)")
     s.add_argument("--plot", type=Path, help="PNG file with a plot of the species")
     s.add_argument("--quiet", action="store_true", help="no timing messages on stderr")
+    r = sub.add_parser("run", help="run a SED-ML simulation experiment (a .sedml file or a "
+                       "COMBINE/OMEX archive) and write its reports and plots")
+    r.add_argument("experiment", type=Path, help="SED-ML file or COMBINE archive")
+    r.add_argument("-o", "--output-dir", type=Path, default=Path("."),
+                   help="folder for the reports (<id>.csv) and plots (<id>.png); default .")
+    r.add_argument("--quiet", action="store_true", help="no messages on stderr")
     m = sub.add_parser("models", help="list the models of the library, or show one's card")
     m.add_argument("name", nargs="?", help="print this model's card")
     c = sub.add_parser("minimal-cell", help="JCVI-syn3A cells through their cell cycles")
@@ -104,6 +110,26 @@ def _minimal_cell(args) -> None:
         say(f"wrote {args.plot}")
 
 
+def _run_experiment(args, say) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import wholecell as wc
+
+    t0 = time.perf_counter()
+    exp = wc.load(args.experiment)
+    if not isinstance(exp, wc.sedml.Experiment):
+        raise wc.SedmlError(f"'{args.experiment}' holds a model, not a simulation "
+                            "experiment; `wholecell simulate` runs a model")
+    say(f"loaded {exp} in {time.perf_counter() - t0:.2f} s")
+    t1 = time.perf_counter()
+    res = exp.run()
+    say(f"ran {len(res.results)} task(s) in {time.perf_counter() - t1:.2f} s (compile "
+        "included)")
+    for path in res.write(args.output_dir):
+        say(f"wrote {path}")
+
+
 def _list_models(name: str | None) -> None:
     import wholecell as wc
 
@@ -146,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             _list_models(args.name)
+            return 0
+        if args.command == "run":
+            _run_experiment(args, say)
             return 0
         if args.command == "minimal-cell":
             _minimal_cell(args)

@@ -38,6 +38,28 @@ class UnsupportedSBMLError(SBMLError):
         super().__init__(msg)
 
 
+class SedmlError(WholecellError, ValueError):
+    """A SED-ML document or COMBINE archive is malformed, or refers to what it lacks."""
+
+
+class UnsupportedSedmlError(SedmlError):
+    """The SED-ML is valid, but asks for something wholecell does not do.
+
+    Attributes:
+        construct: the SED-ML construct (e.g. ``"repeatedTask"``).
+        element_id: the id of the element that uses it.
+    """
+
+    def __init__(self, construct: str, element_id: str | None, detail: str = ""):
+        self.construct = construct
+        self.element_id = element_id
+        where = f" (element '{element_id}')" if element_id else ""
+        msg = f"unsupported SED-ML construct: {construct}{where}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
 class CompileError(WholecellError, ValueError):
     """The model could not be compiled into JAX functions."""
 

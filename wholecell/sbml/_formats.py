@@ -31,7 +31,7 @@ def load(source: str | os.PathLike) -> Model:
         UnsupportedSBMLError: a SED-ML document or a COMBINE archive (not supported yet),
             or XML that is not SBML.
     """
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and _is_path(source)):
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and is_path(source)):
         return _load_file(Path(source))
     if not isinstance(source, str):
         raise SBMLError(f"wc.load takes a path or model text, not {type(source).__name__}")
@@ -41,9 +41,9 @@ def load(source: str | os.PathLike) -> Model:
     return load_sbml(antimony_to_sbml(source, "<string>"))
 
 
-def _is_path(s: str) -> bool:
-    """A string is a path when it names a file, or is one line with none of Antimony's
-    statement marks (``;``, ``=``, ``->``) and no XML."""
+def is_path(s: str) -> bool:
+    """Whether `load` reads ``s`` as a path: it names a file, or is one line with none
+    of Antimony's statement marks (``;``, ``=``, ``->``) and no XML."""
     if "\n" in s or s.lstrip().startswith("<"):
         return False
     try:
@@ -62,21 +62,21 @@ def _load_file(path: Path) -> Model:
         head = f.read(4096)
     if suffix in _COMBINE_SUFFIXES or head.startswith(b"PK\x03\x04"):
         raise UnsupportedSBMLError(
-            "COMBINE archive", None, f"'{path}': COMBINE/OMEX archives are not supported yet; "
-            "extract the SBML file and load it"
+            "COMBINE archive", None, f"'{path}': an archive, not a model; wc.load reads "
+            "COMBINE/OMEX archives"
         )
     if suffix in ANTIMONY_SUFFIXES:
         return load_sbml(antimony_to_sbml(path, str(path)))
     start = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if start.startswith("<"):
-        root = _xml_root(head.decode("utf-8", errors="replace"))
+        root = xml_root(head.decode("utf-8", errors="replace"))
         if root == "sbml":
             return load_sbml(path)
         return _load_xml(path.read_text(encoding="utf-8", errors="replace"), str(path))
     return load_sbml(antimony_to_sbml(path, str(path)))
 
 
-def _xml_root(text: str) -> str | None:
+def xml_root(text: str) -> str | None:
     """The local name of the first element of an XML text (None if none is found)."""
     i = 0
     while True:
@@ -91,13 +91,13 @@ def _xml_root(text: str) -> str | None:
 
 
 def _load_xml(text: str, origin: str) -> Model:
-    root = _xml_root(text)
+    root = xml_root(text)
     if root == "sbml":
         return load_sbml(text) if origin == "<string>" else load_sbml(origin)
     if root == "sedML":
         raise UnsupportedSBMLError(
-            "SED-ML", None, f"{origin}: SED-ML is not supported yet; load the SBML model the "
-            "simulation experiment names, and run it with wc.simulate"
+            "SED-ML", None, f"{origin}: a simulation experiment, not a model; "
+            "wc.load reads SED-ML (into a wc.sedml.Experiment)"
         )
     raise UnsupportedSBMLError(
         f"XML document <{root}>", None, f"{origin}: not SBML (its root element is <{root}>)"
