@@ -79,6 +79,39 @@ def test_fit_returns_to_the_optimum_from_a_perturbed_start(boehm):
     assert len(res.fvals) == 1
 
 
+def test_pypesto_optimises_and_profiles_our_objective(boehm):
+    """pyPESTO's L-BFGS-B on `to_pypesto` from the perturbed start of the test above
+    reaches AMICI's optimum, and a profile of the first parameter never goes below it."""
+    import pypesto.optimize
+    import pypesto.profile
+
+    problem = boehm.to_pypesto()
+    assert problem.x_names == list(boehm.parameter_ids)
+    assert problem.x_scales == list(boehm.scales)
+    rng = np.random.default_rng(1)
+    start = np.clip(boehm.nominal + rng.normal(scale=0.1, size=boehm.nominal.size),
+                    boehm.lower_bounds, boehm.upper_bounds)
+    fval, grad = problem.objective(start, sensi_orders=(0, 1))
+    ours, our_grad = boehm.value_and_grad(start)
+    assert fval == float(ours) and np.array_equal(grad, np.asarray(our_grad))
+    problem.x_guesses_full = start[None]
+    optimizer = pypesto.optimize.ScipyOptimizer(method="L-BFGS-B")
+    result = pypesto.optimize.minimize(problem, optimizer=optimizer, n_starts=1,
+                                       progress_bar=False)
+    best = result.optimize_result[0]
+    assert abs(best.fval + REFERENCE_LLH["Boehm_JProteomeRes2014"]) < 1e-3
+    result = pypesto.profile.parameter_profile(
+        problem, result, optimizer, profile_index=np.array([0]), progress_bar=False,
+        profile_options=pypesto.profile.ProfileOptions(ratio_min=0.1))
+    profile = result.profile_result.list[0][0]
+    path = profile.x_path[0]
+    assert path.min() < best.x[0] < path.max()  # both directions were walked
+    assert np.all(profile.fval_path >= best.fval - 1e-6)
+    assert profile.ratio_path.min() < 0.1  # down to the likelihood ratio asked for
+    with pytest.raises(wc.petab.UnsupportedPetabError, match="least squares"):
+        boehm.to_pypesto(residuals=True)  # its noise parameters are estimated
+
+
 def test_random_starts_are_reproducible_and_within_bounds():
     lo, hi = np.zeros(3), np.array([1.0, 2.0, 3.0])
     f = lambda x: ((x - 0.5) ** 2).sum()

@@ -4,3 +4,4 @@ from ._errors import PetabError as PetabError
 from ._errors import UnsupportedPetabError as UnsupportedPetabError
 from ._problem import PetabProblem as PetabProblem
 from ._problem import load as load
+from ._pypesto import to_pypesto as to_pypesto

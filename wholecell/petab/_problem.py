@@ -385,6 +385,14 @@ class PetabProblem:
         return np.asarray(r), float(total)
 
     # -- the public face --------------------------------------------------------------
+    def to_pypesto(self, *, residuals: bool | None = None):
+        """This problem as a `pypesto.Problem` (see `wholecell.petab.to_pypesto`): pyPESTO's
+        optimisers, profile likelihoods, samplers and plots run on this objective and
+        its gradient."""
+        from ._pypesto import to_pypesto
+
+        return to_pypesto(self, residuals=residuals)
+
     def log_likelihood(self, theta=None) -> float:
         """The log-likelihood of the data (priors excluded) at ``theta`` (default nominal)."""
         theta = self.nominal if theta is None else np.asarray(theta, dtype=np.float64)
