@@ -179,6 +179,28 @@ def test_ode_parameter_ensemble_on_the_cluster(client):
     np.testing.assert_array_equal(remote.stats["status"], wc.Status.SUCCESS.value)
 
 
+def test_fit_on_the_cluster_equals_the_local_run(client):
+    """Six random starts of a bounded Rosenbrock function that is NaN for x0 > 1.2 (such
+    starts are redrawn, in start order), on the workers and here: the same starts, the
+    same redraws and the same results, bit for bit; each reaches the minimum (1, 1)."""
+    import jax.numpy as jnp
+
+    def rosenbrock(x):  # nested: cloudpickle sends it by value to the workers
+        value = (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
+        return jnp.where(x[0] > 1.2, jnp.nan, value)
+
+    kw = dict(n_starts=6, bounds=([-2.0, -1.0], [2.0, 3.0]), seed=3, progress=False)
+    local = wc.fit(rosenbrock, **kw)
+    remote = wc.fit(rosenbrock, executor=client, **kw)
+    assert local.n_redrawn > 0 and remote.n_redrawn == local.n_redrawn
+    for name in ("x0s", "xs", "fvals", "n_iter", "n_fev", "n_failed", "start_index"):
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name), name)
+    assert remote.messages == local.messages
+    np.testing.assert_allclose(remote.xs, 1.0, atol=1e-4)
+    with pytest.raises(wc.SimulationError, match="dask.distributed.Client"):
+        wc.fit(rosenbrock, executor="localhost:8786", **kw)
+
+
 def test_executor_must_be_a_dask_client(model):
     with pytest.raises(wc.SimulationError, match="dask.distributed.Client"):
         wc.simulate(model, TS, method="ssa", n=10, executor="localhost:8786")

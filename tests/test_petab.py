@@ -112,6 +112,17 @@ def test_pypesto_optimises_and_profiles_our_objective(boehm):
         boehm.to_pypesto(residuals=True)  # its noise parameters are estimated
 
 
+def test_a_problem_pickles_with_its_objective(boehm):
+    """What a Dask worker running fit starts receives: the problem, whose jitted
+    functions are made again on unpickling, with the same objective."""
+    import cloudpickle
+
+    copy = cloudpickle.loads(cloudpickle.dumps(boehm))
+    assert float(copy.objective(boehm.nominal)) == float(boehm.objective(boehm.nominal))
+    assert cloudpickle.loads(cloudpickle.dumps(boehm.hierarchical())).problem.name == \
+        boehm.name
+
+
 def test_random_starts_are_reproducible_and_within_bounds():
     lo, hi = np.zeros(3), np.array([1.0, 2.0, 3.0])
     f = lambda x: ((x - 0.5) ** 2).sum()

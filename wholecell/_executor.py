@@ -145,3 +145,28 @@ def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n
             print(f"{label}: {done}/{n_chunks} chunks on the cluster ({rate:.0f} traj/s)",
                   file=sys.stderr, flush=True)
     return executor.gather(futures)
+
+
+def _call(token: str, blob: bytes, args: tuple):
+    """``program(*args)`` on a worker, with the worker's copy of the program."""
+    return _program(token, blob)(*args)
+
+
+def map_calls(executor: Client, program: Callable, calls: Sequence[tuple], *,
+              label: str = "call") -> list:
+    """``program(*args)`` for each ``args`` of ``calls``, on the workers of ``executor``,
+    in order. ``program`` must be picklable (cloudpickle); each worker unpickles it once
+    (so what it compiles is compiled once per worker). The tasks are pure: a lost
+    worker's calls run again elsewhere, and none is lost or counted twice."""
+    import cloudpickle
+    from dask.base import tokenize
+
+    blob = cloudpickle.dumps(program)
+    token = hashlib.sha256(blob).hexdigest()
+    held = executor.submit(_same, blob, key=f"wholecell-program-{token}", pure=True)
+    futures = [
+        executor.submit(_call, token, held, args,
+                        key=f"wholecell-{label}-{k}-{tokenize(token, args)}", pure=True)
+        for k, args in enumerate(calls)
+    ]
+    return executor.gather(futures)

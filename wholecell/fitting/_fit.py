@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,10 @@ import numpy as np
 import scipy.optimize
 
 from .._errors import WholecellError
+from .._executor import check_executor, map_calls
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 METHODS = ("L-BFGS-B", "trust-constr", "least_squares", "optax")
 
@@ -359,6 +364,88 @@ def _scipy_minimize(g: _Guarded, x0, lo, hi, method, maxiter, tol, max_restarts,
     return nit, msg
 
 
+@dataclass(frozen=True)
+class _StartRecord:
+    """What one local optimisation gives."""
+
+    x: np.ndarray
+    fval: float
+    n_iter: int
+    n_fev: int
+    n_fail: int
+    seconds: float
+    message: str
+
+
+class _Starts:
+    """Local optimisations of one objective with one set of options, a start at a time.
+
+    Picklable (the objective's compiled functions are made again where it is unpickled),
+    so that the starts of a fit can run on Dask workers: ``self("value", x)`` is the
+    objective at a starting point, ``self("run", x)`` the `_StartRecord` of a start.
+    """
+
+    def __init__(self, objective, method, lo, hi, maxiter, tol, learning_rate,
+                 max_restarts, step_cap, screen):
+        self.objective, self.method = objective, method
+        self.lo, self.hi, self.maxiter, self.tol = lo, hi, maxiter, tol
+        self.learning_rate, self.max_restarts = learning_rate, max_restarts
+        self.step_cap, self.screen = step_cap, screen
+        self._evaluators()
+
+    def _evaluators(self) -> None:
+        self.lsq = _Residuals(self.objective) if self.method == "least_squares" else None
+        self.f = self.lsq if self.lsq is not None else _value_and_grad(self.objective)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["lsq"], state["f"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._evaluators()
+
+    def __call__(self, what: str, x):
+        g, val0 = self.begin(x)
+        return val0 if what == "value" else self.finish(g, x, val0)
+
+    def begin(self, x) -> tuple[_Guarded, float]:
+        """A fresh guard and the objective at the start ``x``."""
+        g = _Guarded(self.f)
+        val0, _ = g.raw(x)
+        return g, val0
+
+    def _local(self, g: _Guarded, x, n: int):
+        if self.lsq is not None:
+            return _lsq_minimize(g, self.lsq, x, self.lo, self.hi, n, self.tol)
+        if self.method == "optax":
+            return _optax_minimize(g, x, self.lo, self.hi, n, self.learning_rate)
+        return _scipy_minimize(g, x, self.lo, self.hi, self.method, n, self.tol,
+                               self.max_restarts, self.step_cap)
+
+    def finish(self, g: _Guarded, s, val0: float) -> _StartRecord:
+        """The local optimisation from ``s``, whose value ``begin`` gave."""
+        t = time.perf_counter()
+        screen = self.screen
+        if not np.isfinite(val0):
+            nit, msg = 0, "the objective is not finite at the start"
+        elif screen is None:
+            nit, msg = self._local(g, s, self.maxiter)
+        else:
+            nit, msg = self._local(g, s, int(screen[0]))
+            if g.best_f < float(screen[1]) and g.best_x is not None:
+                more, msg = self._local(g, g.best_x, self.maxiter)
+                nit += more
+            else:
+                msg = f"screened out at {g.best_f:.6g} (threshold {screen[1]:g}): {msg}"
+        x = g.best_x if g.best_x is not None else s
+        if hasattr(self.objective, "complete") and np.isfinite(g.best_f):
+            x = self.objective.complete(x)  # fill in the parameters computed in closed form
+        return _StartRecord(np.asarray(x), float(g.best_f), nit, g.n_eval, g.n_fail,
+                            time.perf_counter() - t, msg)
+
+
 def fit(
     objective,
     n_starts: int = 10,
@@ -375,6 +462,7 @@ def fit(
     max_step: float | None = None,
     screen: tuple[int, float] | None = None,
     progress: bool = True,
+    executor: Client | None = None,
 ) -> FitResult:
     """Minimise ``objective`` from ``n_starts`` starting points, each a local optimisation.
 
@@ -420,6 +508,11 @@ def fit(
             a few dozen iterations; screening spares them the rest of ``maxiter``.
             Screened-out starts say so in ``FitResult.messages``.
         progress: print a progress line after each start.
+        executor: ``None`` (this machine) or a `dask.distributed.Client`: the starts run
+            on its workers, each worker unpickling the objective (and compiling it) once.
+            The starting values (and the redraws of failed random starts, drawn in start
+            order) are computed there too, so the same seed gives the same starts and
+            results as a run on this machine; a lost worker's starts run again elsewhere.
 
     Returns:
         A `FitResult`.
@@ -445,55 +538,52 @@ def fit(
             raise FitError(f"x0 has {starts.shape[1]} columns, the problem {lo.size} parameters")
         n_starts = starts.shape[0]
     step_cap = None if max_step is None else float(max_step) * (hi - lo)
-    lsq = _Residuals(objective) if method == "least_squares" else None
-    f = lsq if lsq is not None else _value_and_grad(objective)
+    starts_runner = _Starts(objective, method, lo, hi, maxiter, tol, learning_rate,
+                            max_restarts, step_cap, screen)
     t_all = time.perf_counter()
     bar = _Progress(n_starts, progress)
-    xs, fvals, its, fevs, fails, times, msgs, capped = [], [], [], [], [], [], [], []
     n_redrawn = 0
-    for k in range(n_starts):
-        t = time.perf_counter()
-        g = _Guarded(f)
-        s = starts[k]
-        val0, _ = g.raw(s)
-        while not np.isfinite(val0) and rng is not None and n_redrawn < max_redraws:
-            # a start where the simulation fails: draw another (the same seed, the same draws)
-            n_redrawn += 1
-            s = lo + rng.uniform(size=lo.size) * (hi - lo)
-            g = _Guarded(f)
-            val0, _ = g.raw(s)
-        starts[k] = s
 
-        def local(x, n, g=g):
-            if lsq is not None:
-                return _lsq_minimize(g, lsq, x, lo, hi, n, tol)
-            if method == "optax":
-                return _optax_minimize(g, x, lo, hi, n, learning_rate)
-            return _scipy_minimize(g, x, lo, hi, method, n, tol, max_restarts, step_cap)
+    def redraw(values: list[float], evaluate) -> int:
+        # a start where the simulation fails is drawn again (in start order: the same
+        # seed, the same draws, wherever the values were computed)
+        n = 0
+        for k in range(n_starts):
+            while not np.isfinite(values[k]) and rng is not None and n < max_redraws:
+                n += 1
+                starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
+                values[k] = evaluate(starts[k])
+        return n
 
-        if not np.isfinite(val0):
-            nit, msg = 0, "the objective is not finite at the start"
-        elif screen is None:
-            nit, msg = local(s, maxiter)
-        else:
-            nit, msg = local(s, int(screen[0]))
-            if g.best_f < float(screen[1]) and g.best_x is not None:
-                more, msg = local(g.best_x, maxiter)
-                nit += more
-            else:
-                msg = f"screened out at {g.best_f:.6g} (threshold {screen[1]:g}): {msg}"
-        x = g.best_x if g.best_x is not None else s
-        if hasattr(objective, "complete") and np.isfinite(g.best_f):
-            x = objective.complete(x)  # fill in the parameters computed in closed form
-        xs.append(np.asarray(x))
-        fvals.append(float(g.best_f))
-        its.append(nit)
-        fevs.append(g.n_eval)
-        capped.append(g.n_capped)
-        fails.append(g.n_fail)
-        times.append(time.perf_counter() - t)
-        msgs.append(msg)
-        bar.update(k, fvals[-1], nit, times[-1])
+    if executor is None:
+        records = []
+        for k in range(n_starts):
+            g, val0 = starts_runner.begin(starts[k])
+            while not np.isfinite(val0) and rng is not None and n_redrawn < max_redraws:
+                n_redrawn += 1
+                starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
+                g, val0 = starts_runner.begin(starts[k])
+            records.append(starts_runner.finish(g, starts[k], val0))
+            bar.update(k, records[-1].fval, records[-1].n_iter, records[-1].seconds)
+    else:
+        check_executor(executor)
+
+        def remote(what: str, points) -> list:
+            return map_calls(executor, starts_runner, [(what, x) for x in points],
+                             label="fit")
+
+        values = remote("value", starts) if rng is not None else [0.0] * n_starts
+        n_redrawn = redraw(values, lambda x: remote("value", [x])[0])
+        records = remote("run", starts)
+        for k, r in enumerate(records):
+            bar.update(k, r.fval, r.n_iter, r.seconds)
+    xs = [r.x for r in records]
+    fvals = [r.fval for r in records]
+    its = [r.n_iter for r in records]
+    fevs = [r.n_fev for r in records]
+    fails = [r.n_fail for r in records]
+    times = [r.seconds for r in records]
+    msgs = [r.message for r in records]
     order = np.argsort(fvals, kind="stable")
     ids = tuple(getattr(objective, "parameter_ids", ())) or tuple(
         f"x{i}" for i in range(lo.size)

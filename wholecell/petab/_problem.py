@@ -97,6 +97,18 @@ class PetabProblem:
                 self.solver = self.preeq_solver = "rodas5"
                 self._jit()
 
+    def __getstate__(self) -> dict:
+        # jitted functions do not pickle; they are made again (and compiled on first use)
+        # where the problem is unpickled, e.g. on a Dask worker running fit starts
+        state = dict(self.__dict__)
+        for name in ("objective", "value_and_grad", "_forward_lax", "_lsq_jits"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._jit()
+
     def _jit(self) -> None:
         self.objective = jax.jit(self._objective)
         self.value_and_grad = jax.jit(jax.value_and_grad(self._objective))
@@ -437,6 +449,15 @@ class HierarchicalObjective:
     analytic scaling entries are ignored (set to their optimum by `complete`)."""
 
     def __init__(self, problem: PetabProblem):
+        self._build(problem)
+
+    def __getstate__(self) -> dict:
+        return {"problem": self.problem}  # the jitted functions are made again
+
+    def __setstate__(self, state: dict) -> None:
+        self._build(state["problem"])
+
+    def _build(self, problem: PetabProblem) -> None:
         self.problem = problem
         self.parameter_ids = problem.parameter_ids
         self.lower_bounds, self.upper_bounds = problem.lower_bounds, problem.upper_bounds
