@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).parent.parent / "wholecell"
 #: A unit is a subpackage or a top-level module; the shared leaves import nothing but
 #: each other.
 LAYERS = (
-    ("_errors", "_types", "_devices", "_status", "_cache", "_html", "_executor"),
+    ("_errors", "_types", "_devices", "_status", "_cache", "_html", "_progress", "_executor"),
     ("sbml",),
     ("compiler",),
     ("ode",),

@@ -112,6 +112,12 @@ def test_pypesto_optimises_and_profiles_our_objective(boehm):
         boehm.to_pypesto(residuals=True)  # its noise parameters are estimated
 
 
+def test_html_of_a_problem_names_its_parameters(boehm):
+    html = boehm._repr_html_()
+    assert "Boehm_JProteomeRes2014" in html and "<td>k_phos</td><td>log10</td>" in html
+    assert "<th style='text-align:left'>measurements</th><td style='text-align:left'>48" in html
+
+
 def test_a_problem_pickles_with_its_objective(boehm):
     """What a Dask worker running fit starts receives: the problem, whose jitted
     functions are made again on unpickling, with the same objective."""

@@ -49,3 +49,19 @@ def test_html_tables_name_what_they_show(model):
     assert html.count("<tr>") >= 7  # a row per species shown, and the header
     assert "<script" not in wc.Result(np.zeros(1), ["<script>"], np.zeros((1, 1)), {},
                                       {})._repr_html_()
+
+
+def test_html_of_a_fit_and_a_lineage():
+    fit = wc.fit(lambda x: ((x - 0.25) ** 2).sum(), n_starts=3,
+                 bounds=([0.0, 0.0], [1.0, 1.0]), seed=0, progress=False)
+    html = fit._repr_html_()
+    assert "FitResult" in html and "3 (3 within 0.1 of the best)" in html
+    assert "<td>x0</td><td>0.25</td>" in html and "L-BFGS-B" in html
+    lin = wc.division.Lineage(
+        time=[0.0, 1.0, 2.0], ids=["X"], parent=[-1, 0, 0], generation=[0, 1, 1],
+        birth=[0.0, 1.0, 1.0], division=[1.0, np.nan, np.nan],
+        traces=np.zeros((3, 3, 1)), birth_values=np.zeros((3, 1)),
+        division_values=np.zeros((3, 1)))
+    html = lin._repr_html_()
+    assert "Lineage" in html and "cycle time" in html and "median 1 (1 to 1)" in html
+    assert "<tr><td>1</td><td>2</td><td>0</td></tr>" in html  # generation 1: 2 cells

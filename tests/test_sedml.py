@@ -49,6 +49,9 @@ def test_sedml_report_matches_libroadrunner(tmp_path):
     for label, expected in reference.items():
         np.testing.assert_allclose(report[label], expected, rtol=1e-6, atol=1e-9,
                                    err_msg=label)
+    assert "task task1" in exp._repr_html_() and "ode, 121 points from 0 to 600" in \
+        exp._repr_html_()
+    assert "121 rows × 7 columns" in res._repr_html_()
     written = res.write(tmp_path / "out")
     assert sorted(p.name for p in written) == ["plot_0.png", "report_1.csv"]
     assert (tmp_path / "out" / "plot_0.png").read_bytes()[:4] == b"\x89PNG"

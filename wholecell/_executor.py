@@ -17,8 +17,6 @@ Dask is imported here only, when an executor is given: ``import wholecell`` stay
 from __future__ import annotations
 
 import hashlib
-import sys
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -29,6 +27,7 @@ import numpy as np
 
 from ._devices import shard_batch
 from ._errors import SimulationError
+from ._progress import progress_bar
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -133,17 +132,11 @@ def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n
         key = f"wholecell-{label or 'chunk'}-{k}-{tokenize(token, specs, m, shard)}"
         futures.append(executor.submit(_run_chunk, token, program, specs, m, shard,
                                        key=key, pure=True))
-    n_chunks = len(futures)
-    t_start, done = time.perf_counter(), 0
-    for f in as_completed(futures):
-        if f.status == "error":
-            break  # gather raises the worker's exception
-        done += 1
-        if progress:
-            members_done = min(n, done * chunk)
-            rate = members_done / (time.perf_counter() - t_start)
-            print(f"{label}: {done}/{n_chunks} chunks on the cluster ({rate:.0f} traj/s)",
-                  file=sys.stderr, flush=True)
+    with progress_bar(len(futures), f"{label} (cluster)", "chunk", progress) as bar:
+        for f in as_completed(futures):
+            if f.status == "error":
+                break  # gather raises the worker's exception
+            bar.update(1)
     return executor.gather(futures)
 
 

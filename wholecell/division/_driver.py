@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping, Sequence
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from .._errors import SimulationError
 from .._executor import check_executor
+from .._progress import progress_bar
 from ..compiler._tolerances import state_atol
 from ..ode._integrate import SUCCESS
 from ..sbml._model import Model
@@ -138,11 +138,7 @@ def simulate(
     steps = []
     offset, gen = 0, 0
     wall = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=generations, desc="division", unit="generation", file=sys.stderr)
+    bar = progress_bar(generations, "division", "generation", progress)
     while True:
         obs, bv, dv, stats, kd = _run_generation(
             sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,
@@ -157,9 +153,8 @@ def simulate(
                      ("division", t_div), ("traces", obs), ("bv", bv), ("dv", dv)):
             out[k].append(v)
         steps.append(np.asarray(stats.steps))
-        if bar is not None:
-            bar.set_postfix(cells=m, refresh=False)
-            bar.update(1)
+        bar.set_postfix(cells=m, refresh=False)
+        bar.update(1)
         gen += 1
         mothers = np.flatnonzero(np.isfinite(t_div) & (t_div < ts[-1]))
         if not mothers.size or (generations is not None and gen >= generations):
@@ -186,8 +181,7 @@ def simulate(
                 "cap the population with keep='one' or keep=N"
             )
         offset += m
-    if bar is not None:
-        bar.close()
+    bar.close()
     cat = {k: np.concatenate(v) for k, v in out.items()}
     return Lineage(
         ts, names, cat["parent"], cat["generation"], cat["birth"], cat["division"],

@@ -140,6 +140,24 @@ class Lineage:
         axes[-1].set_xlabel("time")
         return axes
 
+    def _repr_html_(self) -> str:
+        from .._html import html_table, short_list
+
+        gens = int(self.generation.max()) + 1 if len(self) else 0
+        cycle = self.division - self.birth
+        done = np.isfinite(cycle)
+        rows = [("cells", len(self)), ("generations", gens),
+                ("divided", int(self.divided.sum())),
+                ("times", f"{len(self.time)} from {self.time[0]:g} to {self.time[-1]:g}"
+                 if len(self.time) else "none"),
+                ("ids", short_list(self.ids))]
+        if done.any():
+            rows.append(("cycle time", f"median {np.median(cycle[done]):.4g} "
+                         f"({np.min(cycle[done]):.4g} to {np.max(cycle[done]):.4g})"))
+        body = [[g, int(np.sum(self.generation == g)),
+                 int(np.sum(self.divided & (self.generation == g)))] for g in range(gens)]
+        return html_table("Lineage", rows, (["generation", "cells", "divided"], body[:10]))
+
     def __repr__(self) -> str:
         return (f"Lineage(cells={len(self)}, generations={int(self.generation.max()) + 1}, "
                 f"divided={int(self.divided.sum())}, ids={len(self.ids)})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import scipy.optimize
 
 from .._errors import WholecellError
 from .._executor import check_executor, map_calls
+from .._progress import progress_bar
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -105,6 +105,19 @@ class FitResult:
         if self.problem is None or not hasattr(self.problem, "plot_fit"):
             raise FitError("plot_fit needs a fit of a problem with plot_fit (a PEtab problem)")
         return self.problem.plot_fit(self.x, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .._html import html_table
+
+        rows = [("best objective", f"{self.fun:.8g}"),
+                ("starts", f"{self.n_starts} ({self.n_converged()} within 0.1 of the best"
+                 + (f", {self.n_redrawn} redrawn" if self.n_redrawn else "") + ")"),
+                ("method", self.method), ("wall time", f"{self.wall_time:.1f} s")]
+        shown = list(zip(self.parameter_ids, self.x, strict=False))[:12]
+        body = [[pid, f"{v:.6g}"] for pid, v in shown]
+        if len(self.parameter_ids) > len(shown):
+            body.append([f"… ({len(self.parameter_ids)} in all)", ""])
+        return html_table("FitResult", rows, (["parameter", "best value"], body))
 
     def __repr__(self) -> str:
         return (
@@ -282,25 +295,6 @@ def _bounds(objective, bounds) -> tuple[np.ndarray, np.ndarray]:
     if lo.shape != hi.shape or np.any(lo > hi):
         raise FitError("bounds must be two arrays of the same shape with lower <= upper")
     return lo, hi
-
-
-class _Progress:
-    """Plain progress lines (no dependency), written to stdout."""
-
-    def __init__(self, n: int, enabled: bool):
-        self.n, self.enabled, self.best = n, enabled, np.inf
-        self.t0 = time.perf_counter()
-
-    def update(self, k: int, fval: float, n_iter: int, seconds: float) -> None:
-        self.best = min(self.best, fval)
-        if self.enabled:
-            done = int(20 * (k + 1) / self.n)
-            bar = "#" * done + "." * (20 - done)
-            print(
-                f"[{bar}] start {k + 1}/{self.n}: f = {fval:.6g} ({n_iter} it, "
-                f"{seconds:.1f}s), best {self.best:.6g}, {time.perf_counter() - self.t0:.0f}s",
-                file=sys.stdout, flush=True,
-            )
 
 
 def _optax_minimize(g: _Guarded, x0, lo, hi, maxiter, learning_rate):
@@ -507,7 +501,8 @@ def fit(
             ``threshold``. Most starts of a hard problem end far from the optimum within
             a few dozen iterations; screening spares them the rest of ``maxiter``.
             Screened-out starts say so in ``FitResult.messages``.
-        progress: print a progress line after each start.
+        progress: a progress bar over the starts (tqdm: a widget in Jupyter), with
+            each start's value and the best so far.
         executor: ``None`` (this machine) or a `dask.distributed.Client`: the starts run
             on its workers, each worker unpickling the objective (and compiling it) once.
             The starting values (and the redraws of failed random starts, drawn in start
@@ -541,7 +536,15 @@ def fit(
     starts_runner = _Starts(objective, method, lo, hi, maxiter, tol, learning_rate,
                             max_restarts, step_cap, screen)
     t_all = time.perf_counter()
-    bar = _Progress(n_starts, progress)
+    bar = progress_bar(n_starts, "fit", "start", progress)
+    best = np.inf
+
+    def done(r: _StartRecord) -> None:
+        nonlocal best
+        best = min(best, r.fval)
+        bar.set_postfix_str(f"f = {r.fval:.6g} ({r.n_iter} it), best {best:.6g}",
+                            refresh=False)
+        bar.update(1)
     n_redrawn = 0
 
     def redraw(values: list[float], evaluate) -> int:
@@ -564,7 +567,7 @@ def fit(
                 starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
                 g, val0 = starts_runner.begin(starts[k])
             records.append(starts_runner.finish(g, starts[k], val0))
-            bar.update(k, records[-1].fval, records[-1].n_iter, records[-1].seconds)
+            done(records[-1])
     else:
         check_executor(executor)
 
@@ -575,8 +578,9 @@ def fit(
         values = remote("value", starts) if rng is not None else [0.0] * n_starts
         n_redrawn = redraw(values, lambda x: remote("value", [x])[0])
         records = remote("run", starts)
-        for k, r in enumerate(records):
-            bar.update(k, r.fval, r.n_iter, r.seconds)
+        for r in records:
+            done(r)
+    bar.close()
     xs = [r.x for r in records]
     fvals = [r.fval for r in records]
     its = [r.n_iter for r in records]

@@ -437,6 +437,25 @@ class PetabProblem:
 
         return plot_fit(self.simulate(theta), title=self.name, axes=ax)
 
+    def _repr_html_(self) -> str:
+        from .._html import html_table
+
+        conds = sorted({s for _, s in self._sims.pairs})
+        rows = [("name", self.name),
+                ("estimated parameters", len(self.parameter_ids)),
+                ("conditions", len(conds)),
+                ("pre-equilibrations", len(self._sims.preeq_ids)),
+                ("measurements", len(self.measurements)),
+                ("observables", len(self._plans)),
+                ("solver", self.solver)]
+        body = [[pid, scale, f"{nom:.4g}", f"[{lo:.3g}, {hi:.3g}]"] for pid, scale, nom, lo, hi
+                in zip(self.parameter_ids, self.scales, self.nominal, self.lower_bounds,
+                       self.upper_bounds, strict=True)][:12]
+        if len(self.parameter_ids) > len(body):
+            body.append([f"… ({len(self.parameter_ids)} in all)", "", "", ""])
+        return html_table("PetabProblem", rows,
+                          (["parameter", "scale", "nominal", "bounds"], body))
+
     def __repr__(self) -> str:
         return (
             f"PetabProblem('{self.name}': {len(self.parameter_ids)} estimated parameters, "

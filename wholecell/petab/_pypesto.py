@@ -3,20 +3,17 @@ plots on wholecell's objective and gradient."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from ._errors import PetabError, UnsupportedPetabError
 
-if TYPE_CHECKING:
-    from ._problem import PetabProblem
 
-
-def to_pypesto(problem: PetabProblem, *, residuals: bool | None = None):
-    """The `pypesto.Problem` of ``problem``: objective and gradient are wholecell's
-    (jitted once, shared with ``problem.value_and_grad``), parameters on their PEtab
-    scales with the problem's ids, bounds and scales.
+def to_pypesto(problem: Any, *, residuals: bool | None = None):
+    """The `pypesto.Problem` of ``problem`` (a `PetabProblem`): objective and gradient
+    are wholecell's (jitted once, shared with ``problem.value_and_grad``), parameters on
+    their PEtab scales with the problem's ids, bounds and scales.
 
     Arguments:
         residuals: also give pyPESTO the weighted residuals and their forward-mode

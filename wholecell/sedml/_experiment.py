@@ -90,6 +90,16 @@ class Experiment:
         res = simulate(self.models[task.model], t, method=sim.method, **kwargs)
         return res, times
 
+    def _repr_html_(self) -> str:
+        from .._html import html_table
+
+        d = self.document
+        rows = [("file", self.origin)]
+        rows += [(f"task {t.id}", f"model {t.model} ({self.models[t.model].id}), "
+                  f"{_describe(d.simulations[t.simulation])}") for t in d.tasks.values()]
+        rows += [(f"{o.kind} {o.id}", o.name) for o in d.outputs.values()]
+        return html_table("SED-ML experiment", rows)
+
     def __repr__(self) -> str:
         d = self.document
         kinds = [o.kind for o in d.outputs.values()]
@@ -174,9 +184,24 @@ class ExperimentResult:
                            f"{', '.join(have) or 'none'}")
         return out
 
+    def _repr_html_(self) -> str:
+        from .._html import html_table
+
+        rows = [("experiment", self.experiment.origin),
+                ("tasks run", ", ".join(self.results))]
+        rows += [(f"report {rid}", f"{len(df)} rows × {len(df.columns)} columns")
+                 for rid, df in self.reports.items()]
+        rows += [(f"plot {pid}", self._output(pid, "plot2D").name) for pid in self.plots]
+        return html_table("SED-ML results", rows)
+
     def __repr__(self) -> str:
         return (f"<ExperimentResult {self.experiment.origin}: reports "
                 f"{', '.join(self.reports) or 'none'}; plots {', '.join(self.plots) or 'none'}>")
+
+
+def _describe(sim) -> str:
+    return (f"{sim.method}, {sim.steps + 1} points from {sim.start:g} to {sim.end:g}"
+            + (f" (starting at {sim.initial:g})" if sim.initial != sim.start else ""))
 
 
 def _column(res: Result, target: str, variable: str, n: int) -> np.ndarray:

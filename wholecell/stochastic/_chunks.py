@@ -8,8 +8,6 @@ so one compilation serves all), each chunk split over the devices; a member's in
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 
 import jax
@@ -18,6 +16,7 @@ import numpy as np
 
 from .._errors import SimulationError
 from .._executor import chunk_windows, map_chunks, run_chunk
+from .._progress import progress_bar
 
 
 def ensemble_size(P, n: int) -> int:
@@ -41,10 +40,10 @@ def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
     arrays. ``members`` holds arrays with one row per member. The last chunk is padded
     with repeated members (``m`` of a chunk are real), so one compilation serves all.
     ``shard`` rounds the chunk up to a multiple of the device count and splits each chunk
-    over the devices (`shard_batch`, not over CPU cores). ``progress`` prints the rate
-    (None: when there is more than one chunk). ``executor`` (a `dask.distributed.Client`)
-    runs the chunks on its workers (`map_chunks`; ``run`` must then be picklable), with
-    the same results."""
+    over the devices (`shard_batch`, not over CPU cores). ``progress`` shows a tqdm bar
+    (None: when there is more than one chunk). ``executor`` (a
+    `dask.distributed.Client`) runs the chunks on its workers (`map_chunks`; ``run`` must
+    then be picklable), with the same results."""
     if shard:
         n_dev = len(jax.devices())
         chunk = max(n_dev, -(-chunk // n_dev) * n_dev)  # a multiple of the device count
@@ -55,14 +54,10 @@ def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
                            label=label)
         return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
     parts = []
-    t_start = time.perf_counter()
-    hi = 0
-    for m, idx in chunk_windows(n, chunk):
-        parts.append(run_chunk(run, [jnp.asarray(a[idx]) for a in members], m, shard))
-        hi += m
-        if show:
-            rate = hi / (time.perf_counter() - t_start)
-            print(f"{label}: {hi}/{n} trajectories ({rate:.0f}/s)", file=sys.stderr, flush=True)
+    with progress_bar(n, label, "traj", show) as bar:
+        for m, idx in chunk_windows(n, chunk):
+            parts.append(run_chunk(run, [jnp.asarray(a[idx]) for a in members], m, shard))
+            bar.update(m)
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
+
 #: the comparison of the issue: |a - b| <= ABS_OF_MAX max|b| + REL |b|
 ABS_OF_MAX, REL = 1e-6, 1e-4
 #: the tighter tolerances a mismatch is rerun at (rtol, atol)
@@ -146,14 +148,15 @@ def run_folder(folder: Path, *, rtol: float, atol: float, t_end: float, n: int,
     at a time; rows in the files' order."""
     paths = sorted(folder.glob("*.xml"))
     rows: dict[Path, dict] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            progress_bar(len(paths), "curated models", "model", progress) as bar:
         futures = {pool.submit(_run_one, p, rtol, atol, t_end, n, timeout): p for p in paths}
         for future in as_completed(futures):
             path, row = futures[future], future.result()
             rows[path] = row
-            if progress:
-                print(f"{path.stem}: {row['status']} ({row['wall']} s)", file=sys.stderr,
-                      flush=True)
+            bar.set_postfix_str(f"{path.stem}: {row['status']} ({row['wall']} s)",
+                                refresh=False)
+            bar.update(1)
     return [rows[p] for p in paths]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ._cases import Case, Outcome, read_case
 from ._fba import run_fba_case
 from ._stochastic import run_stochastic_case
@@ -141,18 +142,19 @@ def run_cases(
         ctx = mp.get_context("spawn")
         pool = ctx.Pool(jobs, initializer=_init_worker, maxtasksperchild=40)
         it = pool.imap(run, paths, chunksize=1)
+    counts: dict[str, int] = defaultdict(int)
     try:
-        for k, o in enumerate(it, 1):
-            out.append(o)
-            if progress:
-                mark = {"pass": ".", "fail": "F", "unsupported": "u", "error": "E"}[o.status]
-                print(mark, end="" if k % 80 else f" {k}/{total}\n", flush=True)
+        with progress_bar(total, "test suite", "case", progress) as bar:
+            for o in it:
+                out.append(o)
+                counts[o.status] += 1
+                bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                                    refresh=False)
+                bar.update(1)
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    if progress:
-        print()
     return out
 
 
