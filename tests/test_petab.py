@@ -168,7 +168,27 @@ def test_unknown_noise_distribution_is_unsupported(tmp_path):
     df = pd.read_csv(obs, sep="\t")
     df["noiseDistribution"] = "cauchy"
     df.to_csv(obs, sep="\t", index=False)
+    with pytest.raises(wc.petab.PetabError, match="petab library finds .* cauchy"):
+        wc.petab.load(d)  # not in the PEtab specification: the linter's message
     with pytest.raises(wc.petab.UnsupportedPetabError, match="cauchy"):
+        wc.petab.load(d, lint=False)
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "message"),
+    [("parameters", lambda df: df.assign(lowerBound=df["upperBound"] * 10),
+      "lowerBound greater than upperBound for parameterId Epo_degradation_BaF3"),
+     ("observables", lambda df: pd.concat([df, df.iloc[:1]]),
+      r"Non-unique values found in the observableId column of the observable table: "
+      r"\['pSTAT5A_rel'\]")],
+    ids=["bounds", "duplicate-observable"],
+)
+def test_a_malformed_problem_gets_the_petab_librarys_message(tmp_path, table, change,
+                                                             message):
+    d = _copy_problem(tmp_path)
+    path = d / f"{table}_Boehm_JProteomeRes2014.tsv"
+    change(pd.read_csv(path, sep="\t")).to_csv(path, sep="\t", index=False)
+    with pytest.raises(wc.petab.PetabError, match=message):
         wc.petab.load(d)
 
 

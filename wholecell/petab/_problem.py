@@ -16,6 +16,7 @@ from ..solve._compiled import compile as compile_model
 from ..solve._plan import choose_solver
 from ._conditions import build_conditions
 from ._errors import PetabError, UnsupportedPetabError
+from ._lint import lint_messages, petab_available
 from ._math import lower, names_in
 from ._measurements import plan_observables, plan_simulations
 from ._noise import nll, weighted_residuals
@@ -519,6 +520,7 @@ def load(
     max_steps: int = 100_000,
     preeq_time: float = PREEQ_TIME,
     batch: str = "auto",
+    lint: bool | None = None,
 ) -> PetabProblem:
     """Load a PEtab (v1) problem and build its objective.
 
@@ -536,6 +538,10 @@ def load(
         batch: how simulations are batched (vmap): ``"end"`` by end time, ``"all"`` in
             one batch on the union of output times, ``"auto"`` by end time unless that
             makes more than three batches (each batch compiles separately).
+        lint: check the problem with the ``petab`` library first (its
+            ``lint_problem``), so that a malformed problem is refused with the library's
+            messages. None (the default): when the library is installed (``pip install
+            'wholecell[petab]'``).
 
     Returns:
         A `PetabProblem`: ``prob.objective(theta)`` is the negative log-likelihood (plus
@@ -546,7 +552,15 @@ def load(
         UnsupportedPetabError: it uses a PEtab feature wholecell does not support.
         SBMLError: the model is invalid (`UnsupportedSBMLError`: not simulable).
     """
+    tables = read_tables(problem)
+    if lint or (lint is None and petab_available()):
+        messages = lint_messages(tables.yaml)
+        if messages:
+            shown = "; ".join(messages[:5]) + (f"; … ({len(messages)} in all)"
+                                               if len(messages) > 5 else "")
+            raise PetabError(f"the petab library finds the problem '{tables.name}' "
+                             f"malformed: {shown} (lint=False skips this check)")
     return PetabProblem(
-        read_tables(problem), solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
+        tables, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
         preeq_time=preeq_time, batch=batch,
     )

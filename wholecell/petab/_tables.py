@@ -29,6 +29,7 @@ class Tables:
     measurements: pd.DataFrame
     observables: pd.DataFrame
     conditions: pd.DataFrame
+    yaml: Path | None = None  # the problem's YAML file
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -99,4 +100,5 @@ def read_tables(problem: str | Path) -> Tables:
         measurements=_concat(d, sub.get("measurement_files"), "measurements"),
         observables=_concat(d, sub.get("observable_files"), "observables"),
         conditions=_concat(d, sub.get("condition_files"), "conditions"),
+        yaml=path,
     )
