@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ._cellbox import CellBox
 from ._steady import steady_state
 
@@ -123,7 +123,7 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
     order, pos = rng.permutation(train_idx), 0
     best, best_val, best_step, waited = model, np.inf, 0, 0
     train_hist, val_hist, running = [], [], []
-    bar = tqdm(total=max_steps, disable=not progress, leave=False, desc="train")
+    bar = progress_bar(max_steps, "train", "step", progress)
     step = 0
     for step in range(1, max_steps + 1):
         if pos + b > order.size:
