@@ -6,6 +6,8 @@ machines would be: each worker is its own Python process that unpickles the prog
 and compiles it. The reference is the same ensemble run in this process.
 """
 
+import concurrent.futures
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -197,8 +199,21 @@ def test_fit_on_the_cluster_equals_the_local_run(client):
         np.testing.assert_array_equal(getattr(remote, name), getattr(local, name), name)
     assert remote.messages == local.messages
     np.testing.assert_allclose(remote.xs, 1.0, atol=1e-4)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # any Executor will do
+        pooled = wc.fit(rosenbrock, executor=pool, **kw)
+    np.testing.assert_array_equal(pooled.xs, local.xs)
+    np.testing.assert_array_equal(pooled.x0s, local.x0s)
     with pytest.raises(wc.SimulationError, match="dask.distributed.Client"):
         wc.fit(rosenbrock, executor="localhost:8786", **kw)
+
+
+def test_a_process_pool_runs_the_ensemble_like_a_local_run(model):
+    """A `concurrent.futures.ProcessPoolExecutor` (spawned processes, as JAX needs) in
+    place of a Dask client: the local run's trajectories, bit for bit."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+        remote = run(model, seed=5, executor=pool)
+    same(remote, run(model, seed=5))
 
 
 def test_executor_must_be_a_dask_client(model):

@@ -11,15 +11,20 @@ inputs): when a worker is lost, Dask runs its chunks (and the program task, if n
 worker holds it) again elsewhere, and the results are gathered by chunk, so none is lost
 or counted twice.
 
-Dask is imported here only, when an executor is given: ``import wholecell`` stays light.
+Any `concurrent.futures.Executor` works too (a ``ProcessPoolExecutor`` with the "spawn"
+start method, a ``ThreadPoolExecutor``, or a pool of another library with that
+interface): each call carries the program's bytes, which each worker process unpickles
+once; a pool that breaks is an error (re-running lost work is Dask's).
+
+Dask is imported here only, when a Dask client is given: ``import wholecell`` stays light.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -29,26 +34,27 @@ from ._devices import shard_batch
 from ._errors import SimulationError
 from ._progress import progress_bar
 
-if TYPE_CHECKING:
-    from distributed import Client
-
 #: programs one worker process keeps (the most recent), each with its compiled code
 KEEP_PROGRAMS = 8
 _PROGRAMS: OrderedDict[str, Callable] = OrderedDict()
 
 
 def check_executor(executor: object) -> None:
-    """Refuse an ``executor`` that is not a `dask.distributed.Client` (or Dask missing)."""
+    """Refuse an ``executor`` that is neither a `concurrent.futures.Executor` nor a
+    `dask.distributed.Client` (Dask is imported only to check the latter)."""
+    if isinstance(executor, concurrent.futures.Executor):
+        return
     try:
         from distributed import Client
     except ImportError as e:
         raise SimulationError(
-            "executor= needs Dask: pip install 'wholecell[dask]' (dask[distributed])"
+            f"executor must be a concurrent.futures.Executor or a dask.distributed.Client "
+            f"(pip install 'wholecell[dask]'), got {type(executor).__name__}"
         ) from e
     if not isinstance(executor, Client):
         raise SimulationError(
-            f"executor must be a dask.distributed.Client (or None for this machine), "
-            f"got {type(executor).__name__}"
+            "executor must be a dask.distributed.Client or a concurrent.futures.Executor "
+            f"(or None for this machine), got {type(executor).__name__}"
         )
 
 
@@ -109,35 +115,18 @@ def _run_chunk(token: str, blob: bytes, specs: tuple, m: int, shard: bool):
     return run_chunk(_program(token, blob), [jnp.asarray(_unrows(s)) for s in specs], m, shard)
 
 
-def map_chunks(executor: Client, run: Callable, members: Sequence[np.ndarray], n: int,
+def map_chunks(executor, run: Callable, members: Sequence[np.ndarray], n: int,
                chunk: int, *, shard: bool = True, progress: bool = False,
                label: str = "") -> list:
     """The outputs of every chunk of ``n`` members (``chunk`` each, the last padded with
-    repeated members as in a local run), computed by the workers of ``executor``, in
-    chunk order. ``run`` must be picklable (cloudpickle)."""
-    import cloudpickle
-    from dask.base import tokenize
-    from distributed import as_completed
-
-    blob = cloudpickle.dumps(run)
-    token = hashlib.sha256(blob).hexdigest()
-    # the program is a task, not scattered data: a task can be run again when every
-    # worker holding its result is lost (and Dask's memory manager keeps few replicas of
-    # data, so a broadcast does not stay on every worker)
-    program = executor.submit(_same, blob, key=f"wholecell-program-{token}", pure=True)
+    repeated members as in a local run), computed by the workers of ``executor`` (a Dask
+    client or a `concurrent.futures.Executor`), in chunk order. ``run`` must be picklable
+    (cloudpickle)."""
     members = [np.asarray(a) for a in members]
-    futures = []
-    for k, (m, idx) in enumerate(chunk_windows(n, chunk)):
-        specs = tuple(_rows(a, idx) for a in members)
-        key = f"wholecell-{label or 'chunk'}-{k}-{tokenize(token, specs, m, shard)}"
-        futures.append(executor.submit(_run_chunk, token, program, specs, m, shard,
-                                       key=key, pure=True))
-    with progress_bar(len(futures), f"{label} (cluster)", "chunk", progress) as bar:
-        for f in as_completed(futures):
-            if f.status == "error":
-                break  # gather raises the worker's exception
-            bar.update(1)
-    return executor.gather(futures)
+    calls = []
+    for m, idx in chunk_windows(n, chunk):
+        calls.append((tuple(_rows(a, idx) for a in members), m, shard))
+    return _map(executor, run, _run_chunk, calls, label or "chunk", progress)
 
 
 def _call(token: str, blob: bytes, args: tuple):
@@ -145,21 +134,53 @@ def _call(token: str, blob: bytes, args: tuple):
     return _program(token, blob)(*args)
 
 
-def map_calls(executor: Client, program: Callable, calls: Sequence[tuple], *,
-              label: str = "call") -> list:
-    """``program(*args)`` for each ``args`` of ``calls``, on the workers of ``executor``,
-    in order. ``program`` must be picklable (cloudpickle); each worker unpickles it once
-    (so what it compiles is compiled once per worker). The tasks are pure: a lost
-    worker's calls run again elsewhere, and none is lost or counted twice."""
+def map_calls(executor, program: Callable, calls: Sequence[tuple], *,
+              label: str = "call", progress: bool = False) -> list:
+    """``program(*args)`` for each ``args`` of ``calls``, on the workers of ``executor``
+    (a Dask client or a `concurrent.futures.Executor`), in order. ``program`` must be
+    picklable (cloudpickle); each worker process unpickles it once (so what it compiles
+    is compiled once per worker)."""
+    return _map(executor, program, _call, [(args,) for args in calls], label, progress)
+
+
+def _map(executor, program: Callable, task: Callable, calls: list[tuple], label: str,
+         progress: bool) -> list:
+    """``task(token, program, *call)`` for each call on ``executor``'s workers, in order.
+
+    On Dask the program is a task, not scattered data: a task can be run again when every
+    worker holding its result is lost (and Dask's memory manager keeps few replicas of
+    data, so a broadcast does not stay on every worker); the tasks are pure (keyed by the
+    hash of their inputs), so a lost worker's calls run again elsewhere and none is lost
+    or counted twice. A `concurrent.futures.Executor` gets the program's bytes with each
+    call (each worker process unpickles them once); a lost process pool is an error.
+    """
     import cloudpickle
-    from dask.base import tokenize
 
     blob = cloudpickle.dumps(program)
     token = hashlib.sha256(blob).hexdigest()
+    desc = f"{label} ({'pool' if _is_pool(executor) else 'cluster'})"
+    if _is_pool(executor):
+        futures = [executor.submit(task, token, blob, *call) for call in calls]
+        with progress_bar(len(futures), desc, "task", progress) as bar:
+            for _ in concurrent.futures.as_completed(futures):
+                bar.update(1)
+        return [f.result() for f in futures]
+    from dask.base import tokenize
+    from distributed import as_completed
+
     held = executor.submit(_same, blob, key=f"wholecell-program-{token}", pure=True)
     futures = [
-        executor.submit(_call, token, held, args,
-                        key=f"wholecell-{label}-{k}-{tokenize(token, args)}", pure=True)
-        for k, args in enumerate(calls)
+        executor.submit(task, token, held, *call,
+                        key=f"wholecell-{label}-{k}-{tokenize(token, call)}", pure=True)
+        for k, call in enumerate(calls)
     ]
+    with progress_bar(len(futures), desc, "task", progress) as bar:
+        for f in as_completed(futures):
+            if f.status == "error":
+                break  # gather raises the worker's exception
+            bar.update(1)
     return executor.gather(futures)
+
+
+def _is_pool(executor) -> bool:
+    return isinstance(executor, concurrent.futures.Executor)

@@ -27,6 +27,8 @@ from .stochastic._hybrid import simulate_hybrid
 from .stochastic._stochastic import simulate_ssa
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from distributed import Client
 
 
@@ -46,7 +48,7 @@ def simulate(
     throw: bool = True,
     chunk_size: int | None = None,
     progress: bool | None = None,
-    executor: Client | None = None,
+    executor: Client | Executor | None = None,
     **options,
 ) -> Result:
     """Simulate ``model`` and return the values of every model id at the times ``t``.
@@ -82,9 +84,10 @@ def simulate(
             (default 10,000 on a CPU; up to 100,000 on an accelerator, within 2 GB of
             output).
         progress: print progress of long stochastic runs (default: when > 1 chunk).
-        executor: ``None`` (this machine) or a `dask.distributed.Client`: the chunks of an
-            ensemble run on its workers, each compiling the model once, and a lost
-            worker's chunks run again elsewhere. A stochastic ensemble (``"ssa"``,
+        executor: ``None`` (this machine), a `dask.distributed.Client` or any
+            `concurrent.futures.Executor` (e.g. a spawn ``ProcessPoolExecutor``): the
+            chunks of an ensemble run on its workers, each compiling the model once; on
+            Dask a lost worker's chunks run again elsewhere. A stochastic ensemble (``"ssa"``,
             ``"tau"``, ``"hybrid"``) gives the local run's results for the same ``seed``
             and ``chunk_size``, bit for bit, whatever the number of workers; a parameter
             ensemble of ODEs runs in chunks of ``chunk_size`` parameter sets (default

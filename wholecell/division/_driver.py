@@ -91,10 +91,11 @@ def simulate(
             any size share one compilation; default: powers of two up to 1024, faster on
             CPU than larger batches; on a GPU give a large one).
         progress: a progress bar over the generations (with the cells of each).
-        executor: a `dask.distributed.Client`: each generation's chunks of cells run on
-            its workers (`wholecell._executor`), with the local run's results, bit for
-            bit (the same chunks; give ``chunk_size`` to spread a generation over more
-            workers). None (the default): this process.
+        executor: a `dask.distributed.Client` or a `concurrent.futures.Executor`: each
+            generation's chunks of cells run on its workers (`wholecell._executor`),
+            with the local run's results, bit for bit (the same chunks; give
+            ``chunk_size`` to spread a generation over more workers). None (the
+            default): this process.
 
     Returns:
         A `Lineage`.

@@ -17,6 +17,8 @@ from .._executor import check_executor, map_calls
 from .._progress import progress_bar
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from distributed import Client
 
 METHODS = ("L-BFGS-B", "trust-constr", "least_squares", "optax")
@@ -456,7 +458,7 @@ def fit(
     max_step: float | None = None,
     screen: tuple[int, float] | None = None,
     progress: bool = True,
-    executor: Client | None = None,
+    executor: Client | Executor | None = None,
 ) -> FitResult:
     """Minimise ``objective`` from ``n_starts`` starting points, each a local optimisation.
 
@@ -503,11 +505,12 @@ def fit(
             Screened-out starts say so in ``FitResult.messages``.
         progress: a progress bar over the starts (tqdm: a widget in Jupyter), with
             each start's value and the best so far.
-        executor: ``None`` (this machine) or a `dask.distributed.Client`: the starts run
-            on its workers, each worker unpickling the objective (and compiling it) once.
-            The starting values (and the redraws of failed random starts, drawn in start
-            order) are computed there too, so the same seed gives the same starts and
-            results as a run on this machine; a lost worker's starts run again elsewhere.
+        executor: ``None`` (this machine), a `dask.distributed.Client` or a
+            `concurrent.futures.Executor`: the starts run on its workers, each worker
+            unpickling the objective (and compiling it) once. The starting values (and
+            the redraws of failed random starts, drawn in start order) are computed
+            there too, so the same seed gives the same starts and results as a run on
+            this machine; on Dask a lost worker's starts run again elsewhere.
 
     Returns:
         A `FitResult`.
