@@ -62,6 +62,11 @@ def test_html_of_a_fit_and_a_lineage():
         birth=[0.0, 1.0, 1.0], division=[1.0, np.nan, np.nan],
         traces=np.zeros((3, 3, 1)), birth_values=np.zeros((3, 1)),
         division_values=np.zeros((3, 1)))
+    ds = lin.to_xarray()
+    assert ds["traces"].dims == ("cell", "time", "id") and ds["traces"].shape == (3, 3, 1)
+    np.testing.assert_array_equal(ds["parent"].values, lin.parent)
+    np.testing.assert_array_equal(ds["division"].values, lin.division)
+    np.testing.assert_array_equal(ds["at_birth"].sel(id="X").values, lin.at_birth("X"))
     html = lin._repr_html_()
     assert "Lineage" in html and "cycle time" in html and "median 1 (1 to 1)" in html
     assert "<tr><td>1</td><td>2</td><td>0</td></tr>" in html  # generation 1: 2 cells

@@ -83,6 +83,26 @@ class Lineage:
             df[f"{name}_division"] = self.at_division(name)
         return df
 
+    def to_xarray(self, ids: Sequence[str] | None = None):
+        """An `xarray.Dataset`: ``traces`` with dims ``cell``, ``time``, ``id`` (NaN
+        outside each cell's life), ``at_birth`` and ``at_division`` with dims ``cell``,
+        ``id``, and the tree as coordinates along ``cell`` (``parent``, ``generation``,
+        ``birth``, ``division``). Needs xarray (``pip install xarray``)."""
+        try:
+            import xarray as xr
+        except ImportError as e:
+            raise ImportError("Lineage.to_xarray needs xarray: pip install xarray") from e
+        cols = list(ids) if ids is not None else list(self.ids)
+        idx = [self._col(c) for c in cols]
+        coords = {"cell": np.arange(len(self)), "time": self.time, "id": cols,
+                  "parent": ("cell", self.parent), "generation": ("cell", self.generation),
+                  "birth": ("cell", self.birth), "division": ("cell", self.division)}
+        data = {"traces": (("cell", "time", "id"), self.traces[..., idx]),
+                "at_birth": (("cell", "id"), self.birth_values[:, idx]),
+                "at_division": (("cell", "id"), self.division_values[:, idx])}
+        attrs = {k: v for k, v in self.stats.items() if isinstance(v, str | int | float)}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
     def subtree(self, root: int = 0, max_cells: int = 64) -> np.ndarray:
         """``root`` and its descendants in birth order (at most ``max_cells``)."""
         keep = [root]
