@@ -105,10 +105,18 @@ def stiffness(sim, p, t0: float) -> float:
         return rho if np.isfinite(rho) else np.inf
     with jax.ensure_compile_time_eval():
         J = _jacobian_at_start(sim.structure, p, t0)
+    return spectral_radius(J)
+
+
+def spectral_radius(J) -> float:
+    """``max |eigenvalue|`` of a dense Jacobian: 0 for an empty one, inf for one with a
+    non-finite entry (a model that cannot be judged is treated as stiff)."""
     J = np.asarray(J)
+    if J.size == 0:
+        return 0.0
     if not np.all(np.isfinite(J)):
         return np.inf
-    return float(np.max(np.abs(np.linalg.eigvals(J)))) if J.size else 0.0
+    return float(np.max(np.abs(np.linalg.eigvals(J))))
 
 
 def bdf_applies(structure) -> bool:

@@ -37,7 +37,7 @@ from .._result import make_result
 from .._status import Status
 from ..compiler._tolerances import as_input, state_atol
 from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
-from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver
+from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver, spectral_radius
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
 from ._chunks import ensemble_size, member_rows, run_chunks
@@ -298,10 +298,8 @@ def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
     """``"kvaerno5"`` when the ODE part is stiff at the start, else ``"tsit5"``."""
     # evaluated now, even when called while tracing (p and t0 are concrete)
     with jax.ensure_compile_time_eval():
-        J = np.asarray(_jacobian_at_start(plan, jnp.asarray(p), jnp.asarray(t0, jnp.float64)))
-    if J.size == 0:
-        return "tsit5"
-    rho = float(np.max(np.abs(np.linalg.eigvals(J)))) if np.all(np.isfinite(J)) else np.inf
+        J = _jacobian_at_start(plan, jnp.asarray(p), jnp.asarray(t0, jnp.float64))
+    rho = spectral_radius(J)
     return "kvaerno5" if rho * max(span, 0.0) > STIFFNESS_THRESHOLD else "tsit5"
 
 
