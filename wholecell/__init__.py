@@ -31,9 +31,9 @@ from ._fba import fba as fba  # noqa: E402
 from ._result import Result as Result  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
 from ._status import Status as Status  # noqa: E402
-from .fitting._fit import FitError as FitError  # noqa: E402
-from .fitting._fit import FitResult as FitResult  # noqa: E402
 from .fitting._fit import fit as fit  # noqa: E402
+from .fitting._result import FitError as FitError  # noqa: E402
+from .fitting._result import FitResult as FitResult  # noqa: E402
 from .sbml._export import AntimonyError as AntimonyError  # noqa: E402
 from .sbml._formats import write_sbml as write_sbml  # noqa: E402
 from .sbml._model import Model as Model  # noqa: E402

@@ -2,6 +2,6 @@
 
 from ._errors import PetabError as PetabError
 from ._errors import UnsupportedPetabError as UnsupportedPetabError
+from ._load import load as load
 from ._problem import PetabProblem as PetabProblem
-from ._problem import load as load
 from ._pypesto import to_pypesto as to_pypesto

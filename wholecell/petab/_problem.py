@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,13 +14,13 @@ from ..solve._compiled import compile as compile_model
 from ..solve._plan import choose_solver
 from ._conditions import build_conditions
 from ._errors import PetabError, UnsupportedPetabError
-from ._lint import lint_messages, petab_available
+from ._hierarchical import HierarchicalObjective
 from ._math import lower, names_in
 from ._measurements import plan_observables, plan_simulations
 from ._noise import nll, weighted_residuals
 from ._parameters import read_parameters, to_scale
 from ._steady import PREEQ_TIME, steady_state
-from ._tables import Tables, read_tables
+from ._tables import Tables
 
 
 class PetabProblem:
@@ -462,105 +460,3 @@ class PetabProblem:
             f"PetabProblem('{self.name}': {len(self.parameter_ids)} estimated parameters, "
             f"{len(self._sims.pairs)} simulations, {len(self.measurements)} measurements)"
         )
-
-
-class HierarchicalObjective:
-    """`PetabProblem.hierarchical`: the objective over the same parameter vector, whose
-    analytic scaling entries are ignored (set to their optimum by `complete`)."""
-
-    def __init__(self, problem: PetabProblem):
-        self._build(problem)
-
-    def __getstate__(self) -> dict:
-        return {"problem": self.problem}  # the jitted functions are made again
-
-    def __setstate__(self, state: dict) -> None:
-        self._build(state["problem"])
-
-    def _build(self, problem: PetabProblem) -> None:
-        self.problem = problem
-        self.parameter_ids = problem.parameter_ids
-        self.lower_bounds, self.upper_bounds = problem.lower_bounds, problem.upper_bounds
-        self.nominal = problem.nominal
-        self.analytic_parameter_ids = problem.analytic_parameter_ids
-
-        def obj(theta):
-            total, _ = problem._forward(theta, "checkpointed", analytic=True)
-            return total + problem.table.prior_nll(jnp.asarray(theta, dtype=jnp.float64))
-
-        self.objective = jax.jit(obj)
-        self.value_and_grad = jax.jit(jax.value_and_grad(obj))
-        self._complete = jax.jit(problem._optimal_scalings)
-
-    def __call__(self, theta):
-        return self.objective(theta)
-
-    def complete(self, theta) -> np.ndarray:
-        """``theta`` with the analytic scalings at their optimal values."""
-        return np.asarray(self._complete(jnp.asarray(theta, dtype=jnp.float64)))
-
-    def plot_fit(self, theta=None, **kwargs):
-        return self.problem.plot_fit(theta, **kwargs)
-
-    def residuals_jacobian(self, theta):
-        """`PetabProblem.residuals_jacobian` with the scalings in closed form."""
-        return self.problem.residuals_jacobian(theta, analytic=True)
-
-    def residuals(self, theta):
-        """`PetabProblem.residuals` with the scalings in closed form."""
-        return self.problem.residuals(theta, analytic=True)
-
-
-def load(
-    problem: str | Path,
-    *,
-    solver: str = "auto",
-    rtol: float = 1e-8,
-    atol: float = 1e-12,
-    max_steps: int = 100_000,
-    preeq_time: float = PREEQ_TIME,
-    batch: str = "auto",
-    lint: bool | None = None,
-) -> PetabProblem:
-    """Load a PEtab (v1) problem and build its objective.
-
-    Arguments:
-        problem: the PEtab YAML file, or a folder holding one.
-        solver: the ODE method (``"auto"``: ``rodas5`` where the problem is stiff at the
-            start under the nominal parameters, or where the explicit ``tsit5`` fails at
-            them (e.g. a problem that turns stiff later), else ``tsit5``).
-        rtol, atol: the ODE solver's tolerances.
-        max_steps: the most steps one simulation may take (more: the objective is NaN).
-            For fits from random starts a smaller limit (e.g. 10,000) makes a start that
-            drives a simulation into an extremely stiff region fail fast (`wholecell.fit`
-            treats the NaN as a rejected step) instead of taking minutes.
-        preeq_time: how long pre-equilibration integrates towards the steady state.
-        batch: how simulations are batched (vmap): ``"end"`` by end time, ``"all"`` in
-            one batch on the union of output times, ``"auto"`` by end time unless that
-            makes more than three batches (each batch compiles separately).
-        lint: check the problem with the ``petab`` library first (its
-            ``lint_problem``), so that a malformed problem is refused with the library's
-            messages. None (the default): when the library is installed (``pip install
-            'wholecell[petab]'``).
-
-    Returns:
-        A `PetabProblem`: ``prob.objective(theta)`` is the negative log-likelihood (plus
-        objective priors) at the estimated parameters ``theta`` on their PEtab scales.
-
-    Raises:
-        PetabError: the problem is unreadable or inconsistent.
-        UnsupportedPetabError: it uses a PEtab feature wholecell does not support.
-        SBMLError: the model is invalid (`UnsupportedSBMLError`: not simulable).
-    """
-    tables = read_tables(problem)
-    if lint or (lint is None and petab_available()):
-        messages = lint_messages(tables.yaml)
-        if messages:
-            shown = "; ".join(messages[:5]) + (f"; … ({len(messages)} in all)"
-                                               if len(messages) > 5 else "")
-            raise PetabError(f"the petab library finds the problem '{tables.name}' "
-                             f"malformed: {shown} (lint=False skips this check)")
-    return PetabProblem(
-        tables, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
-        preeq_time=preeq_time, batch=batch,
-    )

@@ -1,0 +1,67 @@
+"""`wc.petab.load`: read a PEtab problem, lint it with the petab library, build its
+objective."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._errors import PetabError
+from ._lint import lint_messages, petab_available
+from ._problem import PetabProblem
+from ._steady import PREEQ_TIME
+from ._tables import read_tables
+
+
+def load(
+    problem: str | Path,
+    *,
+    solver: str = "auto",
+    rtol: float = 1e-8,
+    atol: float = 1e-12,
+    max_steps: int = 100_000,
+    preeq_time: float = PREEQ_TIME,
+    batch: str = "auto",
+    lint: bool | None = None,
+) -> PetabProblem:
+    """Load a PEtab (v1) problem and build its objective.
+
+    Arguments:
+        problem: the PEtab YAML file, or a folder holding one.
+        solver: the ODE method (``"auto"``: ``rodas5`` where the problem is stiff at the
+            start under the nominal parameters, or where the explicit ``tsit5`` fails at
+            them (e.g. a problem that turns stiff later), else ``tsit5``).
+        rtol, atol: the ODE solver's tolerances.
+        max_steps: the most steps one simulation may take (more: the objective is NaN).
+            For fits from random starts a smaller limit (e.g. 10,000) makes a start that
+            drives a simulation into an extremely stiff region fail fast (`wholecell.fit`
+            treats the NaN as a rejected step) instead of taking minutes.
+        preeq_time: how long pre-equilibration integrates towards the steady state.
+        batch: how simulations are batched (vmap): ``"end"`` by end time, ``"all"`` in
+            one batch on the union of output times, ``"auto"`` by end time unless that
+            makes more than three batches (each batch compiles separately).
+        lint: check the problem with the ``petab`` library first (its
+            ``lint_problem``), so that a malformed problem is refused with the library's
+            messages. None (the default): when the library is installed (``pip install
+            'wholecell[petab]'``).
+
+    Returns:
+        A `PetabProblem`: ``prob.objective(theta)`` is the negative log-likelihood (plus
+        objective priors) at the estimated parameters ``theta`` on their PEtab scales.
+
+    Raises:
+        PetabError: the problem is unreadable or inconsistent.
+        UnsupportedPetabError: it uses a PEtab feature wholecell does not support.
+        SBMLError: the model is invalid (`UnsupportedSBMLError`: not simulable).
+    """
+    tables = read_tables(problem)
+    if lint or (lint is None and petab_available()):
+        messages = lint_messages(tables.yaml)
+        if messages:
+            shown = "; ".join(messages[:5]) + (f"; … ({len(messages)} in all)"
+                                               if len(messages) > 5 else "")
+            raise PetabError(f"the petab library finds the problem '{tables.name}' "
+                             f"malformed: {shown} (lint=False skips this check)")
+    return PetabProblem(
+        tables, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
+        preeq_time=preeq_time, batch=batch,
+    )
