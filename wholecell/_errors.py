@@ -31,11 +31,7 @@ class UnsupportedSBMLError(SBMLError):
     def __init__(self, construct: str, element_id: str | None, detail: str = ""):
         self.construct = construct
         self.element_id = element_id
-        where = f" (element '{element_id}')" if element_id else ""
-        msg = f"unsupported SBML construct: {construct}{where}"
-        if detail:
-            msg += f": {detail}"
-        super().__init__(msg)
+        super().__init__(_unsupported("SBML", construct, element_id, detail))
 
 
 class SedmlError(WholecellError, ValueError):
@@ -53,11 +49,7 @@ class UnsupportedSedmlError(SedmlError):
     def __init__(self, construct: str, element_id: str | None, detail: str = ""):
         self.construct = construct
         self.element_id = element_id
-        where = f" (element '{element_id}')" if element_id else ""
-        msg = f"unsupported SED-ML construct: {construct}{where}"
-        if detail:
-            msg += f": {detail}"
-        super().__init__(msg)
+        super().__init__(_unsupported("SED-ML", construct, element_id, detail))
 
 
 class CompileError(WholecellError, ValueError):
@@ -86,3 +78,10 @@ class SBMLWarning(UserWarning):
 class ToleranceWarning(UserWarning):
     """A state stayed below its absolute tolerance over a run: its values are not
     accurate (give it a smaller ``atol``)."""
+
+
+def _unsupported(language: str, construct: str, element_id: str | None, detail: str) -> str:
+    """``unsupported <language> construct: <construct> (element '<id>'): <detail>``."""
+    where = f" (element '{element_id}')" if element_id else ""
+    return f"unsupported {language} construct: {construct}{where}" + (
+        f": {detail}" if detail else "")
