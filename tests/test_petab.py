@@ -53,7 +53,8 @@ GRAD_RTOL = 1e-9
 @pytest.mark.slow  # ~140 s of compiling; CI checks reverse against forward mode on
 # Fujita (test_least_squares_residuals_jacobian_and_fit: J^T r) and on an events problem
 # (test_petab_gradients.py)
-def test_reverse_mode_gradient_matches_forward_mode(boehm):
+def test_reverse_mode_gradient_matches_forward_mode():
+    boehm = wc.petab.load(DATA / "Boehm_JProteomeRes2014", sensitivities="adjoint")
     theta = boehm.nominal + 0.05
     value, grad = boehm.value_and_grad(theta)
     assert np.isfinite(float(value))
@@ -127,6 +128,21 @@ def test_a_problem_pickles_with_its_objective(boehm):
     assert float(copy.objective(boehm.nominal)) == float(boehm.objective(boehm.nominal))
     assert cloudpickle.loads(cloudpickle.dumps(boehm.hierarchical())).problem.name == \
         boehm.name
+
+
+def test_forward_sensitivities_equal_the_adjoint_gradient(boehm):
+    """`sensitivities="auto"` picks forward mode for Boehm's 9 parameters; the adjoint
+    (reverse mode through checkpointed solves) of the same steps agrees to rounding."""
+    assert boehm.sensitivities == "forward"
+    adjoint = wc.petab.load(DATA / "Boehm_JProteomeRes2014", sensitivities="adjoint")
+    theta = boehm.nominal + 0.05
+    value, grad = boehm.value_and_grad(theta)
+    value_a, grad_a = adjoint.value_and_grad(theta)
+    assert abs(float(value) - float(value_a)) <= 1e-12 * abs(float(value_a))
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(grad_a), rtol=GRAD_RTOL,
+                               atol=GRAD_RTOL * np.abs(np.asarray(grad_a)).max())
+    with pytest.raises(wc.petab.PetabError, match="sensitivities must be one of"):
+        wc.petab.load(DATA / "Boehm_JProteomeRes2014", sensitivities="backward")
 
 
 def test_random_starts_are_reproducible_and_within_bounds():

@@ -158,7 +158,7 @@ def _central_limit(prob, theta, h=1e-3):
 )
 def test_reverse_mode_is_the_derivative_of_the_computed_objective(tmp_path, events, solver):
     prob = wc.petab.load(_write_problem(tmp_path / "p", events=events), solver=solver,
-                         rtol=1e-5, atol=1e-8)
+                         rtol=1e-5, atol=1e-8, sensitivities="adjoint")
     if not events:
         assert len(prob._pre_cond) == 1
     theta = prob.nominal + 0.03

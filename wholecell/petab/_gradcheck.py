@@ -126,7 +126,7 @@ import json, sys, time
 import wholecell as wc
 from wholecell.petab._gradcheck import check
 t0 = time.perf_counter()
-prob = wc.petab.load(sys.argv[1])
+prob = wc.petab.load(sys.argv[1], sensitivities="adjoint")  # the reverse mode is checked
 res = check(prob)
 res["load_s"] = time.perf_counter() - t0 - res.get("reverse_s", 0) - res.get("forward_s", 0) \\
     - res.get("fd_s", 0)

@@ -22,6 +22,18 @@ from ._parameters import read_parameters, to_scale
 from ._steady import PREEQ_TIME, steady_state
 from ._tables import Tables
 
+#: how `PetabProblem.value_and_grad` differentiates: ``"forward"`` sensitivities (a
+#: tangent per parameter, batched), ``"adjoint"`` (reverse mode through checkpointed
+#: solves), or ``"auto"``: forward for up to `FORWARD_MAX_PARAMETERS` parameters
+SENSITIVITIES = ("auto", "forward", "adjoint")
+#: the most parameters for which "auto" picks forward sensitivities. Measured here (one
+#: core, after the compile, median of 10 gradients at nominal + 0.05): Boehm (9
+#: parameters) forward 27.8 ms against adjoint 59.4 ms, Fujita (19) forward 691 ms
+#: against 428 ms; the crossover lies between. The first gradient (compile included)
+#: comes sooner in forward mode up to 36 parameters (Boehm 48 s against 86 s, Fujita 61 s
+#: against 99 s; the collection's gradient check in benchmarks/petab_gradient_check.jsonl)
+FORWARD_MAX_PARAMETERS = 12
+
 
 class PetabProblem:
     """A PEtab problem whose objective is a pure JAX function of the estimated parameters.
@@ -34,6 +46,8 @@ class PetabProblem:
         scales: their PEtab scales (``lin``, ``log`` or ``log10``).
         sim: the `CompiledModel`.
         measurements: the measurement table.
+        sensitivities: how `value_and_grad` differentiates: ``"forward"`` or
+            ``"adjoint"`` (see `SENSITIVITIES`).
     """
 
     def __init__(
@@ -46,7 +60,11 @@ class PetabProblem:
         max_steps: int = 100_000,
         preeq_time: float = PREEQ_TIME,
         batch: str = "auto",
+        sensitivities: str = "auto",
     ):
+        if sensitivities not in SENSITIVITIES:
+            raise PetabError(f"sensitivities must be one of {', '.join(SENSITIVITIES)}, "
+                             f"not {sensitivities!r}")
         self.tables = tables
         self.name = tables.name
         self.sim: CompiledModel = compile_model(load_sbml(str(tables.sbml)))
@@ -64,6 +82,10 @@ class PetabProblem:
             [float(to_scale(self.table.upper[i], self.table.scales[i])) for i in est]
         )
         self.measurements = tables.measurements
+        if sensitivities == "auto":
+            sensitivities = ("forward" if len(self.parameter_ids) <= FORWARD_MAX_PARAMETERS
+                             else "adjoint")
+        self.sensitivities = sensitivities
         tindex = self.table.index()
         self._sims, flat = plan_simulations(self.measurements, batch)
         self._plans = plan_observables(tables.observables, self.measurements, flat, tindex)
@@ -110,8 +132,22 @@ class PetabProblem:
 
     def _jit(self) -> None:
         self.objective = jax.jit(self._objective)
-        self.value_and_grad = jax.jit(jax.value_and_grad(self._objective))
+        if self.sensitivities == "forward":
+            self.value_and_grad = jax.jit(self._value_and_grad_forward)
+        else:
+            self.value_and_grad = jax.jit(jax.value_and_grad(self._objective))
         self._forward_lax = jax.jit(lambda th: self._forward(th, "lax"))
+
+    def _value_and_grad_forward(self, theta):
+        """(objective, gradient) by forward sensitivities: one tangent per parameter,
+        batched (``jax.jacfwd``), through the plain (not checkpointed) solves."""
+        def both(th):
+            value = self._forward(th, "lax")[0] + self.table.prior_nll(
+                jnp.asarray(th, dtype=jnp.float64))
+            return value, value
+
+        grad, value = jax.jacfwd(both, has_aux=True)(jnp.asarray(theta, dtype=jnp.float64))
+        return value, grad
 
     # -- structure --------------------------------------------------------------------
     def _model_columns(self, tindex) -> dict[str, int]:
