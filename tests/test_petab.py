@@ -130,6 +130,8 @@ def test_a_problem_pickles_with_its_objective(boehm):
         boehm.name
 
 
+@pytest.mark.slow  # ~90 s compiling Boehm's adjoint; CI holds forward sensitivities to the
+# adjoint on the events problem (test_petab_gradients.py)
 def test_forward_sensitivities_equal_the_adjoint_gradient(boehm):
     """`sensitivities="auto"` picks forward mode for Boehm's 9 parameters; the adjoint
     (reverse mode through checkpointed solves) of the same steps agrees to rounding."""
@@ -141,6 +143,9 @@ def test_forward_sensitivities_equal_the_adjoint_gradient(boehm):
     assert abs(float(value) - float(value_a)) <= 1e-12 * abs(float(value_a))
     np.testing.assert_allclose(np.asarray(grad), np.asarray(grad_a), rtol=GRAD_RTOL,
                                atol=GRAD_RTOL * np.abs(np.asarray(grad_a)).max())
+
+
+def test_unknown_sensitivities_are_refused():
     with pytest.raises(wc.petab.PetabError, match="sensitivities must be one of"):
         wc.petab.load(DATA / "Boehm_JProteomeRes2014", sensitivities="backward")
 

@@ -3,7 +3,8 @@ of central differences, on two small problems built here: one with events (a tim
 state-triggered one, whose times depend on estimated parameters) and one with
 pre-equilibration.
 
-Forward mode (`jax.jvp` through the plain loop) and reverse mode (checkpointed) both
+Forward mode (the problem with `sensitivities="forward"`: `jax.jacfwd` through the plain
+loop) and reverse mode (`sensitivities="adjoint"`, checkpointed) both
 differentiate the computed solution, so they agree to rounding (1e-6 relative is far
 above it). The limit of central differences (Richardson extrapolation of two steps) is
 the derivative of the computed objective too; it also checks that nothing that changes
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import textwrap
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -125,14 +125,6 @@ def _write_problem(folder, *, events: bool):
     return folder
 
 
-def _forward_mode(prob, theta):
-    def f(x):
-        return prob._forward(x, "lax")[0] + prob.table.prior_nll(x)
-
-    # jitted: eagerly, each operation of the objective compiles on its own (219 programs)
-    return np.asarray(jax.jit(jax.jacfwd(f))(jnp.asarray(theta)))
-
-
 def _central_limit(prob, theta, h=1e-3):
     """Richardson's extrapolation of central differences at steps h and h / 10."""
     def value(x):  # the compiled value-and-gradient: one compilation less
@@ -157,15 +149,22 @@ def _central_limit(prob, theta, h=1e-3):
     ids=["events-tsit5", "preequilibration-rodas5"],
 )
 def test_reverse_mode_is_the_derivative_of_the_computed_objective(tmp_path, events, solver):
-    prob = wc.petab.load(_write_problem(tmp_path / "p", events=events), solver=solver,
-                         rtol=1e-5, atol=1e-8, sensitivities="adjoint")
+    folder = _write_problem(tmp_path / "p", events=events)
+    prob = wc.petab.load(folder, solver=solver, rtol=1e-5, atol=1e-8,
+                         sensitivities="adjoint")
     if not events:
         assert len(prob._pre_cond) == 1
     theta = prob.nominal + 0.03
     value, grad = prob.value_and_grad(theta)
     grad = np.asarray(grad)
     assert np.isfinite(float(value)) and np.all(grad != 0)
-    fwd = _forward_mode(prob, theta)
+    # forward mode: the problem's forward sensitivities (jax.jacfwd through the same,
+    # uncheckpointed, solves)
+    forward = wc.petab.load(folder, solver=solver, rtol=1e-5, atol=1e-8,
+                            sensitivities="forward")
+    value_f, fwd = forward.value_and_grad(theta)
+    fwd = np.asarray(fwd)
+    assert abs(float(value_f) - float(value)) <= 1e-12 * abs(float(value))
     np.testing.assert_allclose(grad, fwd, rtol=1e-6, atol=1e-9 * np.linalg.norm(fwd))
     np.testing.assert_allclose(grad, _central_limit(prob, theta), rtol=1e-5,
                                atol=1e-7 * np.linalg.norm(fwd))
