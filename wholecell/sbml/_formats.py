@@ -1,5 +1,6 @@
-"""Model formats in: `load` (SBML or Antimony, detected; SED-ML and COMBINE archives
-recognised and refused) and `write_sbml` (`_export.to_sbml` to a file)."""
+"""Model formats in: `load` (SBML or Antimony, detected; a SED-ML document or a COMBINE
+archive is refused here: ``wc.load``, in `wholecell.sedml`, reads those) and `write_sbml`
+(`_export.to_sbml` to a file)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def load(source: str | os.PathLike) -> Model:
     Raises:
         SBMLError: the file is missing or the model is invalid.
         AntimonyError: antimony could not read the text (its message is quoted).
-        UnsupportedSBMLError: a SED-ML document or a COMBINE archive (not supported yet),
-            or XML that is not SBML.
+        UnsupportedSBMLError: a SED-ML document or a COMBINE archive (``wc.load`` reads
+            them), or XML that is not SBML.
     """
     if isinstance(source, os.PathLike) or (isinstance(source, str) and is_path(source)):
         return _load_file(Path(source))
