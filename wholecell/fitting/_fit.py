@@ -138,26 +138,23 @@ def fit(
         bar.set_postfix_str(f"f = {r.fval:.6g} ({r.n_iter} it), best {best:.6g}",
                             refresh=False)
         bar.update(1)
+
+    def redraw(k: int, value: float, used: int) -> bool:
+        """Draw start ``k`` again if the objective is not finite there and redraws are
+        left (in start order: the same seed gives the same draws wherever the values
+        were computed)."""
+        if np.isfinite(value) or rng is None or used >= max_redraws:
+            return False
+        starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
+        return True
+
     n_redrawn = 0
-
-    def redraw(values: list[float], evaluate) -> int:
-        # a start where the simulation fails is drawn again (in start order: the same
-        # seed, the same draws, wherever the values were computed)
-        n = 0
-        for k in range(n_starts):
-            while not np.isfinite(values[k]) and rng is not None and n < max_redraws:
-                n += 1
-                starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
-                values[k] = evaluate(starts[k])
-        return n
-
     if executor is None:
         records = []
         for k in range(n_starts):
             g, val0 = starts_runner.begin(starts[k])
-            while not np.isfinite(val0) and rng is not None and n_redrawn < max_redraws:
+            while redraw(k, val0, n_redrawn):
                 n_redrawn += 1
-                starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
                 g, val0 = starts_runner.begin(starts[k])
             records.append(starts_runner.finish(g, starts[k], val0))
             done(records[-1])
@@ -169,7 +166,10 @@ def fit(
                              label="fit")
 
         values = remote("value", starts) if rng is not None else [0.0] * n_starts
-        n_redrawn = redraw(values, lambda x: remote("value", [x])[0])
+        for k in range(n_starts):
+            while redraw(k, values[k], n_redrawn):
+                n_redrawn += 1
+                values[k] = remote("value", [starts[k]])[0]
         records = remote("run", starts)
         for r in records:
             done(r)
