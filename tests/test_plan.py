@@ -85,7 +85,42 @@ def test_one_status_enumeration():
     S = wc.Status
     assert [_integrate.SUCCESS, _integrate.MAX_STEPS, _integrate.DT_UNDERFLOW,
             _integrate.NONFINITE, _integrate.EVENT_OVERFLOW, _ssa.BAD_PROPENSITY,
-            _hybrid.DIVIDED] == [s.value for s in S]
+            _integrate.STIFF, _hybrid.DIVIDED] == [s.value for s in S]
     assert len({s.value for s in S}) == len(S)
     assert all(s.message for s in S)
     assert S.DT_UNDERFLOW.message.startswith("the step size became too small")
+
+
+#: S -> P at 0.1 S, P -> 0 at 50 P (S(0) = 1): radius 50, so 5,000 over a span of 100,
+#: below the threshold, while Tsit5's steps are held at h <= 3.51 / 50 by stability
+#: (accuracy alone would allow steps of ~1): S = exp(-0.1 t) and
+#: P = 0.1 / 49.9 (exp(-0.1 t) - exp(-50 t))
+_CHAIN = (species("S", 1.0) + species("P", 0.0),
+          mass_action("slow", "S", "P", "k1") + mass_action("fast", "P", "", "k2"),
+          parameter("k1", 0.1) + parameter("k2", 50.0))
+#: an event that never fires keeps the model off the BDF loop (rodas5 is its stiff method)
+_NEVER = """<listOfEvents><event id="never" useValuesFromTriggerTime="true">
+  <trigger initialValue="false" persistent="true"><math
+    xmlns="http://www.w3.org/1998/Math/MathML"><apply><gt/><csymbol encoding="text"
+    definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol><cn>1e6</cn>
+  </apply></math></trigger>
+  <listOfEventAssignments><eventAssignment variable="S"><math
+    xmlns="http://www.w3.org/1998/Math/MathML"><cn>0</cn></math></eventAssignment>
+  </listOfEventAssignments></event></listOfEvents>"""
+
+
+@pytest.mark.parametrize("events, stiff_method", [(False, "bdf"), (True, "rodas5")])
+def test_auto_detects_stiffness_during_the_run(events, stiff_method):
+    model = wc.load_sbml(sbml_model(*_CHAIN, extra=_NEVER if events else ""))
+    t = np.linspace(0.0, 100.0, 101)
+    exact_p = 0.1 / 49.9 * (np.exp(-0.1 * t) - np.exp(-50.0 * t))
+    res = wc.simulate(model, t, rtol=1e-8, atol=1e-12)
+    assert res.plan.reasons[0].startswith("not stiff: spectral radius x time span = 5e+03")
+    assert res.solver == stiff_method
+    assert any("stayed at its stability limit" in r for r in res.plan.reasons)
+    np.testing.assert_allclose(res["S"], np.exp(-0.1 * t), rtol=1e-6)
+    np.testing.assert_allclose(res["P"], exact_p, rtol=1e-5, atol=1e-12)
+    # asked for by name, Tsit5 runs to the end (at the stability limit: many steps)
+    res = wc.simulate(model, t, rtol=1e-8, atol=1e-12, solver="tsit5")
+    assert res.solver == "tsit5" and res.stats["status"] == wc.Status.SUCCESS
+    assert res.stats["steps"] > 100.0 * 50.0 / 3.51

@@ -17,8 +17,9 @@ from ._executor import check_executor, map_chunks
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
 from .compiler._tolerances import as_input, guard_small, tolerance_values
-from .ode._integrate import SUCCESS
+from .ode._integrate import STIFF, SUCCESS
 from .ode._solvers import EXPLICIT
+from .ode._tsit5 import stiffness_checks
 from .sbml._model import Model
 from .solve._compiled import CompiledModel, compile, describe_failure
 from .solve._inputs import output_times, param_batch
@@ -133,14 +134,15 @@ def simulate(
         return res.planned(stochastic_plan(method, res.method))
     how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
     tols = as_input(rtol), as_input(atol)
+    # An explicit method that "auto" chose stops where stiffness shows (its steps held
+    # at the stability limit) or where it fails; the run is then redone with a stiff one.
     values, stats = _run_ensemble(
         executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols,
-        max_steps,
+        max_steps, check_stiff=how.fallback is not None,
     )
     status = np.asarray(stats.status)
     if how.fallback and np.any(status != SUCCESS):
-        # Stiffness that sets in after t0 defeats the explicit method: use a stiff one.
-        how = after_failure(sim, how, P.shape[0])
+        how = after_failure(sim, how, P.shape[0], stiff=bool(np.any(status == STIFF)))
         values, stats = _run_ensemble(
             executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver,
             *tols, max_steps,
@@ -204,26 +206,30 @@ def _check_arguments(method: str, n: int, options: Mapping[str, object]) -> None
 ODE_CHUNK = 1_000
 
 
-def _run_ensemble(executor, chunk_size, sim, ts, t0, P, solver, rtol, atol, max_steps):
+def _run_ensemble(executor, chunk_size, sim, ts, t0, P, solver, rtol, atol, max_steps,
+                  check_stiff=False):
     """`_run_batch` here, or on the workers of ``executor`` (a Dask client) in chunks of
     ``chunk_size`` parameter sets (default `ODE_CHUNK`), each chunk one `_run_batch`."""
     n = P.shape[0]
     if executor is None or n == 1:
-        return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
-    run = functools.partial(_run_chunk, sim, ts, t0, solver, rtol, atol, max_steps)
+        return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps, check_stiff)
+    run = functools.partial(_run_chunk, sim, ts, t0, solver, rtol, atol, max_steps,
+                            check_stiff)
     chunk = min(n, chunk_size or ODE_CHUNK)
     parts = map_chunks(executor, run, (np.asarray(P),), n, chunk, shard=False, label="ode")
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
 
 
-def _run_chunk(sim, ts, t0, solver, rtol, atol, max_steps, P, m):
+def _run_chunk(sim, ts, t0, solver, rtol, atol, max_steps, check_stiff, P, m):
     """One chunk of an ODE ensemble on a worker (``m``: its members that are not padding,
     which `map_chunks` keeps)."""
-    return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
+    return _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps, check_stiff)
 
 
-def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
-    """Solve and observe every member of the batch ``P`` in one compiled call.
+def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps, check_stiff=False):
+    """Solve and observe every member of the batch ``P`` in one compiled call
+    (``check_stiff``: Tsit5 stops with ``STIFF`` at its stability limit,
+    `_tsit5.stiffness_checks`).
 
     With several devices (GPUs, or CPU cores exposed with `use_cpu_cores`) the batch is
     sharded over them, each running its part.
@@ -232,16 +238,17 @@ def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps):
     scalar = P.shape[0] > 1 and solver in EXPLICIT
     n, n_dev = P.shape[0], len(jax.devices())
     if n_dev == 1 or n < 2 * n_dev:
-        return _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar)
+        return _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar,
+                              check_stiff)
     order = np.minimum(np.arange(-(-n // n_dev) * n_dev), n - 1)  # pad with the last member
     out = _run_batch_jit(sim, ts, t0, shard_batch(P[order]), solver, rtol, atol, max_steps,
-                         scalar)
+                         scalar, check_stiff)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
 
 
 @eqx.filter_jit
-def _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar):
-    with scalar_programs(scalar):
+def _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar, check_stiff):
+    with scalar_programs(scalar), stiffness_checks(check_stiff):
         return _solve_batch(sim, ts, t0, P, solver, rtol, atol, max_steps)
 
 

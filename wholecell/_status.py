@@ -20,6 +20,9 @@ class Status(IntEnum):
     EVENT_OVERFLOW = 4
     #: a stochastic run: a propensity (or, hybrid, the state) went negative, NaN or infinite
     BAD_PROPENSITY = 5
+    #: an explicit method chosen by ``solver="auto"`` kept its steps at its stability
+    #: limit (the problem is stiff); the run is redone with a stiff method
+    STIFF = 6
     #: a cell-cycle run: the division condition held; the run stopped at the division time
     DIVIDED = 10
 
@@ -41,6 +44,10 @@ MESSAGES: dict[int, str] = {
     Status.BAD_PROPENSITY.value: (
         "a propensity or the state became negative, NaN or infinite (a kinetic law that is "
         "not a valid propensity on amounts?)"
+    ),
+    Status.STIFF.value: (
+        "the explicit method's steps were held at its stability limit (the problem is "
+        "stiff): use a stiff method such as solver='bdf' or 'rodas5'"
     ),
     Status.DIVIDED.value: "the division condition held",
 }

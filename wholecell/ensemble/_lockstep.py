@@ -28,12 +28,22 @@ from ..ode._integrate import (
     DT_UNDERFLOW,
     MAX_STEPS,
     NONFINITE,
+    STIFF,
     SUCCESS,
     Stats,
     initial_step,
     step_factor,
 )
-from ..ode._tsit5 import B_ERR, A, C, Tsit5Interpolation
+from ..ode._tsit5 import (
+    B_ERR,
+    STIFF_STEPS,
+    A,
+    C,
+    Tsit5Interpolation,
+    count_stiff,
+    h_lambda,
+    stiffness_checks_active,
+)
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
 #: each write interpolates every member, so one per step is cheapest where steps are
@@ -195,6 +205,7 @@ class _State(NamedTuple):
     rejected: Any
     status: Any
     i_out: Any  # (B,) the next output to write
+    stiff: Any  # (B,) x 2: steps at the stability limit, calm steps (`_tsit5.count_stiff`)
     ys: Any  # (B * (n_out + 1), n): member b's outputs in rows b * (n_out + 1) + i; the
     # last of each member's rows takes its writes when none is due
 
@@ -207,7 +218,9 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
     """Integrate ``B`` members from ``x0 (n, B)`` with constants ``c (n_c, B)``.
 
     Returns ``ys (B, n_out, n)`` (NaN where a member never reached an output) and
-    `Stats` with one entry (or column) per member.
+    `Stats` with one entry (or column) per member. Traced under
+    `_tsit5.stiffness_checks`, a member whose Tsit5 steps stay at the stability limit
+    stops with ``STIFF``.
     """
     dtype = x0.dtype
     n, B = x0.shape
@@ -222,6 +235,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         (-1, 1) if jnp.ndim(atol) == 1 else jnp.shape(atol)), (n, B))
     rtol_col = rtol if isinstance(rtol, float) else jnp.asarray(rtol, dtype).reshape(-1, 1)
     span = jnp.maximum(t_end - t0, 1e-12)
+    check_stiff = stiffness_checks_active() and isinstance(method, Tsit5Batch)
 
     def dt0_of(x, cc, t, s, a):
         return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
@@ -237,6 +251,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         t=t0, x=x0, dt=dt0, fsal=fsal0, t_prev=t0, dense=dense0,
         steps=jnp.zeros(B, int), rejected=jnp.zeros(B, int),
         status=jnp.full(B, SUCCESS, int), i_out=jnp.zeros(B, int),
+        stiff=(jnp.zeros(B, int), jnp.zeros(B, int)),
         ys=jnp.full((B * (n_out + 1), n), jnp.nan, dtype),
     )
 
@@ -277,6 +292,10 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
             ~accept & (new_dt < tiny), jnp.where(finite, DT_UNDERFLOW, NONFINITE), s.status
         )
         take = go & accept
+        stiff = s.stiff
+        if check_stiff:
+            stiff = count_stiff(s.stiff, h_lambda(s.x, x1, dense[1], scale), take)
+            status = jnp.where(take & (stiff[0] >= STIFF_STEPS), STIFF, status)
 
         def pick(a, b):
             return jax.tree_util.tree_map(lambda u, v: _where(take, u, v), a, b)
@@ -291,6 +310,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
             steps=s.steps + go.astype(int),
             rejected=s.rejected + (go & ~accept).astype(int),
             status=jnp.where(go, status, s.status),
+            stiff=stiff,
         )
 
     def body(s):

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 
 from .._status import MESSAGES as MESSAGES
 from .._status import Status
+from ._explicit import Tsit5
+from ._tsit5 import STIFF_STEPS, count_stiff, h_lambda, stiffness_checks_active
 
 # Result codes (per trajectory, so one failure does not abort a batch): `Status`.
 SUCCESS = Status.SUCCESS.value
@@ -27,6 +29,7 @@ MAX_STEPS = Status.MAX_STEPS.value
 DT_UNDERFLOW = Status.DT_UNDERFLOW.value
 NONFINITE = Status.NONFINITE.value
 EVENT_OVERFLOW = Status.EVENT_OVERFLOW.value
+STIFF = Status.STIFF.value
 
 
 class Stats(NamedTuple):
@@ -86,6 +89,7 @@ class _State(NamedTuple):
     rejected: Any
     status: Any
     estate: Any
+    stiff: Any  # steps at the stability limit, calm steps (`_tsit5.count_stiff`)
 
 
 #: Memory for the states saved by reverse-mode (checkpointed) loops, all outputs together.
@@ -186,7 +190,9 @@ def integrate(
     the right-hand side switches: as diffrax's ``jump_ts``, a step ends on the float
     before each and the next starts on the float after it, with the solver's carried
     stage recomputed; the step's end follows the switch time in differentiation, so a
-    switch time that depends on the parameters gets its derivative. Returns (ys, Stats).
+    switch time that depends on the parameters gets its derivative. Traced under
+    `_tsit5.stiffness_checks`, a `Tsit5` solve whose steps stay at the stability limit
+    stops with ``STIFF``. Returns (ys, Stats).
     """
     hold = (lambda v: v) if differentiate_steps else jax.lax.stop_gradient
     hooks = hooks or Hooks()
@@ -196,6 +202,7 @@ def integrate(
     t_end = ts[-1]
     order = solver.order(term) or 4
     exponent = 1.0 / order
+    check_stiff = stiffness_checks_active() and isinstance(solver, Tsit5)
 
     def one_step(t, x, a):
         _, _, dense, _, _ = solver.step(term, t, t + 1.0, x, a, solver.init(term, t, t + 1.0, x, a),
@@ -234,6 +241,7 @@ def integrate(
         rejected=jnp.array(0),
         status=status0,
         estate=estate,
+        stiff=(jnp.array(0), jnp.array(0)),
     )
 
     def running(s: _State, t_out):
@@ -283,6 +291,10 @@ def integrate(
             ~accept & (new_dt < tiny), jnp.where(finite, DT_UNDERFLOW, NONFINITE), s.status
         )
         status = jnp.where(accept & (ev_status != SUCCESS), ev_status, status)
+        stiff = s.stiff
+        if check_stiff:
+            stiff = count_stiff(s.stiff, h_lambda(s.x, x1, dense["k"], scale), accept & ~done)
+            status = jnp.where(accept & ~done & (stiff[0] >= STIFF_STEPS), STIFF, status)
         # A step that ended before a switch (and was not cut short by an event) is
         # followed by one from just after it, on the new branch: the solver's carried
         # stage (FSAL) is stale there.
@@ -299,6 +311,7 @@ def integrate(
             rejected=s.rejected + jnp.where(accept, 0, 1),
             status=status,
             estate=pick(estate, s.estate),
+            stiff=stiff,
         )
 
     def advance(s: _State, t_out):

@@ -23,6 +23,7 @@ from ..ode._bdf import bdf_integrate
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS, Stats, integrate
 from ..ode._solvers import make_solver
+from ..ode._tsit5 import stiffness_checks, stiffness_checks_active
 from ..sbml._model import Model
 from ._plan import check_solver, choose_solver, plan, route_for
 
@@ -157,7 +158,7 @@ class CompiledModel(eqx.Module):
         if x0 is not None:
             x0 = jnp.asarray(x0, p.dtype)
         return _solve_program(self, ts, p, t0, x0, key, rtol, atol, name, max_steps,
-                              adjoint, scalar_programs_active())
+                              adjoint, scalar_programs_active(), stiffness_checks_active())
 
     def solve_batch(
         self,
@@ -235,15 +236,17 @@ class CompiledModel(eqx.Module):
 
 @eqx.filter_jit
 def _solve_program(sim: CompiledModel, ts, p, t0, x0, key, rtol, atol, name: str,
-                   max_steps: int, adjoint: str, scalar: bool) -> tuple[jnp.ndarray, Stats]:
+                   max_steps: int, adjoint: str, scalar: bool,
+                   check_stiff: bool = False) -> tuple[jnp.ndarray, Stats]:
     """`CompiledModel.solve_with_stats` as one jitted program (its solver already chosen).
 
     Called eagerly, and under an eager ``jax.grad`` or ``jax.jacfwd``, the solve is then
     one compilation, not one per operation inside it (hundreds: the gradient of a solve
     with events took 100 s, 61 of them in 457 small compilations). ``scalar`` is the
-    caller's `scalar_programs` setting, part of the cache key.
+    caller's `scalar_programs` setting and ``check_stiff`` its `stiffness_checks`, both
+    part of the cache key.
     """
-    with scalar_programs(scalar):
+    with scalar_programs(scalar), stiffness_checks(check_stiff):
         return _solve_traced(sim, ts, p, t0, x0, key, rtol, atol, name, max_steps, adjoint)
 
 

@@ -87,12 +87,18 @@ def stochastic_plan(method: str, label: str, *, draws: bool = False) -> Plan:
     return Plan(method, label, "stochastic", (why,))
 
 
-def after_failure(sim, first: Plan, batch: int, *, vmap: bool = False) -> Plan:
-    """The plan that replaces ``first`` when its explicit method failed for a member."""
+def after_failure(sim, first: Plan, batch: int, *, vmap: bool = False,
+                  stiff: bool = False) -> Plan:
+    """The plan that replaces ``first`` when its explicit method failed for a member, or
+    (``stiff``) stopped because its steps stayed at its stability limit."""
     solver = first.fallback
     route = route_for(sim.structure, solver, batch, vmap=vmap)
-    why = (f"{first.solver} failed for a member (stiffness that sets in after the start): "
-           f"rerun with {solver}")
+    if stiff:
+        why = (f"{first.solver}'s steps stayed at its stability limit for a member "
+               f"(stiffness, detected as in Hairer & Wanner's DOPRI5): rerun with {solver}")
+    else:
+        why = (f"{first.solver} failed for a member (stiffness that sets in after the "
+               f"start): rerun with {solver}")
     return replace(first, solver=solver, route=route, fallback=None,
                    reasons=first.reasons + (why, _route_reason(sim.structure, solver,
                                                                 batch, route)))

@@ -107,7 +107,8 @@ def check_one(path: Path, rtol: float, atol: float, t_end: float, n: int) -> dic
     out["warnings"] = [str(w.message)[:200] for w in got]
     excess, col, row = _worst(a, b)
     out.update(worst_id=ids[col], time=float(ts[row]), ours=float(a[row, col]),
-               roadrunner=float(b[row, col]), excess=excess)
+               roadrunner=float(b[row, col]), excess=excess,
+               roadrunner_peak=float(np.nanmax(np.abs(b[:, col]), initial=0.0)))
     if excess <= 1.0:
         return out | {"status": "match"}
     out["status"] = "mismatch"

@@ -113,6 +113,10 @@ def run_case(directory: str, members: int = 1) -> Outcome:
     return Outcome(num, status, detail, time.perf_counter() - t0, tags)
 
 
+#: cases a worker process runs before a fresh one replaces it
+CASES_PER_WORKER = 40
+
+
 def _init_worker():
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
     import wholecell  # noqa: F401
@@ -134,13 +138,16 @@ def run_cases(
     run = partial(run_case, members=members) if members > 1 else run_case
     if stochastic_runs is not None:
         run = partial(run_stochastic_case, n=stochastic_runs)
-    if jobs <= 1:
+    if jobs <= 1 and total <= CASES_PER_WORKER:
         _init_worker()
         it = map(run, paths)
         pool = None
     else:
         ctx = mp.get_context("spawn")
-        pool = ctx.Pool(jobs, initializer=_init_worker, maxtasksperchild=40)
+        # Fresh worker processes every CASES_PER_WORKER cases, with one job too: a
+        # single process that compiles the whole suite runs out of JIT code memory.
+        pool = ctx.Pool(max(jobs, 1), initializer=_init_worker,
+                        maxtasksperchild=CASES_PER_WORKER)
         it = pool.imap(run, paths, chunksize=1)
     counts: dict[str, int] = defaultdict(int)
     try:
