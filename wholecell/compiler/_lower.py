@@ -87,6 +87,26 @@ def _power_jvp(primals, tangents):
 power.defjvp(_power_jvp, symbolic_zeros=True)
 
 
+@jax.custom_jvp
+def exp(x):
+    """`jnp.exp`, whose derivative stays finite where the value overflows: the tangent is
+    ``min(exp(x), float max) * dx``, so a zero tangent gives zero, not ``inf * 0 = NaN``.
+
+    A state-independent switch such as ``1 / (1 + exp(beta (R - Ca)))`` with a steep
+    ``beta`` overflows to inf (the value, 0 after the division, is right); under
+    `jax.jacfwd` with respect to the state its zero tangent then made the whole Jacobian
+    NaN (BIOMD0000000277: BDF and rodas5 failed at t = 0).
+    """
+    return jnp.exp(x)
+
+
+@exp.defjvp
+def _exp_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    y = jnp.exp(x)
+    return y, jnp.minimum(y, jnp.finfo(y.dtype).max) * dx
+
+
 def _piecewise(args):
     has_otherwise = len(args) % 2 == 1
     out = args[-1] if has_otherwise else jnp.nan
@@ -123,7 +143,7 @@ def _rem(a, b):
 
 
 _FUNCS = {
-    sp.exp: jnp.exp,
+    sp.exp: exp,
     sp.log: jnp.log,
     sp.Abs: jnp.abs,
     sp.floor: jnp.floor,
@@ -216,7 +236,7 @@ class Lowerer:
             base, ex = e.args
             return _pow(as_number(self(base)), ex, as_number(self(ex)))
         if f is sp.exp:
-            return jnp.exp(as_number(self(e.args[0])))
+            return exp(as_number(self(e.args[0])))
         if f in _FUNCS:
             return _FUNCS[f](*[as_number(self(a)) for a in e.args])
         if f in _RELATIONS:
