@@ -174,3 +174,40 @@ def test_testsuite_command_reports_a_wrong_expected_result(tmp_path, capsys):
     assert code == 1
     assert "00029 fail" in printed
     assert "0 passed, 1 failed, 0 unsupported" in printed
+
+
+def test_biomodels_command_against_roadrunner(tmp_path, capsys):
+    """``--biomodels DIR``: a curated model of the repository against libRoadRunner at
+    rtol 1e-8 / atol 1e-12 over 0-10, in a child process: a match, in the table and in
+    its JSON rows."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(DATA / "biomodels_curated" / "BIOMD0000000228.xml", folder)
+    out = tmp_path / "curated.md"
+    code = suite_main(["--biomodels", str(folder), "--no-progress", "--out", str(out),
+                       "--t-end", "10"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "| 1 | 0 | 0 | 0 | 0 | 0 | 1 |" in printed
+    import json
+
+    (row,) = json.loads(out.with_suffix(".json").read_text())
+    assert row["status"] == "match" and row["excess"] <= 1.0 and row["atol"] == 1e-12
+
+
+def test_biomodels_table_names_references_below_atol():
+    """A mismatch whose reference stays below atol is said to be one; counts per class."""
+    from wholecell.testsuite._biomodels import table
+
+    rows = [
+        {"model": "m1", "status": "match"},
+        {"model": "m2", "status": "mismatch", "worst_id": "Casp3", "time": 23.0,
+         "ours": 6.4e-12, "roadrunner": 5.2e-19, "excess": 1.7e8, "tight_ours": 5.178e-19,
+         "tight_roadrunner": 5.178e-19, "tight_vs_tight": 1e4, "ours_vs_tight_rr": 1.7e8,
+         "rr_vs_tight_ours": 1.2e4, "roadrunner_peak": 3.7e-14, "atol": 1e-12},
+        {"model": "m3", "status": "roadrunner", "detail": "CV_ILL_INPUT"},
+    ]
+    text = table(rows)
+    assert "| 1 | 1 | 0 | 0 | 0 | 1 | 3 |" in text
+    assert "stays below atol 1e-12 over the whole run (at most 3.7e-14)" in text
+    assert "| m3 | roadrunner | CV_ILL_INPUT |" in text
