@@ -28,22 +28,12 @@ from ..ode._integrate import (
     DT_UNDERFLOW,
     MAX_STEPS,
     NONFINITE,
-    STIFF,
     SUCCESS,
     Stats,
     initial_step,
     step_factor,
 )
-from ..ode._tsit5 import (
-    B_ERR,
-    STIFF_STEPS,
-    A,
-    C,
-    Tsit5Interpolation,
-    count_stiff,
-    h_lambda,
-    stiffness_checks_active,
-)
+from ..ode._tsit5 import B_ERR, A, C, Tsit5Interpolation, check_stiffness, stiffness_checks_active
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
 #: each write interpolates every member, so one per step is cheapest where steps are
@@ -294,8 +284,7 @@ def lockstep_integrate(method, f, x0, c, t0, ts, *, rtol: float, atol, max_steps
         take = go & accept
         stiff = s.stiff
         if check_stiff:
-            stiff = count_stiff(s.stiff, h_lambda(s.x, x1, dense[1], scale), take)
-            status = jnp.where(take & (stiff[0] >= STIFF_STEPS), STIFF, status)
+            stiff, status = check_stiffness(s.stiff, s.x, x1, dense[1], scale, take, status)
 
         def pick(a, b):
             return jax.tree_util.tree_map(lambda u, v: _where(take, u, v), a, b)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from .._status import MESSAGES as MESSAGES
 from .._status import Status
 from ._explicit import Tsit5
-from ._tsit5 import STIFF_STEPS, count_stiff, h_lambda, stiffness_checks_active
+from ._tsit5 import check_stiffness, stiffness_checks_active
 
 # Result codes (per trajectory, so one failure does not abort a batch): `Status`.
 SUCCESS = Status.SUCCESS.value
@@ -293,8 +293,8 @@ def integrate(
         status = jnp.where(accept & (ev_status != SUCCESS), ev_status, status)
         stiff = s.stiff
         if check_stiff:
-            stiff = count_stiff(s.stiff, h_lambda(s.x, x1, dense["k"], scale), accept & ~done)
-            status = jnp.where(accept & ~done & (stiff[0] >= STIFF_STEPS), STIFF, status)
+            stiff, status = check_stiffness(s.stiff, s.x, x1, dense["k"], scale,
+                                            accept & ~done, status)
         # A step that ended before a switch (and was not cut short by an event) is
         # followed by one from just after it, on the new branch: the solver's carried
         # stage (FSAL) is stale there.
