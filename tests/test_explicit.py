@@ -9,6 +9,7 @@ import pytest
 from wholecell.ode._explicit import Tsit5
 from wholecell.ode._integrate import integrate
 from wholecell.ode._solvers import make_solver
+from wholecell.ode._tsit5 import B_SOL, STABILITY_LIMIT, A, h_lambda
 
 jax.config.update("jax_enable_x64", True)
 
@@ -197,3 +198,40 @@ def test_gradient_matches_diffrax():
     grads = [jax.jit(jax.vmap(jax.grad(lambda m, s=s: _loss(s, m))))(mus)
              for s in (Tsit5(), diffrax.Tsit5())]
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9)
+
+
+def _stages(f, y0, h):
+    """The seven stage increments ``h f_i`` of one Tsit5 step of ``y' = f(y)``."""
+    k = []
+    for i in range(7):
+        y = y0 if i == 0 else y0 + sum(a * kj for a, kj in zip(A[i - 1], k, strict=False))
+        k.append(h * f(y))
+    return jnp.stack(k)
+
+
+def test_stiffness_estimate_is_exact_on_a_linear_mode():
+    # y' = lambda y: k7 - k6 = h lambda (y7 - y6) exactly, so the estimate is h |lambda|
+    lam, h = -50.0, 0.06
+    y0 = jnp.array([2.0])
+    k = _stages(lambda y: lam * y, y0, h)
+    y1 = y0 + jnp.tensordot(jnp.asarray(B_SOL), k, axes=1)
+    est = h_lambda(y0, y1, k, 1e-12 + 1e-8 * jnp.abs(y0))
+    np.testing.assert_allclose(est, h * abs(lam), rtol=1e-10)
+
+
+def test_stiffness_estimate_sees_a_fast_mode_in_one_state_among_many():
+    # ten states at h|lambda| = 1 and one at 3.5, all with the same share of y7 - y6 in
+    # the error test's units: any norm over the state averages the fast one away
+    # (sqrt((10 + 3.5**2) / 11) = 1.42); the per-state estimate finds 3.5. A state with a
+    # negligible share (1%) and a large ratio is left out.
+    w = jnp.ones(12)
+    dy = jnp.array([1.0] * 11 + [0.01])
+    dk = jnp.array([1.0] * 10 + [3.5, 1.0])
+    k = jnp.zeros((7, 12)).at[5].set(0.0).at[6].set(dk)
+    y0 = jnp.zeros(12)
+    est = h_lambda(y0, y0 + dy, k, w)
+    np.testing.assert_allclose(est, 3.5, rtol=1e-12)
+    assert est > STABILITY_LIMIT
+    # the same with the fast state's share below the cut: not seen
+    est = h_lambda(y0, y0 + dy.at[10].set(0.2), k.at[6, 10].set(0.7), w)
+    assert est < STABILITY_LIMIT
