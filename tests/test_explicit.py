@@ -235,3 +235,12 @@ def test_stiffness_estimate_sees_a_fast_mode_in_one_state_among_many():
     # the same with the fast state's share below the cut: not seen
     est = h_lambda(y0, y0 + dy.at[10].set(0.2), k.at[6, 10].set(0.7), w)
     assert est < STABILITY_LIMIT
+
+
+def test_stiffness_estimate_of_a_model_without_states_is_zero():
+    # SBML Test Suite 00937: only rules and parameters, so the state is empty
+    z = jnp.zeros(0)
+    assert float(h_lambda(z, z, jnp.zeros((7, 0)), jnp.ones(0))) == 0.0
+    zb = jnp.zeros((0, 3))  # a batch of three members, batch last
+    np.testing.assert_array_equal(h_lambda(zb, zb, jnp.zeros((7, 0, 3)), jnp.ones((0, 3))),
+                                  np.zeros(3))

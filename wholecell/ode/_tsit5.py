@@ -153,8 +153,9 @@ def h_lambda(y0, y1, k, scale):
     pos = den > 0
     plain = jnp.where(pos, jnp.sqrt(num / jnp.where(pos, den, 1.0)), 0.0)
     dk, dy = jnp.abs(dk / scale), jnp.abs(dy / scale)
-    carries = (dy > 0) & (dy >= CARRIERS * jnp.max(dy, axis=0, keepdims=True))
-    per_state = jnp.max(jnp.where(carries, dk / jnp.where(carries, dy, 1.0), 0.0), axis=0)
+    carries = (dy > 0) & (dy >= CARRIERS * jnp.max(dy, axis=0, keepdims=True, initial=0.0))
+    per_state = jnp.max(jnp.where(carries, dk / jnp.where(carries, dy, 1.0), 0.0), axis=0,
+                        initial=0.0)  # a model without states: 0
     return jnp.maximum(plain, per_state)
 
 
