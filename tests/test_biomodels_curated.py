@@ -18,6 +18,7 @@ Each model costs 4-13 s on 2 cores, nearly all of it compiling its solve, so CI 
 slow (`pytest -m slow`).
 """
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,9 @@ def test_matches_roadrunner_reference(name):
     ref = np.genfromtxt(DATA / f"{name}.csv", delimiter=",", names=True, deletechars="")
     ids = [n for n in ref.dtype.names if n != "time"]
     model = wc.load_sbml(DATA / f"{name}.xml")
-    if name in WARNS:
-        with pytest.warns(wc.ToleranceWarning, match=WARNS[name]):
-            res = wc.simulate(model, ref["time"], rtol=1e-8, atol=1e-12)
-    else:
+    warns = (pytest.warns(wc.ToleranceWarning, match=WARNS[name]) if name in WARNS
+             else contextlib.nullcontext())
+    with warns:
         res = wc.simulate(model, ref["time"], rtol=1e-8, atol=1e-12)
     for sid in ids:
         b = ref[sid]
