@@ -172,3 +172,31 @@ def test_a_sum_over_hundreds_of_species_is_read_and_evaluated_as_written():
             obs = jax.jit(lambda x: sim.observe(jnp.zeros(1), x[None], sim.param_values))(x0)
         total = float(obs[0, sim.observable_ids.index("total")])
         assert total == pytest.approx(expected, rel=1e-13)
+
+
+def test_integral_real_exponents_are_integer_powers():
+    """Exporters write ``S^2`` as ``<cn> 2 </cn>``, a real. It is read as an integer power
+    (exact, as C's pow is for it): ``S^1.0`` is ``S``, and a negative base keeps its sign.
+    Second-order decay against its analytic solution S0 / (1 + k S0 t)."""
+    power = ("<apply><power/><ci>{}</ci><cn> {} </cn></apply>")
+    law = f"""<reaction id="r" reversible="false">
+  <listOfReactants><speciesReference species="S" stoichiometry="1" constant="true"/>
+  </listOfReactants>
+  <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k</ci>
+    {power.format("S", "2.0")}{power.format("C", "1")}</apply></math></kineticLaw>
+</reaction>"""
+    rule = f"""<listOfRules><assignmentRule variable="y"><math
+      xmlns="http://www.w3.org/1998/Math/MathML">{power.format("x", "3")}</math>
+      </assignmentRule></listOfRules>"""
+    text = sbml_model(species("S", 2.0), law, parameter("k", 0.5) + parameter("x", -1.5)
+                      + '<parameter id="y" constant="false"/>', extra=rule)
+    m = wc.load_sbml(text)
+    S, C = sp.Symbol("S", real=True), sp.Symbol("C", real=True)
+    assert m.reactions[0].kinetic_law.has(S**2)
+    assert not any(isinstance(p.exp, sp.Float)
+                   for p in m.reactions[0].kinetic_law.atoms(sp.Pow))
+    assert not m.reactions[0].kinetic_law.has(C ** sp.Float(1.0))
+    ts = np.linspace(0.0, 4.0, 9)
+    res = wc.simulate(m, ts, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res["S"], 2.0 / (1.0 + 0.5 * 2.0 * ts), rtol=1e-8)
+    np.testing.assert_array_equal(res["y"], np.full(ts.shape, -3.375))

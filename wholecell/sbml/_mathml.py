@@ -281,7 +281,17 @@ def _real(value: float) -> sp.Expr:
     return sp.Float(value)
 
 
+#: a real exponent with an integral value up to this size is taken as an integer
+INTEGRAL_EXPONENT = 64
+
+
 def _pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    # ``x^1.0`` and ``x^2.0`` (exporters write integral exponents as reals) become integer
+    # powers: exact, as C's pow is for them, where a real exponent would lower to
+    # exp(y log|x|) and, shared by rate laws of one shape, to a traced general power.
+    if isinstance(exponent, sp.Float) and float(exponent).is_integer() \
+            and abs(float(exponent)) <= INTEGRAL_EXPONENT:
+        exponent = sp.Integer(int(float(exponent)))
     # sympy turns a negative number to a fractional power into a complex number;
     # SBML (and IEEE pow) gives NaN there, so keep such powers unevaluated.
     if base.is_number and exponent.is_number and base.is_negative and not exponent.is_integer:
