@@ -19,6 +19,7 @@ from .._errors import SBMLError, UnsupportedSBMLError
 from ..sbml import _symbolic as S
 from ..sbml._algebraic import reduce_algebraic_rules
 from ..sbml._model import Model
+from ._rewrites import resolve_delays_and_rates
 
 
 def p_sym(name: str) -> sp.Symbol:
@@ -91,40 +92,65 @@ class Layout:
     )
 
 
-def build_layout(model: Model) -> Layout:  # noqa: C901
+class _Rules(NamedTuple):
+    """The model's rules and initial assignments, by the id they set."""
+
+    assigned: dict[str, sp.Expr]  # assignment rules
+    rated: dict[str, sp.Expr]  # rate rules
+    inits: dict[str, sp.Expr]  # initial assignments
+
+    @classmethod
+    def of(cls, model: Model) -> _Rules:
+        return cls({r.variable: r.math for r in model.assignment_rules},
+                   {r.variable: r.math for r in model.rate_rules},
+                   {ia.symbol: ia.math for ia in model.initial_assignments})
+
+
+def build_layout(model: Model) -> Layout:
     """Decide where each symbol of ``model`` lives and write its definitions."""
     model = reduce_algebraic_rules(model)
     L = Layout(model)
-    sym = S.symbol
-    comps = model.compartment_by_id()
-    species = model.species_by_id()
-    assigned = {r.variable: r.math for r in model.assignment_rules}
-    rated = {r.variable: r.math for r in model.rate_rules}
-    inits = {ia.symbol: ia.math for ia in model.initial_assignments}
+    rules = _Rules.of(model)
     L.event_targets = {a.variable for ev in model.events for a in ev.assignments}
+    sref_ids = _declare_parameters(L, model)
+    _describe_symbols(L, model, sref_ids)
+    _check_rule_targets(L, rules)
+    _place_species(L, model, rules, _species_in_reactions(model))
+    _place_the_rest(L, model, rules, sref_ids)
+    _event_assignments(L, model, rules)
+    _initial_definitions(L, model, rules)
+    resolve_delays_and_rates(L, model, rules.assigned, rules.rated)
+    return L
 
-    def declare(name: str, value: float | None) -> None:
-        L.param_ids.append(name)
-        L.param_values.append(math.nan if value is None else float(value))
 
-    # -- the parameter vector: every declared number --------------------------------
+def _declare(L: Layout, name: str, value: float | None) -> None:
+    L.param_ids.append(name)
+    L.param_values.append(math.nan if value is None else float(value))
+
+
+def _declare_parameters(L: Layout, model: Model) -> list[str]:
+    """The parameter vector: every declared number. Returns the ids of the species
+    references that have one."""
     for p in model.parameters:
-        declare(p.id, p.value)
+        _declare(L, p.id, p.value)
     for r in model.reactions:
         for lid, v in r.local_parameters:
-            declare(f"{r.id}.{lid}", v)
+            _declare(L, f"{r.id}.{lid}", v)
     for c in model.compartments:
-        declare(c.id, c.size)
+        _declare(L, c.id, c.size)
     for s in model.species:
-        declare(s.id, s.initial_amount if s.initial_amount is not None else s.initial_concentration)
+        _declare(L, s.id,
+                 s.initial_amount if s.initial_amount is not None else s.initial_concentration)
     sref_ids = []
     for r in model.reactions:
         for sr in r.reactants + r.products:
             if sr.id:
-                declare(sr.id, sr.stoichiometry)
+                _declare(L, sr.id, sr.stoichiometry)
                 sref_ids.append(sr.id)
+    return sref_ids
 
-    # -- symbol info -----------------------------------------------------------------
+
+def _describe_symbols(L: Layout, model: Model, sref_ids: list[str]) -> None:
     for c in model.compartments:
         L.info[c.id] = SymbolInfo("compartment")
     for s in model.species:
@@ -136,15 +162,21 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
     for sid in sref_ids:
         L.info[sid] = SymbolInfo("speciesReference")
 
-    for target in set(rated) & set(assigned):
+
+def _check_rule_targets(L: Layout, rules: _Rules) -> None:
+    for target in set(rules.rated) & set(rules.assigned):
         raise SBMLError(f"'{target}' has both a rate rule and an assignment rule")
-    for target in list(rated) + list(assigned) + list(inits) + list(L.event_targets):
+    for target in list(rules.rated) + list(rules.assigned) + list(rules.inits) + list(
+            L.event_targets):
         if target not in L.info:
             raise SBMLError(f"a rule, initial assignment or event sets unknown id '{target}'")
         if L.info[target].kind == "reaction":
             raise SBMLError(f"a rule, initial assignment or event sets reaction '{target}'")
 
-    # -- reaction-driven species ---------------------------------------------------------
+
+def _species_in_reactions(model: Model) -> dict[str, list]:
+    """species id -> [(reaction, sign, species reference)], checking every reference."""
+    species = model.species_by_id()
     in_reactions: dict[str, list] = {}
     for r in model.reactions:
         for sign, refs in ((-1.0, r.reactants), (1.0, r.products)):
@@ -161,29 +193,35 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             raise UnsupportedSBMLError(
                 "reaction without a kinetic law", r.id, "a rate is needed to simulate it"
             )
+    return in_reactions
 
-    # -- state and constants ---------------------------------------------------------
-    def add_state(name: str, s: sp.Symbol) -> int:
-        L.state_ids.append(name)
-        L.state_syms.append(s)
-        return len(L.state_ids) - 1
 
+def _add_state(L: Layout, name: str, s: sp.Symbol) -> int:
+    L.state_ids.append(name)
+    L.state_syms.append(s)
+    return len(L.state_ids) - 1
+
+
+def _place_species(L: Layout, model: Model, rules: _Rules, in_reactions: dict) -> None:
+    """Species: set by a rule, a rate rule's state, or an amount the reactions change."""
+    sym = S.symbol
+    comps = model.compartment_by_id()
     for s in model.species:
         if s.compartment not in comps:
             raise SBMLError(f"species '{s.id}' is in undefined compartment '{s.compartment}'")
         v = sym(s.id)
         C = sym(s.compartment)
-        if s.id in assigned:
-            L.run_defs[v] = assigned[s.id]
+        if s.id in rules.assigned:
+            L.run_defs[v] = rules.assigned[s.id]
             continue
-        if s.id in rated:
-            i = add_state(s.id, v)
-            L.run_defs[rate_sym(s.id)] = rated[s.id]
+        if s.id in rules.rated:
+            i = _add_state(L, s.id, v)
+            L.run_defs[rate_sym(s.id)] = rules.rated[s.id]
             L.rate_rules[i] = rate_sym(s.id)
             L.init_defs[x0_sym(s.id)] = v
             continue
         a = amount_sym(s.id)
-        i = add_state(s.id, a)
+        i = _add_state(L, s.id, a)
         L.run_defs[v] = a if s.has_only_substance_units else S.ratio(a, C)
         L.init_defs[x0_sym(s.id)] = v if s.has_only_substance_units else S.product((v, C))
         if not (s.boundary_condition or s.constant):
@@ -197,15 +235,20 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
                     coef = float(sr.stoichiometry)
                 L.stoich.append(StoichEntry(i, r.id, sign, coef, sym(cf) if cf else None))
 
+
+def _place_the_rest(L: Layout, model: Model, rules: _Rules, sref_ids: list[str]) -> None:
+    """Compartments, parameters and stoichiometries: a rule, a state (rate rule or event
+    target) or a constant; local parameters are constants; reactions are rates."""
+
     def place(name: str) -> None:
-        v = sym(name)
-        if name in assigned:
-            L.run_defs[v] = assigned[name]
-        elif name in rated or name in L.event_targets:
-            i = add_state(name, v)
+        v = S.symbol(name)
+        if name in rules.assigned:
+            L.run_defs[v] = rules.assigned[name]
+        elif name in rules.rated or name in L.event_targets:
+            i = _add_state(L, name, v)
             L.init_defs[x0_sym(name)] = v
-            if name in rated:
-                L.run_defs[rate_sym(name)] = rated[name]
+            if name in rules.rated:
+                L.run_defs[rate_sym(name)] = rules.rated[name]
                 L.rate_rules[i] = rate_sym(name)
         else:
             L.const_ids.append(name)
@@ -220,9 +263,10 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
     for sid in sref_ids:
         place(sid)
     for r in model.reactions:
-        L.run_defs[sym(r.id)] = r.kinetic_law
+        L.run_defs[S.symbol(r.id)] = r.kinetic_law
 
-    # -- event assignments -------------------------------------------------------------
+
+def _event_assignments(L: Layout, model: Model, rules: _Rules) -> None:
     state_index = {name: i for i, name in enumerate(L.state_ids)}
     for k, ev in enumerate(model.events):
         seen = set()
@@ -230,7 +274,7 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
             if a.variable in seen:
                 raise SBMLError(f"event '{ev.id}' assigns '{a.variable}' twice")
             seen.add(a.variable)
-            if a.variable in assigned:
+            if a.variable in rules.assigned:
                 raise SBMLError(
                     f"event '{ev.id}' assigns '{a.variable}', which has an assignment rule"
                 )
@@ -247,38 +291,30 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
                 (k, i, by_amount, info.compartment if by_amount else None, a.math)
             )
 
-    # -- definitions at t0 -----------------------------------------------------------
+
+def _initial_definitions(L: Layout, model: Model, rules: _Rules) -> None:
+    """Definitions at t0; an undefined size or stoichiometry is an error only where
+    something uses it."""
+    species = model.species_by_id()
     undefined: list[str] = []
     for k, name in enumerate(L.param_ids):
         info = L.info.get(name)
-        v = sym(name)
-        if name in assigned:
-            L.init_defs[v] = assigned[name]
-        elif name in inits:
-            L.init_defs[v] = inits[name]
+        v = S.symbol(name)
+        if name in rules.assigned:
+            L.init_defs[v] = rules.assigned[name]
+        elif name in rules.inits:
+            L.init_defs[v] = rules.inits[name]
         elif info is not None and info.kind == "species":
-            s = species[name]
-            C = sym(s.compartment)
-            if s.initial_amount is not None:
-                L.init_defs[v] = (p_sym(name) if s.has_only_substance_units
-                                  else S.ratio(p_sym(name), C))
-            elif s.initial_concentration is not None:
-                L.init_defs[v] = (S.product((p_sym(name), C)) if s.has_only_substance_units
-                                  else p_sym(name))
-            else:
-                raise SBMLError(
-                    f"species '{name}' has no initial amount, concentration or assignment"
-                )
+            L.init_defs[v] = _initial_species_value(species[name])
         else:
             if math.isnan(L.param_values[k]) and (
                 info is None or info.kind != "parameter"
-            ) and name not in rated:
+            ) and name not in rules.rated:
                 undefined.append(name)
             L.init_defs[v] = p_sym(name)
     for r in model.reactions:
-        L.init_defs[sym(r.id)] = r.kinetic_law
+        L.init_defs[S.symbol(r.id)] = r.kinetic_law
     if undefined:
-        # An undefined size or stoichiometry is an error only where something uses it.
         used = set()
         for expr in list(L.run_defs.values()) + list(L.init_defs.values()):
             used |= {str(x) for x in expr.free_symbols}
@@ -289,167 +325,17 @@ def build_layout(model: Model) -> Layout:  # noqa: C901
                 what = info.kind if info else "local parameter"
                 raise SBMLError(f"{what} '{name}' has no value and no initial assignment")
 
-    # -- delay: each distinct Delay(expr, tau) becomes a symbol the loop supplies --------
-    collect = DelayCollector(L)
-    L.run_defs = {k: collect(v) for k, v in L.run_defs.items()}
-    L.event_assignments = [(*a[:4], collect(a[4])) for a in L.event_assignments]
-    event_exprs = [
-        tuple(collect(e) if e is not None else None for e in (ev.trigger, ev.delay, ev.priority))
-        for ev in model.events
-    ]
-    # at t0 the past is the initial state: delay(e, tau) = e
-    L.init_defs = {
-        k: v.replace(lambda e: isinstance(e, S.Delay), lambda e: e.args[0])
-        if v.has(S.Delay) else v
-        for k, v in L.init_defs.items()
-    }
 
-    # -- rateOf: replace each RateOf(x) by an expression of the model's symbols --------
-    rewrite = RateOfRewriter(
-        L, {k: collect(v) for k, v in assigned.items()}, {k: collect(v) for k, v in rated.items()}
-    )
-    L.rewrite = rewrite
-    L.run_defs = {k: rewrite(v) for k, v in L.run_defs.items()}
-    L.init_defs = {k: rewrite(v) for k, v in L.init_defs.items()}
-    L.event_assignments = [(*a[:4], rewrite(a[4])) for a in L.event_assignments]
-    L.event_exprs = [tuple(rewrite(e) if e is not None else None for e in ev) for ev in event_exprs]
-    # delayed expressions: now (rateOf as the dynamics say) and before t0 (rateOf as the
-    # time derivative of the initial assignments, which may depend on time)
-    past = PastRateOf(L)
-    L.delays = []
-    k = 0
-    while k < len(collect.items):  # nested delays append items as they are collected
-        e, tau = collect.items[k]
-        L.delays.append((rewrite(collect(e)), rewrite(collect(tau)), past(e)))
-        k += 1
-    L.collect_delays = collect
-    return L
-
-
-class PastRateOf:
-    """Expressions evaluated before t0: values and rates from the initial assignments."""
-
-    def __init__(self, L: Layout):
-        self.L = L
-        self.cache: dict[sp.Symbol, sp.Expr] = {}
-
-    def __call__(self, expr: sp.Expr) -> sp.Expr:
-        expr = expr.replace(lambda e: isinstance(e, S.Delay), lambda e: e.args[0])
-        if not expr.has(S.RateOf):
-            return expr
-        return expr.replace(
-            lambda e: isinstance(e, S.RateOf), lambda e: self.time_derivative(e.args[0])
-        )
-
-    def time_derivative(self, x: sp.Symbol, trail: tuple = ()) -> sp.Expr:
-        if x in self.cache:
-            return self.cache[x]
-        if x in trail:
-            raise SBMLError(f"initial values of '{x}' depend on themselves")
-        f = self.L.init_defs.get(x)
-        if f is None or f.has(S.RateOf):
-            d = sp.Integer(0)
-        else:
-            d = sp.diff(f, S.TIME)
-            for y in f.free_symbols - {S.TIME}:
-                if y in self.L.init_defs:
-                    dy = self.time_derivative(y, trail + (x,))
-                    if dy != 0:
-                        d = d + sp.diff(f, y) * dy
-        self.cache[x] = d
-        return d
-
-
-def delayed_sym(k: int) -> sp.Symbol:
-    return S.symbol(f"@delayed:{k}")
-
-
-class DelayCollector:
-    """Replaces each distinct ``Delay(e, tau)`` by a symbol ``@delayed:k``."""
-
-    def __init__(self, L: Layout):
-        self.L = L
-        self.index: dict[sp.Expr, int] = {}
-        self.items: list[tuple[sp.Expr, sp.Expr]] = []
-
-    def __call__(self, expr: sp.Expr) -> sp.Expr:
-        if not expr.has(S.Delay):
-            return expr
-        return expr.replace(lambda e: isinstance(e, S.Delay), self._symbol)
-
-    def _symbol(self, node):
-        e, tau = node.args
-        if node not in self.index:
-            self.index[node] = len(self.items)
-            self.items.append((e, tau))
-        return delayed_sym(self.index[node])
-
-
-class RateOfRewriter:
-    """Replaces ``RateOf(x)`` by the time derivative of ``x`` as the model defines it."""
-
-    def __init__(self, L: Layout, assigned: dict, rated: dict):
-        self.L = L
-        self.assigned = assigned
-        self.rated = rated
-        self.cache: dict[str, sp.Expr] = {}
-        self.by_state: dict[int, list] = {}
-        for e in L.stoich:
-            self.by_state.setdefault(e.state, []).append(e)
-        self.state_index = {n: i for i, n in enumerate(L.state_ids)}
-
-    def __call__(self, expr: sp.Expr) -> sp.Expr:
-        if not expr.has(S.RateOf):
-            return expr
-        return expr.replace(lambda e: isinstance(e, S.RateOf), lambda e: self.rate_of(e.args[0]))
-
-    def rate_of(self, x: sp.Expr, trail: tuple = ()) -> sp.Expr:
-        if not isinstance(x, sp.Symbol):
-            raise UnsupportedSBMLError("rateOf of an expression", None, str(x))
-        name = x.name
-        if name in self.cache:
-            return self.cache[name]
-        if name in trail:
-            raise SBMLError(f"rateOf('{name}') depends on itself")
-        trail = trail + (name,)
-        L = self.L
-        info = L.info.get(name)
-        if name in self.rated:
-            d = self._resolve(self.rated[name], trail)
-        elif name in self.assigned:
-            f = self._resolve(self.assigned[name], trail)
-            d = sp.diff(f, S.TIME)
-            for y in f.free_symbols - {S.TIME}:
-                dy = self.rate_of(y, trail)
-                if dy != 0:
-                    d = d + sp.diff(f, y) * dy
-            if d.has(sp.Derivative, sp.Subs):
-                raise UnsupportedSBMLError(
-                    "rateOf of an assignment rule that cannot be differentiated", name
-                )
-        elif info is not None and info.kind == "species" and name in self.state_index:
-            i = self.state_index[name]
-            dn = sp.Integer(0)
-            for (_, rid, sign, coef, cf) in self.by_state.get(i, []):
-                term = sign * (coef if isinstance(coef, sp.Symbol) else sp.Float(coef))
-                term = term * S.symbol(rid)
-                dn = dn + (term * cf if cf is not None else term)
-            if info.only_substance_units:
-                d = dn
-            else:
-                C = S.symbol(info.compartment)
-                d = dn / C - x * self.rate_of(C, trail) / C
-        else:
-            d = sp.Integer(0)
-        self.cache[name] = d
-        return d
-
-    def _resolve(self, expr, trail):
-        if not expr.has(S.RateOf):
-            return expr
-        return expr.replace(
-            lambda e: isinstance(e, S.RateOf), lambda e: self.rate_of(e.args[0], trail)
-        )
+def _initial_species_value(s) -> sp.Expr:
+    """A species' value at t0 (its concentration, or its amount where it has only
+    substance units) from its declared amount or concentration."""
+    C = S.symbol(s.compartment)
+    p = p_sym(s.id)
+    if s.initial_amount is not None:
+        return p if s.has_only_substance_units else S.ratio(p, C)
+    if s.initial_concentration is not None:
+        return S.product((p, C)) if s.has_only_substance_units else p
+    raise SBMLError(f"species '{s.id}' has no initial amount, concentration or assignment")
 
 
 def values_array(layout: Layout) -> np.ndarray:

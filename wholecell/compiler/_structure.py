@@ -27,8 +27,9 @@ from ..sbml import _symbolic as S
 from ..sbml._model import Model
 from . import _history
 from ._events import EventSpec, event_spec
-from ._layout import Layout, delayed_sym, p_sym, x0_sym
+from ._layout import Layout, p_sym, x0_sym
 from ._program import Program
+from ._rewrites import delayed_sym
 from ._switches import NON_SMOOTH, time_switches
 
 #: dense stoichiometry matrix below this many entries, scatter-add above
