@@ -118,15 +118,7 @@ def simulate(
     if solver == "auto":
         solver = choose_hybrid_solver(plan, p, float(ts[0]), float(ts[-1] - ts[0]))
     codes, custom = partition_rules(st, plan.stochastic, partition)
-    if keep not in ("all", "one") and not (isinstance(keep, int) and keep >= 1):
-        raise SimulationError(f"keep must be 'all', 'one' or a positive number, not {keep!r}")
-    if n < 1:
-        raise SimulationError("n must be at least 1")
-    names = list(ids) if ids is not None else list(sim.observable_ids)
-    missing = [i for i in names if i not in sim.observable_ids]
-    if missing:
-        raise SimulationError(f"ids {', '.join(missing)} are not ids of model '{sim.model.id}'")
-    cols = tuple(sim.observable_ids.index(i) for i in names)
+    names, cols = _check_arguments(sim, keep, n, ids)
     rng = np.random.default_rng(seed)
 
     t_start = jnp.asarray(ts[0])
@@ -162,20 +154,7 @@ def simulate(
             break
         xa, xb = _split_all(jnp.asarray(np.asarray(stats.x_last)[mothers, : st.n_state]),
                             jnp.asarray(kd[mothers, 0]), codes, custom, x0)
-        X = np.concatenate([np.asarray(xa), np.asarray(xb)])
-        T0 = np.concatenate([t_div[mothers], t_div[mothers]])
-        parent = np.concatenate([mothers, mothers]) + offset
-        keys = np.concatenate([kd[mothers, 1], kd[mothers, 2]])
-        order = np.argsort(np.concatenate([2 * np.arange(mothers.size),
-                                           2 * np.arange(mothers.size) + 1]))
-        X, T0, parent, keys = X[order], T0[order], parent[order], keys[order]  # sisters adjacent
-        if keep == "one":
-            pick = np.arange(0, len(T0), 2)
-        elif keep != "all" and len(T0) > keep:
-            pick = np.sort(rng.choice(len(T0), size=keep, replace=False))
-        else:
-            pick = np.arange(len(T0))
-        X, T0, parent, keys = X[pick], T0[pick], parent[pick], keys[pick]
+        X, T0, parent, keys = _daughters(xa, xb, t_div, mothers, kd, offset, keep, rng)
         if len(T0) > max_cells:
             raise SimulationError(
                 f"generation {gen} has {len(T0)} cells, more than max_cells={max_cells}; "
@@ -189,6 +168,38 @@ def simulate(
         cat["traces"], cat["bv"], cat["dv"],
         {"solver": solver, "steps": np.concatenate(steps), "wall_time": time.perf_counter() - wall},
     )
+
+
+def _check_arguments(sim, keep, n, ids) -> tuple[list[str], tuple[int, ...]]:
+    """Check ``keep`` and ``n``; the ids recorded and their columns among the observables."""
+    if keep not in ("all", "one") and not (isinstance(keep, int) and keep >= 1):
+        raise SimulationError(f"keep must be 'all', 'one' or a positive number, not {keep!r}")
+    if n < 1:
+        raise SimulationError("n must be at least 1")
+    names = list(ids) if ids is not None else list(sim.observable_ids)
+    missing = [i for i in names if i not in sim.observable_ids]
+    if missing:
+        raise SimulationError(f"ids {', '.join(missing)} are not ids of model '{sim.model.id}'")
+    return names, tuple(sim.observable_ids.index(i) for i in names)
+
+
+def _daughters(xa, xb, t_div, mothers, kd, offset, keep, rng):
+    """The next generation's states, birth times, parents and keys: sisters adjacent,
+    then the ones ``keep`` follows."""
+    X = np.concatenate([np.asarray(xa), np.asarray(xb)])
+    T0 = np.concatenate([t_div[mothers], t_div[mothers]])
+    parent = np.concatenate([mothers, mothers]) + offset
+    keys = np.concatenate([kd[mothers, 1], kd[mothers, 2]])
+    order = np.argsort(np.concatenate([2 * np.arange(mothers.size),
+                                       2 * np.arange(mothers.size) + 1]))
+    X, T0, parent, keys = X[order], T0[order], parent[order], keys[order]
+    if keep == "one":
+        pick = np.arange(0, len(T0), 2)
+    elif keep != "all" and len(T0) > keep:
+        pick = np.sort(rng.choice(len(T0), size=keep, replace=False))
+    else:
+        pick = np.arange(len(T0))
+    return X[pick], T0[pick], parent[pick], keys[pick]
 
 
 def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols,

@@ -114,22 +114,12 @@ def fit(
                                or not np.isfinite(float(screen[1]))):
         raise FitError(f"screen must be (iterations >= 1, a finite threshold), not {screen!r}")
     lo, hi = _bounds(objective, bounds)
-    rng = None
-    if x0 is None:
-        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-            raise FitError("random starts need finite bounds; give x0 instead")
-        rng = np.random.default_rng(seed)
-        starts = lo + rng.uniform(size=(n_starts, lo.size)) * (hi - lo)
-    else:
-        starts = np.atleast_2d(np.asarray(x0, dtype=np.float64))
-        if starts.shape[1] != lo.size:
-            raise FitError(f"x0 has {starts.shape[1]} columns, the problem {lo.size} parameters")
-        n_starts = starts.shape[0]
+    starts, draws = _starting_points(x0, n_starts, lo, hi, seed, max_redraws)
     step_cap = None if max_step is None else float(max_step) * (hi - lo)
-    starts_runner = _Starts(objective, method, lo, hi, maxiter, tol, learning_rate,
-                            max_restarts, step_cap, screen)
+    runner = _Starts(objective, method, lo, hi, maxiter, tol, learning_rate, max_restarts,
+                     step_cap, screen)
     t_all = time.perf_counter()
-    bar = progress_bar(n_starts, "fit", "start", progress)
+    bar = progress_bar(len(starts), "fit", "start", progress)
     best = np.inf
 
     def done(r: _StartRecord) -> None:
@@ -139,66 +129,100 @@ def fit(
                             refresh=False)
         bar.update(1)
 
-    def redraw(k: int, value: float, used: int) -> bool:
-        """Draw start ``k`` again if the objective is not finite there and redraws are
-        left (in start order: the same seed gives the same draws wherever the values
-        were computed)."""
-        if np.isfinite(value) or rng is None or used >= max_redraws:
+    if executor is None:
+        records = _run_here(runner, starts, draws, done)
+    else:
+        records = _run_on(executor, runner, starts, draws, done)
+    bar.close()
+    return _result(objective, method, records, starts, draws.count, lo.size,
+                   time.perf_counter() - t_all)
+
+
+class _Redraws:
+    """Random starts drawn again where the objective is not finite, while redraws are
+    left (in start order: the same seed gives the same draws wherever the values were
+    computed)."""
+
+    def __init__(self, rng, lo, hi, limit: int):
+        self.rng, self.lo, self.hi, self.limit = rng, lo, hi, limit
+        self.count = 0
+
+    def again(self, starts: np.ndarray, k: int, value: float) -> bool:
+        """Draw start ``k`` again (in place) if ``value`` calls for it."""
+        if np.isfinite(value) or self.rng is None or self.count >= self.limit:
             return False
-        starts[k] = lo + rng.uniform(size=lo.size) * (hi - lo)
+        starts[k] = self.lo + self.rng.uniform(size=self.lo.size) * (self.hi - self.lo)
+        self.count += 1
         return True
 
-    n_redrawn = 0
-    if executor is None:
-        records = []
-        for k in range(n_starts):
-            g, val0 = starts_runner.begin(starts[k])
-            while redraw(k, val0, n_redrawn):
-                n_redrawn += 1
-                g, val0 = starts_runner.begin(starts[k])
-            records.append(starts_runner.finish(g, starts[k], val0))
-            done(records[-1])
-    else:
-        check_executor(executor)
 
-        def remote(what: str, points) -> list:
-            return map_calls(executor, starts_runner, [(what, x) for x in points],
-                             label="fit")
+def _starting_points(x0, n_starts, lo, hi, seed, max_redraws) -> tuple[np.ndarray, _Redraws]:
+    """The starts (n_starts, n_params): ``x0``, or uniform within the bounds (redrawable)."""
+    if x0 is None:
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise FitError("random starts need finite bounds; give x0 instead")
+        rng = np.random.default_rng(seed)
+        return lo + rng.uniform(size=(n_starts, lo.size)) * (hi - lo), _Redraws(
+            rng, lo, hi, max_redraws)
+    starts = np.atleast_2d(np.asarray(x0, dtype=np.float64))
+    if starts.shape[1] != lo.size:
+        raise FitError(f"x0 has {starts.shape[1]} columns, the problem {lo.size} parameters")
+    return starts, _Redraws(None, lo, hi, max_redraws)
 
-        values = remote("value", starts) if rng is not None else [0.0] * n_starts
-        for k in range(n_starts):
-            while redraw(k, values[k], n_redrawn):
-                n_redrawn += 1
-                values[k] = remote("value", [starts[k]])[0]
-        records = remote("run", starts)
-        for r in records:
-            done(r)
-    bar.close()
-    xs = [r.x for r in records]
+
+def _run_here(runner: _Starts, starts, draws: _Redraws, done) -> list[_StartRecord]:
+    records = []
+    for k in range(len(starts)):
+        g, val0 = runner.begin(starts[k])
+        while draws.again(starts, k, val0):
+            g, val0 = runner.begin(starts[k])
+        records.append(runner.finish(g, starts[k], val0))
+        done(records[-1])
+    return records
+
+
+def _run_on(executor, runner: _Starts, starts, draws: _Redraws, done) -> list[_StartRecord]:
+    """The starts on ``executor``'s workers: first values (and redraws), then the runs."""
+    check_executor(executor)
+
+    def remote(what: str, points) -> list:
+        return map_calls(executor, runner, [(what, x) for x in points], label="fit")
+
+    values = remote("value", starts) if draws.rng is not None else [0.0] * len(starts)
+    for k in range(len(starts)):
+        while draws.again(starts, k, values[k]):
+            values[k] = remote("value", [starts[k]])[0]
+    records = remote("run", starts)
+    for r in records:
+        done(r)
+    return records
+
+
+def _result(objective, method, records, starts, n_redrawn, n_params, wall) -> FitResult:
+    """The starts' records as a `FitResult`, best first."""
     fvals = [r.fval for r in records]
-    its = [r.n_iter for r in records]
-    fevs = [r.n_fev for r in records]
-    fails = [r.n_fail for r in records]
-    times = [r.seconds for r in records]
-    msgs = [r.message for r in records]
     order = np.argsort(fvals, kind="stable")
+
+    def ranked(field):
+        return np.asarray([getattr(r, field) for r in records])[order]
+
     ids = tuple(getattr(objective, "parameter_ids", ())) or tuple(
-        f"x{i}" for i in range(lo.size)
+        f"x{i}" for i in range(n_params)
     )
     return FitResult(
-        x=xs[order[0]],
+        x=records[order[0]].x,
         fun=float(fvals[order[0]]),
         parameter_ids=ids,
-        xs=np.asarray(xs)[order],
-        fvals=np.asarray(fvals)[order],
+        xs=ranked("x"),
+        fvals=ranked("fval"),
         x0s=starts[order],
-        n_iter=np.asarray(its)[order],
-        n_fev=np.asarray(fevs)[order],
-        times=np.asarray(times)[order],
-        messages=tuple(msgs[i] for i in order),
-        wall_time=time.perf_counter() - t_all,
+        n_iter=ranked("n_iter"),
+        n_fev=ranked("n_fev"),
+        times=ranked("seconds"),
+        messages=tuple(records[i].message for i in order),
+        wall_time=wall,
         method=method,
-        n_failed=np.asarray(fails)[order],
+        n_failed=ranked("n_fail"),
         n_redrawn=n_redrawn,
         start_index=order,
         problem=objective if hasattr(objective, "plot_fit") else None,
