@@ -155,42 +155,7 @@ class Structure:
             Program(self.const_syms, {**L.run_defs, **dict(zip(at, times, strict=True))}, at)
             if times else None
         )
-        n_r = len(self.reaction_ids)
-        self.n_reactions = n_r
-        self.fast = np.array([i for i, r in enumerate(m.reactions) if r.fast], dtype=np.int32)
-        self.slow_mask = np.array([not r.fast for r in m.reactions], dtype=bool)
-        self.rr_state = np.array([i for i, _ in rate_rule_items], dtype=np.int32)
-        self.rr_pos = np.arange(n_r, n_r + len(rate_rule_items), dtype=np.int32)
-        off = n_r + len(rate_rule_items)
-        coef_pos = {c: off + k for k, c in enumerate(var_coefs)}
-        off += len(var_coefs)
-        factor_pos = {f: off + k for k, f in enumerate(factors)}
-        n_e = len(L.stoich)
-        self.e_state = np.array([e.state for e in L.stoich], dtype=np.int32).reshape(n_e)
-        self.e_rxn = np.array([rxn_pos[e.reaction] for e in L.stoich], dtype=np.int32).reshape(n_e)
-        self.e_sign = np.array([e.sign for e in L.stoich], dtype=np.float64).reshape(n_e)
-        self.e_const = np.array(
-            [0.0 if v else e.coefficient for e, v in zip(entries, variable, strict=True)],
-            dtype=np.float64,
-        ).reshape(n_e)
-        self.e_var = np.array(variable, dtype=bool)
-        self.e_var_pos = np.array(
-            [coef_pos[e.coefficient] if v else 0 for e, v in zip(entries, variable, strict=True)],
-            dtype=np.int32,
-        ).reshape(n_e)
-        self.e_has_factor = np.array([e.factor is not None for e in L.stoich], dtype=bool)
-        self.e_factor_pos = np.array(
-            [factor_pos[e.factor] if e.factor is not None else 0 for e in L.stoich], dtype=np.int32
-        ).reshape(n_e)
-        self.any_var = bool(self.e_var.any())
-        self.any_factor = bool(self.e_has_factor.any())
-        self.dense = (
-            not self.any_var and not self.any_factor and self.n_state * n_r <= _DENSE_LIMIT
-        )
-        if self.dense:
-            N = np.zeros((self.n_state, n_r))
-            np.add.at(N, (self.e_state, self.e_rxn), self.e_sign * self.e_const)
-            self.N = N
+        self._stoichiometry(m, rxn_pos, rate_rule_items, var_coefs, factors, variable)
 
         # ---- delays: tau_k at the current time, e_k at time t - tau_k ----
         if self.delays:
@@ -227,6 +192,50 @@ class Structure:
         self.observable_ids = list(m.ids)
         self.observe_prog = Program(base_run, L.run_defs, [sym(n) for n in self.observable_ids])
         self._frozen = True
+
+    def _stoichiometry(self, m: Model, rxn_pos, rate_rule_items, var_coefs, factors,
+                       variable) -> None:
+        """The index arrays of the stoichiometry entries (``e_*``: state, reaction, sign,
+        constant or variable coefficient, conversion factor), the rate rules' positions,
+        the fast reactions, and the dense matrix ``N`` where it is small and constant."""
+        L = self.layout
+        entries = L.stoich
+        n_r = len(self.reaction_ids)
+        self.n_reactions = n_r
+        self.fast = np.array([i for i, r in enumerate(m.reactions) if r.fast], dtype=np.int32)
+        self.slow_mask = np.array([not r.fast for r in m.reactions], dtype=bool)
+        self.rr_state = np.array([i for i, _ in rate_rule_items], dtype=np.int32)
+        self.rr_pos = np.arange(n_r, n_r + len(rate_rule_items), dtype=np.int32)
+        off = n_r + len(rate_rule_items)
+        coef_pos = {c: off + k for k, c in enumerate(var_coefs)}
+        off += len(var_coefs)
+        factor_pos = {f: off + k for k, f in enumerate(factors)}
+        n_e = len(L.stoich)
+        self.e_state = np.array([e.state for e in L.stoich], dtype=np.int32).reshape(n_e)
+        self.e_rxn = np.array([rxn_pos[e.reaction] for e in L.stoich], dtype=np.int32).reshape(n_e)
+        self.e_sign = np.array([e.sign for e in L.stoich], dtype=np.float64).reshape(n_e)
+        self.e_const = np.array(
+            [0.0 if v else e.coefficient for e, v in zip(entries, variable, strict=True)],
+            dtype=np.float64,
+        ).reshape(n_e)
+        self.e_var = np.array(variable, dtype=bool)
+        self.e_var_pos = np.array(
+            [coef_pos[e.coefficient] if v else 0 for e, v in zip(entries, variable, strict=True)],
+            dtype=np.int32,
+        ).reshape(n_e)
+        self.e_has_factor = np.array([e.factor is not None for e in L.stoich], dtype=bool)
+        self.e_factor_pos = np.array(
+            [factor_pos[e.factor] if e.factor is not None else 0 for e in L.stoich], dtype=np.int32
+        ).reshape(n_e)
+        self.any_var = bool(self.e_var.any())
+        self.any_factor = bool(self.e_has_factor.any())
+        self.dense = (
+            not self.any_var and not self.any_factor and self.n_state * n_r <= _DENSE_LIMIT
+        )
+        if self.dense:
+            N = np.zeros((self.n_state, n_r))
+            np.add.at(N, (self.e_state, self.e_rxn), self.e_sign * self.e_const)
+            self.N = N
 
     @property
     def nominal_params(self) -> np.ndarray:
