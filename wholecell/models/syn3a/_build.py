@@ -197,7 +197,7 @@ def build_sbml(data: str | Path | None = None, *, genes: Sequence[str] | None = 
     return _assemble(t, genome, genes, choices)
 
 
-def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C901
+def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:
     all_genes = genome.genes
     if wanted is not None:
         wanted = {w.split("_")[-1] for w in wanted}
@@ -213,7 +213,16 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
     cell.setConstant(False)
     cell.setUnits("litre")
 
-    # constants and fixed pools
+    sa0, v0_l = _constants(w, t, ch)
+    prot, pools = _gene_expression(w, t, genome, genes)
+    _complexes(w, t, genes, prot, pools)
+    _replication(w, t, genome, genes, prot, ch.filament_length)
+    _membrane(w, t, genes, prot, ch, sa0, v0_l)
+    return w.text()
+
+
+def _constants(w: _Writer, t: Tables, ch: Choices) -> tuple[float, float]:
+    """Constants and fixed pools; returns the area (nm^2) and volume (L) at birth."""
     w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
     r0 = ch.radius_nm
     sa0 = 4 * math.pi * r0**2
@@ -241,9 +250,17 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
     w.parameter("k_dnaA_on", ch.dnaa_kon, f"choice (sheet: {t.rates['kon'].value:g})")
     w.parameter("k_dnaA_off", ch.dnaa_koff, f"choice (sheet: {t.rates['koff'].value:g})")
     w.parameter("filament_length", ch.filament_length, "choice: DnaA filament at loading")
+
+    return sa0, v0_l
+
+
+def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene]):
+    """Transcription of every gene; translation and degradation of every mRNA. Returns
+    the protein species by locus and the species lists the complexes' rules need (bound
+    genes, mRNAs on ribosomes and on degradosomes, rRNAs by kind)."""
+    all_genes = genome.genes
     nt_pool = {b: f"{NTP[b]}_mM" for b in "ACGU"}
     aa_pool = {a: f"trna_{a}_mM" for a in AMINO_ACIDS}
-
     # promoter strength: protein count over the mean count of all 455 proteins
     counts = {k: v.value for k, v in t.proteins.items()}
     mean_protein = sum(counts.values()) / len(counts)
@@ -304,7 +321,14 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
             w.reaction(f"deg_{L}", {f"Rd_{L}": 1}, {"mRNA_degraded": 1},
                        f"kcat_deg / {real(g.length)} * Rd_{L}")
 
-    # complexes: as many as the scarcest subunit allows, less those at work
+    return prot, (gb, rr, rd, rrna)
+
+
+def _complexes(w: _Writer, t: Tables, genes: list[Gene], prot: dict, pools) -> None:
+    """RNA polymerase, ribosomes and degradosomes (total and free), and the totals."""
+    gb, rr, rd, rrna = pools
+
+    # as many as the scarcest subunit allows, less those at work
     def complex_total(name: str, extra: Sequence[str] = ()) -> str:
         parts = [f"floor(P_{loc} / {n})" if n != 1 else f"P_{loc}"
                  for loc, n in t.complexes[name].items() if loc in prot]
@@ -325,9 +349,6 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:  # noqa: C
                                for g in genes if g.kind == "mRNA"]))
     w.rule("protein_total", _sum(list(prot.values())))
 
-    _replication(w, t, genome, genes, prot, ch.filament_length)
-    _membrane(w, t, genes, prot, ch, sa0, v0_l)
-    return w.text()
 
 
 def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
