@@ -235,41 +235,66 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
     reached an output) and `Stats` with one entry (or column) per member; ``steps``
     counts attempts.
     """
-    f = jac.rhs
-    lu = jac.lu
-    dtype = x0.dtype
-    n, M = x0.shape
-    L = max(1, min(M, lanes or LANES))
-    ts = jnp.asarray(ts, dtype)
-    n_out = ts.shape[0]
-    t0 = jnp.asarray(t0, dtype)
-    t_end = ts[-1]
-    # absolute tolerances per state and member (n, M); rtol a scalar or a column (n, 1)
-    atol_mem = jnp.broadcast_to(jnp.asarray(atol, dtype).reshape(
-        (-1, 1) if jnp.ndim(atol) == 1 else jnp.shape(atol)), (n, M))
-    rtol_vec = None if isinstance(rtol, float) else jnp.asarray(rtol, dtype).reshape(-1)
-    rtol_col = rtol if rtol_vec is None else rtol_vec[:, None]
-    slots = refresh_slots or max(1, min(L, int(np.ceil(REFRESH_SHARE * L))))
-    gamma = jnp.asarray(GAMMA, dtype)
-    alpha = jnp.asarray(ALPHA, dtype)
-    error_const = jnp.asarray(ERROR_CONST, dtype)
-    lane = jnp.arange(L)
+    run = _Run(jac, x0, c, t0, ts, rtol, atol, max_steps, lanes, refresh_slots)
+    out = jax.lax.while_loop(run.cond, run.body, run.initial_state())
+    M, n, n_out, t_end = run.M, run.n, run.n_out, run.t_end
+    done = out.done
+    status = jnp.where((done.status == SUCCESS) & (done.t_last < t_end), MAX_STEPS, done.status)
+    ys = out.ys.reshape(M, n_out + 1, n)[:, :n_out]
+    return ys, done._replace(status=status)
 
-    # every member's start: its first step and derivative
-    t0s = jnp.broadcast_to(t0, (M,))
 
-    def h0_of(x, cc, t, a):
-        return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
-                            t, x, cc, 1, rtol if rtol_vec is None else rtol_vec, a,
-                            jnp.maximum(t_end - t, 1e-12))
+class _Run:
+    """One lock-step BDF solve: its settings and inputs (set once) and the parts of its
+    loop's iteration (`body`: write the outputs that are due, give finished members'
+    lanes to the next ones, then one attempt in every running lane)."""
 
-    h0 = jax.vmap(h0_of, in_axes=(1, 1, 0, 1))(x0, c, t0s, atol_mem)
-    last0 = t0s + h0 > t_end
-    h0 = jnp.where(last0, t_end - t0s, h0)
-    f0 = f(t0s, x0, c)
+    def __init__(self, jac: BatchJacobian, x0, c, t0, ts, rtol, atol, max_steps: int,
+                 lanes: int | None, refresh_slots: int | None):
+        f = jac.rhs
+        lu = jac.lu
+        dtype = x0.dtype
+        n, M = x0.shape
+        L = max(1, min(M, lanes or LANES))
+        ts = jnp.asarray(ts, dtype)
+        n_out = ts.shape[0]
+        t0 = jnp.asarray(t0, dtype)
+        t_end = ts[-1]
+        # absolute tolerances per state and member (n, M); rtol a scalar or a column (n, 1)
+        atol_mem = jnp.broadcast_to(jnp.asarray(atol, dtype).reshape(
+            (-1, 1) if jnp.ndim(atol) == 1 else jnp.shape(atol)), (n, M))
+        rtol_vec = None if isinstance(rtol, float) else jnp.asarray(rtol, dtype).reshape(-1)
+        rtol_col = rtol if rtol_vec is None else rtol_vec[:, None]
+        slots = refresh_slots or max(1, min(L, int(np.ceil(REFRESH_SHARE * L))))
+        gamma = jnp.asarray(GAMMA, dtype)
+        alpha = jnp.asarray(ALPHA, dtype)
+        error_const = jnp.asarray(ERROR_CONST, dtype)
+        lane = jnp.arange(L)
 
-    def start(s, new):
+        # every member's start: its first step and derivative
+        t0s = jnp.broadcast_to(t0, (M,))
+
+        def h0_of(x, cc, t, a):
+            return initial_step(lambda tt, xx, a: f(tt[None], xx[:, None], a[:, None])[:, 0],
+                                t, x, cc, 1, rtol if rtol_vec is None else rtol_vec, a,
+                                jnp.maximum(t_end - t, 1e-12))
+
+        h0 = jax.vmap(h0_of, in_axes=(1, 1, 0, 1))(x0, c, t0s, atol_mem)
+        last0 = t0s + h0 > t_end
+        h0 = jnp.where(last0, t_end - t0s, h0)
+        f0 = f(t0s, x0, c)
+        self.jac, self.f, self.lu, self.dtype = jac, f, lu, dtype
+        self.n, self.M, self.L, self.ts = n, M, L, ts
+        self.n_out, self.t0, self.t_end, self.max_steps = n_out, t0, t_end, max_steps
+        self.rtol, self.rtol_vec, self.x0, self.c = rtol, rtol_vec, x0, c
+        self.h0, self.last0, self.f0, self.atol_mem = h0, last0, f0, atol_mem
+        self.rtol_col, self.slots, self.lane, self.gamma = rtol_col, slots, lane, gamma
+        self.alpha, self.error_const = alpha, error_const
+
+    def start(self, s, new):
         """Lanes ``new`` take the next members (none once all have had one)."""
+        M, L, t0, x0 = self.M, self.L, self.t0, self.x0
+        c, h0, last0, f0 = self.c, self.h0, self.last0, self.f0
         member = jnp.where(new, s.next_member + jnp.cumsum(new) - 1, s.member)
         member = jnp.where(member < M, member, M)
         m = jnp.minimum(member, M - 1)
@@ -291,30 +316,37 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
             next_member=s.next_member + jnp.sum(new),
         )
 
-    zl = jnp.zeros(L, dtype)
-    empty = _State(
-        member=jnp.full(L, M), c=jnp.zeros((c.shape[0], L), dtype), t=zl,
-        D=(jnp.zeros((n, L), dtype),) * ROWS, order=jnp.ones(L, int), h=zl,
-        last=jnp.zeros(L, bool), n_equal=jnp.zeros(L, int),
-        lu=jnp.zeros((lu.n_factors + 2, L), dtype), c_lu=zl, rate=zl,
-        need_jac=jnp.zeros(L, bool), jac_current=jnp.ones(L, bool), fresh=jnp.zeros(L, bool),
-        steps=jnp.zeros(L, int), rejected=jnp.zeros(L, int), status=jnp.full(L, SUCCESS),
-        i_out=jnp.zeros(L, int), ys=jnp.full((M * (n_out + 1), n), jnp.nan, dtype),
-        done=Stats(jnp.zeros(M, int), jnp.zeros(M, int), jnp.full(M, SUCCESS),
-                   jnp.zeros(M, dtype), jnp.full((n, M), jnp.nan, dtype)),
-        next_member=jnp.zeros((), int), turn=jnp.zeros((), int),
-    )
-    init = start(empty, jnp.ones(L, bool))
+    def initial_state(self) -> _State:
+        """Every lane empty, then given the first members."""
+        lu, dtype, n, M = self.lu, self.dtype, self.n, self.M
+        L, n_out, c = self.L, self.n_out, self.c
+        zl = jnp.zeros(L, dtype)
+        empty = _State(
+            member=jnp.full(L, M), c=jnp.zeros((c.shape[0], L), dtype), t=zl,
+            D=(jnp.zeros((n, L), dtype),) * ROWS, order=jnp.ones(L, int), h=zl,
+            last=jnp.zeros(L, bool), n_equal=jnp.zeros(L, int),
+            lu=jnp.zeros((lu.n_factors + 2, L), dtype), c_lu=zl, rate=zl,
+            need_jac=jnp.zeros(L, bool), jac_current=jnp.ones(L, bool), fresh=jnp.zeros(L, bool),
+            steps=jnp.zeros(L, int), rejected=jnp.zeros(L, int), status=jnp.full(L, SUCCESS),
+            i_out=jnp.zeros(L, int), ys=jnp.full((M * (n_out + 1), n), jnp.nan, dtype),
+            done=Stats(jnp.zeros(M, int), jnp.zeros(M, int), jnp.full(M, SUCCESS),
+                       jnp.zeros(M, dtype), jnp.full((n, M), jnp.nan, dtype)),
+            next_member=jnp.zeros((), int), turn=jnp.zeros((), int),
+        )
+        return self.start(empty, jnp.ones(L, bool))
 
-    def running(s):
+    def running(self, s):
+        M, t_end, max_steps = self.M, self.t_end, self.max_steps
         return (s.member < M) & (s.t < t_end) & (s.status == SUCCESS) & (s.steps < max_steps)
 
-    def due(s):
+    def due(self, s):
+        M, ts, n_out = self.M, self.ts, self.n_out
         t_next = ts[jnp.minimum(s.i_out, n_out - 1)]
         return (s.member < M) & (s.i_out < n_out) & (t_next <= s.t)
 
-    def write(s):
-        pending = due(s)
+    def write(self, s):
+        M, ts, n_out, lane = self.M, self.ts, self.n_out, self.lane
+        pending = self.due(s)
         t_out = ts[jnp.minimum(s.i_out, n_out - 1)]
         # (at the member's own time, its state: a step of length zero has no polynomial)
         value = _where(t_out == s.t, s.D[0], interpolate(t_out, s.t, s.h, s.order, s.D))
@@ -324,9 +356,10 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         ys = s.ys.at[row].set(value.T, mode="drop", unique_indices=True)
         return s._replace(ys=ys, i_out=s.i_out + pending.astype(int))
 
-    def finish(s):
+    def finish(self, s):
         """Record the members that have finished and give their lanes the next ones."""
-        over = (s.member < M) & ~running(s) & ~due(s)
+        M = self.M
+        over = (s.member < M) & ~self.running(s) & ~self.due(s)
         at = jnp.where(over, s.member, M)  # M: dropped
         d = s.done
         done = Stats(d.steps.at[at].set(s.steps, mode="drop"),
@@ -336,13 +369,14 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
                      d.x_last.at[:, at].set(s.D[0], mode="drop"))
         # the conditional holds the lanes' values only (its results are copies)
         part = s._replace(ys=None, done=None, lu=None)
-        part = jax.lax.cond(jnp.any(over), lambda: start(part, over), lambda: part)
+        part = jax.lax.cond(jnp.any(over), lambda: self.start(part, over), lambda: part)
         return part._replace(ys=s.ys, done=done, lu=s.lu)
 
-    def refresh_some(s, want, t_new, y_pred, cc):
+    def refresh_some(self, s, want, t_new, y_pred, cc):
         """New factors for up to ``slots`` lanes of ``want``, taken in turn from
         ``s.turn``: the state's factors and ``c_lu`` with theirs, and who got them. A
         fresh lane gets those of its start, as `bdf_integrate` makes them."""
+        jac, L, t0, slots = self.jac, self.L, self.t0, self.slots
         shift = (s.turn * slots) % L
         idx = (jnp.nonzero(jnp.roll(want, -shift), size=slots, fill_value=L)[0] + shift)
         idx = jnp.where(idx >= L + shift, L, idx % L)  # L: no lane (dropped below)
@@ -361,22 +395,11 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
         lu_new, c_lu = jax.lax.cond(jnp.any(want), renew, lambda: (s.lu, s.c_lu))
         return lu_new, c_lu, served
 
-    def attempt(s, go):
-        order = s.order
-        D, h, n_equal = s.D, s.h, s.n_equal
-        t_new = jnp.where(s.last, t_end, s.t + h)
-
-        y_pred = _weighted([(j <= order).astype(dtype) for j in range(_K)], D)
-        atol_col = atol_mem[:, jnp.minimum(s.member, M - 1)]  # the lanes' members'
-        scale = atol_col + rtol_col * jnp.abs(y_pred)
-        g = [jnp.where(j <= order, gamma[j], 0.0) for j in range(1, MAX_ORDER + 1)]
-        alpha_o = alpha[order]
-        psi = _weighted(g, D, 1) / alpha_o[None]
-        cc = h / alpha_o
-        refresh = s.fresh | s.need_jac | (jnp.abs(cc / s.c_lu - 1.0) > MAX_C_CHANGE)
-        lu_new, c_lu, served = refresh_some(s, go & refresh, t_new, y_pred, cc)
-        go = go & (~refresh | served)  # the others wait for a slot
-
+    def newton(self, s, go, t_new, y_pred, psi, cc, lu_new, c_lu, scale, refresh):
+        """The corrector's Newton iterations on the lanes ``go``, while any has not
+        converged (at most `NEWTON_MAXITER`): the new point, its difference ``d`` from the
+        prediction, the rate, whether it converged and the iterations it took."""
+        f, lu, dtype, L = self.f, self.lu, self.dtype, self.L
         relax = 2.0 / (1.0 + cc / c_lu)
 
         def newton_cond(v):
@@ -410,6 +433,33 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
                    jnp.zeros(L, int))
         _, y_new, d, _, rate, converged, _, n_iter = jax.lax.while_loop(
             newton_cond, newton_body, newton0)
+        return y_new, d, rate, converged, n_iter
+
+
+    def attempt(self, s, go):
+        """One BDF attempt in each lane of ``go``: predict, renew factors where needed (up
+        to `slots` lanes), correct by Newton, then accept or reject and choose the next
+        order and step size."""
+        dtype, M = self.dtype, self.M
+        t_end, atol_mem, rtol_col = self.t_end, self.atol_mem, self.rtol_col
+        gamma, alpha, error_const = self.gamma, self.alpha, self.error_const
+        order = s.order
+        D, h, n_equal = s.D, s.h, s.n_equal
+        t_new = jnp.where(s.last, t_end, s.t + h)
+
+        y_pred = _weighted([(j <= order).astype(dtype) for j in range(_K)], D)
+        atol_col = atol_mem[:, jnp.minimum(s.member, M - 1)]  # the lanes' members'
+        scale = atol_col + rtol_col * jnp.abs(y_pred)
+        g = [jnp.where(j <= order, gamma[j], 0.0) for j in range(1, MAX_ORDER + 1)]
+        alpha_o = alpha[order]
+        psi = _weighted(g, D, 1) / alpha_o[None]
+        cc = h / alpha_o
+        refresh = s.fresh | s.need_jac | (jnp.abs(cc / s.c_lu - 1.0) > MAX_C_CHANGE)
+        lu_new, c_lu, served = self.refresh_some(s, go & refresh, t_new, y_pred, cc)
+        go = go & (~refresh | served)  # the others wait for a slot
+
+        y_new, d, rate, converged, n_iter = self.newton(s, go, t_new, y_pred, psi, cc, lu_new,
+                                                        c_lu, scale, refresh)
 
         jac_current = s.jac_current | refresh
         need_jac = ~converged & ~jac_current
@@ -485,16 +535,10 @@ def lockstep_bdf(jac: BatchJacobian, x0, c, t0, ts, *, rtol: float, atol, max_st
             turn=s.turn + 1,
         )
 
-    def body(s):
-        s = write(s)
-        s = finish(s)
-        return attempt(s, running(s) & ~due(s))
+    def body(self, s):
+        s = self.write(s)
+        s = self.finish(s)
+        return self.attempt(s, self.running(s) & ~self.due(s))
 
-    def cond(s):
-        return jnp.any(s.member < M)
-
-    out = jax.lax.while_loop(cond, body, init)
-    done = out.done
-    status = jnp.where((done.status == SUCCESS) & (done.t_last < t_end), MAX_STEPS, done.status)
-    ys = out.ys.reshape(M, n_out + 1, n)[:, :n_out]
-    return ys, done._replace(status=status)
+    def cond(self, s):
+        return jnp.any(s.member < self.M)
