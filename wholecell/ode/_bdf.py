@@ -113,14 +113,44 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
     t_end = ts[-1]
     n = x0.shape[0]
     kind = "checkpointed" if adjoint == "checkpointed" else "lax"
-    eye = jnp.eye(n, dtype=dtype)
-    gamma = jnp.asarray(GAMMA, dtype)
-    alpha = jnp.asarray(ALPHA, dtype)
-    error_const = jnp.asarray(ERROR_CONST, dtype)
-    rows = jnp.arange(ROWS)
+    run = _BDF(rhs, jac, t_end, rtol, atol, max_order, dtype, n)
+    h0 = initial_step(rhs, t0, x0, args, 1, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
+    h0 = jax.lax.stop_gradient(h0)
+    D0 = jnp.zeros((ROWS, n), dtype).at[0].set(x0).at[1].set(rhs(t0, x0, args) * h0)
+    lu0, perm0 = run.iteration_factors(t0, x0, h0, args)
+    init = _State(
+        t=t0, D=D0, order=jnp.array(1), h=h0, n_equal=jnp.array(0), lu=lu0, perm=perm0,
+        c_lu=h0, rate=jnp.ones((), dtype), need_jac=jnp.array(False),
+        jac_current=jnp.array(True), steps=jnp.array(0), rejected=jnp.array(0),
+        status=jnp.array(SUCCESS),
+    )
 
-    def iteration_factors(t, x, c, args):
+    if kind == "checkpointed":
+        final, ys = _record_and_replay(run.attempt, init, args, ts, max_steps)
+    else:
+        final, ys = _loop_per_output(lambda s: run.attempt(s, args)[1], init, ts, max_steps)
+    status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
+    return ys, Stats(final.steps, final.rejected, status, final.t, final.D[0])
+
+
+class _BDF:
+    """One BDF solve's settings (set once) and the parts of its step: the iteration
+    matrix's factors, the Newton corrector, an attempt and its decisions."""
+
+    def __init__(self, rhs, jac, t_end, rtol, atol, max_order: int, dtype, n: int):
+        eye = jnp.eye(n, dtype=dtype)
+        gamma = jnp.asarray(GAMMA, dtype)
+        alpha = jnp.asarray(ALPHA, dtype)
+        error_const = jnp.asarray(ERROR_CONST, dtype)
+        rows = jnp.arange(ROWS)
+        self.rhs, self.jac, self.rtol, self.atol = rhs, jac, rtol, atol
+        self.max_order, self.dtype, self.t_end, self.n = max_order, dtype, t_end, n
+        self.eye, self.gamma, self.alpha, self.error_const = eye, gamma, alpha, error_const
+        self.rows = rows
+
+    def iteration_factors(self, t, x, c, args):
         """The factors of ``I - c J(t, x)``, held constant under differentiation."""
+        rhs, jac, eye = self.rhs, self.jac, self.eye
         x, a, c = jax.lax.stop_gradient((x, args, c))
         if jac is not None:
             J = jac(t, x, a)[0]
@@ -128,7 +158,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             J = jax.jacfwd(lambda y: rhs(t, y, a))(x)
         return factor(eye - c * J)
 
-    def newton(t_new, y_pred, c, psi, lu, perm, scale, relax, rate0, args, n_apply=None):
+    def newton(self, t_new, y_pred, c, psi, lu, perm, scale, relax, rate0, args, n_apply=None):
         """Simplified Newton on ``d - c f(y_pred + d) + psi = 0`` with CVODE's tests: it has
         converged when the correction times the convergence rate (carried over from the
         last steps while the factors are unchanged) is below the tolerance, and diverges
@@ -137,6 +167,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         made: the first ``n_apply`` corrections are applied.
 
         Returns (converged, iterations, corrections applied, y, d, rate)."""
+        rhs, dtype = self.rhs, self.dtype
         if n_apply is not None:
             y, d = y_pred, jnp.zeros_like(y_pred)
             for k in range(NEWTON_MAXITER):
@@ -168,9 +199,11 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         k, y, d, _, rate, converged, stopped = jax.lax.while_loop(cond, body, init)
         return converged, k, k - jnp.where(stopped, 1, 0), y, d, rate
 
-    def attempt(s: _State, args, decided: _Decisions | None = None):
+    def attempt(self, s: _State, args, decided: _Decisions | None = None):
         """One step attempt from ``s``: the new state and the decisions it took. Given
         ``decided`` (a replay), it takes those instead of testing."""
+        rtol, atol, t_end, gamma = self.rtol, self.atol, self.t_end, self.gamma
+        alpha, rows = self.alpha, self.rows
         order = s.order
         h, D = s.h, s.D
         # the last step ends on t_end
@@ -192,10 +225,10 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             refresh = s.need_jac | (jnp.abs(c / s.c_lu - 1.0) > MAX_C_CHANGE)
         else:
             refresh = decided.refresh
-        lu, perm = jax.lax.cond(refresh, lambda: iteration_factors(t_new, y_pred, c, args),
+        lu, perm = jax.lax.cond(refresh, lambda: self.iteration_factors(t_new, y_pred, c, args),
                                 lambda: (s.lu, s.perm))
         c_lu = jnp.where(refresh, c, s.c_lu)
-        converged, n_iter, n_apply, y_new, d, rate = newton(
+        converged, n_iter, n_apply, y_new, d, rate = self.newton(
             t_new, y_pred, c, psi, lu, perm, scale, 2.0 / (1.0 + c / c_lu),
             jnp.where(refresh, 1.0, s.rate), args,
             None if decided is None else decided.n_apply,
@@ -205,7 +238,7 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         D_acc = jnp.where((rows <= order + 1)[:, None], jnp.cumsum(E[::-1], axis=0)[::-1], D)
         D_acc = D_acc.at[order + 2].set(d - D[order + 1])
         if decided is None:
-            decided, control = decide(s, order, h, n_equal, refresh, converged, n_iter,
+            decided, control = self.decide(s, order, h, n_equal, refresh, converged, n_iter,
                                       n_apply, y_new, d, D_acc)
         else:
             rate = s.rate  # the Newton tests' state: not used in a replay
@@ -230,8 +263,9 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
             status=status,
         )
 
-    def decide(s, order, h, n_equal, refresh, converged, n_iter, n_apply, y_new, d, D_acc):
+    def decide(self, s, order, h, n_equal, refresh, converged, n_iter, n_apply, y_new, d, D_acc):
         """The attempt's tests: accept, the next order and step ratio, a new Jacobian."""
+        rtol, atol, max_order, error_const = self.rtol, self.atol, self.max_order, self.error_const
         jac_current = s.jac_current | refresh
         # not converged: a new Jacobian for the same step, or if it was new, half the step
         need_jac = ~converged & ~jac_current
@@ -269,24 +303,6 @@ def bdf_integrate(rhs, jac, x0, t0, ts, args, *, rtol: float, atol, max_steps: i
         control = (n_equal, need_jac, ~accept & jac_current,
                    s.rejected + jnp.where(accept, 0, 1), status)
         return decided, control
-
-    h0 = initial_step(rhs, t0, x0, args, 1, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
-    h0 = jax.lax.stop_gradient(h0)
-    D0 = jnp.zeros((ROWS, n), dtype).at[0].set(x0).at[1].set(rhs(t0, x0, args) * h0)
-    lu0, perm0 = iteration_factors(t0, x0, h0, args)
-    init = _State(
-        t=t0, D=D0, order=jnp.array(1), h=h0, n_equal=jnp.array(0), lu=lu0, perm=perm0,
-        c_lu=h0, rate=jnp.ones((), dtype), need_jac=jnp.array(False),
-        jac_current=jnp.array(True), steps=jnp.array(0), rejected=jnp.array(0),
-        status=jnp.array(SUCCESS),
-    )
-
-    if kind == "checkpointed":
-        final, ys = _record_and_replay(attempt, init, args, ts, max_steps)
-    else:
-        final, ys = _loop_per_output(lambda s: attempt(s, args)[1], init, ts, max_steps)
-    status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
-    return ys, Stats(final.steps, final.rejected, status, final.t, final.D[0])
 
 
 def _output(t_out, s: _State):

@@ -204,45 +204,8 @@ def integrate(
     exponent = 1.0 / order
     check_stiff = stiffness_checks_active() and isinstance(solver, Tsit5)
 
-    def one_step(t, x, a):
-        _, _, dense, _, _ = solver.step(term, t, t + 1.0, x, a, solver.init(term, t, t + 1.0, x, a),
-                                        False)
-        return solver.interpolation_cls(t0=t, t1=t + 1.0, **dense)
-
-    template = jax.eval_shape(one_step, t0, x0, args)
-    template = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), template)
-    estate = hooks.init(t0, x0, args, template)
-    x0, estate, status0 = hooks.at_start(t0, x0, args, estate)
-    args0 = hooks.step_args(args, estate)
-    if dt0 is None:
-        dt0 = initial_step(rhs, t0, x0, args0, order, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
-    # Step sizes depend smoothly on the parameters (through the error estimates) and are
-    # differentiated with the rest: the gradient is then the derivative of the computed
-    # solution, which finite differences of it converge to. Held constant, their part is
-    # missing (2.3% of a component of Lucarelli_CellSystems2018's gradient at rtol 1e-8).
-    # Not where the right-hand side switches (a piecewise rate): a step across a switch
-    # makes the solution jump with the step sequence, and the derivative along one
-    # sequence is then no derivative of the objective (Beer_MolBioSystems2014: 811
-    # against central differences of order 1).
-    dt0 = hold(jnp.minimum(jnp.minimum(dt0, dt_max), hooks.max_step(estate)))
-    solver_state = solver.init(term, t0, t0 + dt0, x0, args0)
-    # A placeholder dense output over [t0, t0 + 1] (never read before the first step;
-    # a non-empty interval keeps its evaluation finite under `grad`).
-    interp0 = eqx.tree_at(lambda i: (i.t0, i.t1), template, (t0, t0 + 1.0))
-
-    init = _State(
-        t=t0,
-        x=x0,
-        dt=jnp.asarray(dt0, x0.dtype),
-        solver_state=solver_state,
-        made_jump=jnp.array(False),
-        interp=interp0,
-        steps=jnp.array(0),
-        rejected=jnp.array(0),
-        status=status0,
-        estate=estate,
-        stiff=(jnp.array(0), jnp.array(0)),
-    )
+    init = _initial_state(solver, term, hooks, rhs, x0, t0, t_end, args, order, rtol, atol,
+                          dt0, dt_max, hold)
 
     def running(s: _State, t_out):
         return (s.t < t_out) & (s.status == SUCCESS) & (s.steps < max_steps)
@@ -331,6 +294,52 @@ def integrate(
     final, ys = jax.lax.scan(advance, init, ts)
     status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
     return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
+
+
+def _initial_state(solver, term, hooks: Hooks, rhs, x0, t0, t_end, args, order: int, rtol,
+                   atol, dt0, dt_max, hold) -> _State:
+    """The loop's state at ``t0``: the hooks' state (events), the first step size and the
+    solver's state, with a placeholder dense output of the solver's shape."""
+
+    def one_step(t, x, a):
+        _, _, dense, _, _ = solver.step(term, t, t + 1.0, x, a, solver.init(term, t, t + 1.0, x, a),
+                                        False)
+        return solver.interpolation_cls(t0=t, t1=t + 1.0, **dense)
+
+    template = jax.eval_shape(one_step, t0, x0, args)
+    template = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), template)
+    estate = hooks.init(t0, x0, args, template)
+    x0, estate, status0 = hooks.at_start(t0, x0, args, estate)
+    args0 = hooks.step_args(args, estate)
+    if dt0 is None:
+        dt0 = initial_step(rhs, t0, x0, args0, order, rtol, atol, jnp.maximum(t_end - t0, 1e-12))
+    # Step sizes depend smoothly on the parameters (through the error estimates) and are
+    # differentiated with the rest: the gradient is then the derivative of the computed
+    # solution, which finite differences of it converge to. Held constant, their part is
+    # missing (2.3% of a component of Lucarelli_CellSystems2018's gradient at rtol 1e-8).
+    # Not where the right-hand side switches (a piecewise rate): a step across a switch
+    # makes the solution jump with the step sequence, and the derivative along one
+    # sequence is then no derivative of the objective (Beer_MolBioSystems2014: 811
+    # against central differences of order 1).
+    dt0 = hold(jnp.minimum(jnp.minimum(dt0, dt_max), hooks.max_step(estate)))
+    solver_state = solver.init(term, t0, t0 + dt0, x0, args0)
+    # A placeholder dense output over [t0, t0 + 1] (never read before the first step;
+    # a non-empty interval keeps its evaluation finite under `grad`).
+    interp0 = eqx.tree_at(lambda i: (i.t0, i.t1), template, (t0, t0 + 1.0))
+
+    return _State(
+        t=t0,
+        x=x0,
+        dt=jnp.asarray(dt0, x0.dtype),
+        solver_state=solver_state,
+        made_jump=jnp.array(False),
+        interp=interp0,
+        steps=jnp.array(0),
+        rejected=jnp.array(0),
+        status=status0,
+        estate=estate,
+        stiff=(jnp.array(0), jnp.array(0)),
+    )
 
 
 def _next_jump(t, jump_ts):
