@@ -198,8 +198,7 @@ class Structure:
         """The index arrays of the stoichiometry entries (``e_*``: state, reaction, sign,
         constant or variable coefficient, conversion factor), the rate rules' positions,
         the fast reactions, and the dense matrix ``N`` where it is small and constant."""
-        L = self.layout
-        entries = L.stoich
+        entries = self.layout.stoich
         n_r = len(self.reaction_ids)
         self.n_reactions = n_r
         self.fast = np.array([i for i, r in enumerate(m.reactions) if r.fast], dtype=np.int32)
@@ -210,10 +209,10 @@ class Structure:
         coef_pos = {c: off + k for k, c in enumerate(var_coefs)}
         off += len(var_coefs)
         factor_pos = {f: off + k for k, f in enumerate(factors)}
-        n_e = len(L.stoich)
-        self.e_state = np.array([e.state for e in L.stoich], dtype=np.int32).reshape(n_e)
-        self.e_rxn = np.array([rxn_pos[e.reaction] for e in L.stoich], dtype=np.int32).reshape(n_e)
-        self.e_sign = np.array([e.sign for e in L.stoich], dtype=np.float64).reshape(n_e)
+        n_e = len(entries)
+        self.e_state = np.array([e.state for e in entries], dtype=np.int32).reshape(n_e)
+        self.e_rxn = np.array([rxn_pos[e.reaction] for e in entries], dtype=np.int32).reshape(n_e)
+        self.e_sign = np.array([e.sign for e in entries], dtype=np.float64).reshape(n_e)
         self.e_const = np.array(
             [0.0 if v else e.coefficient for e, v in zip(entries, variable, strict=True)],
             dtype=np.float64,
@@ -223,9 +222,9 @@ class Structure:
             [coef_pos[e.coefficient] if v else 0 for e, v in zip(entries, variable, strict=True)],
             dtype=np.int32,
         ).reshape(n_e)
-        self.e_has_factor = np.array([e.factor is not None for e in L.stoich], dtype=bool)
+        self.e_has_factor = np.array([e.factor is not None for e in entries], dtype=bool)
         self.e_factor_pos = np.array(
-            [factor_pos[e.factor] if e.factor is not None else 0 for e in L.stoich], dtype=np.int32
+            [factor_pos[e.factor] if e.factor is not None else 0 for e in entries], dtype=np.int32
         ).reshape(n_e)
         self.any_var = bool(self.e_var.any())
         self.any_factor = bool(self.e_has_factor.any())

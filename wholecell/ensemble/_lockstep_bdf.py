@@ -286,7 +286,7 @@ class _Run:
         self.jac, self.f, self.lu, self.dtype = jac, f, lu, dtype
         self.n, self.M, self.L, self.ts = n, M, L, ts
         self.n_out, self.t0, self.t_end, self.max_steps = n_out, t0, t_end, max_steps
-        self.rtol, self.rtol_vec, self.x0, self.c = rtol, rtol_vec, x0, c
+        self.x0, self.c = x0, c
         self.h0, self.last0, self.f0, self.atol_mem = h0, last0, f0, atol_mem
         self.rtol_col, self.slots, self.lane, self.gamma = rtol_col, slots, lane, gamma
         self.alpha, self.error_const = alpha, error_const

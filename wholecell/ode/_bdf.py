@@ -144,7 +144,7 @@ class _BDF:
         error_const = jnp.asarray(ERROR_CONST, dtype)
         rows = jnp.arange(ROWS)
         self.rhs, self.jac, self.rtol, self.atol = rhs, jac, rtol, atol
-        self.max_order, self.dtype, self.t_end, self.n = max_order, dtype, t_end, n
+        self.max_order, self.dtype, self.t_end = max_order, dtype, t_end
         self.eye, self.gamma, self.alpha, self.error_const = eye, gamma, alpha, error_const
         self.rows = rows
 
