@@ -20,10 +20,12 @@ from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
 from ._errors import SBMLError as SBMLError  # noqa: E402
 from ._errors import SBMLWarning as SBMLWarning  # noqa: E402
+from ._errors import SciMLError as SciMLError  # noqa: E402
 from ._errors import SedmlError as SedmlError  # noqa: E402
 from ._errors import SimulationError as SimulationError  # noqa: E402
 from ._errors import ToleranceWarning as ToleranceWarning  # noqa: E402
 from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
+from ._errors import UnsupportedSciMLError as UnsupportedSciMLError  # noqa: E402
 from ._errors import UnsupportedSedmlError as UnsupportedSedmlError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
 from ._fba import FBAResult as FBAResult  # noqa: E402

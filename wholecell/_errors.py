@@ -52,6 +52,24 @@ class UnsupportedSedmlError(SedmlError):
         super().__init__(_unsupported("SED-ML", construct, element_id, detail))
 
 
+class SciMLError(WholecellError, ValueError):
+    """A PEtab SciML network file or array file is malformed, or refers to what it lacks."""
+
+
+class UnsupportedSciMLError(SciMLError):
+    """The PEtab SciML network is valid, but uses a layer or operation wholecell lacks.
+
+    Attributes:
+        construct: the layer type or forward operation (e.g. ``"LSTM"``).
+        element_id: the id of the layer or graph node that uses it.
+    """
+
+    def __init__(self, construct: str, element_id: str | None, detail: str = ""):
+        self.construct = construct
+        self.element_id = element_id
+        super().__init__(_unsupported("PEtab SciML", construct, element_id, detail))
+
+
 class CompileError(WholecellError, ValueError):
     """The model could not be compiled into JAX functions."""
 

@@ -6,6 +6,12 @@ steady-state training with implicit gradients, and the field's metrics and basel
     model = wc.neural.cellbox(99, 82, 87, key=jax.random.PRNGKey(0))
     fit = wc.neural.train(model, data.u, data.y, data.readouts, train_idx, val_idx)
     x = wc.neural.steady_state(fit.model, data.u)   # all conditions at once
+
+Networks in the PEtab SciML format (YAML layers and forward graph, HDF5 arrays):
+
+    net = wc.neural.load_network("net.yaml")
+    params = wc.neural.load_parameters("net_ps.hdf5")[net.nn_model_id]
+    y = net(params, x)
 """
 
 from ._cellbox import CellBox as CellBox
@@ -27,6 +33,15 @@ from ._evaluate import pearson_delta as pearson_delta
 from ._evaluate import random_partition as random_partition
 from ._evaluate import score as score
 from ._evaluate import singles_to_pairs as singles_to_pairs
+from ._sciml_arrays import load_inputs as load_inputs
+from ._sciml_arrays import load_outputs as load_outputs
+from ._sciml_arrays import load_parameters as load_parameters
+from ._sciml_arrays import save_arrays as save_arrays
+from ._sciml_network import Network as Network
+from ._sciml_network import load_network as load_network
+from ._sciml_network import network_from_dict as network_from_dict
+from ._sciml_network import network_to_dict as network_to_dict
+from ._sciml_network import save_network as save_network
 from ._steady import integrate_to_steady_state as integrate_to_steady_state
 from ._steady import steady_state as steady_state
 from ._train import TrainResult as TrainResult
