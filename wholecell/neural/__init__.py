@@ -12,6 +12,8 @@ Networks in the PEtab SciML format (YAML layers and forward graph, HDF5 arrays):
     net = wc.neural.load_network("net.yaml")
     params = wc.neural.load_parameters("net_ps.hdf5")[net.nn_model_id]
     y = net(params, x)
+    prob = wc.neural.load_sciml_problem("problem.yaml")   # PEtab v2 + the sciml extension
+    ev = prob.evaluate()        # log-likelihood, simulations and gradient, one program
 """
 
 from ._cellbox import CellBox as CellBox
@@ -42,6 +44,9 @@ from ._sciml_network import load_network as load_network
 from ._sciml_network import network_from_dict as network_from_dict
 from ._sciml_network import network_to_dict as network_to_dict
 from ._sciml_network import save_network as save_network
+from ._sciml_problem import SciMLEvaluation as SciMLEvaluation
+from ._sciml_problem import SciMLProblem as SciMLProblem
+from ._sciml_problem import load_sciml_problem as load_sciml_problem
 from ._steady import integrate_to_steady_state as integrate_to_steady_state
 from ._steady import steady_state as steady_state
 from ._train import TrainResult as TrainResult

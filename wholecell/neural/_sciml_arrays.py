@@ -71,6 +71,15 @@ def load_inputs(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
         return _tree(f["inputs"])
 
 
+def read_array_file(path: str | Path) -> tuple[dict, dict]:
+    """(parameters, inputs) of an array file, as `load_parameters` and `load_inputs`
+    give them; either is empty when the file has no such group."""
+    with _open(path) as f:
+        _check_layout(f, path)
+        return (_tree(f["parameters"]) if "parameters" in f else {},
+                _tree(f["inputs"]) if "inputs" in f else {})
+
+
 def load_outputs(path: str | Path) -> dict[str, np.ndarray]:
     """Reference network outputs from an array file: ``{output_id: array}`` (the test
     suite's ``outputs/<id>/data`` layout)."""
