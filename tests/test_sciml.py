@@ -234,3 +234,28 @@ def test_problem_errors_name_what_is_wrong(tmp_path):
                                          "net1_input2\tpredator\ngamma\tprey * 2\n")
     with pytest.raises(wc.UnsupportedSciMLError, match="not a network output.*'gamma'"):
         wc.neural.load_sciml_problem(d / "problem.yaml")
+
+
+def test_cellbox_correction_written_in_the_format(tmp_path):
+    """The CellBox neural term g(x, u) = MLP([x, u]) - MLP(0), written as YAML + HDF5 and
+    read back, gives the same values (its readout nodes)."""
+    model = wc.neural.cellbox(6, 4, 5, key=jax.random.PRNGKey(0), hybrid=True, width=8)
+    net, params = wc.neural.export_correction(model.correction)
+    yaml_path, arrays = wc.neural.save_sciml(net, params, tmp_path)
+    again = wc.neural.load_network(yaml_path)
+    ps = wc.neural.load_parameters(arrays)["correction"]
+    x, u = jax.random.normal(jax.random.PRNGKey(1), (2, 6))
+    np.testing.assert_allclose(again(ps, x, u), model.correction(x, u)[:5], rtol=1e-12,
+                               atol=1e-15)
+    np.testing.assert_allclose(again(ps, jnp.zeros(6), jnp.zeros(6)), 0.0, atol=1e-15)
+
+
+def test_mlp_export_and_refusal():
+    import equinox as eqx
+    mlp = eqx.nn.MLP(3, 2, 4, 2, activation=jax.nn.relu, key=jax.random.PRNGKey(3))
+    net, params = wc.neural.export_mlp(mlp)
+    x = jnp.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(net(params, x), mlp(x), rtol=1e-12)
+    odd = eqx.nn.MLP(3, 2, 4, 1, activation=lambda v: v ** 3, key=jax.random.PRNGKey(3))
+    with pytest.raises(wc.UnsupportedSciMLError, match="activation"):
+        wc.neural.export_mlp(odd)

@@ -39,6 +39,9 @@ from ._sciml_arrays import load_inputs as load_inputs
 from ._sciml_arrays import load_outputs as load_outputs
 from ._sciml_arrays import load_parameters as load_parameters
 from ._sciml_arrays import save_arrays as save_arrays
+from ._sciml_export import export_correction as export_correction
+from ._sciml_export import export_mlp as export_mlp
+from ._sciml_export import save_sciml as save_sciml
 from ._sciml_network import Network as Network
 from ._sciml_network import load_network as load_network
 from ._sciml_network import network_from_dict as network_from_dict
