@@ -50,6 +50,15 @@ from ._sciml_network import save_network as save_network
 from ._sciml_problem import SciMLEvaluation as SciMLEvaluation
 from ._sciml_problem import SciMLProblem as SciMLProblem
 from ._sciml_problem import load_sciml_problem as load_sciml_problem
+from ._screen_metrics import discrimination_score as discrimination_score
+from ._screen_metrics import linear_baseline as linear_baseline
+from ._screen_metrics import paired_bootstrap as paired_bootstrap
+from ._screen_metrics import pearson_rows as pearson_rows
+from ._screen_metrics import rank_metric as rank_metric
+from ._screen_metrics import top_k_overlap as top_k_overlap
+from ._screens import load_l1000 as load_l1000
+from ._screens import load_torre as load_torre
+from ._screens import targets_of as targets_of
 from ._steady import integrate_to_steady_state as integrate_to_steady_state
 from ._steady import steady_state as steady_state
 from ._train import TrainResult as TrainResult
