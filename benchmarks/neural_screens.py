@@ -22,11 +22,13 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import wholecell as wc  # noqa: E402
 from benchmarks._common import write_section  # noqa: E402
 from wholecell.neural import (  # noqa: E402
     discrimination_score,
@@ -91,9 +93,22 @@ def other_lines(data, name, screens, test):
     return out
 
 
-def run_screen(name, data, screens, k, seed):
+def trained(data, train, test, seed: int, hybrid: bool, max_steps: int) -> np.ndarray:
+    """Steady states of a CellBox network (u = -1 on the target) fitted to ``train``
+    (a fifth of it for early stopping), at the ``test`` perturbations."""
+    rng = np.random.default_rng(seed)
+    val = rng.choice(train, size=max(1, len(train) // 5), replace=False)
+    fit_idx = np.setdiff1d(train, val)
+    n = len(data.nodes)
+    model = wc.neural.cellbox(n, key=jax.random.PRNGKey(seed), hybrid=hybrid)
+    res = wc.neural.train(model, data.u, data.y, data.readouts, fit_idx, val, seed=seed,
+                          max_steps=max_steps, progress=False)
+    return np.asarray(wc.neural.steady_state(res.model, data.u[test]))
+
+
+def run_screen(name, data, screens, k, seed, train_models=False, max_steps=250):
     per = {}
-    for test in folds(len(data.conditions), k, seed):
+    for f, test in enumerate(folds(len(data.conditions), k, seed)):
         train = np.setdiff1d(np.arange(len(data.conditions)), test)
         true, targets = data.y[test], targets_of(data, test)
         mean = data.y[train].mean(axis=0)
@@ -101,6 +116,11 @@ def run_screen(name, data, screens, k, seed):
                  "linear": linear_baseline(data.y[train], targets_of(data, train), targets)}
         if name in LINES:
             preds["other_lines"] = other_lines(data, name, screens, test)
+        if train_models:
+            for label, hybrid in (("cellbox", False), ("hybrid", True)):
+                t = time.perf_counter()
+                preds[label] = trained(data, train, test, seed + f, hybrid, max_steps)
+                print(f"# {name} fold {f} {label}: {time.perf_counter() - t:.0f} s", flush=True)
         for method, pred in preds.items():
             per.setdefault(method, []).append(score(pred, true, targets, mean))
     return {m: {k_: (float(np.mean([f[k_] for f in fs])), float(np.std([f[k_] for f in fs])))
@@ -123,12 +143,18 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--train", default="",
+                    help="comma-separated screens on which to also train the CellBox "
+                         "network and the hybrid (e.g. 'Torre KO')")
+    ap.add_argument("--max-steps", type=int, default=250)
     args = ap.parse_args()
     start = time.perf_counter()
     screens = {line: load_l1000(args.data / "lincs_l1000_shrna" / f"L1000_shRNA_{line}.npz")
                for line in LINES}
     screens["Torre KO"] = load_torre(args.data / "torre2021_melanoma_ko" / "torre2021_ko_rpm.csv")
-    results = {name: run_screen(name, d, screens, args.folds, args.seed)
+    chosen = set(filter(None, args.train.split(",")))
+    results = {name: run_screen(name, d, screens, args.folds, args.seed, name in chosen,
+                                args.max_steps)
                for name, d in screens.items()}
     lines = table(results)
     print("\n".join(lines))
