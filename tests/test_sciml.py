@@ -212,27 +212,21 @@ def _copy_problem(tmp_path, name="001"):
     return dst
 
 
-def test_problem_errors_name_what_is_wrong(tmp_path):
+@pytest.mark.parametrize("file, old, new, error, match", [
+    ("problem.yaml", 'format_version: "2.0.0"', "format_version: 1", wc.SciMLError,
+     "PEtab v2"),
+    ("experiments.tsv", "e1\t0.0\t", "e1\t-inf\t\ne1\t0.0\t", wc.UnsupportedSciMLError,
+     "2 periods.*'e1'"),
+    ("parameters.tsv", "1.3", "fast", wc.SciMLError, "'alpha'.*not a number"),
+    ("hybridization.tsv", "net1_output1", "prey * 2", wc.UnsupportedSciMLError,
+     "not a network output.*'gamma'"),
+])
+def test_problem_errors_name_what_is_wrong(tmp_path, file, old, new, error, match):
     d = _copy_problem(tmp_path)
-    text = (d / "problem.yaml").read_text()
-    (d / "problem.yaml").write_text(text.replace('format_version: "2.0.0"',
-                                                 'format_version: 1'))
-    with pytest.raises(wc.SciMLError, match="PEtab v2"):
-        wc.neural.load_sciml_problem(d / "problem.yaml")
-    (d / "problem.yaml").write_text(text)
-    (d / "experiments.tsv").write_text("experimentId\ttime\tconditionId\n"
-                                       "e1\t-inf\t\ne1\t0.0\t\n")
-    with pytest.raises(wc.UnsupportedSciMLError, match="2 periods.*'e1'"):
-        wc.neural.load_sciml_problem(d / "problem.yaml")
-    (d / "experiments.tsv").write_text("experimentId\ttime\tconditionId\ne1\t0.0\t\n")
-    params = (d / "parameters.tsv").read_text()
-    (d / "parameters.tsv").write_text(params.replace("1.3", "fast"))
-    with pytest.raises(wc.SciMLError, match="'alpha'.*not a number"):
-        wc.neural.load_sciml_problem(d / "problem.yaml")
-    (d / "parameters.tsv").write_text(params)
-    (d / "hybridization.tsv").write_text("targetId\ttargetValue\nnet1_input1\tprey\n"
-                                         "net1_input2\tpredator\ngamma\tprey * 2\n")
-    with pytest.raises(wc.UnsupportedSciMLError, match="not a network output.*'gamma'"):
+    text = (d / file).read_text()
+    assert old in text
+    (d / file).write_text(text.replace(old, new))
+    with pytest.raises(error, match=match):
         wc.neural.load_sciml_problem(d / "problem.yaml")
 
 

@@ -196,16 +196,21 @@ def network_from_dict(spec: dict, where: str = "network") -> Network:
                    tuple(nodes))
 
 
-def load_network(path: str | Path) -> Network:
-    """Read a network in the PEtab SciML YAML format."""
+def read_yaml(path: str | Path, what: str) -> dict:
+    """A YAML mapping from ``path``; a `SciMLError` naming ``what`` the file should be."""
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
-        raise SciMLError(f"cannot read the network file {path}: {err}") from None
+        raise SciMLError(f"cannot read the {what} file {path}: {err}") from None
     if not isinstance(spec, dict):
-        raise SciMLError(f"{path}: not a PEtab SciML network (a YAML mapping)")
-    return network_from_dict(spec, str(path))
+        raise SciMLError(f"{path}: not a PEtab SciML {what} (a YAML mapping)")
+    return spec
+
+
+def load_network(path: str | Path) -> Network:
+    """Read a network in the PEtab SciML YAML format."""
+    return network_from_dict(read_yaml(path, "network"), str(path))
 
 
 def network_to_dict(net: Network) -> dict:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .._errors import SciMLError, UnsupportedSciMLError
 from ._sciml_arrays import read_array_file
-from ._sciml_network import Network, load_network
+from ._sciml_network import Network, load_network, read_yaml
 
 _ENTITY = re.compile(
     r"^(?P<net>\w+)\.(?P<kind>inputs|outputs|parameters)"
@@ -93,10 +92,7 @@ def _table(root: Path, files: list[str] | str | None, what: str) -> pd.DataFrame
 def read_tables(path: str | Path) -> SciMLTables:
     """Read a PEtab SciML problem from its ``problem.yaml``."""
     path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise SciMLError(f"cannot read the problem file {path}: {err}") from None
+    spec = read_yaml(path, "problem")
     version = str(spec.get("format_version", ""))
     if not version.startswith("2"):
         raise SciMLError(f"{path}: PEtab SciML problems are PEtab v2 (format_version "
