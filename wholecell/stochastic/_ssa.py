@@ -42,6 +42,8 @@ MIN_LANES = 32
 UNROLL_REACTIONS = 32
 #: outputs one SSA step may pass (and record) before it must stop and redraw
 OUTPUTS_PER_STEP = 4
+#: steps each lane takes between two turn-overs (a finished lane waits for the next)
+STEPS_PER_TURN = 16
 
 
 class SSAStats(NamedTuple):
@@ -88,6 +90,7 @@ def run_lanes(
     n_valid,
     max_steps: int,
     lanes: int | None = None,
+    refill: Callable[[Lane], Lane] | None = None,
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
@@ -99,9 +102,11 @@ def run_lanes(
     (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
     the per-trajectory `SSAStats`.
 
-    When no trajectory is left to start, the lanes still running are packed into a
-    batch an eighth as wide, so the longest trajectories do not keep the whole batch
-    busy.
+    The lanes take `STEPS_PER_TURN` steps between two turn-overs (a lane that finishes
+    meanwhile waits); ``refill(lane)``, when given, prepares each lane for them (the
+    SSA draws their uniforms in one batch). When no trajectory is left to start, the
+    lanes still running are packed into a batch an eighth as wide, so the longest
+    trajectories do not keep the whole batch busy.
     """
     ts = jnp.asarray(ts)
     N, n_out = init.t.shape[0], ts.shape[0]
@@ -114,6 +119,7 @@ def run_lanes(
         jnp.zeros(N, init.t.dtype), jnp.zeros_like(init.x),
     )
     vstep = jax.vmap(step)
+    vrefill = jax.vmap(refill) if refill is not None else (lambda lane: lane)
 
     def finished(lane: Lane):
         return (lane.i_out >= n_out) | (lane.status != SUCCESS) | (lane.n >= max_steps)
@@ -142,13 +148,19 @@ def run_lanes(
         any_done = jnp.any((idx < N) & finished(lane))
         return jax.lax.cond(any_done, turn_over, lambda c: c, (lane, idx, nxt, stats))
 
+    def advance(idx, lane, ys):
+        """One step of every running lane; a finished one waits for its turn-over."""
+        active = (idx < N) & ~finished(lane)
+        i_rec = lane.i_out
+        new, rec, vals = vstep(lane)
+        at = jnp.where(rec & active[:, None], idx[:, None], N)
+        col = jnp.clip(i_rec[:, None] + jnp.arange(rec.shape[1])[None, :], 0, n_out - 1)
+        return _select(active, new, lane), ys.at[at, col].set(vals, mode="drop")
+
     def body(carry):
         lane, idx, nxt, ys, stats = carry
-        i_rec = lane.i_out
-        lane, rec, vals = vstep(lane)
-        at = jnp.where(rec & (idx < N)[:, None], idx[:, None], N)
-        col = jnp.clip(i_rec[:, None] + jnp.arange(rec.shape[1])[None, :], 0, n_out - 1)
-        ys = ys.at[at, col].set(vals, mode="drop")
+        lane, ys = jax.lax.fori_loop(
+            0, STEPS_PER_TURN, lambda _, c: advance(idx, *c), (vrefill(lane), ys))
         lane, idx, nxt, stats = maybe_turn_over(lane, idx, nxt, stats)
         return lane, idx, nxt, ys, stats
 
@@ -211,6 +223,8 @@ class _SSAAux(NamedTuple):
     c: Any  # time-constant values
     estate: Any  # event state, or ()
     draws: Any  # random draws so far (the counter of the trajectory's stream)
+    first: Any  # the draw counter when ``u`` was drawn
+    u: Any  # (STEPS_PER_TURN, 2): the uniforms of draws ``first``, ``first + 1``, ...
 
 
 def ssa_init(structure, hooks, p, t0, key) -> Lane:
@@ -225,7 +239,16 @@ def ssa_init(structure, hooks, p, t0, key) -> Lane:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     return Lane(t0, x0, key, jnp.array(0), jnp.array(0), status,
-                _SSAAux(c, estate, jnp.array(0, jnp.uint32)))
+                _SSAAux(c, estate, jnp.array(0, jnp.uint32), jnp.array(0, jnp.uint32),
+                        jnp.zeros((STEPS_PER_TURN, 2), t0.dtype)))
+
+
+def ssa_refill(lane: Lane) -> Lane:
+    """``lane`` with the uniforms of its next `STEPS_PER_TURN` draws (one step takes at
+    most one): drawn together, they vectorise far better than one pair per step."""
+    u0, u1 = _uniform2(lane.key, lane.aux.draws + jnp.arange(STEPS_PER_TURN, dtype=jnp.uint32))
+    return lane._replace(aux=lane.aux._replace(first=lane.aux.draws,
+                                               u=jnp.stack([u0, u1], axis=-1)))
 
 
 def _reaction_change(structure, out, j, x):
@@ -268,8 +291,8 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
 
     Draws the next reaction; fires it if it comes before any event and no later than
     the ``OUTPUTS_PER_STEP``-th output time ahead, else moves to that event (firing it)
-    or output time. The outputs passed on the way are recorded: those before the new
-    time with the old state, one at exactly the new time with the new state.
+    or output time. The outputs from the current time up to, not including, the new
+    time are recorded with the current state.
     """
     n_out, K = ts.shape[0], OUTPUTS_PER_STEP
     t, x, c, estate = lane.t, lane.x, lane.aux.c, lane.aux.estate
@@ -278,7 +301,7 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
     t_cap = t_rec[-1]  # never step past the K-th output ahead (nor the last)
     out = structure.rhs_prog(structure.base(t, x, c))
     a0, bad, pick = _propensity_sums(out[: structure.n_reactions])
-    u0, u1 = _uniform2(lane.key, lane.aux.draws)
+    u0, u1 = lane.aux.u[lane.aux.draws - lane.aux.first]
     tau = jnp.where(a0 > 0, -jnp.log1p(-u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
     t_next = t + tau
     # An event before the next reaction pre-empts it (the state is constant until
@@ -302,13 +325,15 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
         estate = jax.tree_util.tree_map(
             lambda new, old: jnp.where(move, new, old), estate_stop, estate)
         status = jnp.where(estate.status != SUCCESS, EVENT_OVERFLOW, status)
-    before = t_rec < t_new
-    record = move & (i_rec < n_out) & (before | ((t_rec == t_new) & (status == SUCCESS)))
-    values = jnp.where(before[:, None], x[None, :], x_new[None, :])
+    # all with the state the step starts from (an output at exactly the new time is
+    # recorded by the next step): no value depends on this step's draws
+    passed = (move & (t_rec < t_new)) | ((t_rec == t) & (lane.status == SUCCESS))
+    record = (i_rec < n_out) & passed
+    values = jnp.broadcast_to(x, (K,) + x.shape)
     lane = Lane(
         t_new, x_new, lane.key, lane.i_out + jnp.sum(record).astype(lane.i_out.dtype),
         lane.n + fire.astype(lane.n.dtype), status,
-        _SSAAux(c, estate, lane.aux.draws + move.astype(jnp.uint32)),
+        lane.aux._replace(estate=estate, draws=lane.aux.draws + move.astype(jnp.uint32)),
     )
     return lane, record, values
 
@@ -328,4 +353,4 @@ def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: in
     lanes0 = jax.vmap(init)(P, keys)
     hooks = make_hooks(None)
     return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
-                     n_valid, max_events)
+                     n_valid, max_events, refill=ssa_refill)
