@@ -85,7 +85,7 @@ def _select(pred, a, b):
 
 def run_lanes(
     init: Lane,
-    step: Callable[[Lane], tuple[Lane, Any, Any]],
+    step: Callable[[Lane], tuple[Lane, Any]],
     ts,
     n_valid,
     max_steps: int,
@@ -94,12 +94,12 @@ def run_lanes(
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
-    ``step(lane) -> (lane, record, values)`` advances one trajectory by one action;
-    ``record`` (k,) marks which of the outputs ``lane.i_out + range(k)`` (the old
-    ``i_out``) it passed, and ``values`` (k, n_state) holds them (the step has already
-    counted them). A trajectory ends when all outputs are recorded, its status is
-    not SUCCESS, or ``max_steps`` steps are taken. Only the first ``n_valid`` are run
-    (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
+    ``step(lane) -> (lane, values)`` advances one trajectory by one action and counts
+    the outputs it passed in ``lane.i_out`` (at most k); ``values`` (k, n_state) holds
+    the values of the outputs ``lane.i_out + range(k)`` (the old ``i_out``), of which
+    those passed are recorded. A trajectory ends when all outputs are recorded, its
+    status is not SUCCESS, or ``max_steps`` steps are taken. Only the first ``n_valid``
+    are run (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
     the per-trajectory `SSAStats`.
 
     The lanes take `STEPS_PER_TURN` steps between two turn-overs (a lane that finishes
@@ -113,7 +113,7 @@ def run_lanes(
     if lanes is None:
         lanes = LANES if jax.default_backend() == "cpu" else N
     n_valid = jnp.asarray(n_valid)
-    ys = jnp.full((N, n_out) + init.x.shape[1:], jnp.nan, init.x.dtype)
+    ys = jnp.full((N * n_out,) + init.x.shape[1:], jnp.nan, init.x.dtype)  # flat rows
     stats = SSAStats(
         jnp.zeros(N, init.n.dtype), jnp.full(N, MAX_STEPS, init.status.dtype),
         jnp.zeros(N, init.t.dtype), jnp.zeros_like(init.x),
@@ -151,11 +151,12 @@ def run_lanes(
     def advance(idx, lane, ys):
         """One step of every running lane; a finished one waits for its turn-over."""
         active = (idx < N) & ~finished(lane)
-        i_rec = lane.i_out
-        new, rec, vals = vstep(lane)
-        at = jnp.where(rec & active[:, None], idx[:, None], N)
-        col = jnp.clip(i_rec[:, None] + jnp.arange(rec.shape[1])[None, :], 0, n_out - 1)
-        return _select(active, new, lane), ys.at[at, col].set(vals, mode="drop")
+        new, vals = vstep(lane)
+        new = _select(active, new, lane)
+        k = jnp.arange(vals.shape[1])[None, :]
+        row = idx[:, None] * n_out + lane.i_out[:, None] + k
+        at = jnp.where(k < (new.i_out - lane.i_out)[:, None], row, N * n_out)
+        return new, ys.at[at].set(vals, mode="drop")
 
     def body(carry):
         lane, idx, nxt, ys, stats = carry
@@ -184,7 +185,7 @@ def run_lanes(
         keep = jnp.argsort(idx)[:narrower]  # the running lanes first
         lane = jax.tree_util.tree_map(lambda a, keep=keep: a[keep], lane)
         carry = (lane, idx[keep], nxt, ys, stats)
-    return carry[3], carry[4]
+    return carry[3].reshape((N, n_out) + init.x.shape[1:]), carry[4]
 
 
 # -- the direct method --------------------------------------------------------------
@@ -286,7 +287,7 @@ def _propensity_sums(a):
     return cum[-1], bad, pick
 
 
-def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
+def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
     """One action of one SSA trajectory (see `run_lanes`).
 
     Draws the next reaction; fires it if it comes before any event and no later than
@@ -335,7 +336,7 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
         lane.n + fire.astype(lane.n.dtype), status,
         lane.aux._replace(estate=estate, draws=lane.aux.draws + move.astype(jnp.uint32)),
     )
-    return lane, record, values
+    return lane, values
 
 
 def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: int):
