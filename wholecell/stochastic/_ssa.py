@@ -44,6 +44,9 @@ UNROLL_REACTIONS = 32
 OUTPUTS_PER_STEP = 4
 #: steps each lane takes between two turn-overs (a finished lane waits for the next)
 STEPS_PER_TURN = 16
+#: the share of the lanes that must be done before they turn over (each turn-over
+#: gathers and scatters whole lanes)
+TURN_SHARE = 1 / 32
 
 
 class SSAStats(NamedTuple):
@@ -145,8 +148,12 @@ def run_lanes(
         return lane, idx, jnp.minimum(nxt + jnp.sum(done), n_valid), stats
 
     def maybe_turn_over(lane, idx, nxt, stats):
-        any_done = jnp.any((idx < N) & finished(lane))
-        return jax.lax.cond(any_done, turn_over, lambda c: c, (lane, idx, nxt, stats))
+        """`turn_over` once `TURN_SHARE` of the lanes (or all still running) are done."""
+        running = idx < N
+        done = jnp.sum(running & finished(lane))
+        least = jnp.minimum(max(1, int(TURN_SHARE * idx.shape[0])), jnp.sum(running))
+        return jax.lax.cond((done > 0) & (done >= least), turn_over, lambda c: c,
+                            (lane, idx, nxt, stats))
 
     def advance(idx, lane, ys):
         """One step of every running lane; a finished one waits for its turn-over."""
