@@ -35,7 +35,7 @@ from ..ode._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
 #: status: a propensity was negative or NaN
 BAD_PROPENSITY = Status.BAD_PROPENSITY.value
 #: trajectories in flight at once in `run_lanes` (at most the chunk)
-LANES = 1024
+LANES = 512
 #: the narrowest batch the lanes are packed into at the end of an ensemble
 MIN_LANES = 32
 #: up to this many reactions, propensity sums are unrolled into scalar operations
