@@ -9,6 +9,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
+def host_cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def use_cpu_cores(n: int | None = None) -> int:
     """Expose ``n`` CPU cores (default: all this process may use) as JAX devices.
 
@@ -23,7 +28,7 @@ def use_cpu_cores(n: int | None = None) -> int:
         RuntimeError: JAX has already started.
     """
     if n is None:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        n = host_cores()
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"use_cpu_cores needs a positive number of cores, got {n!r}")
     try:

@@ -9,11 +9,13 @@ so one compilation serves all), each chunk split over the devices; a member's in
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._devices import host_cores
 from .._errors import SimulationError
 from .._executor import chunk_windows, map_chunks, run_chunk
 from .._progress import progress_bar
@@ -40,7 +42,8 @@ def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
     arrays. ``members`` holds arrays with one row per member. The last chunk is padded
     with repeated members (``m`` of a chunk are real), so one compilation serves all.
     ``shard`` rounds the chunk up to a multiple of the device count and splits each chunk
-    over the devices (`shard_batch`, not over CPU cores). ``progress`` shows a tqdm bar
+    over the devices (`shard_batch`, not over CPU cores); on a CPU the chunks run side
+    by side, one thread per core (XLA runs each on one core). ``progress`` shows a tqdm bar
     (None: when there is more than one chunk). ``executor`` (a
     `dask.distributed.Client`) runs the chunks on its workers (`map_chunks`; ``run`` must
     then be picklable), with the same results."""
@@ -53,11 +56,20 @@ def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
         parts = map_chunks(executor, run, members, n, chunk, shard=shard, progress=show,
                            label=label)
         return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
-    parts = []
-    with progress_bar(n, label, "traj", show) as bar:
-        for m, idx in chunk_windows(n, chunk):
-            parts.append(run_chunk(run, [jnp.asarray(a[idx]) for a in members], m, shard))
+    windows = list(chunk_windows(n, chunk))
+
+    def one(window):
+        m, idx = window
+        return run_chunk(run, [jnp.asarray(a[idx]) for a in members], m, shard)
+
+    # XLA runs one chunk on one CPU core: the chunks go to a thread per core
+    threads = min(len(windows), host_cores()) if jax.default_backend() == "cpu" else 1
+    with progress_bar(n, label, "traj", show) as bar, ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(one, w) for w in windows]
+        for (m, _), f in zip(windows, futures, strict=True):
+            f.result()
             bar.update(m)
+    parts = [f.result() for f in futures]
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
 
 

@@ -35,13 +35,18 @@ from ..ode._integrate import EVENT_OVERFLOW, MAX_STEPS, NONFINITE, SUCCESS
 #: status: a propensity was negative or NaN
 BAD_PROPENSITY = Status.BAD_PROPENSITY.value
 #: trajectories in flight at once in `run_lanes` (at most the chunk)
-LANES = 1024
+LANES = 512
 #: the narrowest batch the lanes are packed into at the end of an ensemble
 MIN_LANES = 32
 #: up to this many reactions, propensity sums are unrolled into scalar operations
 UNROLL_REACTIONS = 32
 #: outputs one SSA step may pass (and record) before it must stop and redraw
 OUTPUTS_PER_STEP = 4
+#: steps each lane takes between two turn-overs (a finished lane waits for the next)
+STEPS_PER_TURN = 16
+#: the share of the lanes that must be done before they turn over (each turn-over
+#: gathers and scatters whole lanes)
+TURN_SHARE = 1 / 32
 
 
 class SSAStats(NamedTuple):
@@ -83,37 +88,41 @@ def _select(pred, a, b):
 
 def run_lanes(
     init: Lane,
-    step: Callable[[Lane], tuple[Lane, Any, Any]],
+    step: Callable[[Lane], tuple[Lane, Any]],
     ts,
     n_valid,
     max_steps: int,
     lanes: int | None = None,
+    refill: Callable[[Lane], Lane] | None = None,
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
-    ``step(lane) -> (lane, record, values)`` advances one trajectory by one action;
-    ``record`` (k,) marks which of the outputs ``lane.i_out + range(k)`` (the old
-    ``i_out``) it passed, and ``values`` (k, n_state) holds them (the step has already
-    counted them). A trajectory ends when all outputs are recorded, its status is
-    not SUCCESS, or ``max_steps`` steps are taken. Only the first ``n_valid`` are run
-    (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
+    ``step(lane) -> (lane, values)`` advances one trajectory by one action and counts
+    the outputs it passed in ``lane.i_out`` (at most k); ``values`` (k, n_state) holds
+    the values of the outputs ``lane.i_out + range(k)`` (the old ``i_out``), of which
+    those passed are recorded. A trajectory ends when all outputs are recorded, its
+    status is not SUCCESS, or ``max_steps`` steps are taken. Only the first ``n_valid``
+    are run (the rest of a padded chunk stays NaN). Returns the outputs (N, n_out, n_state) and
     the per-trajectory `SSAStats`.
 
-    When no trajectory is left to start, the lanes still running are packed into a
-    batch an eighth as wide, so the longest trajectories do not keep the whole batch
-    busy.
+    The lanes take `STEPS_PER_TURN` steps between two turn-overs (a lane that finishes
+    meanwhile waits); ``refill(lane)``, when given, prepares each lane for them (the
+    SSA draws their uniforms in one batch). When no trajectory is left to start, the
+    lanes still running are packed into a batch an eighth as wide, so the longest
+    trajectories do not keep the whole batch busy.
     """
     ts = jnp.asarray(ts)
     N, n_out = init.t.shape[0], ts.shape[0]
     if lanes is None:
         lanes = LANES if jax.default_backend() == "cpu" else N
     n_valid = jnp.asarray(n_valid)
-    ys = jnp.full((N, n_out) + init.x.shape[1:], jnp.nan, init.x.dtype)
+    ys = jnp.full((N * n_out,) + init.x.shape[1:], jnp.nan, init.x.dtype)  # flat rows
     stats = SSAStats(
         jnp.zeros(N, init.n.dtype), jnp.full(N, MAX_STEPS, init.status.dtype),
         jnp.zeros(N, init.t.dtype), jnp.zeros_like(init.x),
     )
     vstep = jax.vmap(step)
+    vrefill = jax.vmap(refill) if refill is not None else (lambda lane: lane)
 
     def finished(lane: Lane):
         return (lane.i_out >= n_out) | (lane.status != SUCCESS) | (lane.n >= max_steps)
@@ -139,16 +148,27 @@ def run_lanes(
         return lane, idx, jnp.minimum(nxt + jnp.sum(done), n_valid), stats
 
     def maybe_turn_over(lane, idx, nxt, stats):
-        any_done = jnp.any((idx < N) & finished(lane))
-        return jax.lax.cond(any_done, turn_over, lambda c: c, (lane, idx, nxt, stats))
+        """`turn_over` once `TURN_SHARE` of the lanes (or all still running) are done."""
+        running = idx < N
+        done = jnp.sum(running & finished(lane))
+        least = jnp.minimum(max(1, int(TURN_SHARE * idx.shape[0])), jnp.sum(running))
+        return jax.lax.cond((done > 0) & (done >= least), turn_over, lambda c: c,
+                            (lane, idx, nxt, stats))
+
+    def advance(idx, lane, ys):
+        """One step of every running lane; a finished one waits for its turn-over."""
+        active = (idx < N) & ~finished(lane)
+        new, vals = vstep(lane)
+        new = _select(active, new, lane)
+        k = jnp.arange(vals.shape[1])[None, :]
+        row = idx[:, None] * n_out + lane.i_out[:, None] + k
+        at = jnp.where(k < (new.i_out - lane.i_out)[:, None], row, N * n_out)
+        return new, ys.at[at].set(vals, mode="drop")
 
     def body(carry):
         lane, idx, nxt, ys, stats = carry
-        i_rec = lane.i_out
-        lane, rec, vals = vstep(lane)
-        at = jnp.where(rec & (idx < N)[:, None], idx[:, None], N)
-        col = jnp.clip(i_rec[:, None] + jnp.arange(rec.shape[1])[None, :], 0, n_out - 1)
-        ys = ys.at[at, col].set(vals, mode="drop")
+        lane, ys = jax.lax.fori_loop(
+            0, STEPS_PER_TURN, lambda _, c: advance(idx, *c), (vrefill(lane), ys))
         lane, idx, nxt, stats = maybe_turn_over(lane, idx, nxt, stats)
         return lane, idx, nxt, ys, stats
 
@@ -172,7 +192,7 @@ def run_lanes(
         keep = jnp.argsort(idx)[:narrower]  # the running lanes first
         lane = jax.tree_util.tree_map(lambda a, keep=keep: a[keep], lane)
         carry = (lane, idx[keep], nxt, ys, stats)
-    return carry[3], carry[4]
+    return carry[3].reshape((N, n_out) + init.x.shape[1:]), carry[4]
 
 
 # -- the direct method --------------------------------------------------------------
@@ -211,6 +231,8 @@ class _SSAAux(NamedTuple):
     c: Any  # time-constant values
     estate: Any  # event state, or ()
     draws: Any  # random draws so far (the counter of the trajectory's stream)
+    first: Any  # the draw counter when ``u`` was drawn
+    u: Any  # (STEPS_PER_TURN, 2): the uniforms of draws ``first``, ``first + 1``, ...
 
 
 def ssa_init(structure, hooks, p, t0, key) -> Lane:
@@ -225,7 +247,16 @@ def ssa_init(structure, hooks, p, t0, key) -> Lane:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     return Lane(t0, x0, key, jnp.array(0), jnp.array(0), status,
-                _SSAAux(c, estate, jnp.array(0, jnp.uint32)))
+                _SSAAux(c, estate, jnp.array(0, jnp.uint32), jnp.array(0, jnp.uint32),
+                        jnp.zeros((STEPS_PER_TURN, 2), t0.dtype)))
+
+
+def ssa_refill(lane: Lane) -> Lane:
+    """``lane`` with the uniforms of its next `STEPS_PER_TURN` draws (one step takes at
+    most one): drawn together, they vectorise far better than one pair per step."""
+    u0, u1 = _uniform2(lane.key, lane.aux.draws + jnp.arange(STEPS_PER_TURN, dtype=jnp.uint32))
+    return lane._replace(aux=lane.aux._replace(first=lane.aux.draws,
+                                               u=jnp.stack([u0, u1], axis=-1)))
 
 
 def _reaction_change(structure, out, j, x):
@@ -263,13 +294,13 @@ def _propensity_sums(a):
     return cum[-1], bad, pick
 
 
-def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
+def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
     """One action of one SSA trajectory (see `run_lanes`).
 
     Draws the next reaction; fires it if it comes before any event and no later than
     the ``OUTPUTS_PER_STEP``-th output time ahead, else moves to that event (firing it)
-    or output time. The outputs passed on the way are recorded: those before the new
-    time with the old state, one at exactly the new time with the new state.
+    or output time. The outputs from the current time up to, not including, the new
+    time are recorded with the current state.
     """
     n_out, K = ts.shape[0], OUTPUTS_PER_STEP
     t, x, c, estate = lane.t, lane.x, lane.aux.c, lane.aux.estate
@@ -278,7 +309,7 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
     t_cap = t_rec[-1]  # never step past the K-th output ahead (nor the last)
     out = structure.rhs_prog(structure.base(t, x, c))
     a0, bad, pick = _propensity_sums(out[: structure.n_reactions])
-    u0, u1 = _uniform2(lane.key, lane.aux.draws)
+    u0, u1 = lane.aux.u[lane.aux.draws - lane.aux.first]
     tau = jnp.where(a0 > 0, -jnp.log1p(-u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
     t_next = t + tau
     # An event before the next reaction pre-empts it (the state is constant until
@@ -302,15 +333,17 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any, Any]:
         estate = jax.tree_util.tree_map(
             lambda new, old: jnp.where(move, new, old), estate_stop, estate)
         status = jnp.where(estate.status != SUCCESS, EVENT_OVERFLOW, status)
-    before = t_rec < t_new
-    record = move & (i_rec < n_out) & (before | ((t_rec == t_new) & (status == SUCCESS)))
-    values = jnp.where(before[:, None], x[None, :], x_new[None, :])
+    # all with the state the step starts from (an output at exactly the new time is
+    # recorded by the next step): no value depends on this step's draws
+    passed = (move & (t_rec < t_new)) | ((t_rec == t) & (lane.status == SUCCESS))
+    record = (i_rec < n_out) & passed
+    values = jnp.broadcast_to(x, (K,) + x.shape)
     lane = Lane(
         t_new, x_new, lane.key, lane.i_out + jnp.sum(record).astype(lane.i_out.dtype),
         lane.n + fire.astype(lane.n.dtype), status,
-        _SSAAux(c, estate, lane.aux.draws + move.astype(jnp.uint32)),
+        lane.aux._replace(estate=estate, draws=lane.aux.draws + move.astype(jnp.uint32)),
     )
-    return lane, record, values
+    return lane, values
 
 
 def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: int):
@@ -328,4 +361,4 @@ def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: in
     lanes0 = jax.vmap(init)(P, keys)
     hooks = make_hooks(None)
     return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
-                     n_valid, max_events)
+                     n_valid, max_events, refill=ssa_refill)

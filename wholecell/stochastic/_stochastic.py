@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._devices import host_cores
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._result import make_result
 from ..compiler._tolerances import as_input
@@ -29,10 +30,11 @@ ACCELERATOR_CHUNK = 100_000
 ACCELERATOR_CHUNK_BYTES = 2e9
 
 
-def default_chunk(n_out: int, n_observed: int) -> int:
-    """Trajectories per compiled chunk when the caller gives no ``chunk_size``."""
+def default_chunk(n: int, n_out: int, n_observed: int) -> int:
+    """Trajectories per compiled chunk of ``n`` when the caller gives no ``chunk_size``:
+    on a CPU, at least one chunk per core (`run_chunks` runs them side by side)."""
     if jax.default_backend() == "cpu":
-        return DEFAULT_CHUNK
+        return min(DEFAULT_CHUNK, -(-n // host_cores()))
     fits = int(ACCELERATOR_CHUNK_BYTES // (8 * n_out * max(n_observed, 1)))
     return max(DEFAULT_CHUNK, min(ACCELERATOR_CHUNK, fits))
 #: ODE tolerances of stochastic runs whose randomness is all in events
@@ -115,7 +117,7 @@ def simulate_ssa(
         check_ssa_model(sim, method)
     n = ensemble_size(P, n)
     keys = member_keys(seed, n)
-    chunk = chunk_size or min(n, default_chunk(len(ts), len(sim.observable_ids)))
+    chunk = chunk_size or min(n, default_chunk(n, len(ts), len(sim.observable_ids)))
 
     def run(Pk, keys_k, m):
         return _chunk(sim, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k, jnp.asarray(m),

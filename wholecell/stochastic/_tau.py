@@ -54,7 +54,7 @@ def tau_matrices(structure) -> TauMatrices:
     return TauMatrices(net, consumed, g)
 
 
-def tau_step(structure, mats: TauMatrices, ts, lane: Lane) -> tuple[Lane, Any, Any]:
+def tau_step(structure, mats: TauMatrices, ts, lane: Lane) -> tuple[Lane, Any]:
     """One leap (or exact step) of one trajectory, never past the next output time."""
     n_out = ts.shape[0]
     t, x, c = lane.t, lane.x, lane.aux
@@ -118,7 +118,7 @@ def tau_step(structure, mats: TauMatrices, ts, lane: Lane) -> tuple[Lane, Any, A
     lane = Lane(t, x, jnp.where(due, lane.key, key),
                 lane.i_out + record.astype(lane.i_out.dtype),
                 lane.n + (~due).astype(lane.n.dtype), status, c)
-    return lane, record[None], x[None]
+    return lane, x[None]
 
 
 def tau_ensemble(structure, mats: TauMatrices, ts, P, t0, keys, n_valid, max_steps: int):
