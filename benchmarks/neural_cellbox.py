@@ -54,7 +54,7 @@ def run_protocol(data, folds, args, hybrid: bool):
                               batch_size=args.batch, max_steps=args.max_steps,
                               check_every=args.check_every, patience=args.patience,
                               l1=args.l1, l2_correction=args.l2_correction,
-                              progress=False)
+                              fallback=args.fallback_steps or True, progress=False)
         x = np.asarray(wc.neural.steady_state(res.model, data.u))
         preds[fold.name] = x[fold.test]
         info.append({"fold": fold.name, "steps": res.steps, "best_step": res.best_step,
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--l1", type=float, default=1e-4)
     ap.add_argument("--l2-correction", type=float, default=1e-2)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--fallback-steps", type=int, default=None,
+                    help="bound the steady-state fallback integration (default 100,000)")
     ap.add_argument("--hybrid", action="store_true", help="also train the hybrid")
     ap.add_argument("--no-cellbox", action="store_true",
                     help="skip the mechanistic model (to run the hybrid on its own)")

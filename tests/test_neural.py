@@ -168,3 +168,12 @@ def test_training_is_deterministic():
     assert r1.val_loss[-1] < float(neural.mse(model, u[4:], y[4:], jnp.arange(5)))
     with pytest.raises(ValueError, match="validation"):
         neural.train(model, u, y, np.arange(5), np.arange(4), np.array([], int), **kw)
+
+
+def test_steady_state_bounded_fallback_gives_nan_without_a_root():
+    """dx/dt = 1 + x^2 has no steady state: Newton fails at x = 0 (zero Jacobian), the
+    bounded integration cannot settle, and the condition comes back NaN."""
+    no_root = lambda x, u: 1.0 + x**2 + 0.0 * u
+    u = jnp.zeros((2, 1))
+    assert np.all(np.isnan(np.asarray(neural.steady_state(no_root, u, fallback=64))))
+    assert np.all(np.isnan(np.asarray(neural.steady_state(no_root, u, fallback=False))))

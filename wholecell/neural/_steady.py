@@ -60,7 +60,7 @@ def integrate_to_steady_state(model: Rhs, u: Float[Array, "c n"], t1: float = 1e
 
 def _steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
                  atol: float = 1e-10, max_steps: int = 64,
-                 fallback: bool = True) -> Float[Array, "c n"]:
+                 fallback: bool | int = True) -> Float[Array, "c n"]:
     """The steady state of ``dx/dt = model(x, u_c)`` for every condition ``c``.
 
     Differentiable in ``model`` (any pytree of arrays) and ``u`` by implicit
@@ -74,7 +74,10 @@ def _steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
         rtol, atol: Newton's tolerances on the step.
         max_steps: Newton iterations per attempt.
         fallback: integrate and retry when Newton fails (False: NaN at once, and no
-            integrator to compile).
+            integrator to compile); an int bounds the integration's steps (default
+            100,000). A network whose dynamics oscillate never settles, and then every
+            fallback runs to its bound: in training, a bound such as 4,096 makes such
+            batches cheap (their loss is NaN and `train` skips them).
 
     Returns:
         ``x*``, shape (conditions, nodes).
@@ -82,7 +85,8 @@ def _steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
     x, ok = _root(model, u, jnp.zeros_like(u), rtol, atol, max_steps)
 
     def retry(_):
-        x0 = jax.lax.stop_gradient(integrate_to_steady_state(model, u))
+        steps = 100_000 if fallback is True else int(fallback)
+        x0 = jax.lax.stop_gradient(integrate_to_steady_state(model, u, max_steps=steps))
         return _root(model, u, x0, rtol, atol, max_steps)
 
     if fallback:

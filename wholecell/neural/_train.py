@@ -83,7 +83,7 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
           train_idx: np.ndarray, val_idx: np.ndarray, *, seed: int = 0,
           learning_rate: float = 1e-2, batch_size: int = 8, max_steps: int = 2000,
           check_every: int = 25, patience: int = 8, l1: float = 1e-4,
-          l2_correction: float = 1e-2, fallback: bool = True,
+          l2_correction: float = 1e-2, fallback: bool | int = True,
           progress: bool = True) -> TrainResult:
     """Train ``model`` on the conditions ``train_idx``; stop early on ``val_idx``.
 
@@ -100,7 +100,8 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
         patience: checks without improvement before stopping.
         l1: weight of the L1 penalty on W.
         l2_correction: weight of the L2 penalty on the correction term's output.
-        fallback: integrate when Newton fails (see `steady_state`).
+        fallback: integrate when Newton fails; an int bounds the integration's steps
+            (see `steady_state`: 4,096 keeps oscillating hybrids from stalling training).
         progress: show a tqdm progress bar.
 
     Returns:
