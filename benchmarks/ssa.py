@@ -314,7 +314,8 @@ def memory_note(n_big: int = 100_000, n_small: int = 1_000) -> str:
     result = n_big * 51 * n_ids * 8 / 2**20
     return (
         f"Peak memory (max RSS of a fresh process, `/usr/bin/time`): {n_big:,} dimerisation "
-        f"trajectories (51 points, default chunks of 10,000) {big:.0f} MiB in {t_big:.1f} s, "
+        f"trajectories (51 points, default chunks: one per core, at most 10,000) "
+        f"{big:.0f} MiB in {t_big:.1f} s, "
         f"against {small:.0f} MiB for {n_small:,} ({t_small:.1f} s). The difference is the "
         f"result itself ({n_ids} ids x 51 points x {n_big:,} in float64 = {result:.0f} MiB, "
         "held twice while the chunks are joined); the simulation's own buffers are bounded "
