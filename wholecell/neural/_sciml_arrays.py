@@ -52,23 +52,24 @@ def _check_layout(f: Any, path: str | Path) -> None:
                          "arrays in PyTorch's layout only")
 
 
-def load_parameters(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """Network parameters from an array file: ``{net_id: {layer_id: {array_id: array}}}``."""
+def _group(path: str | Path, name: str) -> dict:
+    """The group ``name`` of an array file as a nested dict; an error when it lacks it."""
     with _open(path) as f:
         _check_layout(f, path)
-        if "parameters" not in f:
-            raise SciMLError(f"{path}: no 'parameters' group")
-        return _tree(f["parameters"])
+        if name not in f:
+            raise SciMLError(f"{path}: no '{name}' group")
+        return _tree(f[name])
+
+
+def load_parameters(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Network parameters from an array file: ``{net_id: {layer_id: {array_id: array}}}``."""
+    return _group(path, "parameters")
 
 
 def load_inputs(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """Network inputs from an array file: ``{input_id: {conditions: array}}``, where
     ``conditions`` is ``"0"`` for all conditions or a semicolon-separated list."""
-    with _open(path) as f:
-        _check_layout(f, path)
-        if "inputs" not in f:
-            raise SciMLError(f"{path}: no 'inputs' group")
-        return _tree(f["inputs"])
+    return _group(path, "inputs")
 
 
 def read_array_file(path: str | Path) -> tuple[dict, dict]:

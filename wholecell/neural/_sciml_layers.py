@@ -64,7 +64,7 @@ def _batched(x: jax.Array, n: int, layer_id: str, layer_type: str) -> tuple[jax.
 
 
 def _refuse(layer_id: str, layer_type: str, args: dict, name: str, allowed: Any) -> None:
-    if name in args and args[name] != allowed and args[name] not in (allowed, [allowed]):
+    if name in args and args[name] not in (allowed, [allowed]):
         raise UnsupportedSciMLError(f"{layer_type} with {name}={args[name]!r}", layer_id,
                                     f"only {name}={allowed!r} is supported")
 

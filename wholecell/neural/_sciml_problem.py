@@ -34,17 +34,17 @@ from jax.flatten_util import ravel_pytree
 from .._errors import SciMLError, UnsupportedSciMLError
 from ..petab._math import lower, names_in, parse
 from ..petab._noise import nll
+from ..petab._parameters import SCALES
 from ..sbml._sbml_import import load_sbml
 from ..solve._compiled import compile as compile_model
 from ._sciml_tables import Entity, SciMLTables, read_tables
-
-_LOG_SCALES = {"lin": None, "log": math.e, "log10": 10.0}
 
 
 @dataclass(frozen=True)
 class _Experiment:
     id: str
     t0: float
+    condition_id: str
     condition: dict[str, sp.Expr]      # target id -> value formula
     rows: np.ndarray                   # its measurement rows
     ts: np.ndarray                     # output times: t0, then each measurement time
@@ -112,31 +112,29 @@ class SciMLProblem:
         t = self.tables
         self.values: dict[str, float] = {}
         self.mechanistic_ids: list[str] = []
-        self.scales: dict[str, str] = {}
         self.priors: dict[str, tuple[str, list[float]]] = {}
-        self._net_rows: list[tuple[Entity, str, bool]] = []
+        self._net_rows: list[tuple[str, Entity, str, bool]] = []   # id, part, nominal, est.
         for _, row in t.parameters.iterrows():
             pid = row["parameterId"]
             scale = row.get("parameterScale", "lin") or "lin"
-            if scale not in _LOG_SCALES:
+            if scale not in SCALES:
                 raise SciMLError(f"parameter '{pid}': unknown parameterScale {scale!r}")
             estimate = _true(row.get("estimate", "false"))
             if row.get("priorDistribution", ""):
                 pars = [float(v) for v in str(row["priorParameters"]).split(";")]
                 self.priors[pid] = (row["priorDistribution"], pars)
             if pid in t.mapping and t.mapping[pid].kind == "parameters":
-                self._net_rows.append((t.mapping[pid], row["nominalValue"], estimate))
+                self._net_rows.append((pid, t.mapping[pid], row["nominalValue"], estimate))
                 continue
             value = _number(row["nominalValue"])
             if value is None:
                 raise SciMLError(f"parameter '{pid}': nominalValue "
                                  f"{row['nominalValue']!r} is not a number")
             self.values[pid] = value
-            self.scales[pid] = scale
             if estimate:
                 self.mechanistic_ids.append(pid)
         # the more specific mapping (layer array, then layer, then network) wins
-        self._net_rows.sort(key=lambda r: (r[0].layer is not None, r[0].array is not None))
+        self._net_rows.sort(key=lambda r: (r[1].layer is not None, r[1].array is not None))
 
     def _read_hybridization(self) -> None:
         t = self.tables
@@ -165,6 +163,9 @@ class SciMLProblem:
             if t.mapping[out].net in self.state_nets and target in self.sim.state_ids:
                 raise UnsupportedSciMLError("a network in the right-hand side setting a "
                                             "species", target)
+        setting = {t.mapping[o].net for _, o in self.output_targets}
+        self._rhs_nets = setting & self.state_nets        # evaluated at every dx/dt
+        self._static_nets = setting - self.state_nets     # once per experiment
 
     def _read_observables(self) -> None:
         t = self.tables
@@ -209,7 +210,7 @@ class SciMLProblem:
             times = m["time"].astype(float).to_numpy()[rows]
             ts = np.unique(np.concatenate([[t0], times]))
             self.experiments.append(_Experiment(
-                eid, t0, conds.get(cid, {}), rows, ts, np.searchsorted(ts, times)))
+                eid, t0, str(cid), conds.get(cid, {}), rows, ts, np.searchsorted(ts, times)))
         missing = set(m["experimentId"]) - {e.id for e in self.experiments}
         if missing:
             raise SciMLError(f"measurements name experiments the table lacks: {missing}")
@@ -226,7 +227,7 @@ class SciMLProblem:
                                   if lid in given and a in given[lid] else jnp.zeros(s)
                                   for a, s in shapes.items()}
                             for lid, shapes in net.parameter_shapes().items()}
-        for entity, nominal, _ in self._net_rows:
+        for _, entity, nominal, _ in self._net_rows:
             value = _number(nominal)
             if value is not None:
                 nets[entity.net] = self._set_part(nets[entity.net], entity,
@@ -244,7 +245,7 @@ class SciMLProblem:
 
     def _frozen(self, nets: dict) -> dict:
         """The network parameters with the parts not estimated cut from the gradient."""
-        for entity, _, estimate in self._net_rows:
+        for _, entity, _, estimate in self._net_rows:
             fn = (lambda a: a) if estimate else jax.lax.stop_gradient
             nets = {**nets, entity.net: self._set_part(nets[entity.net], entity, fn)}
         return nets
@@ -292,13 +293,9 @@ class SciMLProblem:
         if data is None:
             raise SciMLError(f"network input '{pid}' is 'array', but no array file holds it")
         for key, value in data.items():
-            if key == "0" or self._condition_id(exp) in key.split(";"):
+            if key == "0" or exp.condition_id in key.split(";"):
                 return value
         raise SciMLError(f"network input '{pid}': no array for experiment '{exp.id}'")
-
-    def _condition_id(self, exp: _Experiment) -> str:
-        rows = self.tables.experiments
-        return str(rows.loc[rows["experimentId"] == exp.id, "conditionId"].iloc[0])
 
     @staticmethod
     def _output(outputs, entity: Entity) -> jax.Array:
@@ -348,18 +345,16 @@ class SciMLProblem:
                 continue                         # a network input: read in _net_inputs
             p = p.at[self.sim.param_index(target, SciMLError)].set(value)
             env[target] = value
-        targets = {self.tables.mapping[o].net for _, o in self.output_targets}
-        p, static_out = self._with_outputs(p, env, exp, nets, targets - self.state_nets)
+        p, static_out = self._with_outputs(p, env, exp, nets, self._static_nets)
         env.update(static_out)
         t0 = jnp.asarray(exp.t0, jnp.float64)
         x0, c = st.initial(p, t0)
-        in_rhs = targets & self.state_nets
 
         def rhs(t, x):
-            if not in_rhs:
+            if not self._rhs_nets:
                 return st.rhs(t, x, c)
             local = {**env, **self._model_values(t, x, c)}
-            p2, _ = self._with_outputs(p, local, exp, nets, in_rhs)
+            p2, _ = self._with_outputs(p, local, exp, nets, self._rhs_nets)
             return st.rhs(t, x, st.initial(p2, t0)[1])
 
         return rhs, x0, p, env, c
@@ -487,12 +482,12 @@ class SciMLProblem:
     def log_prior(self, mech: dict, nets: dict) -> jax.Array:
         """The log density of the priors the parameters table gives (0 without any)."""
         total = jnp.zeros((), jnp.float64)
+        values = self._values(mech)
         for pid, (dist, pars) in self.priors.items():
-            if pid in self.values:
-                total = total + jnp.sum(_log_density(dist, pars, self._values(mech)[pid], pid))
+            if pid in values:
+                total = total + jnp.sum(_log_density(dist, pars, values[pid], pid))
         covered: dict[str, dict] = {}
-        for entity, _, _ in self._net_rows:     # the most specific row last: it wins
-            pid = next(k for k, e in self.tables.mapping.items() if e == entity)
+        for pid, entity, _, _ in self._net_rows:     # the most specific row last: it wins
             prior = self.priors.get(pid)
             covered[entity.net] = self._set_part(
                 covered.get(entity.net, jax.tree.map(lambda a: None, nets[entity.net])),

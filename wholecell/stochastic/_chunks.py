@@ -66,10 +66,10 @@ def run_chunks(run: Callable, members: tuple, n: int, chunk: int, *,
     threads = min(len(windows), host_cores()) if jax.default_backend() == "cpu" else 1
     with progress_bar(n, label, "traj", show) as bar, ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(one, w) for w in windows]
+        parts = []
         for (m, _), f in zip(windows, futures, strict=True):
-            f.result()
+            parts.append(f.result())
             bar.update(m)
-    parts = [f.result() for f in futures]
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
 
 
