@@ -13,5 +13,6 @@ from ._build import Choices as Choices
 from ._build import build_sbml as build_sbml
 from ._load import load_model as load_model
 from ._load import sbml_path as sbml_path
+from ._metabolism import build_metabolism_sbml as build_metabolism_sbml
 from ._tables import MinimalCellDataError as MinimalCellDataError
 from ._tables import default_folder as default_folder

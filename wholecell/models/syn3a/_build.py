@@ -57,6 +57,12 @@ class Choices:
             in this stage (default the measured doubling, 105 min).
         radius_nm: the cell's radius at birth (Cell 2022: 200 nm); it fixes the area per
             membrane protein so that the surface area at birth is that sphere's.
+        default_enzyme_count: the enzyme count of the reactions whose kinetic sheet names
+            no gene (``default``: NOX, TALA, PAPA); not tabulated. None: the median
+            protein count of the proteome (125 in the published tables).
+        pts_phosphorylated: the phosphorylated share of each PTS carrier at birth (the
+            well-stirred model's protein_metabolites_frac.csv gives 0.95 for ptsI, ptsH
+            and crr; ptsG, not listed there, takes the same).
     """
 
     ribosome_binding: float = 8.9e4
@@ -67,6 +73,8 @@ class Choices:
     charged_trna_mM: float = 0.01
     lipid_doubling_min: float = 105.0
     radius_nm: float = 200.0
+    default_enzyme_count: float | None = None
+    pts_phosphorylated: float = 0.95
 
 
 class _Writer:
@@ -123,12 +131,12 @@ class _Writer:
         s.setConstant(False)
         self._annotate(s, source)
 
-    def reaction(self, ident: str, reactants: dict[str, int], products: dict[str, int],
-                 law: str, modifiers: Sequence[str] = ()):
+    def reaction(self, ident: str, reactants: dict[str, float], products: dict[str, float],
+                 law: str, modifiers: Sequence[str] = (), reversible: bool = False):
         self._new(ident)
         r = self.m.createReaction()
         r.setId(ident)
-        r.setReversible(False)
+        r.setReversible(reversible)
         for sid, n in reactants.items():
             ref = r.createReactant()
             ref.setSpecies(sid)

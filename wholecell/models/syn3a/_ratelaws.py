@@ -63,3 +63,50 @@ def binding_formula(k: str, a: str, b: str, volume: str = "V") -> str:
 def binding_propensity(k: float, n_a: float, n_b: float, volume_l: float) -> float:
     """The same propensity as a number (for checks)."""
     return k / (N_A * volume_l) * n_a * n_b
+
+
+def _saturation(c: str, k: str, n: int) -> str:
+    """``sum_{j=0}^{n} (c/k)^j`` as a formula (``1 + c/k`` for one molecule)."""
+    ratio = f"({c} / {k})"
+    return "(1.0 + " + " + ".join(ratio if j == 1 else f"{ratio}^{j}"
+                                  for j in range(1, n + 1)) + ")"
+
+
+def convenience_formula(enzyme: str, kcat_f: str, kcat_r: str,
+                        substrates: Mapping[str, tuple[str, int]],
+                        products: Mapping[str, tuple[str, int]]) -> str:
+    """Convenience kinetics (Liebermeister & Klipp, Theor. Biol. Med. Model. 2006), random
+    order, as an SBML formula::
+
+        E (kcat_f prod_i (s_i/K_i)^n_i - kcat_r prod_j (p_j/K_j)^m_j)
+          / (prod_i sum_{k<=n_i} (s_i/K_i)^k + prod_j sum_{k<=m_j} (p_j/K_j)^k - 1)
+
+    ``substrates`` and ``products`` map each concentration (a formula) to the id of its
+    Michaelis constant and its stoichiometry. The result has the unit of ``enzyme`` per
+    second (molecules/s for an enzyme count).
+    """
+    def side(terms):
+        num = " * ".join(f"({c} / {k})" if n == 1 else f"({c} / {k})^{n}"
+                         for c, (k, n) in terms.items()) or "1.0"
+        den = " * ".join(_saturation(c, k, n) for c, (k, n) in terms.items()) or "1.0"
+        return num, den
+
+    sn, sd = side(substrates)
+    pn, pd = side(products)
+    return f"{enzyme} * ({kcat_f} * {sn} - {kcat_r} * {pn}) / ({sd} + {pd} - 1.0)"
+
+
+def convenience_rate(enzyme: float, kcat_f: float, kcat_r: float,
+                     substrates: Mapping[str, tuple[float, float, int]],
+                     products: Mapping[str, tuple[float, float, int]]) -> float:
+    """The same rate as a number: each entry is (concentration, K, stoichiometry)."""
+    def side(terms):
+        num, den = 1.0, 1.0
+        for c, k, n in terms.values():
+            num *= (c / k) ** n
+            den *= sum((c / k) ** j for j in range(n + 1))
+        return num, den
+
+    sn, sd = side(substrates)
+    pn, pd = side(products)
+    return enzyme * (kcat_f * sn - kcat_r * pn) / (sd + pd - 1.0)

@@ -1,0 +1,219 @@
+"""The published metabolic network and its kinetic parameters, as the syn3A builder reads them.
+
+- **Stoichiometry:** the SBML network ``4dwcm2026/Syn3A_updated.xml`` (iMB155 as updated
+  for the 4D whole-cell model). Water and protons are left out, as in the published
+  kinetic model (they have no Michaelis constants and are held fixed).
+- **Enzymatic rate parameters:** one sheet per module of ``kinetic_params.xlsx`` (Central,
+  Nucleotide, Lipid, Cofactor, Transport): for each reaction the enzyme (a locus, a
+  complex, several loci joined by a GPR rule, or ``default``), kcat forward and reverse,
+  and a Michaelis constant per reactant and product.
+- **Other reactions** (``Non-Random-Binding Reactions``): the PTS phosphorelay as mass
+  action on concentrations, passive diffusion through the membrane (permeability times
+  the concentration difference times area over volume, 3 / r), and fixed uptake rates.
+- **The medium**: the simulation medium's concentrations, held fixed.
+
+Numbers are read at build time, each with its source; no file is copied.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libsbml
+
+from ._tables import CF, D4, MinimalCellDataError, Number
+
+#: the kinetic modules, in the order of the published workbook
+MODULES = ("Central", "Nucleotide", "Lipid", "Cofactor", "Transport")
+METABOLISM_FILES = {
+    "network": f"{D4}/Syn3A_updated.xml",
+    **{m: f"{CF}/kinetic_params_csv/{m}.csv" for m in MODULES},
+    "binding": f"{CF}/kinetic_params_csv/Non-Random-Binding_Reactions.csv",
+    "medium": f"{CF}/initial_concentrations_csv/Simulation_Medium.csv",
+    "protein_metabolites": f"{CF}/initial_concentrations_csv/Protein_Metabolites.csv",
+}
+#: water and protons: held fixed, left out of the stoichiometry and the rate laws
+FIXED_SPECIES = frozenset({"M_h_c", "M_h2o_c", "M_h_e", "M_h2o_e"})
+#: the Non-Random-Binding sheet's rate laws, by their text
+BINDING_LAWS = {
+    "($kcatF * $Sub1 * $Sub2) - ($kcatR * $Prod1 * $Prod2)": "mass_action",
+    "$P_R * ($Sub1 - $Prod1) * 3 / $Radius": "passive",
+    "$K_uptake": "uptake",
+}
+
+
+@dataclass(frozen=True)
+class EnzymeReaction:
+    """A reaction with a convenience rate law (Liebermeister & Klipp 2006).
+
+    ``enzyme`` is a locus (``P_0445``), a complex name, several of either joined by
+    ``-`` (combined by ``gpr``: ``"or"`` sums them, ``"and"`` takes the least), or
+    ``"default"`` (no gene assigned in the tables).
+    """
+
+    id: str
+    module: str
+    enzyme: str
+    gpr: str
+    kcat_f: Number
+    kcat_r: Number
+    km: dict[str, Number]
+    reactants: dict[str, float]
+    products: dict[str, float]
+
+
+@dataclass(frozen=True)
+class BindingReaction:
+    """A reaction of the Non-Random-Binding sheet: ``law`` is a key of `BINDING_LAWS`'s
+    values; ``roles`` maps the sheet's Sub1/Sub2/Prod1/Prod2 to species."""
+
+    id: str
+    law: str
+    params: dict[str, Number]
+    roles: dict[str, str]
+    reactants: dict[str, float]
+    products: dict[str, float]
+
+
+@dataclass
+class MetabolicTables:
+    """The metabolic network's reactions and the fixed medium."""
+
+    folder: Path
+    reactions: list[EnzymeReaction] = field(default_factory=list)
+    bindings: list[BindingReaction] = field(default_factory=list)
+    medium_mM: dict[str, Number] = field(default_factory=dict)  # "M_glc__D_e" -> mM
+    #: protein states that are not metabolites of the concentration table (the PTS
+    #: carriers, "ptsi" and "ptsi_P"): species -> (locus, phosphorylated, source)
+    carriers: dict[str, tuple[str, bool, str]] = field(default_factory=dict)
+
+
+def _file(folder: Path, key: str) -> Path:
+    p = folder / METABOLISM_FILES[key]
+    if not p.is_file():
+        raise MinimalCellDataError(
+            f"minimal-cell data: {METABOLISM_FILES[key]} not found under {folder} (give the "
+            "folder that holds the JCVI-syn3A tables as data=, or set "
+            "$WHOLECELL_MINIMAL_CELL_DATA)")
+    return p
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [{(k or "").strip(): (v or "").strip() for k, v in row.items()}
+                for row in csv.DictReader(fh)]
+
+
+def _number(text: str, unit: str, where: str) -> Number:
+    try:
+        return Number(float(text), unit, where)
+    except ValueError:
+        raise MinimalCellDataError(
+            f"minimal-cell data: {where}: {text!r} is not a number") from None
+
+
+def _network(path: Path) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    doc = libsbml.readSBMLFromFile(str(path))
+    if doc.getModel() is None:
+        raise MinimalCellDataError(f"minimal-cell data: {path} is not a readable SBML model")
+    out = {}
+    for r in doc.getModel().getListOfReactions():
+        side = [{s.getSpecies(): s.getStoichiometry() for s in refs
+                 if s.getSpecies() not in FIXED_SPECIES}
+                for refs in (r.getListOfReactants(), r.getListOfProducts())]
+        out[r.getId()] = (side[0], side[1])
+    return out
+
+
+def _side(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for term in text.split("+"):
+        term = term.strip()
+        m = re.fullmatch(r"(\d+(?:\.\d*)?)\s+(\S+)", term)
+        sid, n = (m.group(2), float(m.group(1))) if m else (term, 1.0)
+        out[sid] = out.get(sid, 0.0) + n
+    return out
+
+
+def read_metabolism(folder: str | Path) -> MetabolicTables:
+    """Read the network, the kinetic sheets, the other reactions and the medium.
+
+    Raises:
+        MinimalCellDataError: a missing file, an unreadable number, a reaction of a sheet
+            that the network lacks, a rate law the builder does not know, or a Michaelis
+            constant missing for a reactant or product (each named).
+    """
+    folder = Path(folder)
+    mt = MetabolicTables(folder)
+    network = _network(_file(folder, "network"))
+    for module in MODULES:
+        rel = METABOLISM_FILES[module]
+        by_reaction: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        for i, r in enumerate(_rows(_file(folder, module)), start=2):
+            if r.get("Reaction Name"):
+                by_reaction.setdefault(r["Reaction Name"], []).append((i, r))
+        for name, rows in by_reaction.items():
+            rid = f"R_{name}"
+            if rid not in network:
+                raise MinimalCellDataError(
+                    f"minimal-cell data: {rel}: reaction {name} is not in "
+                    f"{METABOLISM_FILES['network']}")
+            reactants, products = network[rid]
+            enzyme, gpr, kf, kr, km = "", "", None, None, {}
+            for i, r in rows:
+                kind, where = r["Parameter Type"], f"{rel} row {i}"
+                if kind == "Eff Enzyme Count":
+                    enzyme = r["Value"]
+                elif kind == "GPR rule":
+                    gpr = r["Value"]
+                elif kind == "Substrate Catalytic Rate Constant":
+                    kf = _number(r["Value"], r["Units"], f"{where} (kcat forward)")
+                elif kind == "Product Catalytic Rate Constant":
+                    kr = _number(r["Value"], r["Units"], f"{where} (kcat reverse)")
+                elif kind == "Michaelis Menten Constant":
+                    km[r["Related Species"]] = _number(
+                        r["Value"], r["Units"], f"{where} (KM {r['Related Species']})")
+            missing = sorted((set(reactants) | set(products)) - set(km))
+            if not enzyme or kf is None or kr is None or missing:
+                what = (f"Michaelis constants for {missing}" if missing else
+                        "an enzyme and both kcat values")
+                raise MinimalCellDataError(
+                    f"minimal-cell data: {rel}: reaction {name} lacks {what}")
+            mt.reactions.append(EnzymeReaction(rid, module, enzyme, gpr, kf, kr, km,
+                                               reactants, products))
+    rel = METABOLISM_FILES["binding"]
+    by_reaction = {}
+    for i, r in enumerate(_rows(_file(folder, "binding")), start=2):
+        if r.get("Reaction Name"):
+            by_reaction.setdefault(r["Reaction Name"], []).append((i, r))
+    for name, rows in by_reaction.items():
+        values = {r["Parameter Type"]: (i, r["Value"]) for i, r in rows}
+        if "Reaction Formula" not in values or "Kinetic Law" not in values:
+            raise MinimalCellDataError(f"minimal-cell data: {rel}: reaction {name} lacks a "
+                                       "formula or a kinetic law")
+        law = BINDING_LAWS.get(values["Kinetic Law"][1])
+        if law is None:
+            raise MinimalCellDataError(
+                f"minimal-cell data: {rel}: reaction {name}: rate law "
+                f"{values['Kinetic Law'][1]!r} is not one the builder knows")
+        left, _, right = values["Reaction Formula"][1].partition("<=>")
+        roles = {k: v for k, (_, v) in values.items() if k in ("Sub1", "Sub2", "Prod1", "Prod2")}
+        params = {k: _number(v, "", f"{rel} row {i} ({k})") for k, (i, v) in values.items()
+                  if k not in roles and k not in ("Reaction Formula", "Kinetic Law")}
+        mt.bindings.append(BindingReaction(f"R_{name}", law, params, roles,
+                                           _side(left), _side(right)))
+    rel = METABOLISM_FILES["medium"]
+    for i, r in enumerate(_rows(_file(folder, "medium")), start=2):
+        if r.get("Met ID"):
+            mt.medium_mM[f"M_{r['Met ID']}"] = _number(r["Conc (mM)"], "mM",
+                                                       f"{rel} row {i} ({r['Met ID']})")
+    rel = METABOLISM_FILES["protein_metabolites"]
+    for i, r in enumerate(_rows(_file(folder, "protein_metabolites")), start=2):
+        locus = r.get("Protein", "").removeprefix("P_")
+        for sid in (s.strip() for s in r.get("Metabolite IDs", "").split(",")):
+            if sid and not sid.startswith("M_"):
+                mt.carriers[sid] = (locus, sid.endswith("_P"), f"{rel} row {i}")
+    return mt

@@ -1,0 +1,243 @@
+"""Metabolism of JCVI-syn3A as ODEs: the published kinetic network on molecule counts.
+
+Step 2 of the model's path (models/syn3a/README.md): the ~175 reactions of central,
+nucleotide, lipid and cofactor metabolism and transport, with enzyme levels fixed at
+their counts at birth and the medium held fixed.
+
+- Intracellular metabolites are molecule counts (``M_<id>_c``); the rate laws read their
+  concentrations in mM as ``count * mM_per_count`` (``mM_per_count`` follows the volume).
+- Enzymatic reactions follow random-order convenience kinetics (Liebermeister & Klipp
+  2006, `_ratelaws.convenience_formula`) with the enzyme as a count, so the rate is in
+  molecules per second. A GPR ``or`` sums its enzymes, ``and`` (and a complex) takes the
+  scarcest subunit.
+- The PTS phosphorelay, passive diffusion and fixed uptakes give mM/s (as tabulated), and
+  are turned into molecules per second with ``count_per_mM``.
+- The medium's species are boundary species in the compartment ``medium`` (size 1 L), so
+  their symbols read as their fixed concentrations in mM.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
+
+from ._build import LIPIDS, BuildError, Choices, _Writer
+from ._metabolic_tables import METABOLISM_FILES, BindingReaction, MetabolicTables, read_metabolism
+from ._ratelaws import N_A, convenience_formula
+from ._tables import FILES, MinimalCellDataError, Tables, read_tables
+
+
+def build_metabolism_sbml(data: str | Path | None = None, *,
+                          choices: Choices | None = None) -> str:
+    """Metabolism alone as SBML L3V2: enzymes fixed at their counts at birth, a fixed
+    volume (the birth sphere) and a fixed medium.
+
+    Raises:
+        MinimalCellDataError: a missing table or number. BuildError: an enzyme or
+            complex the tables do not define.
+    """
+    ch = choices or Choices()
+    t = read_tables(data)
+    mt = read_metabolism(t.folder)
+    w = _Writer("syn3a_metabolism")
+    w.m.setName("JCVI-syn3A minimal cell: metabolism with fixed enzymes")
+    cell = w.m.createCompartment()
+    cell.setId("cell")
+    cell.setSpatialDimensions(3)
+    cell.setConstant(True)
+    cell.setUnits("litre")
+    v0 = 4 / 3 * math.pi * ch.radius_nm**3 * 1e-24
+    cell.setSize(v0)
+    w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
+    enzymes = _fixed_enzymes(w, t, mt)
+    add_metabolism(w, t, mt, ch, enzymes, v0)
+    return w.text()
+
+
+def _fixed_enzymes(w: _Writer, t: Tables, mt: MetabolicTables) -> dict[str, str]:
+    """A constant parameter ``P_<locus>`` per protein the reactions need, at its count at
+    birth; returns locus -> id."""
+    loci = set()
+    for r in mt.reactions:
+        for part in r.enzyme.split("-"):
+            if part.startswith("P_"):
+                loci.add(part[2:])
+            elif part in t.complexes:
+                loci.update(t.complexes[part])
+    for b in mt.bindings:
+        loci.update(mt.carriers[s][0] for s in [*b.reactants, *b.products] if s in mt.carriers)
+    out = {}
+    for locus in sorted(loci):
+        if locus not in t.proteins:
+            raise BuildError(f"syn3a builder: enzyme locus {locus} has no protein count in "
+                             f"{FILES['scaled_proteome']}")
+        out[locus] = f"P_{locus}"
+        w.parameter(out[locus], t.proteins[locus].value, t.proteins[locus].source)
+    return out
+
+
+def _enzyme(w: _Writer, t: Tables, name: str, gpr: str, proteins: Mapping[str, str],
+            made: set[str], ch: Choices, where: str) -> str:
+    """The formula of a reaction's enzyme count (making complex and default rules once)."""
+    parts = name.split("-")
+    terms = []
+    for part in parts:
+        if part.startswith("P_"):
+            if part[2:] not in proteins:
+                raise BuildError(f"syn3a builder: {where}: enzyme {part} is not a protein of "
+                                 "the model")
+            terms.append(proteins[part[2:]])
+        elif part in t.complexes:
+            ident = f"E_{part}"
+            if ident not in made:
+                subunits = [f"floor({proteins[loc]} / {n})" if n != 1 else proteins[loc]
+                            for loc, n in t.complexes[part].items()]
+                w.rule(ident, subunits[0] if len(subunits) == 1
+                       else f"min({', '.join(subunits)})")
+                made.add(ident)
+            terms.append(ident)
+        elif part == "default":
+            if "E_default" not in made:
+                count = ch.default_enzyme_count
+                if count is None:
+                    count = statistics.median(n.value for n in t.proteins.values())
+                    source = f"choice: the proteome's median count ({FILES['scaled_proteome']})"
+                else:
+                    source = f"choice: default_enzyme_count = {count:g}"
+                w.parameter("E_default", count, source)
+                made.add("E_default")
+            terms.append("E_default")
+        else:
+            raise BuildError(f"syn3a builder: {where}: enzyme {part!r} is neither a protein "
+                             f"(P_<locus>) nor a complex of {FILES['complexes']}")
+    if len(terms) == 1:
+        return terms[0]
+    if gpr == "or":
+        return "(" + " + ".join(terms) + ")"
+    if gpr == "and":
+        return f"min({', '.join(terms)})"
+    raise BuildError(f"syn3a builder: {where}: enzymes {name} without an and/or GPR rule")
+
+
+def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
+                   proteins: Mapping[str, str], v0_l: float) -> list[str]:
+    """Add the metabolites, the medium and the metabolic reactions to ``w``.
+
+    ``proteins`` maps each enzyme locus to the id whose value is its count (a constant
+    parameter for fixed enzymes, the protein species when gene expression is coupled);
+    ``v0_l`` is the volume at birth (litres), which turns the tabulated concentrations
+    into counts. Returns the intracellular species ids.
+    """
+    w.rule("count_per_mM", "N_A * cell * 1e-3", N_A * v0_l * 1e-3)
+    w.rule("mM_per_count", "1.0 / count_per_mM", 1 / (N_A * v0_l * 1e-3))
+    medium = w.m.createCompartment()
+    medium.setId("medium")
+    medium.setSpatialDimensions(3)
+    medium.setConstant(True)
+    medium.setSize(1.0)
+    medium.setUnits("litre")
+
+    used: set[str] = set()
+    for r in [*mt.reactions, *mt.bindings]:
+        used.update(r.reactants)
+        used.update(r.products)
+    inside = sorted(s for s in used if not s.endswith("_e"))
+    outside = sorted(s for s in used if s.endswith("_e"))
+    for sid in outside:
+        if sid not in mt.medium_mM:
+            raise MinimalCellDataError(
+                f"minimal-cell data: {METABOLISM_FILES['medium']} lacks {sid[2:]}")
+        w._new(sid)
+        s = w.m.createSpecies()
+        s.setId(sid)
+        s.setCompartment("medium")
+        s.setInitialConcentration(mt.medium_mM[sid].value)
+        s.setHasOnlySubstanceUnits(False)
+        s.setBoundaryCondition(True)
+        s.setConstant(True)
+        w._annotate(s, mt.medium_mM[sid].source)
+    count0 = N_A * v0_l * 1e-3
+    for sid in inside:
+        if sid in mt.carriers:
+            locus, phosphorylated, where = mt.carriers[sid]
+            if locus not in t.proteins:
+                raise BuildError(f"syn3a builder: {sid} is a state of protein {locus} "
+                                 f"({where}), which has no count")
+            n = t.proteins[locus]
+            share = ch.pts_phosphorylated if phosphorylated else 1 - ch.pts_phosphorylated
+            w.species(sid, round(n.value * share), f"{where}; {n.source} x choice "
+                      f"pts_phosphorylated = {ch.pts_phosphorylated:g}")
+            continue
+        met = sid.removeprefix("M_")
+        if met not in t.metabolites_mM:
+            raise MinimalCellDataError(
+                f"minimal-cell data: {FILES['metabolites']} lacks {met} (a species of the "
+                "metabolic reactions)")
+        n = t.metabolites_mM[met]
+        w.species(sid, n.value * count0, f"{n.source} x count_per_mM at birth")
+
+    def conc(sid: str) -> str:
+        return sid if sid.endswith("_e") else f"({sid} * mM_per_count)"
+
+    made: set[str] = set()
+    for r in mt.reactions:
+        name = r.id.removeprefix("R_")
+        enzyme = _enzyme(w, t, r.enzyme, r.gpr, proteins, made, ch, r.id)
+        w.parameter(f"kf_{name}", r.kcat_f.value, r.kcat_f.source)
+        w.parameter(f"kr_{name}", r.kcat_r.value, r.kcat_r.source)
+        terms = []
+        for side in (r.reactants, r.products):
+            terms.append({})
+            for sid, n in side.items():
+                k = f"Km_{name}_{sid.removeprefix('M_')}"
+                w.parameter(k, r.km[sid].value, r.km[sid].source)
+                if n != int(n):
+                    raise BuildError(f"syn3a builder: {r.id}: stoichiometry {n} of {sid} "
+                                     "is not whole")
+                terms[-1][conc(sid)] = (k, int(n))
+        law = convenience_formula(enzyme, f"kf_{name}", f"kr_{name}", terms[0], terms[1])
+        w.reaction(r.id, _inside(r.reactants), _inside(r.products), law,
+                   _medium_of(r), reversible=r.kcat_r.value > 0)
+    for b in mt.bindings:
+        w.reaction(b.id, _inside(b.reactants), _inside(b.products), _binding_law(w, b, conc),
+                   _medium_of(b), reversible=b.law != "uptake")
+    _lipid_area(w, t, inside)
+    return inside
+
+
+def _inside(side: Mapping[str, float]) -> dict[str, float]:
+    return {s: n for s, n in side.items() if not s.endswith("_e")}
+
+
+def _medium_of(r) -> list[str]:
+    return [s for s in list(r.reactants) + list(r.products) if s.endswith("_e")]
+
+
+def _binding_law(w: _Writer, b: BindingReaction, conc) -> str:
+    name = b.id.removeprefix("R_")
+    ids = {}
+    for key, n in b.params.items():
+        ids[key] = f"{key}_{name}"
+        w.parameter(ids[key], n.value, n.source)
+    role = {k: conc(v) for k, v in b.roles.items()}
+    if b.law == "mass_action":
+        rate = (f"{ids['kcatF']} * {role['Sub1']} * {role['Sub2']} - "
+                f"{ids['kcatR']} * {role['Prod1']} * {role['Prod2']}")
+    elif b.law == "passive":
+        rate = f"{ids['P_R']} * ({role['Sub1']} - {role['Prod1']}) * 3.0 / {ids['Radius']}"
+    else:
+        rate = ids["K_uptake"]
+    return f"({rate}) * count_per_mM"
+
+
+def _lipid_area(w: _Writer, t: Tables, inside: list[str]) -> None:
+    """``lipid_area_nm2``: the membrane area the lipids cover (half their head-group area:
+    two leaflets)."""
+    terms = []
+    for abbrev, met in LIPIDS.items():
+        if f"M_{met}" in inside and abbrev in t.lipid_area_nm2:
+            terms.append(f"M_{met} * {t.lipid_area_nm2[abbrev].value!r}")
+    if terms:
+        w.rule("lipid_area_nm2", "(" + " + ".join(terms) + ") / 2.0")
