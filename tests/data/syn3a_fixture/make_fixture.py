@@ -133,7 +133,7 @@ def main() -> None:
     pools = [("atp_c", 3.0), ("ctp_c", 0.5), ("gtp_c", 1.0), ("utp_c", 0.8),
              ("datp_c", 0.02), ("dctp_c", 0.01), ("dgtp_c", 0.01), ("dttp_c", 0.02),
              ("chsterol_c", 20.0), ("sm_c", 10.0), ("clpn_c", 5.0), ("pg_c", 1.0),
-             ("pc_c", 1.0), ("galfur12dgr_c", 5.0)]
+             ("pc_c", 1.0), ("galfur12dgr_c", 5.0)] + METABOLITES
     write_csv(cf / "initial_concentrations_csv" / "Intracellular_Metabolites.csv",
               ["Metabolite name", "Met ID", "KEGG ID", "InChI key", "Init Conc (mM)"],
               [[m, m, "", "", v] for m, v in pools])
@@ -150,6 +150,111 @@ def main() -> None:
               ["", "", "", "", "", "In Replisome", "Proteomics"],
               [["", "", "", f"JCVISYN3A_{g[0]}", g[1], "X" if g[1] == "dnaE" else "", g[6]]
                for g in cds])
+    metabolism(cf, d4)
+
+
+# the metabolic fixture: six enzymatic reactions (one per kind of enzyme: a protein, an
+# "or" of proteins, a complex, "default"; one with a stoichiometry of 2; a transporter
+# from the medium) and four other reactions (PTS relay steps, passive diffusion, uptake)
+METABOLITES = [("g6p_c", 3.0), ("f6p_c", 1.0), ("pep_c", 0.05), ("adp_c", 0.3),
+               ("pyr_c", 3.0), ("nadh_c", 0.02), ("lac__L_c", 0.1), ("nad_c", 2.0),
+               ("amp_c", 0.1), ("dadp_c", 0.01), ("trdrd_c", 0.001), ("trdox_c", 0.02),
+               ("arg__L_c", 0.5)]
+MEDIUM = [("glc__D_e", 40.0), ("arg__L_e", 0.1), ("lac__L_e", 0.5), ("chsterol_e", 0.1)]
+# module, reaction, (reactants, products) with stoichiometry, enzyme, GPR, kcat f/r, KM
+ENZYMATIC = [
+    ("Central", "PGI", ({"g6p_c": 1}, {"f6p_c": 1}), "P_0003", "", 800, 650,
+     {"g6p_c": 0.28, "f6p_c": 0.15}),
+    ("Central", "PYK", ({"pep_c": 1, "adp_c": 1, "h_c": 1}, {"pyr_c": 1, "atp_c": 1}),
+     "P_0001-P_0002", "or", 300, 0, {"pep_c": 0.1, "adp_c": 0.2, "pyr_c": 1.0, "atp_c": 0.5}),
+    ("Central", "LDH_L", ({"pyr_c": 1, "nadh_c": 1, "h_c": 1}, {"lac__L_c": 1, "nad_c": 1}),
+     "default", "", 200, 10, {"pyr_c": 1.0, "nadh_c": 0.02, "lac__L_c": 10.0, "nad_c": 1.0}),
+    ("Nucleotide", "ADK1", ({"atp_c": 1, "amp_c": 1}, {"adp_c": 2}), "P_0004", "", 500, 400,
+     {"atp_c": 0.1, "amp_c": 0.05, "adp_c": 0.2}),
+    ("Nucleotide", "RNDR1", ({"adp_c": 1, "trdrd_c": 1},
+                             {"dadp_c": 1, "trdox_c": 1, "h2o_c": 1}),
+     "RNAP", "and", 2, 0, {"adp_c": 0.1, "trdrd_c": 0.01, "dadp_c": 0.1, "trdox_c": 0.1}),
+    ("Transport", "ARGt2r", ({"arg__L_e": 1, "h_e": 1}, {"arg__L_c": 1, "h_c": 1}),
+     "P_0008-P_0010", "or", 3.4, 0, {"arg__L_e": 0.03, "arg__L_c": 0.03}),
+]
+BINDING = [
+    ("GLCpts0", "ptsi+M_pep_c <=> ptsi_P+M_pyr_c", "mass_action",
+     {"kcatF": 1e4, "kcatR": 4e3, "Sub1": "ptsi", "Sub2": "M_pep_c", "Prod1": "ptsi_P",
+      "Prod2": "M_pyr_c"}),
+    ("GLCpts4", "M_glc__D_e+ptsi_P<=>M_g6p_c+ptsi", "mass_action",
+     {"kcatF": 1.29, "kcatR": 1e-5, "Sub1": "M_glc__D_e", "Sub2": "ptsi_P", "Prod1": "M_g6p_c",
+      "Prod2": "ptsi"}),
+    ("L_LACt2r", "M_lac__L_c <=> M_lac__L_e", "passive",
+     {"P_R": 5e-9, "Radius": 2e-7, "Sub1": "M_lac__L_c", "Prod1": "M_lac__L_e"}),
+    ("CHOLt", "M_chsterol_e <=> M_chsterol_c", "uptake",
+     {"K_uptake": 0.003, "Prod1": "M_chsterol_c"}),
+]
+LAWS = {"mass_action": "($kcatF * $Sub1 * $Sub2) - ($kcatR * $Prod1 * $Prod2)",
+        "passive": "$P_R * ($Sub1 - $Prod1) * 3 / $Radius", "uptake": "$K_uptake"}
+
+
+def network_sbml() -> str:
+    """The fixture's reactions as an SBML network (stoichiometry only), as the published
+    network file is laid out (``R_`` reactions on ``M_`` species)."""
+    import libsbml
+
+    doc = libsbml.SBMLDocument(3, 1)
+    m = doc.createModel()
+    m.setId("fixture_network")
+    for cid in ("c", "e"):
+        c = m.createCompartment()
+        c.setId(cid)
+        c.setConstant(True)
+    ids = {s for _, _, (r, p), *_ in ENZYMATIC for s in [*r, *p]}
+    for sid in sorted(ids):
+        s = m.createSpecies()
+        s.setId(f"M_{sid}")
+        s.setCompartment(sid[-1])
+        s.setHasOnlySubstanceUnits(False)
+        s.setBoundaryCondition(False)
+        s.setConstant(False)
+    for _, name, (reactants, products), *_ in ENZYMATIC:
+        r = m.createReaction()
+        r.setId(f"R_{name}")
+        r.setReversible(True)
+        for side, create in ((reactants, r.createReactant), (products, r.createProduct)):
+            for sid, n in side.items():
+                ref = create()
+                ref.setSpecies(f"M_{sid}")
+                ref.setStoichiometry(n)
+                ref.setConstant(True)
+    return libsbml.writeSBMLToString(doc)
+
+
+def metabolism(cf: Path, d4: Path) -> None:
+    (d4 / "Syn3A_updated.xml").write_text(network_sbml())
+    for module in ("Central", "Nucleotide", "Lipid", "Cofactor", "Transport"):
+        rows = []
+        for mod, name, _, enzyme, gpr, kf, kr, km in ENZYMATIC:
+            if mod != module:
+                continue
+            rows.append([name, module, "Eff Enzyme Count", "", enzyme, "#"])
+            if gpr:
+                rows.append([name, module, "GPR rule", "", gpr, ""])
+            rows.append([name, module, "Substrate Catalytic Rate Constant", "", kf, "1/s"])
+            rows.append([name, module, "Product Catalytic Rate Constant", "", kr, "1/s"])
+            rows += [[name, module, "Michaelis Menten Constant", f"M_{s}", k, "mM"]
+                     for s, k in km.items()]
+        write_csv(cf / "kinetic_params_csv" / f"{module}.csv",
+                  ["Reaction Name", "Subsystem", "Parameter Type", "Related Species", "Value",
+                   "Units"], rows)
+    rows = []
+    for name, formula, law, params in BINDING:
+        rows += [[name, "Reaction Formula", formula, ""], [name, "Kinetic Law", LAWS[law], ""]]
+        rows += [[name, k, v, ""] for k, v in params.items()]
+    write_csv(cf / "kinetic_params_csv" / "Non-Random-Binding_Reactions.csv",
+              ["Reaction Name", "Parameter Type", "Value", "Units"], rows)
+    write_csv(cf / "initial_concentrations_csv" / "Simulation_Medium.csv",
+              ["Metabolite name", "Met ID", "KEGG ID", "InChI key", "Conc (mM)"],
+              [[m, m, "", "", v] for m, v in MEDIUM])
+    write_csv(cf / "initial_concentrations_csv" / "Protein_Metabolites.csv",
+              ["Protein", "Metabolite IDs", "Reactions", "Subsystem"],
+              [["P_0010", "ptsi,ptsi_P", "GLCpts0, GLCpts4", "Central"]])
 
 
 if __name__ == "__main__":

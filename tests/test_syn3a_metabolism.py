@@ -1,0 +1,172 @@
+"""The syn3A metabolism builder on the project's fixture (tests/data/syn3a_fixture).
+
+Each reference is the published rate law written out again by hand from the fixture's
+numbers (typed here from make_fixture.py, not read through the builder): random-order
+convenience kinetics (Liebermeister & Klipp 2006) with the enzyme as a count, mass action
+on mM for the PTS relay, permeability x difference x 3/r for diffusion, a fixed uptake.
+"""
+
+import math
+import shutil
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import wholecell as wc
+from wholecell.models.syn3a import (
+    BuildError,
+    Choices,
+    MinimalCellDataError,
+    build_metabolism_sbml,
+)
+
+FIXTURE = Path(__file__).parent / "data" / "syn3a_fixture"
+N_A = 6.02214076e23
+V = 4 / 3 * math.pi * (200e-9 * 10) ** 3  # the birth sphere (radius 200 nm), in litres
+COUNT_PER_MM = N_A * V * 1e-3
+#: the laws are evaluated in float64 from the same numbers: rounding only
+RTOL = 1e-10
+
+# the fixture's concentrations (mM) and protein counts
+C = {"g6p": 3.0, "f6p": 1.0, "pep": 0.05, "adp": 0.3, "pyr": 3.0, "nadh": 0.02,
+     "lac": 0.1, "nad": 2.0, "amp": 0.1, "dadp": 0.01, "trdrd": 0.001, "trdox": 0.02,
+     "arg": 0.5, "atp": 3.0, "chsterol": 20.0}
+MEDIUM = {"glc": 40.0, "arg_e": 0.1, "lac_e": 0.5, "chsterol_e": 0.1}
+P = {"0001": 140, "0002": 180, "0003": 520, "0004": 125, "0008": 12, "0010": 300}
+PTSI, PTSI_P = round(300 * 0.05), round(300 * 0.95)
+
+
+@pytest.fixture(scope="module")
+def metabolism():
+    return wc.compile(wc.load_sbml(build_metabolism_sbml(FIXTURE)))
+
+
+def _rates(sim):
+    st = sim.structure
+    x0, c = st.initial(sim.param_values, 0.0)
+    rates = np.asarray(st.rhs_prog(st.base(0.0, jnp.asarray(x0), c))[: st.n_reactions])
+    return dict(zip(st.reaction_ids, rates, strict=True))
+
+
+def _conv(e, kf, kr, subs, prods):
+    """E (kf prod (s/K)^n - kr prod (p/K)^m) / (prod sum_k (s/K)^k + prod sum_k (p/K)^k - 1)."""
+    def side(terms):
+        num, den = 1.0, 1.0
+        for c, k, n in terms:
+            num *= (c / k) ** n
+            den *= sum((c / k) ** j for j in range(n + 1))
+        return num, den
+    sn, sd = side(subs)
+    pn, pd = side(prods)
+    return e * (kf * sn - kr * pn) / (sd + pd - 1)
+
+
+def test_each_rate_law_equals_the_hand_computation(metabolism):
+    v = _rates(metabolism)
+    ptsi, ptsi_p = PTSI / COUNT_PER_MM, PTSI_P / COUNT_PER_MM
+    median = 160  # of the fixture proteome: 12, 125, 140 | 180, 300, 520
+    expected = {
+        # one protein
+        "R_PGI": _conv(P["0003"], 800, 650, [(C["g6p"], 0.28, 1)], [(C["f6p"], 0.15, 1)]),
+        # GPR "or": the sum; the proton is left out
+        "R_PYK": _conv(P["0001"] + P["0002"], 300, 0,
+                       [(C["pep"], 0.1, 1), (C["adp"], 0.2, 1)],
+                       [(C["pyr"], 1.0, 1), (C["atp"], 0.5, 1)]),
+        # no gene: the proteome's median count
+        "R_LDH_L": _conv(median, 200, 10, [(C["pyr"], 1.0, 1), (C["nadh"], 0.02, 1)],
+                         [(C["lac"], 10.0, 1), (C["nad"], 1.0, 1)]),
+        # a stoichiometry of two: (p/K)^2 and 1 + p/K + (p/K)^2
+        "R_ADK1": _conv(P["0004"], 500, 400, [(C["atp"], 0.1, 1), (C["amp"], 0.05, 1)],
+                        [(C["adp"], 0.2, 2)]),
+        # a complex ("and"): RNAP is two of 0002, so floor(180 / 2)
+        "R_RNDR1": _conv(90, 2, 0, [(C["adp"], 0.1, 1), (C["trdrd"], 0.01, 1)],
+                         [(C["dadp"], 0.1, 1), (C["trdox"], 0.1, 1)]),
+        # a transporter: the medium's concentration, fixed
+        "R_ARGt2r": _conv(P["0008"] + P["0010"], 3.4, 0, [(MEDIUM["arg_e"], 0.03, 1)],
+                          [(C["arg"], 0.03, 1)]),
+        # mass action on mM, times the molecules per mM
+        "R_GLCpts0": (1e4 * ptsi * C["pep"] - 4e3 * ptsi_p * C["pyr"]) * COUNT_PER_MM,
+        "R_GLCpts4": (1.29 * MEDIUM["glc"] * ptsi_p - 1e-5 * C["g6p"] * ptsi) * COUNT_PER_MM,
+        # permeability x difference x area/volume (3/r)
+        "R_L_LACt2r": 5e-9 * (C["lac"] - MEDIUM["lac_e"]) * 3 / 2e-7 * COUNT_PER_MM,
+        "R_CHOLt": 0.003 * COUNT_PER_MM,
+    }
+    for rid, ref in expected.items():
+        assert v[rid] == pytest.approx(ref, rel=RTOL), rid
+    assert set(expected) == set(v)
+
+
+def test_the_state_is_counts_of_the_tabulated_concentrations(metabolism):
+    x0 = dict(zip(metabolism.state_ids, np.asarray(
+        metabolism.structure.initial(metabolism.param_values, 0.0)[0]), strict=False))
+    assert x0["M_g6p_c"] == pytest.approx(C["g6p"] * COUNT_PER_MM, rel=1e-12)
+    assert x0["ptsi"] == PTSI and x0["ptsi_P"] == PTSI_P
+    assert not any(s in metabolism.state_ids for s in ("M_h_c", "M_h2o_c"))
+
+
+def test_a_run_keeps_the_carriers_and_the_adenine_moiety(metabolism):
+    """PTS carriers only change state; ADK1, PYK and RNDR1 move adenine between ATP, ADP,
+    AMP and dADP. Both totals stay at their start while everything else moves."""
+    r = wc.simulate(metabolism, np.linspace(0.0, 60.0, 7), rtol=1e-8, atol=1e-6)
+    pts = np.asarray(r["ptsi"]) + np.asarray(r["ptsi_P"])
+    adenine = sum(np.asarray(r[f"M_{m}_c"]) for m in ("atp", "adp", "amp", "dadp"))
+    np.testing.assert_allclose(pts, PTSI + PTSI_P, rtol=1e-6)
+    np.testing.assert_allclose(adenine, adenine[0], rtol=1e-6)
+    assert abs(r["M_g6p_c"][-1] / r["M_g6p_c"][0] - 1) > 1e-3
+    assert np.all(np.diff(np.asarray(r["M_chsterol_c"])) > 0)  # the fixed uptake
+    np.testing.assert_array_equal(np.asarray(r["M_glc__D_e"]), MEDIUM["glc"])  # fixed medium
+
+
+def test_choices_change_the_default_enzyme_and_the_carriers():
+    ch = Choices(default_enzyme_count=10.0, pts_phosphorylated=0.5)
+    sim = wc.compile(wc.load_sbml(build_metabolism_sbml(FIXTURE, choices=ch)))
+    v = _rates(sim)
+    assert v["R_LDH_L"] == pytest.approx(
+        _conv(10.0, 200, 10, [(C["pyr"], 1.0, 1), (C["nadh"], 0.02, 1)],
+              [(C["lac"], 10.0, 1), (C["nad"], 1.0, 1)]), rel=RTOL)
+    assert v["R_GLCpts0"] == pytest.approx(
+        (1e4 * 150 * C["pep"] - 4e3 * 150 * C["pyr"]), rel=RTOL)
+
+
+def test_sources_are_annotated():
+    text = build_metabolism_sbml(FIXTURE)
+    assert 'Central.csv row 4 (kcat reverse)' in text
+    assert "Simulation_Medium.csv row 2 (glc__D_e)" in text
+    assert "Protein_Metabolites.csv row 2" in text
+
+
+def _copy(tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(FIXTURE, folder, ignore=shutil.ignore_patterns("make_fixture.py"))
+    return folder
+
+
+def test_missing_constants_files_and_enzymes_are_named(tmp_path):
+    folder = _copy(tmp_path)
+    central = folder / "complexformation2025" / "kinetic_params_csv" / "Central.csv"
+    lines = central.read_text().splitlines()
+    central.write_text("\n".join(ln for ln in lines if "M_f6p_c" not in ln) + "\n")
+    with pytest.raises(MinimalCellDataError, match=r"PGI lacks Michaelis constants.*M_f6p_c"):
+        build_metabolism_sbml(folder)
+    central.write_text("\n".join(lines).replace("P_0003", "P_0999") + "\n")
+    with pytest.raises(BuildError, match="enzyme locus 0999"):
+        build_metabolism_sbml(folder)
+    central.write_text("\n".join(lines).replace("P_0003", "NoSuchComplex") + "\n")
+    with pytest.raises(BuildError, match="'NoSuchComplex' is neither a protein"):
+        build_metabolism_sbml(folder)
+    central.write_text("\n".join(lines) + "\n")
+    (folder / "complexformation2025" / "initial_concentrations_csv"
+     / "Simulation_Medium.csv").unlink()
+    with pytest.raises(MinimalCellDataError, match="Simulation_Medium.csv not found"):
+        build_metabolism_sbml(folder)
+
+
+def test_an_unknown_rate_law_is_named(tmp_path):
+    folder = _copy(tmp_path)
+    sheet = folder / "complexformation2025" / "kinetic_params_csv" / \
+        "Non-Random-Binding_Reactions.csv"
+    sheet.write_text(sheet.read_text().replace("$K_uptake,", "$K_uptake * 2,", 1))
+    with pytest.raises(MinimalCellDataError, match=r"CHOLt: rate law '\$K_uptake \* 2'"):
+        build_metabolism_sbml(folder)
