@@ -170,3 +170,15 @@ def test_an_unknown_rate_law_is_named(tmp_path):
     sheet.write_text(sheet.read_text().replace("$K_uptake,", "$K_uptake * 2,", 1))
     with pytest.raises(MinimalCellDataError, match=r"CHOLt: rate law '\$K_uptake \* 2'"):
         build_metabolism_sbml(folder)
+
+
+def test_the_library_loads_the_metabolism_stage(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHOLECELL_CACHE_DIR", str(tmp_path))
+    model = wc.models.load("syn3a", data=FIXTURE, stage="metabolism")
+    assert {r.id for r in model.reactions} == {
+        r.id for r in wc.load_sbml(build_metabolism_sbml(FIXTURE)).reactions}
+    assert len(list((tmp_path / "models").glob("syn3a-metabolism-*.xml"))) == 1
+    with pytest.raises(BuildError, match="unknown stage 'lipids'"):
+        wc.models.load("syn3a", data=FIXTURE, stage="lipids")
+    with pytest.raises(BuildError, match="no genes to choose"):
+        wc.models.load("syn3a", data=FIXTURE, stage="metabolism", genes=["0001"])

@@ -131,7 +131,8 @@ def load(name: str, **options) -> Model:
 
     ``"syn3a"`` (JCVI-syn3A, the minimal cell) is built from the published tables at
     first use and cached; ``options`` go to `wholecell.models.syn3a.load_model` (``data=``
-    the tables' folder, ``genes=``, ``choices=``).
+    the tables' folder, ``genes=``, ``choices=``, ``stage="metabolism"`` for metabolism
+    alone).
 
     Raises:
         UnknownModelError: no model has this name; the message lists the names.

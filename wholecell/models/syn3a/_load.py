@@ -11,8 +11,14 @@ from pathlib import Path
 
 from ...sbml._model import Model
 from ...sbml._sbml_import import load_sbml
-from ._build import Choices, build_sbml
+from ._build import BuildError, Choices, build_sbml
+from ._metabolic_tables import METABOLISM_FILES
+from ._metabolism import build_metabolism_sbml
 from ._tables import FILES, MinimalCellDataError, default_folder
+
+#: the model's stages (models/syn3a/README.md): gene expression, replication and growth
+#: with fixed pools (step 1); metabolism alone with fixed enzymes (step 2)
+STAGES = ("gene_expression", "metabolism")
 
 
 def cache_dir() -> Path:
@@ -23,13 +29,14 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "wholecell" / "models"
 
 
-def _key(folder: Path, genes, choices: Choices) -> str:
+def _key(folder: Path, genes, choices: Choices, stage: str) -> str:
     if not folder.is_dir():
         raise MinimalCellDataError(
             f"minimal-cell data folder {folder} does not exist (give data= or set "
             "$WHOLECELL_MINIMAL_CELL_DATA)")
     h = hashlib.sha256()
-    for rel in sorted(FILES.values()):
+    files = FILES if stage == "gene_expression" else {**FILES, **METABOLISM_FILES}
+    for rel in sorted(files.values()):
         p = folder / rel
         if not p.is_file():
             raise MinimalCellDataError(
@@ -39,25 +46,37 @@ def _key(folder: Path, genes, choices: Choices) -> str:
         h.update(p.read_bytes())
     for code in sorted(Path(__file__).parent.glob("_*.py")):
         h.update(code.read_bytes())
-    h.update(repr((sorted(genes) if genes else None, sorted(asdict(choices).items()))).encode())
+    h.update(repr((stage, sorted(genes) if genes else None,
+                   sorted(asdict(choices).items()))).encode())
     return h.hexdigest()[:16]
 
 
 def sbml_path(data: str | Path | None = None, *, genes=None,
-              choices: Choices | None = None) -> Path:
-    """The built model's SBML file (built now if the cache lacks it)."""
+              choices: Choices | None = None, stage: str = "gene_expression") -> Path:
+    """The built model's SBML file (built now if the cache lacks it).
+
+    ``stage``: ``"gene_expression"`` (`build_sbml`) or ``"metabolism"``
+    (`build_metabolism_sbml`, which takes no ``genes``).
+    """
+    if stage not in STAGES:
+        raise BuildError(f"syn3a: unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    if stage == "metabolism" and genes is not None:
+        raise BuildError("syn3a: the metabolism stage has no genes to choose")
     folder = Path(data) if data is not None else default_folder()
     choices = choices or Choices()
-    path = cache_dir() / f"syn3a-{_key(folder, genes, choices)}.xml"
+    name = "syn3a" if stage == "gene_expression" else "syn3a-metabolism"
+    path = cache_dir() / f"{name}-{_key(folder, genes, choices, stage)}.xml"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(build_sbml(folder, genes=genes, choices=choices), encoding="utf-8")
+        text = (build_sbml(folder, genes=genes, choices=choices) if stage == "gene_expression"
+                else build_metabolism_sbml(folder, choices=choices))
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return path
 
 
 def load_model(data: str | Path | None = None, *, genes=None,
-               choices: Choices | None = None) -> Model:
-    """The syn3A model (see `build_sbml` for the arguments), from the cache or built."""
-    return load_sbml(sbml_path(data, genes=genes, choices=choices))
+               choices: Choices | None = None, stage: str = "gene_expression") -> Model:
+    """The syn3A model (see `sbml_path` for the arguments), from the cache or built."""
+    return load_sbml(sbml_path(data, genes=genes, choices=choices, stage=stage))
