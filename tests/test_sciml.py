@@ -218,6 +218,8 @@ def _copy_problem(tmp_path, name="001"):
     ("experiments.tsv", "e1\t0.0\t", "e1\t-inf\t\ne1\t0.0\t", wc.UnsupportedSciMLError,
      "2 periods.*'e1'"),
     ("parameters.tsv", "1.3", "fast", wc.SciMLError, "'alpha'.*not a number"),
+    ("parameters.tsv", "alpha\tlin", "alpha\tlog10", wc.UnsupportedSciMLError,
+     "parameterScale log10.*'alpha'"),
     ("hybridization.tsv", "net1_output1", "prey * 2", wc.UnsupportedSciMLError,
      "not a network output.*'gamma'"),
 ])

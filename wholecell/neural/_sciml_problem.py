@@ -119,6 +119,12 @@ class SciMLProblem:
             scale = row.get("parameterScale", "lin") or "lin"
             if scale not in SCALES:
                 raise SciMLError(f"parameter '{pid}': unknown parameterScale {scale!r}")
+            if scale != "lin":
+                # values and gradients here are on the linear scale (PEtab v2 has no
+                # parameter scales); a log row read as linear would be a wrong number
+                raise UnsupportedSciMLError(
+                    f"parameterScale {scale} (only lin: PEtab v2 estimates on the linear "
+                    "scale)", pid)
             estimate = _true(row.get("estimate", "false"))
             if row.get("priorDistribution", ""):
                 pars = [float(v) for v in str(row["priorParameters"]).split(";")]
