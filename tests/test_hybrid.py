@@ -82,6 +82,25 @@ def test_independent_parts_match_ssa_law_and_ode(independent):
                                rtol=ODE_RTOL, atol=1e-6)
 
 
+def test_the_ode_integrates_only_what_ode_reactions_change(independent):
+    """Frozen mode integrates S and Q alone (X changes only by firings); a stiff solver,
+    whose Jacobian is then 2 x 2, gives the exact ODE solution and the Poisson law."""
+    from wholecell.stochastic._hybrid import make_plan
+
+    sim = wc.compile(independent)
+    plan = make_plan(sim, ["birth", "death"], 1.0)
+    assert sorted(sim.state_ids[i] for i in plan.ode) == ["Q", "S"]
+    assert make_plan(sim, ["birth", "death"], "exact").ode is None
+    ts = np.array([0.0, 1.0, 8.0])
+    res = wc.simulate(independent, ts, method="hybrid", stochastic=["birth", "death"], n=N,
+                      seed=4, communication_step=1.0, rtol=1e-8, atol=1e-8, solver="kvaerno5")
+    x = res.amount("X")
+    for k in range(1, len(ts)):
+        _check_poisson(x[:, k], LAM / MU * (1 - np.exp(-MU * ts[k])))
+    S = S0 * np.exp(-K * ts)
+    np.testing.assert_allclose(res["S"], np.broadcast_to(S, res["S"].shape), rtol=ODE_RTOL)
+
+
 def test_exact_mode_follows_time_dependent_propensity(coupled):
     """Birth at rate lam S(t)/S0, S = S0 exp(-k t): X is Poisson with mean m(t),
     m' = lam exp(-k t) - mu m."""

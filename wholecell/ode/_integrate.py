@@ -54,6 +54,7 @@ class Hooks(eqx.Module):
       the state there. Its result is kept only where ``accept`` (a traced bool, or None:
       accepted) holds; a hook may skip its work elsewhere.
     - `save(t, x, args, hstate)`: the vector stored at an output time.
+    - `final(x, hstate)`: the state reported as ``Stats.x_last``.
     """
 
     def init(self, t0, x0, args, template):
@@ -75,6 +76,9 @@ class Hooks(eqx.Module):
         return t1, x1, hstate, jnp.array(False), jnp.array(SUCCESS)
 
     def save(self, t, x, args, hstate):
+        return x
+
+    def final(self, x, hstate):
         return x
 
 
@@ -293,7 +297,8 @@ def integrate(
     # batched (vmapped) while loop would otherwise copy on every step.
     final, ys = jax.lax.scan(advance, init, ts)
     status = jnp.where((final.status == SUCCESS) & (final.t < t_end), MAX_STEPS, final.status)
-    return ys, Stats(final.steps, final.rejected, status, final.t, final.x)
+    return ys, Stats(final.steps, final.rejected, status, final.t,
+                     hooks.final(final.x, final.estate))
 
 
 def _initial_state(solver, term, hooks: Hooks, rhs, x0, t0, t_end, args, order: int, rtol,

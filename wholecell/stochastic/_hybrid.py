@@ -11,6 +11,11 @@ reactions change). Two couplings:
   inner SSA loop with the ODE species frozen at mid-step (`_frozen`), as the CME-ODE
   whole-cell models do with their 1 s communication step. Exact when the propensities
   do not depend on ODE species; otherwise a splitting whose error shrinks with ``dt``.
+  Between firings the stochastic-only species hold still, so the ODE integrates only
+  the states an ODE reaction or rate rule changes (`ode_states`); the others ride in
+  the hooks' state. The error control and, for stiff solvers, the Jacobian and its
+  linear solves are then over those states alone (a whole cell: ~200 metabolites, not
+  ~3,000 species).
 - ``communication_step="exact"``: one firing per ODE step, placed by the random time
   change representation: with ``E ~ Exp(1)``, the next reaction fires when the
   integrated total propensity ``A(t) = int a0``, an extra ODE component integrated to
@@ -65,10 +70,30 @@ class Plan:
     exact: bool
     dt_comm: float
     condition: Any = None  # (t, x, c, observables at birth) -> bool, or None
+    ode: tuple[int, ...] | None = None  # frozen mode: the states the ODE integrates
 
     @property
     def n_state(self) -> int:
         return self.structure.n_state
+
+    def full(self, x, y):
+        """The whole state: ``x`` with the ODE states set to ``y`` (frozen mode)."""
+        return x.at[jnp.asarray(self.ode)].set(y)
+
+    def part(self, x):
+        """The ODE states of the whole state ``x`` (frozen mode)."""
+        return x[jnp.asarray(self.ode)]
+
+
+def ode_states(structure, stochastic) -> tuple[int, ...]:
+    """The states an ODE reaction (``stochastic`` false) or a rate rule changes; the
+    others change only when a stochastic reaction fires. Never empty (a model whose
+    reactions are all stochastic integrates its first state, which holds still)."""
+    mask = np.asarray(stochastic, dtype=bool)
+    e_state, e_rxn = np.asarray(structure.e_state), np.asarray(structure.e_rxn)
+    idx = set(e_state[~mask[e_rxn]].tolist()) if e_state.size else set()
+    idx.update(int(i) for i in np.asarray(structure.rr_state).reshape(-1))
+    return tuple(sorted(idx)) or (0,)
 
 
 def stochastic_reactions(sim: CompiledModel, stochastic: Stochastic, params=None) -> np.ndarray:
@@ -153,12 +178,20 @@ def hybrid_rhs(plan: Plan, t, y, c):
     return jnp.concatenate([dx, jnp.reshape(a0, (1,))])
 
 
+def reduced_rhs(plan: Plan, t, y, args):
+    """Frozen mode: d/dt of the ODE states ``y``; ``args`` is (constants, whole state),
+    whose stochastic-only species hold still during the step."""
+    c, x = args
+    return plan.part(hybrid_rhs(plan, t, plan.full(x, y), c))
+
+
 class HybridState(NamedTuple):
     key: Any
     threshold: Any  # the Exp(1) level the integrated propensity must reach (exact mode)
     fired: Any  # stochastic firings so far
     birth: Any  # observables at the start (for division conditions)
     draws: Any  # the counter of the random stream (frozen mode, `_frozen`)
+    x: Any  # frozen mode: the whole state at the start of the step (exact mode: empty)
 
 
 def _bisect(f, lo, hi):
@@ -188,52 +221,68 @@ class HybridHooks(Hooks):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.key_data(key)
         key, k = jax.random.split(key)
+        # frozen mode: the loop's args are (constants, the whole state at the start)
+        c, x = (args, x0[: self.plan.n_state]) if self.plan.exact else args
         return HybridState(
             key, jax.random.exponential(k, (), x0.dtype), jnp.array(0),
-            self._observe(t0, x0[: self.plan.n_state], args), jnp.array(0, jnp.uint32),
+            self._observe(t0, x, c), jnp.array(0, jnp.uint32),
+            x if not self.plan.exact else jnp.zeros(0, x0.dtype),
         )
+
+    def step_args(self, args, hstate):
+        return args if self.plan.exact else (args[0], hstate.x)
 
     def max_step(self, hstate):
         return jnp.inf if self.plan.exact else self.plan.dt_comm
 
+    def _whole(self, x, hstate):
+        return x[: self.plan.n_state] if self.plan.exact else self.plan.full(hstate.x, x)
+
     def save(self, t, x, args, hstate):
-        """The state, and the firings so far as one more column (`run_cell`)."""
+        """The whole state, and the firings so far as one more column (`run_cell`)."""
         fired = jnp.reshape(hstate.fired.astype(x.dtype), (1,))
-        return jnp.concatenate([x[: self.plan.n_state], fired])
+        return jnp.concatenate([self._whole(x, hstate), fired])
+
+    def final(self, x, hstate):
+        return self._whole(x, hstate)
 
     def after_step(self, interp, t0, t1, x1, args, h: HybridState, accept=None):
         if self.plan.exact:
             return self._exact_step(interp, t0, t1, x1, args, h)
         return self._frozen_step(interp, t0, t1, x1, args, h, accept)
 
-    def _frozen_step(self, interp, t0, t1, x1, c, h: HybridState, accept):
-        """All the firings of [t0, t1] (`_frozen`), the ODE species frozen at mid-step."""
-        plan, n = self.plan, self.plan.n_state
+    def _frozen_step(self, interp, t0, t1, y1, args, h: HybridState, accept):
+        """All the firings of [t0, t1] (`_frozen`), the ODE species frozen at mid-step.
+        ``y1`` and ``interp`` are the ODE states'; the whole state is rebuilt around them."""
+        plan = self.plan
+        c, x = args
         part = laws_for(plan.structure, plan.stochastic)
         go = jnp.array(True) if accept is None else accept
-        z0 = interp.evaluate(0.5 * (t0 + t1))[:n]
+        x1 = plan.full(x, y1)
+        z0 = plan.full(x, interp.evaluate(0.5 * (t0 + t1)))
         f = run_step(part, h.key, t0, t1, z0, h.draws, c, go)
         x_new = x1 + (f.z - z0)
         status = jnp.where(f.bad, BAD_PROPENSITY, SUCCESS)
         status = jnp.where(jnp.all(jnp.isfinite(x_new)), status, NONFINITE)
-        h_new = h._replace(fired=h.fired + f.fired, draws=f.draws)
+        h_new = h._replace(fired=h.fired + f.fired, draws=f.draws, x=x_new)
         jumped = f.fired > 0
         if plan.condition is None:
-            return t1, x_new, h_new, jumped, status
+            return t1, plan.part(x_new), h_new, jumped, status
 
-        def holds(s, x):
-            return plan.condition(s, x, c, h.birth)
+        def holds(s, xs):
+            return plan.condition(s, xs, c, h.birth)
 
         def path(s, dz):  # the cell between firings: the ODE's dense output plus them
-            return jnp.where(s >= t1, x1, interp.evaluate(s)[:n]) + dz
+            return jnp.where(s >= t1, x1, plan.full(x, interp.evaluate(s))) + dz
 
         divides = go & (status == SUCCESS) & holds(t1, x_new)
         t_d, x_d, fired_d = locate_division(part, holds, path, h.key, t0, t1, z0, h.draws,
                                             c, divides)
-        h_new = h_new._replace(fired=h.fired + jnp.where(divides, fired_d, f.fired))
+        x_out = jnp.where(divides, x_d, x_new)
+        h_new = h_new._replace(fired=h.fired + jnp.where(divides, fired_d, f.fired), x=x_out)
         status = jnp.where(divides, DIVIDED, status)
-        return (jnp.where(divides, t_d, t1), jnp.where(divides, x_d, x_new), h_new,
-                jumped | divides, status)
+        return (jnp.where(divides, t_d, t1), plan.part(x_out), h_new, jumped | divides,
+                status)
 
     def _exact_step(self, interp, t0, t1, x1, args, h: HybridState):
         """At most one firing: where the integrated propensity crosses its Exp(1) level."""
@@ -286,10 +335,13 @@ def _hybrid_state(plan: Plan, x0):
 
 @eqx.filter_jit
 def _jacobian_at_start(plan: Plan, p, t0):
-    """The hybrid right-hand side's Jacobian at the initial state: one compiled program
+    """The Jacobian of what the ODE integrates, at the initial state: one compiled program
     (evaluated operation by operation, the minimal-cell fixture's took 20 s in about 400
-    small compilations)."""
+    small compilations). Frozen mode: over the ODE states only (the rows of the others
+    are zero, so the nonzero eigenvalues are the same)."""
     x0, c = plan.structure.initial(p, t0)
+    if not plan.exact:
+        return jax.jacfwd(lambda y: reduced_rhs(plan, t0, y, (c, x0)))(plan.part(x0))
     y0 = _hybrid_state(plan, x0)
     return jax.jacfwd(lambda y: hybrid_rhs(plan, t0, y, c))(y0)
 
@@ -306,13 +358,20 @@ def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
 def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps):
     """One hybrid trajectory from (t0, x0): (ys, Stats) of `integrate`; ``ys[:, :n]`` are
     the states at ``ts``, ``ys[:, n]`` the stochastic firings so far (n = plan.n_state)."""
-    y0 = _hybrid_state(plan, x0)
     atol = jnp.asarray(atol, x0.dtype)
-    if atol.ndim == 1 and plan.exact:  # the integrated propensity: the tightest
-        atol = jnp.concatenate([atol, jnp.min(atol, initial=jnp.inf, keepdims=True)])
+    if plan.exact:
+        y0 = _hybrid_state(plan, x0)
+        if atol.ndim == 1:  # the integrated propensity: the tightest
+            atol = jnp.concatenate([atol, jnp.min(atol, initial=jnp.inf, keepdims=True)])
+        rhs, args = (lambda t, y, a: hybrid_rhs(plan, t, y, a)), c
+    else:
+        y0 = plan.part(x0)
+        if atol.ndim == 1:
+            atol = plan.part(atol)
+        rhs, args = (lambda t, y, a: reduced_rhs(plan, t, y, a)), (c, x0)
     method = make_solver(solver, rtol, atol)
     return integrate(
-        method, lambda t, y, a: hybrid_rhs(plan, t, y, a), y0, t0, ts, c,
+        method, rhs, y0, t0, ts, args,
         rtol=rtol, atol=atol, max_steps=max_steps, hooks=HybridHooks(plan, key), adjoint="lax",
         dt_max=jnp.inf if plan.exact else plan.dt_comm,
         # frozen mode: the firings of a step are applied at its end, so outputs end steps
@@ -347,7 +406,9 @@ def make_plan(
                 f"{communication_step!r}"
             )
     dt = float("inf") if exact else float(communication_step)
-    return Plan(sim.structure, tuple(bool(b) for b in mask), exact, dt, condition)
+    split = tuple(bool(b) for b in mask)
+    ode = None if exact else ode_states(sim.structure, split)
+    return Plan(sim.structure, split, exact, dt, condition, ode)
 
 
 def simulate_hybrid(
