@@ -229,3 +229,85 @@ def test_the_minimal_cell_command_on_the_fixture(tmp_path, monkeypatch):
     assert png.stat().st_size > 10_000
     bad = main(["minimal-cell", "--data", str(tmp_path / "nowhere"), "--quiet"])
     assert bad == 1
+
+
+# -- step 3: metabolism coupled to gene expression ----------------------------------------
+AA_IDS = {"A": "ala__L", "R": "arg__L", "N": "asn__L", "D": "asp__L", "C": "cys__L",
+          "Q": "gln__L", "E": "glu__L", "G": "gly", "H": "his__L", "I": "ile__L",
+          "L": "leu__L", "K": "lys__L", "M": "met__L", "F": "phe__L", "P": "pro__L",
+          "S": "ser__L", "T": "thr__L", "W": "trp__L", "Y": "tyr__L", "V": "val__L"}
+
+
+@pytest.fixture(scope="module")
+def coupled_model():
+    return wc.load_sbml(build_sbml(FIXTURE, metabolism=True))
+
+
+def _sides(model, rid):
+    r = next(r for r in model.reactions if r.id == rid)
+    return ({s.species: s.stoichiometry for s in r.reactants},
+            {s.species: s.stoichiometry for s in r.products}, r.modifiers)
+
+
+def test_coupled_polymerisation_uses_its_monomers(coupled_model):
+    """Each transcript takes its NTPs and leaves one PPi per nucleotide; each protein its
+    amino acids, one ATP -> AMP + PPi per charged tRNA and 2 GTP -> 2 GDP + 2 Pi per
+    residue; degradation returns the NMPs; a fork segment takes both strands' dNTPs."""
+    seq, genes = _genbank()
+    rna = Counter(_transcript(seq, *genes["0001"][:3]))
+    uses, makes, _ = _sides(coupled_model, "tx_0001")
+    assert uses == {"Gb_0001": 1, "M_atp_c": rna["A"], "M_ctp_c": rna["C"],
+                    "M_gtp_c": rna["G"], "M_utp_c": rna["U"]}
+    assert makes == {"R_0001": 1, "M_ppi_c": sum(rna.values())}
+    protein = Counter(genes["0001"][3])
+    n = sum(protein.values())
+    uses, makes, _ = _sides(coupled_model, "tl_0001")
+    assert uses == {"Rr_0001": 1, "M_atp_c": n, "M_gtp_c": 2 * n,
+                    **{f"M_{AA_IDS[a]}_c": k for a, k in protein.items()}}
+    assert makes == {"R_0001": 1, "P_0001": 1, "M_amp_c": n, "M_ppi_c": n,
+                     "M_gdp_c": 2 * n, "M_pi_c": 2 * n}
+    _, makes, _ = _sides(coupled_model, "deg_0001")
+    assert makes == {"mRNA_degraded": 1, "M_amp_c": rna["A"], "M_cmp_c": rna["C"],
+                     "M_gmp_c": rna["G"], "M_ump_c": rna["U"]}
+    dna = Counter(seq[: genes["0001"][1]])  # the clockwise fork's first segment
+    at, gc = dna["A"] + dna["T"], dna["G"] + dna["C"]
+    uses, makes, _ = _sides(coupled_model, "rep_cw_0001")
+    assert uses == {"M_datp_c": at, "M_dttp_c": at, "M_dgtp_c": gc, "M_dctp_c": gc}
+    assert makes["M_ppi_c"] == 2 * (at + gc)
+
+
+def test_coupled_pools_enzymes_and_membrane(coupled_model, fixture_model):
+    """The pools the laws read are the metabolites (at the tabulated mM at birth), the
+    enzymes are the live protein counts, and the birth geometry is step 1's."""
+    sim = wc.compile(coupled_model)
+
+    def at_birth(s, name):
+        st = s.structure
+        x0, c = st.initial(s.param_values, 0.0)
+        return float(st.observe_prog(st.base(0.0, x0, c))[st.observable_ids.index(name)])
+
+    assert at_birth(sim, "ATP_mM") == pytest.approx(3.0, rel=1e-12)
+    assert at_birth(sim, "SA") == pytest.approx(at_birth(fixture_model, "SA"), rel=1e-12)
+    assert "P_0003" in _sides(coupled_model, "R_PGI")[2]  # the live PGI count
+    rates = _rates_at(sim, {"P_0003": 1040})  # twice the enzyme: twice the rate
+    assert rates["R_PGI"] == pytest.approx(2 * _rates_at(sim, {})["R_PGI"], rel=RTOL)
+    assert not any(r.id == "lipid_synthesis" for r in coupled_model.reactions)
+
+
+def test_a_coupled_run_balances_what_translation_uses(coupled_model):
+    """60 s of the hybrid (gene expression stochastic, metabolism as ODEs): GDP and
+    alanine change only through translation in the fixture, so their changes equal
+    2 x residues and minus the alanines of the proteins made, exactly."""
+    from wholecell.models.syn3a._cells import stochastic_reactions
+
+    _, genes = _genbank()
+    r = wc.simulate(coupled_model, [0.0, 60.0], method="hybrid", n=1, seed=3,
+                    stochastic=stochastic_reactions(coupled_model), solver="tsit5")
+    made = {g: float(r[f"P_{g}"][0, -1] - r[f"P_{g}"][0, 0]) for g, v in genes.items()
+            if v[3]}
+    assert sum(made.values()) > 0
+    residues = sum(k * len(genes[g][3]) for g, k in made.items())
+    alanines = sum(k * genes[g][3].count("A") for g, k in made.items())
+    assert float(r["M_gdp_c"][0, -1] - r["M_gdp_c"][0, 0]) == pytest.approx(2 * residues)
+    assert float(r["M_ala__L_c"][0, -1] - r["M_ala__L_c"][0, 0]) == pytest.approx(-alanines)
+    assert float(r["ATP_mM"][0, -1]) < 3.0  # nothing in the fixture makes ATP back

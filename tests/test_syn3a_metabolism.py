@@ -87,7 +87,7 @@ def test_each_rate_law_equals_the_hand_computation(metabolism):
         "R_ARGt2r": _conv(P["0008"] + P["0010"], 3.4, 0, [(MEDIUM["arg_e"], 0.03, 1)],
                           [(C["arg"], 0.03, 1)]),
         # mass action on mM, times the molecules per mM
-        "R_GLCpts0": (1e4 * ptsi * C["pep"] - 4e3 * ptsi_p * C["pyr"]) * COUNT_PER_MM,
+        "R_GLCpts0": (10 * ptsi * C["pep"] - 4 * ptsi_p * C["pyr"]) * COUNT_PER_MM,
         "R_GLCpts4": (1.29 * MEDIUM["glc"] * ptsi_p - 1e-5 * C["g6p"] * ptsi) * COUNT_PER_MM,
         # permeability x difference x area/volume (3/r)
         "R_L_LACt2r": 5e-9 * (C["lac"] - MEDIUM["lac_e"]) * 3 / 2e-7 * COUNT_PER_MM,
@@ -127,7 +127,7 @@ def test_choices_change_the_default_enzyme_and_the_carriers():
         _conv(10.0, 200, 10, [(C["pyr"], 1.0, 1), (C["nadh"], 0.02, 1)],
               [(C["lac"], 10.0, 1), (C["nad"], 1.0, 1)]), rel=RTOL)
     assert v["R_GLCpts0"] == pytest.approx(
-        (1e4 * 150 * C["pep"] - 4e3 * 150 * C["pyr"]), rel=RTOL)
+        (10 * 150 * C["pep"] - 4 * 150 * C["pyr"]), rel=RTOL)
 
 
 def test_sources_are_annotated():

@@ -159,7 +159,14 @@ def main() -> None:
 METABOLITES = [("g6p_c", 3.0), ("f6p_c", 1.0), ("pep_c", 0.05), ("adp_c", 0.3),
                ("pyr_c", 3.0), ("nadh_c", 0.02), ("lac__L_c", 0.1), ("nad_c", 2.0),
                ("amp_c", 0.1), ("dadp_c", 0.01), ("trdrd_c", 0.001), ("trdox_c", 0.02),
-               ("arg__L_c", 0.5)]
+               ("arg__L_c", 0.5)] + [
+    # what gene expression uses and leaves when metabolism is coupled
+    (f"{aa}_c", 0.5) for aa in ("ala__L", "asn__L", "asp__L", "cys__L", "gln__L", "glu__L",
+                                "gly", "his__L", "ile__L", "leu__L", "lys__L", "met__L",
+                                "phe__L", "pro__L", "ser__L", "thr__L", "trp__L", "tyr__L",
+                                "val__L")] + [
+    ("cmp_c", 0.1), ("gmp_c", 0.1), ("ump_c", 0.1), ("ppi_c", 0.5), ("pi_c", 10.0),
+    ("gdp_c", 0.2)]
 MEDIUM = [("glc__D_e", 40.0), ("arg__L_e", 0.1), ("lac__L_e", 0.5), ("chsterol_e", 0.1)]
 # module, reaction, (reactants, products) with stoichiometry, enzyme, GPR, kcat f/r, KM
 ENZYMATIC = [
@@ -179,7 +186,7 @@ ENZYMATIC = [
 ]
 BINDING = [
     ("GLCpts0", "ptsi+M_pep_c <=> ptsi_P+M_pyr_c", "mass_action",
-     {"kcatF": 1e4, "kcatR": 4e3, "Sub1": "ptsi", "Sub2": "M_pep_c", "Prod1": "ptsi_P",
+     {"kcatF": 10, "kcatR": 4, "Sub1": "ptsi", "Sub2": "M_pep_c", "Prod1": "ptsi_P",
       "Prod2": "M_pyr_c"}),
     ("GLCpts4", "M_glc__D_e+ptsi_P<=>M_g6p_c+ptsi", "mass_action",
      {"kcatF": 1.29, "kcatR": 1e-5, "Sub1": "M_glc__D_e", "Sub2": "ptsi_P", "Prod1": "M_g6p_c",

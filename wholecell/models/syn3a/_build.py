@@ -34,6 +34,15 @@ POOL_IDS = {"ATP": "atp_c", "CTP": "ctp_c", "GTP": "gtp_c", "UTP": "utp_c",
 LIPIDS = {"CHOL": "chsterol_c", "SM": "sm_c", "CL": "clpn_c", "PG": "pg_c", "PC": "pc_c",
           "GAL_DAG": "galfur12dgr_c"}
 RRNA_KIND = {"rrf": "5S", "rrl": "23S", "rrs": "16S"}
+#: amino acids (one-letter code) -> the metabolite consumed when one is added
+AA_POOLS = {"A": "ala__L_c", "R": "arg__L_c", "N": "asn__L_c", "D": "asp__L_c",
+            "C": "cys__L_c", "Q": "gln__L_c", "E": "glu__L_c", "G": "gly_c", "H": "his__L_c",
+            "I": "ile__L_c", "L": "leu__L_c", "K": "lys__L_c", "M": "met__L_c",
+            "F": "phe__L_c", "P": "pro__L_c", "S": "ser__L_c", "T": "thr__L_c",
+            "W": "trp__L_c", "Y": "tyr__L_c", "V": "val__L_c"}
+NMP = {"A": "amp_c", "C": "cmp_c", "G": "gmp_c", "U": "ump_c"}
+#: what polymerisation uses and leaves besides the monomers, when metabolism is coupled
+COUPLING_POOLS = ("ppi_c", "pi_c", "gdp_c", "amp_c", "atp_c", "gtp_c")
 
 
 class BuildError(WholecellError, ValueError):
@@ -188,13 +197,18 @@ def _rate(t: Tables, key: str) -> float:
 
 
 def build_sbml(data: str | Path | None = None, *, genes: Sequence[str] | None = None,
-               choices: Choices | None = None) -> str:
+               choices: Choices | None = None, metabolism: bool = False) -> str:
     """The syn3A model as SBML L3V2 text.
 
     Arguments:
         data: the minimal-cell data folder (default: `_tables.default_folder`).
         genes: locus tags (``"0001"``) to include; default every expressed gene.
         choices: values that depart from the tables (`Choices`).
+        metabolism: couple the metabolic network (`_metabolism.add_metabolism`, step 3):
+            the NTP and dNTP pools are its metabolites, transcription, translation and
+            replication consume them (and amino acids, with ATP -> AMP + PPi per charged
+            tRNA and 2 GTP -> 2 GDP + 2 Pi per peptide bond), degradation returns NMPs,
+            enzymes are the live protein counts and the membrane is its lipids.
 
     Raises:
         MinimalCellDataError: a missing table. BuildError: tables that do not make a model.
@@ -202,10 +216,15 @@ def build_sbml(data: str | Path | None = None, *, genes: Sequence[str] | None = 
     choices = choices or Choices()
     t = read_tables(data)
     genome = read_genbank(t.folder / FILES["genome"])
-    return _assemble(t, genome, genes, choices)
+    mt = None
+    if metabolism:
+        from ._metabolic_tables import read_metabolism
+
+        mt = read_metabolism(t.folder)
+    return _assemble(t, genome, genes, choices, mt)
 
 
-def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:
+def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
     all_genes = genome.genes
     if wanted is not None:
         wanted = {w.split("_")[-1] for w in wanted}
@@ -221,16 +240,37 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices) -> str:
     cell.setConstant(False)
     cell.setUnits("litre")
 
-    sa0, v0_l = _constants(w, t, ch)
-    prot, pools = _gene_expression(w, t, genome, genes)
+    coupled = mt is not None
+    sa0, v0_l = _constants(w, t, ch, coupled)
+    prot, pools = _gene_expression(w, t, genome, genes, coupled)
     _complexes(w, t, genes, prot, pools)
-    _replication(w, t, genome, genes, prot, ch.filament_length)
-    _membrane(w, t, genes, prot, ch, sa0, v0_l)
+    _replication(w, t, genome, genes, prot, ch.filament_length, coupled)
+    if coupled:
+        from ._metabolism import add_metabolism, enzyme_counts
+
+        proteins = enzyme_counts(w, t, mt, prot)
+        inside = add_metabolism(w, t, mt, ch, proteins, v0_l)
+        _pools(w, t, inside, v0_l)
+    _membrane(w, t, genes, prot, ch, sa0, v0_l, coupled)
     return w.text()
 
 
-def _constants(w: _Writer, t: Tables, ch: Choices) -> tuple[float, float]:
-    """Constants and fixed pools; returns the area (nm^2) and volume (L) at birth."""
+def _pools(w: _Writer, t: Tables, inside: list[str], v0_l: float) -> None:
+    """The metabolites polymerisation uses that the metabolic network does not (species at
+    their tabulated concentration, changed only by gene expression and replication)."""
+    wanted = {*POOL_IDS.values(), *AA_POOLS.values(), *NMP.values(), *COUPLING_POOLS,
+              *LIPIDS.values()}
+    for met in sorted(wanted - {s.removeprefix("M_") for s in inside}):
+        n = t.metabolites_mM.get(met)
+        if n is None:
+            raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
+        w.species(f"M_{met}", n.value * N_A * v0_l * 1e-3, f"{n.source} x count_per_mM at birth")
+
+
+def _constants(w: _Writer, t: Tables, ch: Choices, coupled: bool = False
+               ) -> tuple[float, float]:
+    """Constants and the monomer pools (fixed, or read from the metabolites when
+    ``coupled``); returns the area (nm^2) and volume (L) at birth."""
     w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
     r0 = ch.radius_nm
     sa0 = 4 * math.pi * r0**2
@@ -240,7 +280,10 @@ def _constants(w: _Writer, t: Tables, ch: Choices) -> tuple[float, float]:
         n = t.metabolites_mM.get(met)
         if n is None:
             raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
-        w.parameter(f"{name}_mM", n.value, n.source)
+        if coupled:
+            w.rule(f"{name}_mM", f"M_{met} * mM_per_count", n.value)
+        else:
+            w.parameter(f"{name}_mM", n.value, n.source)
     for aa in AMINO_ACIDS:
         w.parameter(f"trna_{aa}_mM", ch.charged_trna_mM, "choice: charged_trna_mM (fixed pool)")
     for key, ident in (("transcription|KD", "KD_tx"), ("translation|KD", "KD_tl"),
@@ -262,7 +305,8 @@ def _constants(w: _Writer, t: Tables, ch: Choices) -> tuple[float, float]:
     return sa0, v0_l
 
 
-def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene]):
+def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
+                     coupled: bool = False):
     """Transcription of every gene; translation and degradation of every mRNA. Returns
     the protein species by locus and the species lists the complexes' rules need (bound
     genes, mRNAs on ribosomes and on degradosomes, rRNAs by kind)."""
@@ -313,7 +357,12 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene]):
         free_genes = f"max(G_{L} - Gb_{L}, 0)"
         w.reaction(f"tx_bind_{L}", {}, {f"Gb_{L}": 1},
                    binding_formula(kbind, "max(RNAP_free, 0)", free_genes, "cell"), [f"G_{L}"])
-        w.reaction(f"tx_{L}", {f"Gb_{L}": 1}, {f"R_{L}": 1}, f"({tx}) * Gb_{L}")
+        uses, makes = ({}, {})
+        if coupled:  # the NTPs of the transcript; one PPi per nucleotide added
+            uses = {f"M_{POOL_IDS[NTP[b]]}": n for b, n in g.rna.items() if n}
+            makes = {"M_ppi_c": g.length}
+        w.reaction(f"tx_{L}", {f"Gb_{L}": 1, **uses}, {f"R_{L}": 1, **makes},
+                   f"({tx}) * Gb_{L}")
         if g.kind == "mRNA":
             aa = {a: g.protein.get(a, 0) for a in AMINO_ACIDS}
             tl = polymerisation_formula("kcat_tl", "KD_tl", _counts(w, f"tl_{L}", aa),
@@ -321,12 +370,20 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene]):
             w.reaction(f"tl_bind_{L}", {f"R_{L}": 1}, {f"Rr_{L}": 1},
                        binding_formula("kbind_ribosome", "max(ribosome_free, 0)", f"R_{L}",
                                        "cell"))
-            w.reaction(f"tl_{L}", {f"Rr_{L}": 1}, {f"R_{L}": 1, f"P_{L}": 1},
-                       f"({tl}) * Rr_{L}")
+            uses, makes = ({}, {})
+            if coupled:  # amino acids; charging ATP -> AMP + PPi, elongation 2 GTP
+                n_aa = g.protein_length
+                uses = {f"M_{AA_POOLS[a]}": n for a, n in g.protein.items() if n}
+                uses.update({"M_atp_c": n_aa, "M_gtp_c": 2 * n_aa})
+                makes = {"M_amp_c": n_aa, "M_ppi_c": n_aa, "M_gdp_c": 2 * n_aa,
+                         "M_pi_c": 2 * n_aa}
+            w.reaction(f"tl_{L}", {f"Rr_{L}": 1, **uses},
+                       {f"R_{L}": 1, f"P_{L}": 1, **makes}, f"({tl}) * Rr_{L}")
             w.reaction(f"deg_bind_{L}", {f"R_{L}": 1}, {f"Rd_{L}": 1},
                        binding_formula("kbind_degradosome", "max(degradosome_free, 0)",
                                        f"R_{L}", "cell"))
-            w.reaction(f"deg_{L}", {f"Rd_{L}": 1}, {"mRNA_degraded": 1},
+            makes = ({f"M_{NMP[b]}": n for b, n in g.rna.items() if n} if coupled else {})
+            w.reaction(f"deg_{L}", {f"Rd_{L}": 1}, {"mRNA_degraded": 1, **makes},
                        f"kcat_deg / {real(g.length)} * Rd_{L}")
 
     return prot, (gb, rr, rd, rrna)
@@ -360,7 +417,7 @@ def _complexes(w: _Writer, t: Tables, genes: list[Gene], prot: dict, pools) -> N
 
 
 def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
-                 filament: int) -> None:
+                 filament: int, coupled: bool = False) -> None:
     """oriC: DnaA on dsDNA, then an ssDNA filament, then two forks copy gene by gene."""
     dnaa = prot.get("0001")
     members = [prot[loc] for loc in t.replisome if loc in prot]
@@ -411,7 +468,13 @@ def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
                                          {b: f"{DNTP[b]}_mM" for b in "ACGT"},
                                          (first[0], first[1]))
             w.parameter(f"step_{ident}", step, "the fork's segment number")
-            w.reaction(ident, {}, products,
+            uses = {}
+            if coupled and hi >= lo:  # both strands: each base and its complement
+                at, gc = comp["A"] + comp["T"], comp["G"] + comp["C"]
+                uses = {f"M_{POOL_IDS[d]}": n for d, n in (("dATP", at), ("dTTP", at),
+                                                           ("dGTP", gc), ("dCTP", gc)) if n}
+                products = {**products, "M_ppi_c": 2 * (at + gc)}
+            w.reaction(ident, uses, products,
                        f"({law}) * piecewise(1.0, fork_{fork} == step_{ident}, 0.0)",
                        [f"fork_{fork}"])
             if g is not None:
@@ -422,8 +485,10 @@ def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
            "fork_ccw == fork_ccw_steps, 0)")
 
 
-def _membrane(w: _Writer, t: Tables, genes, prot, ch: Choices, sa0: float, v0_l: float):
-    """Lipids and membrane proteins make the surface area; the volume follows it."""
+def _membrane(w: _Writer, t: Tables, genes, prot, ch: Choices, sa0: float, v0_l: float,
+              coupled: bool = False):
+    """Lipids and membrane proteins make the surface area; the volume follows it. With
+    metabolism coupled, the lipids are its six membrane lipids (``lipid`` their sum)."""
     lip = {}
     for abbrev, met in LIPIDS.items():
         if abbrev not in t.lipid_area_nm2 or met not in t.metabolites_mM:
@@ -442,22 +507,32 @@ def _membrane(w: _Writer, t: Tables, genes, prot, ch: Choices, sa0: float, v0_l:
             raise BuildError("syn3a builder: the lipids alone cover more than the birth area")
     else:
         area_tm = 0.0
-    w.species("lipid", n_lipid, "Intracellular_Metabolites: CHOL, SM, CL, PG, PC, Gal-DAG "
-              "(mM) times the birth volume")
-    w.parameter("lipid_area_nm2", area_lipid, "Membrane_Surface_Area, weighted by the counts")
+    if coupled:
+        w.rule("lipid", _sum([f"M_{met}" for met in LIPIDS.values()]), n_lipid)
+        w.rule("lipid_area_nm2", "(" + " + ".join(
+            f"M_{met} * {real(t.lipid_area_nm2[a].value)}" for a, met in LIPIDS.items())
+            + ") / 2.0")
+    else:
+        w.species("lipid", n_lipid, "Intracellular_Metabolites: CHOL, SM, CL, PG, PC, "
+                  "Gal-DAG (mM) times the birth volume")
+        w.parameter("lipid_area_nm2", area_lipid,
+                    "Membrane_Surface_Area, weighted by the counts")
     w.parameter("membrane_protein_area_nm2", area_tm,
                 "choice: birth area (radius0_nm sphere) less the lipids' half, per "
                 "trans-membrane protein at birth")
-    w.parameter("k_lipid", math.log(2) / (ch.lipid_doubling_min * 60),
-                f"choice: lipid doubling time {ch.lipid_doubling_min:g} min")
+    if not coupled:
+        w.parameter("k_lipid", math.log(2) / (ch.lipid_doubling_min * 60),
+                    f"choice: lipid doubling time {ch.lipid_doubling_min:g} min")
     w.parameter("V_birth", v0_l, "sphere of radius0_nm, litres")
     w.rule("membrane_proteins", _sum(tm))
-    w.rule("SA", "lipid * lipid_area_nm2 / 2 + membrane_protein_area_nm2 * membrane_proteins",
-           sa0)
+    # coupled: lipid_area_nm2 is each lipid's count x its area, over two leaflets
+    lipids = "lipid_area_nm2" if coupled else "lipid * lipid_area_nm2 / 2"
+    w.rule("SA", f"{lipids} + membrane_protein_area_nm2 * membrane_proteins", sa0)
     w.assign("cell", "min(SA^1.5 / (6 * sqrt(pi)) * 1e-24, 2 * V_birth)")
     w.m.getCompartment("cell").setSize(v0_l)
     w.rule("volume_fl", "cell * 1e15")
-    w.reaction("lipid_synthesis", {}, {"lipid": 1}, "k_lipid * lipid", ["lipid"])
+    if not coupled:
+        w.reaction("lipid_synthesis", {}, {"lipid": 1}, "k_lipid * lipid", ["lipid"])
 
 
 def choices_table(ch: Choices | None = None) -> dict[str, float]:

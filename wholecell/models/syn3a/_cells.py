@@ -20,12 +20,14 @@ from ...sbml._model import Model
 
 #: states of the replication machinery: both daughters start from the birth state
 RESTART = ("oriC_free", "oriC_bound", "filament", "fork_cw", "fork_ccw", "mRNA_degraded")
-#: the reactions integrated as ODEs; all others fire one by one
+#: the reactions integrated as ODEs (and, with metabolism coupled, every metabolic
+#: reaction, ``R_*``); all others fire one by one
 DETERMINISTIC = ("lipid_synthesis",)
 #: what `simulate_cells` records by default (with every protein count)
 RECORD = ("SA", "volume_fl", "mRNA_total", "mRNA_on_ribosomes", "mRNA_degraded",
           "protein_total", "RNAP_total", "RNAP_free", "ribosome_total", "ribosome_free",
-          "degradosome_total", "filament", "fork_cw", "fork_ccw", "replicated", "lipid")
+          "degradosome_total", "filament", "fork_cw", "fork_ccw", "replicated", "lipid",
+          "ATP_mM", "GTP_mM", "UTP_mM", "CTP_mM")
 
 #: published figures (Thornburg et al., Cell 2022; Fu et al. 2025) for `summary`
 PUBLISHED = {
@@ -49,8 +51,9 @@ def partition_rules(model: Model) -> dict[str, str]:
 
 
 def stochastic_reactions(model: Model) -> list[str]:
-    """Every reaction but lipid synthesis."""
-    return [r.id for r in model.reactions if r.id not in DETERMINISTIC]
+    """Every reaction but lipid synthesis and metabolism."""
+    return [r.id for r in model.reactions
+            if r.id not in DETERMINISTIC and not r.id.startswith("R_")]
 
 
 def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
@@ -65,7 +68,9 @@ def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
     t_end = (t_end_min or 150.0 * generations) * 60.0
     t = np.arange(0.0, t_end + every_s / 2, every_s)
     if ids is None:
-        ids = list(RECORD) + [s.id for s in model.species if s.id.startswith("P_")]
+        known = {s.id for s in model.species} | {p.id for p in model.parameters}
+        ids = [i for i in RECORD if i in known] + [
+            s.id for s in model.species if s.id.startswith("P_")]
     return simulate_division(
         model, t, when=doubled("SA"), stochastic=stochastic_reactions(model), n=cells,
         seed=seed, partition=partition_rules(model), generations=generations,

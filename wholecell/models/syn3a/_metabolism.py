@@ -19,6 +19,7 @@ their counts at birth and the medium held fixed.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,14 +52,18 @@ def build_metabolism_sbml(data: str | Path | None = None, *,
     v0 = 4 / 3 * math.pi * ch.radius_nm**3 * 1e-24
     cell.setSize(v0)
     w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
-    enzymes = _fixed_enzymes(w, t, mt)
-    add_metabolism(w, t, mt, ch, enzymes, v0)
+    enzymes = enzyme_counts(w, t, mt)
+    inside = add_metabolism(w, t, mt, ch, enzymes, v0)
+    _lipid_area(w, t, inside)
     return w.text()
 
 
-def _fixed_enzymes(w: _Writer, t: Tables, mt: MetabolicTables) -> dict[str, str]:
-    """A constant parameter ``P_<locus>`` per protein the reactions need, at its count at
-    birth; returns locus -> id."""
+def enzyme_counts(w: _Writer, t: Tables, mt: MetabolicTables,
+                  live: Mapping[str, str] | None = None) -> dict[str, str]:
+    """locus -> the id of its count for every protein the reactions need: the species of
+    ``live`` (locus -> protein species, when gene expression is coupled), else a constant
+    parameter ``P_<locus>`` at its count at birth."""
+    live = live or {}
     loci = set()
     for r in mt.reactions:
         for part in r.enzyme.split("-"):
@@ -70,6 +75,9 @@ def _fixed_enzymes(w: _Writer, t: Tables, mt: MetabolicTables) -> dict[str, str]
         loci.update(mt.carriers[s][0] for s in [*b.reactants, *b.products] if s in mt.carriers)
     out = {}
     for locus in sorted(loci):
+        if locus in live:
+            out[locus] = live[locus]
+            continue
         if locus not in t.proteins:
             raise BuildError(f"syn3a builder: enzyme locus {locus} has no protein count in "
                              f"{FILES['scaled_proteome']}")
@@ -198,12 +206,12 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
                                      "is not whole")
                 terms[-1][conc(sid)] = (k, int(n))
         law = convenience_formula(enzyme, f"kf_{name}", f"kr_{name}", terms[0], terms[1])
+        enzymes = [i for i in re.findall(r"\bP_\w+", enzyme) if w.m.getSpecies(i) is not None]
         w.reaction(r.id, _inside(r.reactants), _inside(r.products), law,
-                   _medium_of(r), reversible=r.kcat_r.value > 0)
+                   _medium_of(r) + enzymes, reversible=r.kcat_r.value > 0)
     for b in mt.bindings:
         w.reaction(b.id, _inside(b.reactants), _inside(b.products), _binding_law(w, b, conc),
                    _medium_of(b), reversible=b.law != "uptake")
-    _lipid_area(w, t, inside)
     return inside
 
 
