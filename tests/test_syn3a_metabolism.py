@@ -178,6 +178,9 @@ def test_the_library_loads_the_metabolism_stage(tmp_path, monkeypatch):
     assert {r.id for r in model.reactions} == {
         r.id for r in wc.load_sbml(build_metabolism_sbml(FIXTURE)).reactions}
     assert len(list((tmp_path / "models").glob("syn3a-metabolism-*.xml"))) == 1
+    coupled = wc.models.load("syn3a", data=FIXTURE, stage="coupled")
+    assert {"R_PGI", "tx_0001"} <= {r.id for r in coupled.reactions}
+    assert len(list((tmp_path / "models").glob("syn3a-coupled-*.xml"))) == 1
     with pytest.raises(BuildError, match="unknown stage 'lipids'"):
         wc.models.load("syn3a", data=FIXTURE, stage="lipids")
     with pytest.raises(BuildError, match="no genes to choose"):

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--generations", type=int, default=1, help="cycles (default 1)")
     c.add_argument("--data", type=Path, help="the minimal-cell tables (default "
                    "$WHOLECELL_MINIMAL_CELL_DATA or ../shared/minimal-cell)")
+    c.add_argument("--metabolism", action="store_true", help="couple the metabolic network "
+                   "(ODEs) to gene expression, instead of fixed pools and one lipid rate")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--every", type=float, default=60.0, help="recording interval, s")
     c.add_argument("-o", "--output", type=Path, help="lineage CSV (one row per cell)")
@@ -70,7 +72,8 @@ def _minimal_cell(args) -> None:
     if args.cells < 1 or args.generations < 1:
         raise wc.SimulationError("--cells and --generations must be at least 1")
     t0 = time.perf_counter()
-    model = wc.models.load("syn3a", data=args.data)
+    model = wc.models.load("syn3a", data=args.data,
+                           stage="coupled" if args.metabolism else "gene_expression")
     say(f"loaded {model} in {time.perf_counter() - t0:.1f} s")
     t1 = time.perf_counter()
     lin = simulate_cells(model, cells=args.cells, generations=args.generations,

@@ -17,8 +17,9 @@ from ._metabolism import build_metabolism_sbml
 from ._tables import FILES, MinimalCellDataError, default_folder
 
 #: the model's stages (models/syn3a/README.md): gene expression, replication and growth
-#: with fixed pools (step 1); metabolism alone with fixed enzymes (step 2)
-STAGES = ("gene_expression", "metabolism")
+#: with fixed pools (step 1); metabolism alone with fixed enzymes (step 2); the two
+#: coupled (step 3)
+STAGES = ("gene_expression", "metabolism", "coupled")
 
 
 def cache_dir() -> Path:
@@ -55,8 +56,9 @@ def sbml_path(data: str | Path | None = None, *, genes=None,
               choices: Choices | None = None, stage: str = "gene_expression") -> Path:
     """The built model's SBML file (built now if the cache lacks it).
 
-    ``stage``: ``"gene_expression"`` (`build_sbml`) or ``"metabolism"``
-    (`build_metabolism_sbml`, which takes no ``genes``).
+    ``stage``: ``"gene_expression"`` (`build_sbml`), ``"metabolism"``
+    (`build_metabolism_sbml`, which takes no ``genes``) or ``"coupled"``
+    (`build_sbml` with ``metabolism=True``).
     """
     if stage not in STAGES:
         raise BuildError(f"syn3a: unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
@@ -64,13 +66,15 @@ def sbml_path(data: str | Path | None = None, *, genes=None,
         raise BuildError("syn3a: the metabolism stage has no genes to choose")
     folder = Path(data) if data is not None else default_folder()
     choices = choices or Choices()
-    name = "syn3a" if stage == "gene_expression" else "syn3a-metabolism"
+    name = {"gene_expression": "syn3a", "metabolism": "syn3a-metabolism",
+            "coupled": "syn3a-coupled"}[stage]
     path = cache_dir() / f"{name}-{_key(folder, genes, choices, stage)}.xml"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        text = (build_sbml(folder, genes=genes, choices=choices) if stage == "gene_expression"
-                else build_metabolism_sbml(folder, choices=choices))
+        text = (build_metabolism_sbml(folder, choices=choices) if stage == "metabolism" else
+                build_sbml(folder, genes=genes, choices=choices,
+                           metabolism=stage == "coupled"))
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return path
