@@ -103,6 +103,16 @@ class _Writer:
             text = source.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
             el.setAnnotation(f'<wc:source xmlns:wc="{NS}" from="{text}"/>')
 
+    def compartment(self, ident: str, size: float, constant: bool = True):
+        self._new(ident)
+        c = self.m.createCompartment()
+        c.setId(ident)
+        c.setSpatialDimensions(3)
+        c.setConstant(constant)
+        c.setUnits("litre")
+        c.setSize(float(size))
+        return c
+
     def _new(self, ident: str):
         if ident in self.ids:
             raise BuildError(f"syn3a builder: id {ident!r} made twice")
@@ -234,11 +244,7 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
     genes = [g for g in all_genes if wanted is None or g.locus in wanted]
     w = _Writer("syn3a")
     w.m.setName("JCVI-syn3A minimal cell: gene expression, replication and growth")
-    cell = w.m.createCompartment()
-    cell.setId("cell")
-    cell.setSpatialDimensions(3)
-    cell.setConstant(False)
-    cell.setUnits("litre")
+    w.compartment("cell", 0.0, constant=False)  # sized by `_membrane`
 
     coupled = mt is not None
     sa0, v0_l = _constants(w, t, ch, coupled)

@@ -39,6 +39,7 @@ PUBLISHED = {
     "mRNA_per_cell": "~375, ~92 % ribosome-bound",
     "translations_per_mRNA": "~7.7",
     "machines_at_birth": "RNAP ~97, ribosomes 500, degradosomes 120",
+    "ATP_mM_mean": "~5.7", "GTP_mM_mean": "~4.2", "UTP_mM_mean": "~0.4",
 }
 
 
@@ -130,4 +131,7 @@ def summary(lin: Lineage) -> dict[str, dict[str, float | str]]:
     add("translations_per_mRNA", made / lin.at_division("mRNA_degraded"))
     for machine in ("RNAP_total", "ribosome_total", "degradosome_total"):
         add(f"{machine}_at_birth", lin.at_birth(machine))
+    for pool in ("ATP_mM", "GTP_mM", "UTP_mM", "CTP_mM"):  # metabolism coupled: live pools
+        if pool in lin.ids:
+            add(f"{pool}_mean", np.nanmean(np.where(alive, lin[pool], np.nan), axis=1))
     return out

@@ -44,13 +44,8 @@ def build_metabolism_sbml(data: str | Path | None = None, *,
     mt = read_metabolism(t.folder)
     w = _Writer("syn3a_metabolism")
     w.m.setName("JCVI-syn3A minimal cell: metabolism with fixed enzymes")
-    cell = w.m.createCompartment()
-    cell.setId("cell")
-    cell.setSpatialDimensions(3)
-    cell.setConstant(True)
-    cell.setUnits("litre")
     v0 = 4 / 3 * math.pi * ch.radius_nm**3 * 1e-24
-    cell.setSize(v0)
+    w.compartment("cell", v0)
     w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
     enzymes = enzyme_counts(w, t, mt)
     inside = add_metabolism(w, t, mt, ch, enzymes, v0)
@@ -140,12 +135,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     """
     w.rule("count_per_mM", "N_A * cell * 1e-3", N_A * v0_l * 1e-3)
     w.rule("mM_per_count", "1.0 / count_per_mM", 1 / (N_A * v0_l * 1e-3))
-    medium = w.m.createCompartment()
-    medium.setId("medium")
-    medium.setSpatialDimensions(3)
-    medium.setConstant(True)
-    medium.setSize(1.0)
-    medium.setUnits("litre")
+    w.compartment("medium", 1.0)
 
     used: set[str] = set()
     for r in [*mt.reactions, *mt.bindings]:

@@ -95,18 +95,3 @@ def convenience_formula(enzyme: str, kcat_f: str, kcat_r: str,
     pn, pd = side(products)
     return f"{enzyme} * ({kcat_f} * {sn} - {kcat_r} * {pn}) / ({sd} + {pd} - 1.0)"
 
-
-def convenience_rate(enzyme: float, kcat_f: float, kcat_r: float,
-                     substrates: Mapping[str, tuple[float, float, int]],
-                     products: Mapping[str, tuple[float, float, int]]) -> float:
-    """The same rate as a number: each entry is (concentration, K, stoichiometry)."""
-    def side(terms):
-        num, den = 1.0, 1.0
-        for c, k, n in terms.values():
-            num *= (c / k) ** n
-            den *= sum((c / k) ** j for j in range(n + 1))
-        return num, den
-
-    sn, sd = side(substrates)
-    pn, pd = side(products)
-    return enzyme * (kcat_f * sn - kcat_r * pn) / (sd + pd - 1.0)
