@@ -177,3 +177,41 @@ def test_newton_and_integration_agree_on_a_published_problem():
     assert abs(llh_n - BRANNMARK_LLH) < 1e-3
     assert abs(llh_i - BRANNMARK_LLH) < 1e-3
     assert abs(llh_n - llh_i) < 1e-6
+
+
+def _factor_sbml() -> str:
+    """A <-> B (k1 A, k2 B) with conversion factor 2 on both: A + B is still conserved,
+    and the stoichiometry is no longer a constant matrix (`Structure.dense` False)."""
+    m = 'xmlns="http://www.w3.org/1998/Math/MathML"'
+
+    def reaction(rid, r, p, k):
+        return (f'<reaction id="{rid}" reversible="false" fast="false"><listOfReactants>'
+                f'<speciesReference species="{r}" stoichiometry="1" constant="true"/>'
+                f'</listOfReactants><listOfProducts><speciesReference species="{p}" '
+                f'stoichiometry="1" constant="true"/></listOfProducts><kineticLaw><math {m}>'
+                f'<apply><times/><ci>{k}</ci><ci>{r}</ci></apply></math></kineticLaw>'
+                f'</reaction>')
+
+    species = "".join(
+        f'<species id="{s}" compartment="c" initialAmount="{v}" hasOnlySubstanceUnits="true" '
+        f'boundaryCondition="false" constant="false" conversionFactor="cf"/>'
+        for s, v in (("A", 3.0), ("B", 1.0)))
+    params = "".join(f'<parameter id="{p}" value="{v}" constant="true"/>'
+                     for p, v in (("k1", 0.7), ("k2", 0.3), ("cf", 2.0)))
+    return ('<?xml version="1.0" encoding="UTF-8"?><sbml xmlns="http://www.sbml.org/sbml/'
+            'level3/version1/core" level="3" version="1"><model id="factor"><listOfCompartments>'
+            '<compartment id="c" size="1" constant="true"/></listOfCompartments>'
+            f'<listOfSpecies>{species}</listOfSpecies><listOfParameters>{params}'
+            f'</listOfParameters><listOfReactions>{reaction("J1", "A", "B", "k1")}'
+            f'{reaction("J2", "B", "A", "k2")}</listOfReactions></model></sbml>')
+
+
+def test_conservation_laws_found_inside_jit_for_a_non_constant_stoichiometry():
+    sim = wc.compile(wc.load_sbml(_factor_sbml()))
+    assert not sim.structure.dense
+    x = jax.jit(lambda p: steady_state(sim, p, None, adjoint="lax", **SOLVE)[0])(
+        sim.param_values)
+    i = {s: k for k, s in enumerate(sim.state_ids)}
+    np.testing.assert_allclose(np.asarray(x)[[i["A"], i["B"]]], [0.3 * 4.0, 0.7 * 4.0],
+                               rtol=ROOT_RTOL)
+    assert conservation_laws(sim.structure).C.shape[1] == 1

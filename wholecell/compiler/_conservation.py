@@ -68,11 +68,13 @@ def _stoichiometry(st) -> np.ndarray:
     if st.dense:
         S = np.asarray(st.N, dtype=np.float64).reshape(n, n_r).copy()
     else:
-        p = jnp.asarray(st.nominal_params)
-        x0, c = st.initial(p, jnp.asarray(0.0, p.dtype), project=False)
-        out = st.rhs_prog(st.base(jnp.asarray(0.0, p.dtype), x0, c))
-        unit = jnp.eye(n_r, dtype=p.dtype)
-        S = np.asarray(jax.vmap(lambda e: st.apply_stoichiometry(out, e, x0))(unit)).T
+        # evaluated now, also when first asked for while a jitted function is traced
+        with jax.ensure_compile_time_eval():
+            p = jnp.asarray(st.nominal_params)
+            x0, c = st.initial(p, jnp.asarray(0.0, p.dtype), project=False)
+            out = st.rhs_prog(st.base(jnp.asarray(0.0, p.dtype), x0, c))
+            unit = jnp.eye(n_r, dtype=p.dtype)
+            S = np.asarray(jax.vmap(lambda e: st.apply_stoichiometry(out, e, x0))(unit)).T
         S = S.reshape(n, n_r).copy()
     rr = np.asarray(st.rr_state, dtype=np.int64)
     S[rr] = 0.0
