@@ -71,7 +71,7 @@ def _residual(sim: CompiledModel, x, p, x0, scale, t: float):
 
 
 def _newton(sim: CompiledModel, p, x0, guess, rtol: float, atol: float, t: float,
-            use=True):
+            use: bool | Array = True):
     """Newton's root from ``guess`` for the totals of ``x0``; whether it is acceptable.
 
     ``use`` False: solve ``y = guess`` instead (a condition whose Newton failed, kept
