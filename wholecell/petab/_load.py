@@ -23,6 +23,7 @@ def load(
     batch: str = "auto",
     lint: bool | None = None,
     sensitivities: str = "auto",
+    preeq_method: str = "newton",
 ) -> PetabProblem:
     """Load a PEtab (v1) problem and build its objective.
 
@@ -36,7 +37,8 @@ def load(
             For fits from random starts a smaller limit (e.g. 10,000) makes a start that
             drives a simulation into an extremely stiff region fail fast (`wholecell.fit`
             treats the NaN as a rejected step) instead of taking minutes.
-        preeq_time: how long pre-equilibration integrates towards the steady state.
+        preeq_time: how long pre-equilibration integrates towards the steady state
+            (``preeq_method="integrate"``, and where Newton fails).
         batch: how simulations are batched (vmap): ``"end"`` by end time, ``"all"`` in
             one batch on the union of output times, ``"auto"`` by end time unless that
             makes more than three batches (each batch compiles separately).
@@ -49,6 +51,12 @@ def load(
             ``"adjoint"`` (reverse mode through checkpointed solves, for many
             parameters), or ``"auto"``: forward for up to 12 parameters (Boehm's 9: 2.1x
             faster per gradient; Fujita's 19: adjoint 1.6x faster).
+        preeq_method: how the pre-equilibration conditions' steady states are found:
+            ``"newton"`` (Newton's method on dx/dt with the conservation laws' totals
+            held, gradients by the implicit function theorem; integration to
+            ``preeq_time`` for a condition where Newton fails or lands on a state that
+            is not steady, non-finite or negative) or ``"integrate"`` (integration to
+            ``preeq_time`` only, the method before Newton).
 
     Returns:
         A `PetabProblem`: ``prob.objective(theta)`` is the negative log-likelihood (plus
@@ -70,4 +78,5 @@ def load(
     return PetabProblem(
         tables, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
         preeq_time=preeq_time, batch=batch, sensitivities=sensitivities,
+        preeq_method=preeq_method,
     )

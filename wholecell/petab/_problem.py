@@ -19,7 +19,7 @@ from ._math import lower, names_in
 from ._measurements import plan_observables, plan_simulations
 from ._noise import nll, weighted_residuals
 from ._parameters import read_parameters, to_scale
-from ._steady import PREEQ_TIME, steady_state
+from ._steady import PREEQ_METHODS, PREEQ_TIME, steady_states
 from ._tables import Tables
 
 #: how `PetabProblem.value_and_grad` differentiates: ``"forward"`` sensitivities (a
@@ -48,6 +48,8 @@ class PetabProblem:
         measurements: the measurement table.
         sensitivities: how `value_and_grad` differentiates: ``"forward"`` or
             ``"adjoint"`` (see `SENSITIVITIES`).
+        preeq_method: how pre-equilibration finds steady states: ``"newton"`` or
+            ``"integrate"`` (`_steady.PREEQ_METHODS`).
     """
 
     def __init__(
@@ -61,7 +63,11 @@ class PetabProblem:
         preeq_time: float = PREEQ_TIME,
         batch: str = "auto",
         sensitivities: str = "auto",
+        preeq_method: str = "newton",
     ):
+        if preeq_method not in PREEQ_METHODS:
+            raise PetabError(f"preeq_method must be one of {', '.join(PREEQ_METHODS)}, "
+                             f"not {preeq_method!r}")
         if sensitivities not in SENSITIVITIES:
             raise PetabError(f"sensitivities must be one of {', '.join(SENSITIVITIES)}, "
                              f"not {sensitivities!r}")
@@ -98,6 +104,7 @@ class PetabProblem:
         self._pre_cond = np.array([cpos[c] for c in self._sims.preeq_ids], dtype=np.int64)
         self._columns = self._model_columns(tindex)
         self.rtol, self.atol, self.max_steps, self.preeq_time = rtol, atol, max_steps, preeq_time
+        self.preeq_method = preeq_method
         P0 = np.asarray(self._conds.params(jnp.asarray(np.nan_to_num(self.table.nominal))))
         span = max(float(g.ts[-1]) for g in self._sims.groups)
         # the conditions' simulations run as vmapped batches: stiff problems get Rosenbrock
@@ -239,14 +246,11 @@ class PetabProblem:
         if len(self._pre_cond):
             Ppre = Pc[self._pre_cond]
             Xpre = self._initial_states(self._pre_cond, v, Ppre)
-
-            def steady(p, x):
-                return steady_state(
-                    self.sim, p, x, solver=self.preeq_solver, rtol=self.rtol, atol=self.atol,
-                    max_steps=self.max_steps, adjoint=adjoint, t_end=self.preeq_time,
-                )[0]
-
-            Xss = jax.vmap(steady)(Ppre, Xpre)
+            Xss = steady_states(
+                self.sim, Ppre, Xpre, solver=self.preeq_solver, rtol=self.rtol,
+                atol=self.atol, max_steps=self.max_steps, adjoint=adjoint,
+                t_end=self.preeq_time, method=self.preeq_method,
+            )[0]
             has = sims.preeq_of >= 0
             # after pre-equilibration only the species the simulation condition sets restart
             Xafter = conds.initial(self._pair_cond, v, P, Xss[np.maximum(sims.preeq_of, 0)])
