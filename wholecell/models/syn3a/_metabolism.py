@@ -24,10 +24,10 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._build import LIPIDS, BuildError, Choices, _Writer
 from ._metabolic_tables import METABOLISM_FILES, BindingReaction, MetabolicTables, read_metabolism
 from ._ratelaws import N_A, convenience_formula
 from ._tables import FILES, MinimalCellDataError, Tables, read_tables
+from ._writer import LIPIDS, BuildError, Choices, _Writer
 
 
 def build_metabolism_sbml(data: str | Path | None = None, *,

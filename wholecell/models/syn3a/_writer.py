@@ -1,0 +1,158 @@
+"""The SBML writer the syn3A builders share, their choices and their error.
+
+`_Writer` wraps a libsbml model with helpers that annotate each number with its source
+(``wc:source``); `Choices` holds the values the builders use where the tables differ from
+the published simulations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libsbml
+
+from ..._errors import WholecellError
+
+#: the namespace of the builder's annotations
+NS = "https://wholecell.dev/sbml/source"
+#: membrane lipids: table abbreviation -> metabolite id
+LIPIDS = {"CHOL": "chsterol_c", "SM": "sm_c", "CL": "clpn_c", "PG": "pg_c", "PC": "pc_c",
+          "GAL_DAG": "galfur12dgr_c"}
+
+
+class BuildError(WholecellError, ValueError):
+    """The tables do not make a model (a gene without counts, an empty complex, ...)."""
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Values the builder uses where the tables differ from the published simulations.
+
+    Attributes:
+        ribosome_binding: M^-1 s^-1; the Gene_Expression sheet says 8.9e5, the published
+            simulations use 8.9e4 (the sheet's value is 10x too large).
+        degradosome_binding: M^-1 s^-1; sheet 1.4e5, published simulations 1.4e4.
+        dnaa_kon, dnaa_koff: DnaA on ssDNA (M^-1 s^-1, s^-1); the sheet's 1.4e5 / 0.42
+            initiates in about a minute, the slower 1e5 / 0.55 gives the published ~5 min.
+        filament_length: DnaA on the unwound oriC ssDNA when the replisome loads.
+        charged_trna_mM: each charged tRNA pool, held fixed in this stage (the
+            translation law's K_D is 1e-3 mM, so translation runs at ~91 % of kcat).
+        lipid_doubling_min: the lipid pool's doubling time: the one rate that sets growth
+            in this stage (default the measured doubling, 105 min).
+        radius_nm: the cell's radius at birth (Cell 2022: 200 nm); it fixes the area per
+            membrane protein so that the surface area at birth is that sphere's.
+        default_enzyme_count: the enzyme count of the reactions whose kinetic sheet names
+            no gene (``default``: NOX, TALA, PAPA); not tabulated. None: the median
+            protein count of the proteome (125 in the published tables).
+        pts_phosphorylated: the phosphorylated share of each PTS carrier at birth (the
+            well-stirred model's protein_metabolites_frac.csv gives 0.95 for ptsI, ptsH
+            and crr; ptsG, not listed there, takes the same).
+    """
+
+    ribosome_binding: float = 8.9e4
+    degradosome_binding: float = 1.4e4
+    dnaa_kon: float = 1e5
+    dnaa_koff: float = 0.55
+    filament_length: int = 30
+    charged_trna_mM: float = 0.01
+    lipid_doubling_min: float = 105.0
+    radius_nm: float = 200.0
+    default_enzyme_count: float | None = None
+    pts_phosphorylated: float = 0.95
+
+
+class _Writer:
+    """A libsbml model with helpers that annotate each number with its source."""
+
+    def __init__(self, model_id: str):
+        self.doc = libsbml.SBMLDocument(3, 2)
+        self.m = self.doc.createModel()
+        self.m.setId(model_id)
+        self.m.setTimeUnits("second")
+        self.m.setExtentUnits("item")
+        self.m.setSubstanceUnits("item")
+        self.ids: set[str] = set()
+
+    def _annotate(self, el, source: str | None):
+        if source:
+            text = source.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+            el.setAnnotation(f'<wc:source xmlns:wc="{NS}" from="{text}"/>')
+
+    def compartment(self, ident: str, size: float, constant: bool = True):
+        self._new(ident)
+        c = self.m.createCompartment()
+        c.setId(ident)
+        c.setSpatialDimensions(3)
+        c.setConstant(constant)
+        c.setUnits("litre")
+        c.setSize(float(size))
+        return c
+
+    def _new(self, ident: str):
+        if ident in self.ids:
+            raise BuildError(f"syn3a builder: id {ident!r} made twice")
+        self.ids.add(ident)
+
+    def parameter(self, ident: str, value: float, source: str | None = None,
+                  constant: bool = True, units: str | None = None):
+        self._new(ident)
+        p = self.m.createParameter()
+        p.setId(ident)
+        p.setValue(float(value))
+        p.setConstant(constant)
+        if units:
+            p.setUnits(units)
+        self._annotate(p, source)
+        return p
+
+    def rule(self, ident: str, formula: str, value: float = 0.0):
+        self.parameter(ident, value, constant=False)
+        self.assign(ident, formula)
+
+    def assign(self, ident: str, formula: str):
+        r = self.m.createAssignmentRule()
+        r.setVariable(ident)
+        r.setMath(self._math(formula, ident))
+
+    def species(self, ident: str, amount: float, source: str | None = None):
+        self._new(ident)
+        s = self.m.createSpecies()
+        s.setId(ident)
+        s.setCompartment("cell")
+        s.setInitialAmount(float(amount))
+        s.setHasOnlySubstanceUnits(True)
+        s.setBoundaryCondition(False)
+        s.setConstant(False)
+        self._annotate(s, source)
+
+    def reaction(self, ident: str, reactants: dict[str, float], products: dict[str, float],
+                 law: str, modifiers: Sequence[str] = (), reversible: bool = False):
+        self._new(ident)
+        r = self.m.createReaction()
+        r.setId(ident)
+        r.setReversible(reversible)
+        for sid, n in reactants.items():
+            ref = r.createReactant()
+            ref.setSpecies(sid)
+            ref.setStoichiometry(n)
+            ref.setConstant(True)
+        for sid, n in products.items():
+            ref = r.createProduct()
+            ref.setSpecies(sid)
+            ref.setStoichiometry(n)
+            ref.setConstant(True)
+        for sid in dict.fromkeys(modifiers):
+            if sid not in reactants and sid not in products:
+                r.createModifier().setSpecies(sid)
+        r.createKineticLaw().setMath(self._math(law, ident))
+
+    @staticmethod
+    def _math(formula: str, where: str):
+        ast = libsbml.parseL3Formula(formula)
+        if ast is None:
+            raise BuildError(f"syn3a builder: formula of {where}: {libsbml.getLastParseL3Error()}")
+        return ast
+
+    def text(self) -> str:
+        return libsbml.writeSBMLToString(self.doc)
