@@ -48,6 +48,7 @@ from ..solve._compiled import CompiledModel, describe_failure
 from ._chunks import ensemble_size, member_rows, run_chunks
 from ._frozen import BISECTION_STEPS, locate_division, run_step
 from ._laws import laws_for
+from ._laws import ode_states as ode_state_mask
 from ._ssa import BAD_PROPENSITY
 from ._stochastic import member_keys
 
@@ -86,14 +87,11 @@ class Plan:
 
 
 def ode_states(structure, stochastic) -> tuple[int, ...]:
-    """The states an ODE reaction (``stochastic`` false) or a rate rule changes; the
-    others change only when a stochastic reaction fires. Never empty (a model whose
-    reactions are all stochastic integrates its first state, which holds still)."""
-    mask = np.asarray(stochastic, dtype=bool)
-    e_state, e_rxn = np.asarray(structure.e_state), np.asarray(structure.e_rxn)
-    idx = set(e_state[~mask[e_rxn]].tolist()) if e_state.size else set()
-    idx.update(int(i) for i in np.asarray(structure.rr_state).reshape(-1))
-    return tuple(sorted(idx)) or (0,)
+    """The states an ODE reaction (``stochastic`` false) or a rate rule changes
+    (`ode_state_mask`); the others change only when a stochastic reaction fires. Never
+    empty (a model whose reactions are all stochastic integrates its first state, which
+    holds still)."""
+    return tuple(int(i) for i in np.flatnonzero(ode_state_mask(structure, stochastic))) or (0,)
 
 
 def stochastic_reactions(sim: CompiledModel, stochastic: Stochastic, params=None) -> np.ndarray:

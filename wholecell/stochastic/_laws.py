@@ -35,17 +35,23 @@ def _mask_key(mask) -> str:
     return "".join("1" if b else "0" for b in mask)
 
 
+def ode_states(structure, mask) -> np.ndarray:
+    """Per state: changed by an ODE reaction (``mask`` false) or a rate rule."""
+    st = structure
+    rows = np.asarray(mask, dtype=bool)
+    by_ode = np.zeros(st.n_state, dtype=bool)
+    by_ode[st.e_state[~rows[st.e_rxn]]] = True
+    by_ode[np.asarray(st.rr_state, dtype=np.int64)] = True
+    return by_ode
+
+
 def stochastic_states(structure, mask) -> np.ndarray:
     """Per state: changed by a stochastic reaction and by no ODE reaction or rate rule."""
     st = structure
     rows = np.asarray(mask, dtype=bool)
-    n = st.n_state
-    by_stoch = np.zeros(n, dtype=bool)
-    by_ode = np.zeros(n, dtype=bool)
+    by_stoch = np.zeros(st.n_state, dtype=bool)
     by_stoch[st.e_state[rows[st.e_rxn]]] = True
-    by_ode[st.e_state[~rows[st.e_rxn]]] = True
-    by_ode[np.asarray(st.rr_state, dtype=np.int64)] = True
-    return by_stoch & ~by_ode
+    return by_stoch & ~ode_states(st, mask)
 
 
 def change_table(structure, mask):
