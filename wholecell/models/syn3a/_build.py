@@ -17,6 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ._genome import Gene, Genome, read_genbank
+from ._metabolic_tables import read_metabolism
+from ._metabolism import add_metabolism, add_metabolite, enzyme_counts, lipid_area
 from ._ratelaws import N_A, binding_formula, polymerisation_formula, real
 from ._tables import FILES, MinimalCellDataError, Tables, read_tables
 from ._writer import LIPIDS, NS, BuildError, Choices, _Writer
@@ -84,11 +86,7 @@ def build_sbml(data: str | Path | None = None, *, genes: Sequence[str] | None = 
     choices = choices or Choices()
     t = read_tables(data)
     genome = read_genbank(t.folder / FILES["genome"])
-    mt = None
-    if metabolism:
-        from ._metabolic_tables import read_metabolism
-
-        mt = read_metabolism(t.folder)
+    mt = read_metabolism(t.folder) if metabolism else None
     return _assemble(t, genome, genes, choices, mt)
 
 
@@ -110,8 +108,6 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
     _complexes(w, t, genes, prot, pools)
     _replication(w, t, genome, genes, prot, ch.filament_length, coupled)
     if coupled:
-        from ._metabolism import add_metabolism, enzyme_counts
-
         proteins = enzyme_counts(w, t, mt, prot)
         inside = add_metabolism(w, t, mt, ch, proteins, v0_l)
         _pools(w, t, inside, v0_l)
@@ -125,10 +121,7 @@ def _pools(w: _Writer, t: Tables, inside: list[str], v0_l: float) -> None:
     wanted = {*POOL_IDS.values(), *AA_POOLS.values(), *NMP.values(), *COUPLING_POOLS,
               *LIPIDS.values()}
     for met in sorted(wanted - {s.removeprefix("M_") for s in inside}):
-        n = t.metabolites_mM.get(met)
-        if n is None:
-            raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
-        w.species(f"M_{met}", n.value * N_A * v0_l * 1e-3, f"{n.source} x count_per_mM at birth")
+        add_metabolite(w, t, f"M_{met}", N_A * v0_l * 1e-3)
 
 
 def _constants(w: _Writer, t: Tables, ch: Choices, coupled: bool = False
@@ -373,9 +366,7 @@ def _membrane(w: _Writer, t: Tables, genes, prot, ch: Choices, sa0: float, v0_l:
         area_tm = 0.0
     if coupled:
         w.rule("lipid", _sum([f"M_{met}" for met in LIPIDS.values()]), n_lipid)
-        w.rule("lipid_area_nm2", "(" + " + ".join(
-            f"M_{met} * {real(t.lipid_area_nm2[a].value)}" for a, met in LIPIDS.items())
-            + ") / 2.0")
+        lipid_area(w, t, [f"M_{met}" for met in LIPIDS.values()])
     else:
         w.species("lipid", n_lipid, "Intracellular_Metabolites: CHOL, SM, CL, PG, PC, "
                   "Gal-DAG (mM) times the birth volume")

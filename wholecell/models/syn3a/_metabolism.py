@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ._metabolic_tables import METABOLISM_FILES, BindingReaction, MetabolicTables, read_metabolism
-from ._ratelaws import N_A, convenience_formula
+from ._ratelaws import N_A, convenience_formula, real
 from ._tables import FILES, MinimalCellDataError, Tables, read_tables
 from ._writer import LIPIDS, BuildError, Choices, _Writer
 
@@ -49,7 +49,7 @@ def build_metabolism_sbml(data: str | Path | None = None, *,
     w.parameter("N_A", N_A, "2019 SI definition of the Avogadro constant")
     enzymes = enzyme_counts(w, t, mt)
     inside = add_metabolism(w, t, mt, ch, enzymes, v0)
-    _lipid_area(w, t, inside)
+    lipid_area(w, t, inside)
     return w.text()
 
 
@@ -147,15 +147,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         if sid not in mt.medium_mM:
             raise MinimalCellDataError(
                 f"minimal-cell data: {METABOLISM_FILES['medium']} lacks {sid[2:]}")
-        w._new(sid)
-        s = w.m.createSpecies()
-        s.setId(sid)
-        s.setCompartment("medium")
-        s.setInitialConcentration(mt.medium_mM[sid].value)
-        s.setHasOnlySubstanceUnits(False)
-        s.setBoundaryCondition(True)
-        s.setConstant(True)
-        w._annotate(s, mt.medium_mM[sid].source)
+        w.fixed_concentration(sid, "medium", mt.medium_mM[sid].value, mt.medium_mM[sid].source)
     count0 = N_A * v0_l * 1e-3
     for sid in inside:
         if sid in mt.carriers:
@@ -168,13 +160,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
             w.species(sid, round(n.value * share), f"{where}; {n.source} x choice "
                       f"pts_phosphorylated = {ch.pts_phosphorylated:g}")
             continue
-        met = sid.removeprefix("M_")
-        if met not in t.metabolites_mM:
-            raise MinimalCellDataError(
-                f"minimal-cell data: {FILES['metabolites']} lacks {met} (a species of the "
-                "metabolic reactions)")
-        n = t.metabolites_mM[met]
-        w.species(sid, n.value * count0, f"{n.source} x count_per_mM at birth")
+        add_metabolite(w, t, sid, count0)
 
     def conc(sid: str) -> str:
         return sid if sid.endswith("_e") else f"({sid} * mM_per_count)"
@@ -205,6 +191,15 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     return inside
 
 
+def add_metabolite(w: _Writer, t: Tables, sid: str, count_per_mM: float) -> None:
+    """Species ``sid`` (``M_<met>``) at its tabulated concentration, as a count."""
+    met = sid.removeprefix("M_")
+    if met not in t.metabolites_mM:
+        raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
+    n = t.metabolites_mM[met]
+    w.species(sid, n.value * count_per_mM, f"{n.source} x count_per_mM at birth")
+
+
 def _inside(side: Mapping[str, float]) -> dict[str, float]:
     return {s: n for s, n in side.items() if not s.endswith("_e")}
 
@@ -230,12 +225,12 @@ def _binding_law(w: _Writer, b: BindingReaction, conc) -> str:
     return f"({rate}) * count_per_mM"
 
 
-def _lipid_area(w: _Writer, t: Tables, inside: list[str]) -> None:
+def lipid_area(w: _Writer, t: Tables, inside: list[str]) -> None:
     """``lipid_area_nm2``: the membrane area the lipids cover (half their head-group area:
     two leaflets)."""
     terms = []
     for abbrev, met in LIPIDS.items():
         if f"M_{met}" in inside and abbrev in t.lipid_area_nm2:
-            terms.append(f"M_{met} * {t.lipid_area_nm2[abbrev].value!r}")
+            terms.append(f"M_{met} * {real(t.lipid_area_nm2[abbrev].value)}")
     if terms:
         w.rule("lipid_area_nm2", "(" + " + ".join(terms) + ") / 2.0")

@@ -126,6 +126,19 @@ class _Writer:
         s.setConstant(False)
         self._annotate(s, source)
 
+    def fixed_concentration(self, ident: str, compartment: str, value: float,
+                            source: str | None = None):
+        """A boundary species held at ``value`` (its symbol reads as the concentration)."""
+        self._new(ident)
+        s = self.m.createSpecies()
+        s.setId(ident)
+        s.setCompartment(compartment)
+        s.setInitialConcentration(float(value))
+        s.setHasOnlySubstanceUnits(False)
+        s.setBoundaryCondition(True)
+        s.setConstant(True)
+        self._annotate(s, source)
+
     def reaction(self, ident: str, reactants: dict[str, float], products: dict[str, float],
                  law: str, modifiers: Sequence[str] = (), reversible: bool = False):
         self._new(ident)
