@@ -97,7 +97,10 @@ def simulate(
         **options: for ``method="hybrid"``: ``stochastic`` (reaction ids, a predicate on
             the `Reaction`, or ``"auto"`` / a copy-number threshold) and
             ``communication_step`` (the longest time propensities stay frozen, default 1,
-            or ``"exact"`` to integrate time-dependent propensities).
+            or ``"exact"`` to integrate time-dependent propensities) and ``spread`` (True:
+            the firings' change of ODE species is released over the next communication
+            step instead of at once, which keeps a stiff solver's steps long; the
+            reported state includes what is pending).
 
     Returns:
         A `Result`.
@@ -180,7 +183,7 @@ def _guard(sim: CompiledModel, values: np.ndarray, atol) -> None:
 
 #: the methods of `simulate`, and the options (``**options``) each accepts
 METHOD_OPTIONS = {
-    "ode": (), "ssa": (), "tau": (), "hybrid": ("stochastic", "communication_step"),
+    "ode": (), "ssa": (), "tau": (), "hybrid": ("stochastic", "communication_step", "spread"),
 }
 
 

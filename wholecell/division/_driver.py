@@ -48,6 +48,7 @@ def simulate(
     keep: str | int = "all",
     generations: int | None = None,
     communication_step: float | str = 1.0,
+    spread: bool = False,
     params: Mapping[str, float] | None = None,
     ids: Sequence[str] | None = None,
     rtol: float = 1e-6,
@@ -83,6 +84,8 @@ def simulate(
             or a number N: at most N cells per generation, sampled at random.
         generations: stop after this many cycles of divisions (default: at the end time).
         communication_step: see `wholecell.simulate` (``"exact"`` or a time).
+        spread: see `wholecell.simulate` (release the firings' change of ODE species
+            over the next communication step).
         params: scalar parameter values (id -> value).
         ids: the ids whose trajectories are recorded (default: all).
         rtol, atol, solver, max_steps: the ODE part's settings, per cell cycle.
@@ -114,7 +117,8 @@ def simulate(
         raise SimulationError("division.simulate takes scalar parameters, not a batch")
     p = P[0]
     condition, event_id = resolve(st, when)
-    plan = make_plan(sim, stochastic, communication_step, p, condition, event_id)
+    plan = make_plan(sim, stochastic, communication_step, p, condition, event_id,
+                     spread=spread)
     if solver == "auto":
         solver = choose_hybrid_solver(plan, p, float(ts[0]), float(ts[-1] - ts[0]))
     codes, custom = partition_rules(st, plan.stochastic, partition)

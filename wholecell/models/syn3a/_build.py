@@ -151,6 +151,10 @@ def _constants(w: _Writer, t: Tables, ch: Choices, coupled: bool = False
                        ("kbind 16SrRNA", "kbind_16S"), ("kbind 23SrRNA", "kbind_23S"),
                        ("khigh", "k_dnaA_ds"), ("kloading", "k_loading")):
         w.parameter(ident, _rate(t, key), t.rates[key].source)
+    if coupled:
+        w.parameter("KD_tl_ntp", _rate(t, "transcription|KD"),
+                    "choice: the sheet's NTP dissociation constant, for the GTP and ATP "
+                    "of translation; " + t.rates["transcription|KD"].source)
     w.parameter("kbind_ribosome", ch.ribosome_binding,
                 f"choice: published simulations (sheet: {t.rates['kbind ribosome'].value:g})")
     w.parameter("kbind_degradosome", ch.degradosome_binding,
@@ -222,8 +226,12 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
                    f"({tx}) * Gb_{L}")
         if g.kind == "mRNA":
             aa = {a: g.protein.get(a, 0) for a in AMINO_ACIDS}
+            # coupled: elongation also waits for its 2 GTP and charging's ATP per residue
+            energy = ({"GTP_mM": (2.0, "KD_tl_ntp"), "ATP_mM": (1.0, "KD_tl_ntp")}
+                      if coupled else None)
             tl = polymerisation_formula("kcat_tl", "KD_tl", _counts(w, f"tl_{L}", aa),
-                                        _length(w, f"tl_{L}", aa), aa_pool, g.first_aa)
+                                        _length(w, f"tl_{L}", aa), aa_pool, g.first_aa,
+                                        energy)
             w.reaction(f"tl_bind_{L}", {f"R_{L}": 1}, {f"Rr_{L}": 1},
                        binding_formula("kbind_ribosome", "max(ribosome_free, 0)", f"R_{L}",
                                        "cell"))

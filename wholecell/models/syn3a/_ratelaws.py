@@ -12,6 +12,11 @@
 
   with ``n_i`` the template's count of monomer ``i``. With saturating pools it is
   ``kcat / (L - 1)``: one template per ``L/kcat`` seconds.
+
+  Where each addition also waits for cofactors the law reads (translation in the
+  coupled cell: two GTP and, for charging, one ATP per residue), each adds its own
+  waiting time ``sum_j m_j L K_j / y_j`` to the sum, ``m_j`` per monomer added; so the
+  rate goes to zero with the pool instead of drawing it below zero.
 - **Bimolecular binding** with a second-order constant ``k`` in M^-1 s^-1, as a
   propensity on molecule counts in a volume ``V`` (litres): ``k / (N_A V) * n_a * n_b``.
 """
@@ -31,7 +36,8 @@ def real(x: float) -> str:
 
 
 def polymerisation_formula(kcat: str, kd: str, counts: Mapping[str, str], length: str,
-                           pools: Mapping[str, str], first: tuple[str, str]) -> str:
+                           pools: Mapping[str, str], first: tuple[str, str],
+                           cofactors: Mapping[str, tuple[float, str]] | None = None) -> str:
     """The completion rate per bound polymerase, as an SBML L3 formula.
 
     ``kcat``, ``kd`` and ``length`` are ids (or numbers); ``counts`` maps each monomer to
@@ -39,19 +45,26 @@ def polymerisation_formula(kcat: str, kd: str, counts: Mapping[str, str], length
     the unit of ``kd``); ``first`` are the template's first two monomers. Counts are
     ids, not literals, so that the laws of all templates have one shape (equal literals
     would be merged into one placeholder and split the laws into many shapes) and
-    compile as one vectorised group (`wholecell.compiler._program`).
+    compile as one vectorised group (`wholecell.compiler._program`). ``cofactors`` maps
+    each cofactor's concentration (a formula) to (uses per monomer, the id of its K).
     """
     terms = " + ".join(f"{counts[m]} * {kd} / {pools[m]}" for m in sorted(counts))
+    for pool, (per, k) in sorted((cofactors or {}).items()):
+        terms += f" + {real(per)} * {length} * {k} / {pool}"
     a, b = pools[first[0]], pools[first[1]]
     init = f"{kd} * {kd} / ({a} * {b})" if a != b else f"{kd} * {kd} / {a}^2"
     return f"{kcat} / ({init} + {terms} + {length} - 1.0)"
 
 
 def polymerisation_rate(kcat: float, kd: float, counts: Mapping[str, int],
-                        pools: Mapping[str, float], first: tuple[str, str]) -> float:
-    """The same rate as a number (for checks): see `polymerisation_formula`."""
+                        pools: Mapping[str, float], first: tuple[str, str],
+                        cofactors: Mapping[str, tuple[float, float, float]] | None = None
+                        ) -> float:
+    """The same rate as a number (for checks): see `polymerisation_formula`;
+    ``cofactors`` maps a name to (uses per monomer, K, concentration)."""
     length = sum(counts.values())
     terms = sum(n * kd / pools[m] for m, n in counts.items())
+    terms += sum(per * length * k / y for per, k, y in (cofactors or {}).values())
     return kcat / (kd * kd / (pools[first[0]] * pools[first[1]]) + terms + length - 1)
 
 
