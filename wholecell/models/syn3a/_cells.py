@@ -60,12 +60,23 @@ def stochastic_reactions(model: Model) -> list[str]:
 def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
                    t_end_min: float | None = None, every_s: float = 60.0, seed: int = 0,
                    ids: Sequence[str] | None = None, progress: bool = False,
-                   chunk_size: int | None = None, communication_step: float = 1.0) -> Lineage:
+                   chunk_size: int | None = None, communication_step: float = 1.0,
+                   rtol: float | None = None, atol: float | None = None) -> Lineage:
     """``cells`` founder cells through ``generations`` cycles (each cell divides when its
     surface area has doubled), recorded every ``every_s`` seconds.
 
-    ``ids`` defaults to `RECORD` and every protein count (``P_<locus>``).
+    ``ids`` defaults to `RECORD` and every protein count (``P_<locus>``). With metabolism
+    coupled (reactions ``R_*``) the firings' change of the metabolites is released over
+    the next communication step (``spread``, `wholecell.stochastic._hybrid`) and the
+    tolerances default to ``rtol=1e-4`` and ``atol=1e-2`` molecules, which the counts
+    (integers, changed hundreds at a time by a translation) do not need tighter; with
+    jumps and 1e-6 / 1e-9 the coupled cell took 8x the steps (0-10 s: 1,424 against
+    359 at the looser tolerances, 0-60 s: 2,253 against 718 with spread).
+    Otherwise 1e-6 and 1e-9, as `wholecell.simulate`.
     """
+    coupled = any(r.id.startswith("R_") for r in model.reactions)
+    rtol = rtol if rtol is not None else (1e-4 if coupled else 1e-6)
+    atol = atol if atol is not None else (1e-2 if coupled else 1e-9)
     t_end = (t_end_min or 150.0 * generations) * 60.0
     t = np.arange(0.0, t_end + every_s / 2, every_s)
     if ids is None:
@@ -76,7 +87,7 @@ def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
         model, t, when=doubled("SA"), stochastic=stochastic_reactions(model), n=cells,
         seed=seed, partition=partition_rules(model), generations=generations,
         communication_step=communication_step, ids=ids, progress=progress,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size, spread=coupled, rtol=rtol, atol=atol,
     )
 
 
