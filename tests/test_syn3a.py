@@ -294,6 +294,32 @@ def test_coupled_pools_enzymes_and_membrane(coupled_model, fixture_model):
     assert not any(r.id == "lipid_synthesis" for r in coupled_model.reactions)
 
 
+def test_coupled_translation_waits_for_gtp_and_atp(coupled_model):
+    """Coupled, the translation law adds the waiting for 2 GTP and 1 ATP per residue,
+    each with the sheet's NTP K_D (0.2 mM in the fixture), to the polymerisation law
+    (Hofmeyr et al. 2013): kcat / (... + L - 1 + 2 L K/GTP + L K/ATP), per bound mRNA."""
+    sim = wc.compile(coupled_model)
+    st = sim.structure
+    x0, c = st.initial(sim.param_values, 0.0)
+    seen = dict(zip(st.observable_ids, np.asarray(st.observe_prog(st.base(0.0, x0, c))),
+                    strict=True))
+    protein = _genbank()[1]["0001"][3]
+    aa = dict.fromkeys(set(protein), Choices().charged_trna_mM)
+    L, kd = len(protein), 0.2
+    gtp, atp = seen["GTP_mM"], seen["ATP_mM"]
+    n = Counter(protein)
+    waits = (0.002 ** 2 / (aa[protein[0]] * aa[protein[1]])
+             + sum(k * 0.002 / aa[m] for m, k in n.items()) + L - 1
+             + 2 * L * kd / gtp + L * kd / atp)
+    bound = seen["Rr_0001"]
+    assert bound > 0
+    assert _rates_at(sim, {})["tl_0001"] == pytest.approx(bound * 10 / waits, rel=RTOL)
+    # the rate falls with GTP: at a tenth of it, the GTP term is ten times larger
+    i = sim.state_ids.index("M_gtp_c")
+    low = _rates_at(sim, {"M_gtp_c": float(x0[i]) / 10})["tl_0001"]
+    assert low == pytest.approx(bound * 10 / (waits + 18 * L * kd / gtp), rel=RTOL)
+
+
 def test_a_coupled_run_balances_what_translation_uses(coupled_model):
     """60 s of the hybrid (gene expression stochastic, metabolism as ODEs): GDP and
     alanine change only through translation in the fixture, so their changes equal
