@@ -66,7 +66,7 @@ def test_bad_parameters(decay, params, problem):
                                     r"\(its options: none\)"),
     ("ssa", {"foo": 1, "bar": 2}, r"unknown option\(s\) foo, bar for method 'ssa'"),
     ("hybrid", {"stochastc": "auto"}, r"unknown option\(s\) stochastc for method 'hybrid' "
-                                      r"\(its options: stochastic, communication_step\)"),
+                                      r"\(its options: stochastic, communication_step, spread\)"),
 ])
 def test_unknown_option(decay, method, options, problem):
     with pytest.raises(wc.SimulationError, match=problem):
