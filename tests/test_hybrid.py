@@ -15,15 +15,18 @@ N = 2000
 ODE_RTOL = 1e-6
 
 
+def _counts(initial) -> str:
+    """Species in molecule counts (hasOnlySubstanceUnits), from (id, initial) pairs."""
+    return "".join(
+        f'<species id="{s}" compartment="C" initialAmount="{v}" hasOnlySubstanceUnits='
+        '"true" boundaryCondition="false" constant="false"/>' for s, v in initial)
+
+
 def _model(coupled: bool) -> str:
     law = "<apply><times/><ci>lam</ci><apply><divide/><ci>S</ci><ci>S0</ci></apply></apply>"
     ref = '<modifierSpeciesReference species="S"/>'
     return sbml_model(
-        "".join(
-            f'<species id="{s}" compartment="C" initialAmount="{v}" hasOnlySubstanceUnits='
-            '"true" boundaryCondition="false" constant="false"/>'
-            for s, v in (("X", 0), ("S", S0), ("Q", 0))
-        ),
+        _counts((("X", 0), ("S", S0), ("Q", 0))),
         f"""<reaction id="birth" reversible="false">
           <listOfProducts><speciesReference species="X" stoichiometry="1" constant="true"/>
           </listOfProducts>{'<listOfModifiers>' + ref + '</listOfModifiers>' if coupled else ''}
@@ -297,11 +300,7 @@ KIN, KUSE = 20.0, 0.01
 def _feed_model() -> str:
     a0 = KIN / KUSE
     return sbml_model(
-        "".join(
-            f'<species id="{s}" compartment="C" initialAmount="{v}" hasOnlySubstanceUnits='
-            '"true" boundaryCondition="false" constant="false"/>'
-            for s, v in (("A", a0), ("P", 0))
-        ),
+        _counts((("A", a0), ("P", 0))),
         """<reaction id="feed" reversible="false">
           <listOfProducts><speciesReference species="A" stoichiometry="1" constant="true"/>
           </listOfProducts><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
