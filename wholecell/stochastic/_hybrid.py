@@ -95,10 +95,6 @@ class Plan:
         """The ODE states of the whole state ``x`` (frozen mode)."""
         return x[jnp.asarray(self.ode)]
 
-    def widen(self, r):
-        """The whole state's vector with ``r`` on the ODE states, zero elsewhere."""
-        return jnp.zeros(self.n_state, r.dtype).at[jnp.asarray(self.ode)].set(r)
-
 
 def ode_states(structure, stochastic) -> tuple[int, ...]:
     """The states an ODE reaction (``stochastic`` false) or a rate rule changes
