@@ -5,8 +5,9 @@ reaction or a rate rule changes (`_laws.ode_states`). Its right-hand side needs 
 those reactions' rates and the rate rules, so `OdePart` compiles a `Program` with just
 them as outputs (and what they depend on). The whole model's rate program would
 evaluate every stochastic propensity as well, on every stage of every step and, for a
-stiff solver, once per column of the Jacobian: in the coupled minimal cell that is
-3,480 rates to integrate ~150 metabolites from ~190 metabolic ones.
+stiff solver, once per column of the Jacobian: in the coupled minimal cell, 3,480 rates
+where the 148 metabolite states need the 175 metabolic ones. There the right-hand side
+went from 0.16 to 0.056 ms and its Jacobian from 22.7 to 2.2 ms.
 """
 
 from __future__ import annotations
