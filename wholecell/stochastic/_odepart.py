@@ -15,7 +15,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import sympy as sp
 
 from ..compiler._program import Program
 from ..sbml import _symbolic as S
@@ -30,44 +29,43 @@ class OdePart:
 
     def __init__(self, structure, mask):
         st = structure
-        L = st.layout
         stochastic = np.asarray(mask, dtype=bool)
         self.structure = st
         self.ode = np.flatnonzero(ode_states(st, stochastic)).astype(np.int32)
         if self.ode.size == 0:  # every reaction stochastic: the first state holds still
             self.ode = np.zeros(1, dtype=np.int32)
         where = {int(i): k for k, i in enumerate(self.ode)}
-        rxn = [r for r, s in enumerate(stochastic) if not s]
-        rxn_pos = {st.reaction_ids[r]: k for k, r in enumerate(rxn)}
-        rate_rules = sorted(L.rate_rules.items())
-        rr_states = {int(i) for i, _ in rate_rules}
-        entries = [e for e in L.stoich if e.reaction in rxn_pos and e.state not in rr_states]
-        var_coefs = sorted({e.coefficient for e in entries
-                            if isinstance(e.coefficient, sp.Symbol)}, key=str)
-        factors = sorted({e.factor for e in entries if e.factor is not None}, key=str)
-        outputs = ([S.symbol(st.reaction_ids[r]) for r in rxn] + [s for _, s in rate_rules]
-                   + var_coefs + factors)
-        self.program = self._program(L.run_defs, outputs, where) if outputs else None
-        self.n_rxn = len(rxn)
-        self.rr_y = np.array([where[int(i)] for i, _ in rate_rules], dtype=np.int32)
-        self.rr_pos = np.arange(len(rxn), len(rxn) + len(rate_rules), dtype=np.int32)
-        off = len(rxn) + len(rate_rules)
-        coef_pos = {c: off + k for k, c in enumerate(var_coefs)}
-        factor_pos = {f: off + len(var_coefs) + k for k, f in enumerate(factors)}
-        variable = np.array([isinstance(e.coefficient, sp.Symbol) for e in entries], bool)
-        self.e_y = np.array([where[int(e.state)] for e in entries], dtype=np.int32)
-        self.e_rxn = np.array([rxn_pos[e.reaction] for e in entries], dtype=np.int32)
-        sign = np.array([e.sign for e in entries], dtype=np.float64)
-        const = np.array([0.0 if v else float(e.coefficient)
-                          for e, v in zip(entries, variable, strict=True)], dtype=np.float64)
-        self.e_coef = sign * const
-        self.e_sign = sign
-        self.e_var = variable if variable.any() else None
-        self.e_var_pos = np.array([coef_pos.get(e.coefficient, 0) if v else 0
-                                   for e, v in zip(entries, variable, strict=True)], np.int32)
-        has_factor = np.array([e.factor is not None for e in entries], dtype=bool)
+        rxn = np.flatnonzero(~stochastic)
+        local = np.full(st.n_reactions, -1, dtype=np.int32)
+        local[rxn] = np.arange(rxn.size)
+        # the structure's stoichiometry entries of the ODE reactions (a rate rule's
+        # state takes the rule's value instead), and the rate program's outputs they read
+        sel = np.flatnonzero(~stochastic[st.e_rxn] & ~np.isin(st.e_state, st.rr_state))
+        outs = st.rhs_prog.outputs
+        var = st.e_var[sel]
+        has_factor = st.e_has_factor[sel]
+        var_coefs = sorted({outs[i] for i in st.e_var_pos[sel][var]}, key=str)
+        factors = sorted({outs[i] for i in st.e_factor_pos[sel][has_factor]}, key=str)
+        outputs = ([outs[r] for r in rxn] + [outs[i] for i in st.rr_pos] + var_coefs
+                   + factors)
+        self.program = (self._program(st.layout.run_defs, outputs, where) if outputs
+                        else None)
+        self.n_rxn = int(rxn.size)
+        self.rr_y = np.array([where[int(i)] for i in st.rr_state], dtype=np.int32)
+        self.rr_pos = np.arange(rxn.size, rxn.size + len(st.rr_state), dtype=np.int32)
+        pos = {s: rxn.size + len(st.rr_state) + k for k, s in enumerate(var_coefs + factors)}
+        self.e_y = np.array([where[int(i)] for i in st.e_state[sel]], dtype=np.int32)
+        self.e_rxn = local[st.e_rxn[sel]]
+        self.e_sign = st.e_sign[sel]
+        self.e_coef = self.e_sign * st.e_const[sel]
+        self.e_var = var if var.any() else None
+        self.e_var_pos = np.array([pos[outs[i]] if v else 0
+                                   for i, v in zip(st.e_var_pos[sel], var, strict=True)],
+                                  dtype=np.int32)
         self.e_factor = has_factor if has_factor.any() else None
-        self.e_factor_pos = np.array([factor_pos.get(e.factor, 0) for e in entries], np.int32)
+        self.e_factor_pos = np.array([pos[outs[i]] if f else 0 for i, f in
+                                      zip(st.e_factor_pos[sel], has_factor, strict=True)],
+                                     dtype=np.int32)
         self.N = None
         if (self.e_var is None and self.e_factor is None
                 and self.ode.size * max(self.n_rxn, 1) <= DENSE_LIMIT):

@@ -57,14 +57,10 @@ def polymerisation_formula(kcat: str, kd: str, counts: Mapping[str, str], length
 
 
 def polymerisation_rate(kcat: float, kd: float, counts: Mapping[str, int],
-                        pools: Mapping[str, float], first: tuple[str, str],
-                        cofactors: Mapping[str, tuple[float, float, float]] | None = None
-                        ) -> float:
-    """The same rate as a number (for checks): see `polymerisation_formula`;
-    ``cofactors`` maps a name to (uses per monomer, K, concentration)."""
+                        pools: Mapping[str, float], first: tuple[str, str]) -> float:
+    """The same rate as a number (for checks): see `polymerisation_formula`."""
     length = sum(counts.values())
     terms = sum(n * kd / pools[m] for m, n in counts.items())
-    terms += sum(per * length * k / y for per, k, y in (cofactors or {}).values())
     return kcat / (kd * kd / (pools[first[0]] * pools[first[1]]) + terms + length - 1)
 
 
