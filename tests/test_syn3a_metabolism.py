@@ -127,6 +127,28 @@ def test_choices_change_the_default_enzyme_and_the_carriers():
         (10 * 150 * C["pep"] - 4 * 150 * C["pyr"]), rel=RTOL)
 
 
+def test_a_balanced_equilibrium_sets_kf_over_kr_by_haldane():
+    """K_eq = kf/kr x K_f6p/K_g6p: the fixture's balanced table gives 0.36 for PGI
+    (sheet kf 800, kr 650, K_g6p 0.28, K_f6p 0.15 mM); sqrt(kf kr) is kept."""
+    ch = Choices(balanced_equilibria=("PGI",))
+    sim = wc.compile(wc.load_sbml(build_metabolism_sbml(FIXTURE, choices=ch)))
+    ratio, mean = 0.36 * 0.28 / 0.15, math.sqrt(800 * 650)
+    kf, kr = mean * math.sqrt(ratio), mean / math.sqrt(ratio)
+    assert _rates(sim)["R_PGI"] == pytest.approx(
+        _conv(P["0003"], kf, kr, [(C["g6p"], 0.28, 1)], [(C["f6p"], 0.15, 1)]), rel=RTOL)
+    # at f6p / g6p = K_eq the law is at rest
+    assert _conv(1.0, kf, kr, [(1.0, 0.28, 1)], [(0.36, 0.15, 1)]) == pytest.approx(
+        0.0, abs=1e-12)
+    assert "keq_R_PGI" in build_metabolism_sbml(FIXTURE, choices=ch)
+
+
+def test_balanced_equilibria_that_do_not_fit_are_named():
+    with pytest.raises(BuildError, match="R_LDH_L: the balanced table's equation"):
+        build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("LDH_L",)))
+    with pytest.raises(MinimalCellDataError, match="no balanced K_eq of PYK"):
+        build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("PYK",)))
+
+
 def test_sources_are_annotated():
     text = build_metabolism_sbml(FIXTURE)
     assert 'Central.csv row 4 (kcat reverse)' in text

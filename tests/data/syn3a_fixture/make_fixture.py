@@ -262,6 +262,17 @@ def metabolism(cf: Path, d4: Path) -> None:
     write_csv(cf / "initial_concentrations_csv" / "Protein_Metabolites.csv",
               ["Protein", "Metabolite IDs", "Reactions", "Subsystem"],
               [["P_0010", "ptsi,ptsi_P", "GLCpts0, GLCpts4", "Central"]])
+    balanced = HERE / "cell2022_cmeode" / "Central_AA_Zane_Balanced_direction_fixed_nounqATP.tsv"
+    balanced.parent.mkdir(exist_ok=True)
+    balanced.write_text("\n".join([
+        "!!SBtab TableType='Reaction' (the layout of the 2022 parameter-balanced table)",
+        "!ID\tName\tReactionFormula\tKineticLaw",
+        "R_PGI\tPGI\tM_g6p_c <=> M_f6p_c\t(law)",
+        "R_LDH_L\tLDH_L\tM_lac__L_c + M_nad_c <=> M_pyr_c + M_nadh_c\t(law)",
+        "!ID\tQuantity\tValue\tUnit",
+        "keq_R_PGI_R_PGI\tkeq_R_PGI\t0.36\t\tlocal parameter",
+        "keq_R_LDH_L_R_LDH_L\tkeq_R_LDH_L\t2e-4\t\tlocal parameter",
+        ""]))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ METABOLISM_FILES = {
     "binding": f"{CF}/kinetic_params_csv/Non-Random-Binding_Reactions.csv",
     "medium": f"{CF}/initial_concentrations_csv/Simulation_Medium.csv",
     "protein_metabolites": f"{CF}/initial_concentrations_csv/Protein_Metabolites.csv",
+    "balanced_2022": "cell2022_cmeode/Central_AA_Zane_Balanced_direction_fixed_nounqATP.tsv",
 }
 #: water and protons: held fixed, left out of the stoichiometry and the rate laws
 FIXED_SPECIES = frozenset({"M_h_c", "M_h2o_c", "M_h_e", "M_h2o_e"})
@@ -217,3 +218,30 @@ def read_metabolism(folder: str | Path) -> MetabolicTables:
             if sid and not sid.startswith("M_"):
                 mt.carriers[sid] = (locus, sid.endswith("_P"), f"{rel} row {i}")
     return mt
+
+
+def balanced_equilibria(folder: Path, names) -> dict[str, tuple[Number, str]]:
+    """name -> (K_eq, equation) of each reaction ``names`` in the 2022 well-stirred model's
+    parameter-balanced central-metabolism table (SBtab: an equation row per reaction and
+    a ``keq_R_<name>`` row per equilibrium constant)."""
+    rel = METABOLISM_FILES["balanced_2022"]
+    path = folder / rel
+    if not path.exists():
+        raise MinimalCellDataError(f"minimal-cell data: {rel} is missing under {folder}")
+    keq: dict[str, Number] = {}
+    equation: dict[str, str] = {}
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        cells = line.split("\t")
+        if len(cells) < 3:
+            continue
+        if cells[0].startswith("R_") and "<=>" in cells[2]:
+            equation[cells[0].removeprefix("R_")] = cells[2]
+        elif cells[1].startswith("keq_R_"):
+            name = cells[1].removeprefix("keq_R_")
+            keq[name] = Number(float(cells[2]), "", f"{rel} row {i} ({cells[1]})")
+    out = {}
+    for name in names:
+        if name not in keq or name not in equation:
+            raise MinimalCellDataError(f"minimal-cell data: {rel} has no balanced K_eq of {name}")
+        out[name] = (keq[name], equation[name])
+    return out

@@ -24,10 +24,17 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._metabolic_tables import METABOLISM_FILES, BindingReaction, MetabolicTables, read_metabolism
+from ._metabolic_tables import (
+    METABOLISM_FILES,
+    BindingReaction,
+    EnzymeReaction,
+    MetabolicTables,
+    balanced_equilibria,
+    read_metabolism,
+)
 from ._ratelaws import N_A, convenience_formula, real
-from ._tables import FILES, MinimalCellDataError, Tables, read_tables
-from ._writer import LIPIDS, BuildError, Choices, _Writer
+from ._tables import FILES, MinimalCellDataError, Number, Tables, read_tables
+from ._writer import LIPIDS, PENTOSE_PHOSPHATE, BuildError, Choices, _Writer
 
 
 def build_metabolism_sbml(data: str | Path | None = None, *,
@@ -166,11 +173,19 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         return sid if sid.endswith("_e") else f"({sid} * mM_per_count)"
 
     made: set[str] = set()
+    names = ch.balanced_equilibria
+    if names is None:
+        present = {r.id.removeprefix("R_") for r in mt.reactions}
+        names = tuple(n for n in PENTOSE_PHOSPHATE if n in present)
+    keqs = balanced_equilibria(t.folder, names) if names else {}
     for r in mt.reactions:
         name = r.id.removeprefix("R_")
         enzyme = _enzyme(w, t, r.enzyme, r.gpr, proteins, made, ch, r.id)
-        w.parameter(f"kf_{name}", r.kcat_f.value, r.kcat_f.source)
-        w.parameter(f"kr_{name}", r.kcat_r.value, r.kcat_r.source)
+        kf, kr = r.kcat_f, r.kcat_r
+        if name in keqs:
+            kf, kr = _balanced_kcats(r, *keqs.pop(name))
+        w.parameter(f"kf_{name}", kf.value, kf.source)
+        w.parameter(f"kr_{name}", kr.value, kr.source)
         terms = []
         for side in (r.reactants, r.products):
             terms.append({})
@@ -185,10 +200,36 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         enzymes = [i for i in re.findall(r"\bP_\w+", enzyme) if w.m.getSpecies(i) is not None]
         w.reaction(r.id, _inside(r.reactants), _inside(r.products), law,
                    _medium_of(r) + enzymes, reversible=r.kcat_r.value > 0)
+    if keqs:
+        raise BuildError(f"syn3a builder: choice balanced_equilibria names {sorted(keqs)}, "
+                         "which are not enzymatic reactions of the network")
     for b in mt.bindings:
         w.reaction(b.id, _inside(b.reactants), _inside(b.products), _binding_law(w, b, conc),
                    _medium_of(b), reversible=b.law != "uptake")
     return inside
+
+
+def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str) -> tuple[Number, Number]:
+    """kf, kr of ``r`` whose Haldane equilibrium constant is ``keq``, keeping sqrt(kf kr).
+
+    ``equation`` is the 2022 table's; it must have the network's direction, and as many
+    substrates as products (K_eq without units)."""
+    left, right = (sorted(re.findall(r"M_\w+", side)) for side in equation.split("<=>"))
+    if (left, right) != (sorted(r.reactants), sorted(r.products)):
+        raise BuildError(f"syn3a builder: {r.id}: the balanced table's equation "
+                         f"'{equation}' is not the network's direction")
+    if sum(r.reactants.values()) != sum(r.products.values()):
+        raise BuildError(f"syn3a builder: {r.id}: a balanced K_eq needs as many substrates "
+                         "as products")
+    km = {s: r.km[s].value for s in (*r.reactants, *r.products)}
+    ratio = keq.value * math.prod(km[s] ** n for s, n in r.reactants.items()) / math.prod(
+        km[s] ** n for s, n in r.products.items())  # kf / kr
+    mean = math.sqrt(r.kcat_f.value * r.kcat_r.value)
+    why = (f"choice balanced_equilibria: sqrt(kf kr) of {r.kcat_f.source} and "
+           f"{r.kcat_r.source}, kf/kr from K_eq = {keq.value:g} ({keq.source}) and the "
+           "Michaelis constants (Haldane)")
+    return (Number(mean * math.sqrt(ratio), "1/s", why),
+            Number(mean / math.sqrt(ratio), "1/s", why))
 
 
 def add_metabolite(w: _Writer, t: Tables, sid: str, count_per_mM: float) -> None:

@@ -25,6 +25,10 @@ class BuildError(WholecellError, ValueError):
     """The tables do not make a model (a gene without counts, an empty complex, ...)."""
 
 
+#: the non-oxidative pentose phosphate reactions (`Choices.balanced_equilibria`)
+PENTOSE_PHOSPHATE = ("TALA", "TKT1", "TKT2", "RPE", "RPI")
+
+
 @dataclass(frozen=True)
 class Choices:
     """Values the builder uses where the tables differ from the published simulations.
@@ -48,6 +52,14 @@ class Choices:
         pts_phosphorylated: the phosphorylated share of each PTS carrier at birth (the
             well-stirred model's protein_metabolites_frac.csv gives 0.95 for ptsI, ptsH
             and crr; ptsG, not listed there, takes the same).
+        balanced_equilibria: reactions whose forward and reverse kcat are set so that
+            the convenience law's equilibrium constant (Haldane: kf/kr times the
+            products' over the substrates' Michaelis constants) is the 2022 model's
+            parameter-balanced one, keeping sqrt(kf kr). The sheet's values for the
+            non-oxidative pentose phosphate reactions imply equilibria ~1e4 towards
+            ribose 5-phosphate, which pile pentoses and PRPP up, trap the phosphate and
+            block nucleoside salvage. None: those of `PENTOSE_PHOSPHATE` in the
+            network; empty: the sheet's kcats everywhere.
     """
 
     ribosome_binding: float = 8.9e4
@@ -60,6 +72,7 @@ class Choices:
     radius_nm: float = 200.0
     default_enzyme_count: float | None = None
     pts_phosphorylated: float = 0.95
+    balanced_equilibria: tuple[str, ...] | None = None
 
 
 class _Writer:
