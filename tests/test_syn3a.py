@@ -320,6 +320,19 @@ def test_coupled_translation_waits_for_gtp_and_atp(coupled_model):
     assert low == pytest.approx(bound * 10 / (waits + 18 * L * kd / gtp), rel=RTOL)
 
 
+def test_coupled_polymerisation_stops_short_of_an_empty_pool(coupled_model):
+    """A firing takes its whole template's monomers, so it fires only while each pool
+    holds them: translation of 0001 needs 2 L GTP, transcription its U count."""
+    sim = wc.compile(coupled_model)
+    seq, genes = _genbank()
+    n_res = len(genes["0001"][3])
+    n_u = Counter(_transcript(seq, *genes["0001"][:3]))["U"]
+    assert _rates_at(sim, {"M_gtp_c": 2 * n_res})["tl_0001"] > 0
+    assert _rates_at(sim, {"M_gtp_c": 2 * n_res - 1})["tl_0001"] == 0
+    assert _rates_at(sim, {"M_utp_c": n_u, "Gb_0001": 1})["tx_0001"] > 0
+    assert _rates_at(sim, {"M_utp_c": n_u - 1, "Gb_0001": 1})["tx_0001"] == 0
+
+
 def test_a_coupled_run_balances_what_translation_uses(coupled_model):
     """60 s of the hybrid (gene expression stochastic, metabolism as ODEs): GDP and
     alanine change only through translation in the fixture, so their changes equal

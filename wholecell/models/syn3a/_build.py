@@ -56,6 +56,22 @@ def _length(w: _Writer, prefix: str, counts: dict[str, int]) -> str:
     return f"len_{prefix}"
 
 
+def _while_enough(law: str, needs: dict[str, str]) -> str:
+    """``law`` while every species of ``needs`` holds at least its formula's count, else
+    0: a firing takes its whole template's monomers at once and must not drive a pool
+    below zero (the polymerisation law only slows as a pool empties)."""
+    if not needs:
+        return law
+    enough = " && ".join(f"{s} >= {n}" for s, n in sorted(needs.items()))
+    return f"piecewise({law}, {enough}, 0.0)"
+
+
+def _unused(needs: dict[str, str], uses: dict[str, float]) -> list[str]:
+    """The pools a guard reads that the template does not use (a count of 0): modifiers,
+    so that every template's law keeps one shape."""
+    return sorted(set(needs) - set(uses))
+
+
 def _sum(ids: Sequence[str]) -> str:
     return " + ".join(ids) if ids else "0"
 
@@ -212,9 +228,9 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
                 start = t.complex_counts["Ribosome"].value / n_op
                 rrna[kind].append(f"R_{L}")
             w.species(f"R_{L}", start, t.complex_counts["Ribosome"].source if kind else None)
-        tx = polymerisation_formula(
-            kcat, "KD_tx", _counts(w, f"tx_{L}", g.rna), _length(w, f"tx_{L}", g.rna),
-            nt_pool, g.first)
+        tx_counts = _counts(w, f"tx_{L}", g.rna)
+        tx = polymerisation_formula(kcat, "KD_tx", tx_counts, _length(w, f"tx_{L}", g.rna),
+                                    nt_pool, g.first)
         free_genes = f"max(G_{L} - Gb_{L}, 0)"
         w.reaction(f"tx_bind_{L}", {}, {f"Gb_{L}": 1},
                    binding_formula(kbind, "max(RNAP_free, 0)", free_genes, "cell"), [f"G_{L}"])
@@ -222,28 +238,32 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
         if coupled:  # the NTPs of the transcript; one PPi per nucleotide added
             uses = {f"M_{POOL_IDS[NTP[b]]}": n for b, n in g.rna.items() if n}
             makes = {"M_ppi_c": g.length}
+        needs = ({f"M_{POOL_IDS[NTP[b]]}": tx_counts[b] for b in g.rna} if coupled else {})
         w.reaction(f"tx_{L}", {f"Gb_{L}": 1, **uses}, {f"R_{L}": 1, **makes},
-                   f"({tx}) * Gb_{L}")
+                   _while_enough(f"({tx}) * Gb_{L}", needs), _unused(needs, uses))
         if g.kind == "mRNA":
             aa = {a: g.protein.get(a, 0) for a in AMINO_ACIDS}
             # coupled: elongation also waits for its 2 GTP and charging's ATP per residue
             energy = ({"GTP_mM": (2.0, "KD_tl_ntp"), "ATP_mM": (1.0, "KD_tl_ntp")}
                       if coupled else None)
-            tl = polymerisation_formula("kcat_tl", "KD_tl", _counts(w, f"tl_{L}", aa),
-                                        _length(w, f"tl_{L}", aa), aa_pool, g.first_aa,
-                                        energy)
+            tl_counts, tl_len = _counts(w, f"tl_{L}", aa), _length(w, f"tl_{L}", aa)
+            tl = polymerisation_formula("kcat_tl", "KD_tl", tl_counts, tl_len, aa_pool,
+                                        g.first_aa, energy)
             w.reaction(f"tl_bind_{L}", {f"R_{L}": 1}, {f"Rr_{L}": 1},
                        binding_formula("kbind_ribosome", "max(ribosome_free, 0)", f"R_{L}",
                                        "cell"))
-            uses, makes = ({}, {})
+            uses, makes, needs = ({}, {}, {})
             if coupled:  # amino acids; charging ATP -> AMP + PPi, elongation 2 GTP
+                needs = {f"M_{AA_POOLS[a]}": tl_counts[a] for a in AMINO_ACIDS}
+                needs.update({"M_atp_c": tl_len, "M_gtp_c": f"2.0 * {tl_len}"})
                 n_aa = g.protein_length
                 uses = {f"M_{AA_POOLS[a]}": n for a, n in g.protein.items() if n}
                 uses.update({"M_atp_c": n_aa, "M_gtp_c": 2 * n_aa})
                 makes = {"M_amp_c": n_aa, "M_ppi_c": n_aa, "M_gdp_c": 2 * n_aa,
                          "M_pi_c": 2 * n_aa}
             w.reaction(f"tl_{L}", {f"Rr_{L}": 1, **uses},
-                       {f"R_{L}": 1, f"P_{L}": 1, **makes}, f"({tl}) * Rr_{L}")
+                       {f"R_{L}": 1, f"P_{L}": 1, **makes},
+                       _while_enough(f"({tl}) * Rr_{L}", needs), _unused(needs, uses))
             w.reaction(f"deg_bind_{L}", {f"R_{L}": 1}, {f"Rd_{L}": 1},
                        binding_formula("kbind_degradosome", "max(degradosome_free, 0)",
                                        f"R_{L}", "cell"))
@@ -328,20 +348,24 @@ def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
             if sum(comp.values()) < 2:
                 comp = {"A": 1, "C": 0, "G": 0, "T": 1}
             first = genome.sequence[lo - 1: lo + 1] if hi > lo else "AT"
-            law = polymerisation_formula("kcat_rep", "KD_rep", _counts(w, ident, comp),
+            rep_counts = _counts(w, ident, comp)
+            law = polymerisation_formula("kcat_rep", "KD_rep", rep_counts,
                                          _length(w, ident, comp),
                                          {b: f"{DNTP[b]}_mM" for b in "ACGT"},
                                          (first[0], first[1]))
             w.parameter(f"step_{ident}", step, "the fork's segment number")
-            uses = {}
+            uses, needs = {}, {}
             if coupled and hi >= lo:  # both strands: each base and its complement
                 at, gc = comp["A"] + comp["T"], comp["G"] + comp["C"]
                 uses = {f"M_{POOL_IDS[d]}": n for d, n in (("dATP", at), ("dTTP", at),
                                                            ("dGTP", gc), ("dCTP", gc)) if n}
                 products = {**products, "M_ppi_c": 2 * (at + gc)}
-            w.reaction(ident, uses, products,
-                       f"({law}) * piecewise(1.0, fork_{fork} == step_{ident}, 0.0)",
-                       [f"fork_{fork}"])
+                pair = {"dATP": "AT", "dTTP": "AT", "dGTP": "GC", "dCTP": "GC"}
+                needs = {f"M_{POOL_IDS[d]}": f"{rep_counts[b[0]]} + {rep_counts[b[1]]}"
+                         for d, b in pair.items()}
+            w.reaction(ident, uses, products, _while_enough(
+                f"({law}) * piecewise(1.0, fork_{fork} == step_{ident}, 0.0)", needs),
+                [f"fork_{fork}", *_unused(needs, uses)])
             if g is not None:
                 pos = g.end if fork == "cw" else g.start
             step += 1
