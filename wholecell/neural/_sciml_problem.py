@@ -32,9 +32,11 @@ import sympy as sp
 from jax.flatten_util import ravel_pytree
 
 from .._errors import SciMLError, UnsupportedSciMLError
+from ..petab._errors import PetabError, UnsupportedPetabError
 from ..petab._math import lower, names_in, parse
 from ..petab._noise import nll
 from ..petab._parameters import SCALES
+from ..petab._v2 import noise_model
 from ..sbml._sbml_import import load_sbml
 from ..solve._compiled import compile as compile_model
 from ._sciml_tables import Entity, SciMLTables, read_tables
@@ -178,11 +180,18 @@ class SciMLProblem:
         self.observables = {}
         for _, row in t.observables.iterrows():
             oid = row["observableId"]
+            try:  # PEtab v2's log-normal / log-laplace, as wc.petab reads them
+                transform, dist = noise_model(row.get("noiseDistribution", ""),
+                                              row.get("observableTransformation", ""),
+                                              f"observable '{oid}'")
+            except UnsupportedPetabError as err:
+                raise UnsupportedSciMLError(err.feature, oid) from err
+            except PetabError as err:
+                raise SciMLError(str(err)) from err
             self.observables[oid] = (
                 parse(row["observableFormula"], f"observable '{oid}'"),
                 parse(row["noiseFormula"], f"noise of '{oid}'"),
-                row.get("observableTransformation", "lin") or "lin",
-                row.get("noiseDistribution", "normal") or "normal",
+                transform, dist,
             )
         m = t.measurements
         for col in ("observableParameters", "noiseParameters"):

@@ -1,8 +1,10 @@
 """The files of a PEtab SciML problem: the PEtab v2 tables, the networks and their arrays.
 
-Reads ``problem.yaml`` (``format_version`` 2, extension ``sciml``), the experiments,
-conditions, observables, measurements, parameters, mapping and hybridization tables,
-each network's YAML and the HDF5 array files. What the tables mean is `_sciml_problem`'s.
+Reads ``problem.yaml`` (``format_version`` 2, extension ``sciml``): the experiments,
+conditions, observables, measurements, parameters and mapping tables as `wc.petab` reads
+any PEtab v2 problem (`wholecell.petab._files.read_v2_files`), then the hybridization
+table, each network's YAML and the HDF5 array files. What the tables mean is
+`_sciml_problem`'s.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .._errors import SciMLError, UnsupportedSciMLError
+from ..petab._errors import PetabError, UnsupportedPetabError
+from ..petab._files import read_listed, read_v2_files
 from ._sciml_arrays import read_array_file
 from ._sciml_network import Network, load_network, read_yaml
 
@@ -77,18 +81,6 @@ class SciMLTables:
     net_inputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _table(root: Path, files: list[str] | str | None, what: str) -> pd.DataFrame:
-    if not files:
-        return pd.DataFrame()
-    files = [files] if isinstance(files, str) else files
-    try:
-        frames = [pd.read_csv(root / f, sep="\t", dtype=str, keep_default_na=False)
-                  for f in files]
-    except OSError as err:
-        raise SciMLError(f"cannot read the {what} table: {err}") from None
-    return pd.concat(frames, ignore_index=True)
-
-
 def read_tables(path: str | Path) -> SciMLTables:
     """Read a PEtab SciML problem from its ``problem.yaml``."""
     path = Path(path)
@@ -101,13 +93,12 @@ def read_tables(path: str | Path) -> SciMLTables:
     if sciml is None:
         raise SciMLError(f"{path}: no 'sciml' extension; load it with wc.petab.load")
     root = path.parent
-    models = spec.get("model_files") or {}
-    if len(models) != 1:
-        raise UnsupportedSciMLError(f"{len(models)} model files", path.name,
-                                    "one SBML model is supported")
-    (model,) = models.values()
-    if model.get("language", "sbml") != "sbml":
-        raise UnsupportedSciMLError(f"model language {model['language']}", path.name)
+    try:  # the PEtab v2 files, as wc.petab reads them
+        files = read_v2_files(path, spec)
+    except UnsupportedPetabError as err:
+        raise UnsupportedSciMLError(err.feature, path.name) from err
+    except PetabError as err:
+        raise SciMLError(str(err)) from err
     nets = {}
     for net_id, entry in (sciml.get("neural_networks") or {}).items():
         if str(entry.get("format", "YAML")).upper() != "YAML":
@@ -121,20 +112,19 @@ def read_tables(path: str | Path) -> SciMLTables:
         params, inputs = read_array_file(root / f)
         net_params.update(params)
         net_inputs.update(inputs)
-    mapping_df = _table(root, spec.get("mapping_files"), "mapping")
     mapping = {}
-    for _, row in mapping_df.iterrows():
+    for _, row in files.mapping.iterrows():
         entity = parse_entity(row["modelEntityId"], nets)
         if entity is not None:
             mapping[row["petabEntityId"]] = entity
-    hyb = _table(root, sciml.get("hybridization_files"), "hybridization")
+    try:
+        hyb = read_listed(root, sciml.get("hybridization_files"))
+    except PetabError as err:
+        raise SciMLError(str(err)) from err
     return SciMLTables(
-        root=root, sbml=root / model["location"],
-        experiments=_table(root, spec.get("experiment_files"), "experiments"),
-        conditions=_table(root, spec.get("condition_files"), "conditions"),
-        observables=_table(root, spec.get("observable_files"), "observables"),
-        measurements=_table(root, spec.get("measurement_files"), "measurements"),
-        parameters=_table(root, spec.get("parameter_files"), "parameters"),
+        root=root, sbml=files.sbml, experiments=files.experiments,
+        conditions=files.conditions, observables=files.observables,
+        measurements=files.measurements, parameters=files.parameters,
         hybridization=dict(zip(hyb.get("targetId", []), hyb.get("targetValue", []),
                                strict=True)),
         mapping=mapping, nets=nets, net_params=net_params, net_inputs=net_inputs,

@@ -19,15 +19,18 @@ def petab_available() -> bool:
     return True
 
 
-def lint_messages(yaml_file: Path) -> list[str]:
-    """The errors the ``petab`` library finds in the PEtab v1 problem ``yaml_file``
-    (reading it, then `petab.v1.lint.lint_problem`); empty when it finds none.
+def lint_messages(yaml_file: Path, version: int = 1) -> list[str]:
+    """The errors the ``petab`` library finds in the PEtab problem ``yaml_file`` (v1:
+    reading it, then `petab.v1.lint.lint_problem`; v2: `petab.v2.lint.lint_problem`);
+    empty when it finds none.
 
     Raises:
         PetabError: the ``petab`` library is not installed.
     """
     if not petab_available():
         raise PetabError("linting needs the petab library: pip install 'wholecell[petab]'")
+    if version >= 2:
+        return _lint_v2(yaml_file)
     import petab.v1 as petab
     from petab.v1.lint import lint_problem
 
@@ -56,3 +59,16 @@ def lint_messages(yaml_file: Path) -> list[str]:
     if failed and not messages:
         messages.append("petab.v1.lint.lint_problem reported errors")
     return messages
+
+
+def _lint_v2(yaml_file: Path) -> list[str]:
+    from petab.v2.lint import ValidationIssueSeverity, lint_problem
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            issues = lint_problem(str(yaml_file))
+    except Exception as err:  # the library could not even read it: that is its verdict
+        return [f"{type(err).__name__}: {err}"]
+    return list(dict.fromkeys(i.message for i in issues
+                              if i.level >= ValidationIssueSeverity.ERROR))

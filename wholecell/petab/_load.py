@@ -25,7 +25,11 @@ def load(
     sensitivities: str = "auto",
     preeq_method: str = "newton",
 ) -> PetabProblem:
-    """Load a PEtab (v1) problem and build its objective.
+    """Load a PEtab problem (format version 1 or 2) and build its objective.
+
+    A v2 problem is translated into the v1 form the objective reads: an experiment of one
+    period at time 0, optionally after a pre-equilibration at ``-inf``; its parameters on
+    the linear scale, priors truncated to the bounds (`_v2` lists what is refused).
 
     Arguments:
         problem: the PEtab YAML file, or a folder holding one.
@@ -44,8 +48,8 @@ def load(
             makes more than three batches (each batch compiles separately).
         lint: check the problem with the ``petab`` library first (its
             ``lint_problem``), so that a malformed problem is refused with the library's
-            messages. None (the default): when the library is installed (``pip install
-            'wholecell[petab]'``).
+            messages (its v2 linter for a v2 problem). None (the default): when the
+            library is installed (``pip install 'wholecell[petab]'``).
         sensitivities: how ``prob.value_and_grad`` (and so ``wc.fit``) differentiates:
             ``"forward"`` (one tangent per parameter, batched through the plain solves),
             ``"adjoint"`` (reverse mode through checkpointed solves, for many
@@ -69,7 +73,7 @@ def load(
     """
     tables = read_tables(problem)
     if lint or (lint is None and petab_available()):
-        messages = lint_messages(tables.yaml)
+        messages = lint_messages(tables.yaml, tables.version)
         if messages:
             shown = "; ".join(messages[:5]) + (f"; … ({len(messages)} in all)"
                                                if len(messages) > 5 else "")

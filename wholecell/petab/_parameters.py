@@ -53,6 +53,7 @@ class Prior:
     a: float
     b: float
     index: int  # position among the estimated parameters
+    log_mass: float = 0.0  # log of its mass within the bounds (PEtab v2 truncates there)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,40 @@ class ParameterTable:
         for pr in self.priors:
             s = theta[pr.index]
             x = from_scale(s, self.scales[est[pr.index]])
-            total = total + _prior_nll(pr, s, x)
+            total = total + _prior_nll(pr, s, x) + pr.log_mass
         return total
+
+
+def _cdf(kind: str, a: float, b: float, x: float) -> float:
+    """The cumulative distribution of a (log-)normal or (log-)Laplace prior at ``x``."""
+    if kind in ("logNormal", "logLaplace"):
+        if x <= 0:
+            return 0.0
+        kind, x = kind[3:].lower(), math.log(x)
+    if kind == "normal":
+        return 0.5 * math.erfc(-(x - a) / (b * math.sqrt(2.0)))
+    z = (x - a) / b
+    return 0.5 * math.exp(z) if z < 0 else 1.0 - 0.5 * math.exp(-z)
+
+
+def truncated(kind: str, a: float, b: float, lower: float, upper: float
+              ) -> tuple[float, float, float]:
+    """(a, b, log mass) of a prior truncated to [lower, upper], as PEtab v2 defines its
+    priors: a uniform prior's interval is cut to the bounds; another prior keeps its
+    parameters and is divided by its mass within them.
+
+    Raises:
+        PetabError: the prior has no mass within the bounds.
+    """
+    if kind == "uniform":
+        a, b = max(a, lower), min(b, upper)
+        mass = 1.0 if b > a else 0.0
+    else:
+        mass = _cdf(kind, a, b, upper) - _cdf(kind, a, b, lower)
+    if not mass > 0:
+        raise PetabError(f"a {kind} prior ({a}, {b}) has no mass between the bounds "
+                         f"{lower} and {upper}")
+    return a, b, math.log(mass)
 
 
 def _prior_nll(pr: Prior, s, x):
@@ -111,8 +144,13 @@ def _prior_nll(pr: Prior, s, x):
     raise UnsupportedPetabError(f"objective prior '{pr.kind}'")
 
 
-def read_parameters(df: pd.DataFrame) -> ParameterTable:
+def read_parameters(df: pd.DataFrame, truncate: bool = False) -> ParameterTable:
     """The `ParameterTable` of a PEtab parameter table.
+
+    Arguments:
+        df: the table (v1 columns).
+        truncate: whether the objective priors are truncated to the bounds (PEtab v2,
+            see `truncated`; only linear-scale priors, the ones v2 has).
 
     Raises:
         PetabError: a malformed row (unknown scale, bad number, duplicate id).
@@ -147,7 +185,15 @@ def read_parameters(df: pd.DataFrame) -> ParameterTable:
             if len(pars) != 2:
                 raise PetabError(f"{where}: objectivePriorParameters needs two numbers")
             a, b = (_float(x, where) for x in pars)
-            priors.append(Prior(kind, a, b, sum(est) - 1))
+            log_mass = 0.0
+            if truncate:
+                if kind.startswith("parameterScale"):
+                    raise UnsupportedPetabError(f"a truncated {kind} prior", where)
+                try:
+                    a, b, log_mass = truncated(kind, a, b, lo[-1], hi[-1])
+                except PetabError as err:
+                    raise PetabError(f"{where}: {err}") from None
+            priors.append(Prior(kind, a, b, sum(est) - 1, log_mass))
     return ParameterTable(
         ids=tuple(ids),
         scales=tuple(scales),

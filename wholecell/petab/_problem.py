@@ -14,13 +14,13 @@ from ..solve._compiled import compile as compile_model
 from ..solve._plan import choose_solver
 from ._conditions import build_conditions
 from ._errors import PetabError, UnsupportedPetabError
+from ._files import Tables
 from ._hierarchical import HierarchicalObjective
 from ._math import lower, names_in
 from ._measurements import plan_observables, plan_simulations
 from ._noise import nll, weighted_residuals
 from ._parameters import read_parameters, to_scale
 from ._steady import PREEQ_METHODS, PREEQ_TIME, steady_states
-from ._tables import Tables
 
 #: how `PetabProblem.value_and_grad` differentiates: ``"forward"`` sensitivities (a
 #: tangent per parameter, batched), ``"adjoint"`` (reverse mode through checkpointed
@@ -74,7 +74,7 @@ class PetabProblem:
         self.tables = tables
         self.name = tables.name
         self.sim: CompiledModel = compile_model(load_sbml(str(tables.sbml)))
-        self.table = read_parameters(tables.parameters)
+        self.table = read_parameters(tables.parameters, truncate=tables.version >= 2)
         est = self.table.estimated_index
         self.parameter_ids = tuple(self.table.ids[i] for i in est)
         self.scales = tuple(self.table.scales[i] for i in est)

@@ -1,14 +1,16 @@
-"""Read a PEtab v1 problem: the YAML file and its tab-separated tables."""
+"""Read a PEtab problem: the YAML file and its tab-separated tables (v1 here, v2 through
+`_v2`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from ._errors import PetabError, UnsupportedPetabError
+from ._files import Tables, read_table, read_v2_files
+from ._v2 import tables_from_v2
 
 _REQUIRED = {
     "parameters": ("parameterId", "parameterScale", "lowerBound", "upperBound", "nominalValue",
@@ -19,34 +21,12 @@ _REQUIRED = {
 }
 
 
-@dataclass(frozen=True)
-class Tables:
-    """The parsed tables of one PEtab problem (pandas frames, ids as strings)."""
-
-    name: str
-    sbml: Path
-    parameters: pd.DataFrame
-    measurements: pd.DataFrame
-    observables: pd.DataFrame
-    conditions: pd.DataFrame
-    yaml: Path | None = None  # the problem's YAML file
-
-
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise PetabError(f"cannot read PEtab table '{path}': {err}") from err
-    df.columns = [c.strip() for c in df.columns]
-    return df.apply(lambda col: col.str.strip())
-
-
 def _concat(dirname: Path, files, kind: str) -> pd.DataFrame:
     if not files:
         raise PetabError(f"the PEtab problem lists no {kind} file")
     if isinstance(files, str):
         files = [files]
-    frames = [_read(dirname / f) for f in files]
+    frames = [read_table(dirname / f) for f in files]
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     missing = [c for c in _REQUIRED[kind] if c not in df.columns]
     if missing:
@@ -58,20 +38,21 @@ def read_tables(problem: str | Path) -> Tables:
     """Read the PEtab problem whose YAML file is ``problem``.
 
     Arguments:
-        problem: path of the PEtab YAML file (format version 1), or of a folder holding
-            one (``<folder>/<folder name>.yaml`` preferred).
+        problem: path of the PEtab YAML file (format version 1 or 2), or of a folder
+            holding one (``<folder>/<folder name>.yaml``, then ``problem.yaml``, preferred).
 
     Returns:
-        The `Tables`.
+        The `Tables`, in v1 form also for a v2 problem (see `_v2.tables_from_v2`).
 
     Raises:
         PetabError: a file is missing or unreadable, or a required column is absent.
-        UnsupportedPetabError: not PEtab v1, or several models or sub-problems.
+        UnsupportedPetabError: neither PEtab v1 nor v2, several models or sub-problems,
+            or a v2 construct that has no v1 form (`_v2.tables_from_v2`).
     """
     path = Path(problem)
     if path.is_dir():
-        named = path / f"{path.name}.yaml"
-        found = [named] if named.exists() else sorted(path.glob("*.yaml"))
+        named = [path / f"{path.name}.yaml", path / "problem.yaml"]  # v1's and v2's names
+        found = [f for f in named if f.exists()] or sorted(path.glob("*.yaml"))
         if not found:
             raise PetabError(f"no PEtab YAML file in '{path}'")
         path = found[0]
@@ -79,9 +60,14 @@ def read_tables(problem: str | Path) -> Tables:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise PetabError(f"cannot read PEtab YAML '{path}': {err}") from err
+    if not isinstance(spec, dict):
+        raise PetabError(f"PEtab YAML '{path}' is not a mapping of keys to values")
     version = str(spec.get("format_version", ""))
+    if version.startswith("2"):
+        return tables_from_v2(read_v2_files(path, spec))
     if not version.startswith("1"):
-        raise UnsupportedPetabError(f"PEtab format version {version}", "only v1 is supported")
+        raise UnsupportedPetabError(f"PEtab format version {version}",
+                                    "versions 1 and 2 are supported")
     probs = spec.get("problems") or []
     if len(probs) != 1:
         raise UnsupportedPetabError("several sub-problems in one YAML file", str(path))
