@@ -14,8 +14,10 @@ the rates at the reported state):
 
 Each drain is ``rate * s / (s + 100)`` on its substrate's count ``s``, so it stops at
 an empty pool instead of driving it negative. Each case runs 0 to ``--minutes``
-(rodas5, rtol 1e-4, atol 1e-2) and reports ATP, GTP, UTP and Pi (mM). Writes the block
-``syn3a-supply`` of benchmarks/RESULTS.md.
+(rodas5, rtol 1e-4, atol 1e-2) twice: with the builder's default (the pentose phosphate
+reactions at the 2022 model's balanced equilibria, `Choices.balanced_equilibria`) and
+with the sheet's kcats for them. It reports ATP, GTP, UTP, CTP, Pi, ribose 5-phosphate,
+PRPP and uracil (mM). Writes the block ``syn3a-supply`` of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 
 import wholecell as wc
 from benchmarks._common import machine, versions, write_section
-from wholecell.models.syn3a import build_metabolism_sbml, default_folder
+from wholecell.models.syn3a import Choices, build_metabolism_sbml, default_folder
 
 AMINO_ACIDS = ("ala__L", "arg__L", "asn__L", "asp__L", "cys__L", "gln__L", "glu__L", "gly",
                "his__L", "ile__L", "leu__L", "lys__L", "met__L", "phe__L", "pro__L",
@@ -48,7 +50,8 @@ CASES = {
     "translation + transcription - degradation": TRANSLATION + AMINO + TRANSCRIPTION
     + DEGRADATION,
 }
-SHOWN = ("atp", "gtp", "utp", "pi")
+SHOWN = ("atp", "gtp", "utp", "ctp", "pi", "r5p", "prpp", "ura")
+PPP = {"balanced": Choices(), "sheet": Choices(balanced_equilibria=())}
 
 
 def with_drains(text: str, drains) -> str:
@@ -76,25 +79,29 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=default_folder())
     ap.add_argument("--minutes", type=float, default=20.0)
     args = ap.parse_args()
-    base = build_metabolism_sbml(args.data)
     times = np.array([0.0, 1.0, 5.0, 10.0, args.minutes]) * 60
     rows = []
-    for name, drains in CASES.items():
-        r = wc.simulate(wc.load_sbml(with_drains(base, drains)), times, solver="rodas5",
-                        rtol=1e-4, atol=1e-2, throw=False)
-        mm = np.asarray(r["mM_per_count"])
-        for k, t in enumerate(times):
-            rows.append(f"| {name} | {t / 60:g} | " + " | ".join(
-                f"{float(np.asarray(r[f'M_{m}_c'])[k] * mm[k]):.3g}" for m in SHOWN) + " |")
+    for ppp, choices in PPP.items():
+        base = build_metabolism_sbml(args.data, choices=choices)
+        for name, drains in CASES.items():
+            r = wc.simulate(wc.load_sbml(with_drains(base, drains)), times, solver="rodas5",
+                            rtol=1e-4, atol=1e-2, throw=False)
+            mm = np.asarray(r["mM_per_count"])
+            for k, t in enumerate(times):
+                rows.append(f"| {ppp} | {name} | {t / 60:g} | " + " | ".join(
+                    f"{float(np.asarray(r[f'M_{m}_c'])[k] * mm[k]):.3g}" for m in SHOWN)
+                    + " |")
     lines = [
         f"`python benchmarks/syn3a_supply.py --minutes {args.minutes:g}` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",
         "Metabolism alone (enzymes fixed at birth) with the coupled cell's uses as constant "
-        "drains (see the script): concentrations in mM.",
+        "drains (see the script): concentrations in mM. `pentose phosphate`: balanced = "
+        "the builder's default (the 2022 model's balanced equilibria for TALA, TKT1, TKT2, "
+        "RPE, RPI), sheet = the complex-formation sheet's kcats for them.",
         "",
-        "| drains | min | " + " | ".join(m.upper() for m in SHOWN) + " |",
-        "|---|---" + "|---" * len(SHOWN) + "|",
+        "| pentose phosphate | drains | min | " + " | ".join(m.upper() for m in SHOWN) + " |",
+        "|---|---|---" + "|---" * len(SHOWN) + "|",
         *rows,
     ]
     text = "\n".join(lines)
