@@ -1,7 +1,7 @@
 """Can the syn3A metabolism supply what gene expression takes? Metabolism alone, with
 the coupled cell's uses added as constant drains.
 
-    python benchmarks/syn3a_supply.py [--data ../shared/minimal-cell] [--minutes 20]
+    python benchmarks/syn3a_supply.py [--data ../shared/minimal-cell] [--minutes 60]
 
 The metabolism stage (`build_metabolism_sbml`, enzymes fixed at birth) gets extra
 reactions at the rates one coupled cell showed at 240 s (benchmarks/syn3a_coupled.py,
@@ -16,8 +16,9 @@ Each drain is ``rate * s / (s + 100)`` on its substrate's count ``s``, so it sto
 an empty pool instead of driving it negative. Each case runs 0 to ``--minutes``
 (rodas5, rtol 1e-4, atol 1e-2) twice: with the builder's default (the pentose phosphate
 reactions at the 2022 model's balanced equilibria, `Choices.balanced_equilibria`) and
-with the sheet's kcats for them. It reports ATP, GTP, UTP, CTP, Pi, ribose 5-phosphate,
-PRPP and uracil (mM). Writes the block ``syn3a-supply`` of benchmarks/RESULTS.md.
+with the sheet's kcats for them. It reports ATP, GTP, UTP, CTP, Pi, PPi, NAD, NADH,
+ribose 5-phosphate, PRPP and uracil (mM). Writes the block ``syn3a-supply`` of
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ CASES = {
     "translation + transcription - degradation": TRANSLATION + AMINO + TRANSCRIPTION
     + DEGRADATION,
 }
-SHOWN = ("atp", "gtp", "utp", "ctp", "pi", "r5p", "prpp", "ura")
+SHOWN = ("atp", "gtp", "utp", "ctp", "pi", "ppi", "nad", "nadh", "r5p", "prpp", "ura")
 PPP = {"balanced": Choices(), "sheet": Choices(balanced_equilibria=())}
 
 
@@ -77,9 +78,9 @@ def with_drains(text: str, drains) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_folder())
-    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--minutes", type=float, default=60.0)
     args = ap.parse_args()
-    times = np.array([0.0, 1.0, 5.0, 10.0, args.minutes]) * 60
+    times = np.array([0.0, 5.0, 20.0, 40.0, args.minutes]) * 60
     rows = []
     for ppp, choices in PPP.items():
         base = build_metabolism_sbml(args.data, choices=choices)
