@@ -149,6 +149,20 @@ def test_balanced_equilibria_that_do_not_fit_are_named():
         build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("PYK",)))
 
 
+def test_a_fixed_metabolite_is_a_constant_concentration_out_of_the_stoichiometry():
+    """Held fixed (as the builder holds O2), ATP reads its tabulated 3 mM in every law
+    and no reaction changes it."""
+    ch = Choices(fixed_metabolites=("atp",))
+    model = wc.load_sbml(build_metabolism_sbml(FIXTURE, choices=ch))
+    sim = wc.compile(model)
+    assert "M_atp_c" not in sim.state_ids
+    assert all("M_atp_c" not in {s.species for s in (*r.reactants, *r.products)}
+               for r in model.reactions)
+    assert _rates(sim)["R_PYK"] == pytest.approx(
+        _conv(P["0001"] + P["0002"], 300, 0, [(C["pep"], 0.1, 1), (C["adp"], 0.2, 1)],
+              [(C["pyr"], 1.0, 1), (C["atp"], 0.5, 1)]), rel=RTOL)
+
+
 def test_sources_are_annotated():
     text = build_metabolism_sbml(FIXTURE)
     assert 'Central.csv row 4 (kcat reverse)' in text

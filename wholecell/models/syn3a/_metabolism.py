@@ -148,7 +148,14 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     for r in [*mt.reactions, *mt.bindings]:
         used.update(r.reactants)
         used.update(r.products)
-    inside = sorted(s for s in used if not s.endswith("_e"))
+    held = {f"M_{m}_c" for m in ch.fixed_metabolites} & used
+    for sid in sorted(held):  # a fixed concentration: out of the stoichiometry
+        met = sid.removeprefix("M_")
+        if met not in t.metabolites_mM:
+            raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
+        n = t.metabolites_mM[met]
+        w.parameter(f"{sid}_mM", n.value, f"{n.source}, held fixed (choice fixed_metabolites)")
+    inside = sorted(s for s in used if not s.endswith("_e") and s not in held)
     outside = sorted(s for s in used if s.endswith("_e"))
     for sid in outside:
         if sid not in mt.medium_mM:
@@ -170,6 +177,8 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         add_metabolite(w, t, sid, count0)
 
     def conc(sid: str) -> str:
+        if sid in held:
+            return f"{sid}_mM"
         return sid if sid.endswith("_e") else f"({sid} * mM_per_count)"
 
     made: set[str] = set()
@@ -198,13 +207,14 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
                 terms[-1][conc(sid)] = (k, int(n))
         law = convenience_formula(enzyme, f"kf_{name}", f"kr_{name}", terms[0], terms[1])
         enzymes = [i for i in re.findall(r"\bP_\w+", enzyme) if w.m.getSpecies(i) is not None]
-        w.reaction(r.id, _inside(r.reactants), _inside(r.products), law,
+        w.reaction(r.id, _inside(r.reactants, held), _inside(r.products, held), law,
                    _medium_of(r) + enzymes, reversible=r.kcat_r.value > 0)
     if keqs:
         raise BuildError(f"syn3a builder: choice balanced_equilibria names {sorted(keqs)}, "
                          "which are not enzymatic reactions of the network")
     for b in mt.bindings:
-        w.reaction(b.id, _inside(b.reactants), _inside(b.products), _binding_law(w, b, conc),
+        w.reaction(b.id, _inside(b.reactants, held), _inside(b.products, held),
+                   _binding_law(w, b, conc),
                    _medium_of(b), reversible=b.law != "uptake")
     return inside
 
@@ -241,8 +251,9 @@ def add_metabolite(w: _Writer, t: Tables, sid: str, count_per_mM: float) -> None
     w.species(sid, n.value * count_per_mM, f"{n.source} x count_per_mM at birth")
 
 
-def _inside(side: Mapping[str, float]) -> dict[str, float]:
-    return {s: n for s, n in side.items() if not s.endswith("_e")}
+def _inside(side: Mapping[str, float], held: set[str]) -> dict[str, float]:
+    """The intracellular species of ``side`` that change (not the medium, not ``held``)."""
+    return {s: n for s, n in side.items() if not s.endswith("_e") and s not in held}
 
 
 def _medium_of(r) -> list[str]:

@@ -60,6 +60,12 @@ class Choices:
             ribose 5-phosphate, which pile pentoses and PRPP up, trap the phosphate and
             block nucleoside salvage. None: those of `PENTOSE_PHOSPHATE` in the
             network; empty: the sheet's kcats everywhere.
+        fixed_metabolites: intracellular metabolites held at their tabulated
+            concentration and left out of the stoichiometry. O2: the 2022 model holds it
+            fixed (its global parameter "O2 Concentration"), and the network's O2
+            transport has no kinetics in the tables; a dynamic O2 is used up by NADH
+            oxidase in the first minute, after which only lactate dehydrogenase
+            reoxidises NADH.
     """
 
     ribosome_binding: float = 8.9e4
@@ -73,6 +79,7 @@ class Choices:
     default_enzyme_count: float | None = None
     pts_phosphorylated: float = 0.95
     balanced_equilibria: tuple[str, ...] | None = None
+    fixed_metabolites: tuple[str, ...] = ("o2",)
 
 
 class _Writer:
