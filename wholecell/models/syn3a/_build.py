@@ -56,6 +56,10 @@ def _length(w: _Writer, prefix: str, counts: dict[str, int]) -> str:
     return f"len_{prefix}"
 
 
+#: each dNTP a fork segment takes: its base's and its complement's count (both strands)
+DNTP_PAIRS = {"dATP": "AT", "dTTP": "AT", "dGTP": "GC", "dCTP": "GC"}
+
+
 def _while_enough(law: str, needs: dict[str, str]) -> str:
     """``law`` while every species of ``needs`` holds at least its formula's count, else
     0: a firing takes its whole template's monomers at once and must not drive a pool
@@ -360,9 +364,8 @@ def _replication(w: _Writer, t: Tables, genome: Genome, genes: list[Gene], prot,
                 uses = {f"M_{POOL_IDS[d]}": n for d, n in (("dATP", at), ("dTTP", at),
                                                            ("dGTP", gc), ("dCTP", gc)) if n}
                 products = {**products, "M_ppi_c": 2 * (at + gc)}
-                pair = {"dATP": "AT", "dTTP": "AT", "dGTP": "GC", "dCTP": "GC"}
                 needs = {f"M_{POOL_IDS[d]}": f"{rep_counts[b[0]]} + {rep_counts[b[1]]}"
-                         for d, b in pair.items()}
+                         for d, b in DNTP_PAIRS.items()}
             w.reaction(ident, uses, products, _while_enough(
                 f"({law}) * piecewise(1.0, fork_{fork} == step_{ident}, 0.0)", needs),
                 [f"fork_{fork}", *_unused(needs, uses)])

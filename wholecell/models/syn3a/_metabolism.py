@@ -150,10 +150,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         used.update(r.products)
     held = {f"M_{m}_c" for m in ch.fixed_metabolites} & used
     for sid in sorted(held):  # a fixed concentration: out of the stoichiometry
-        met = sid.removeprefix("M_")
-        if met not in t.metabolites_mM:
-            raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
-        n = t.metabolites_mM[met]
+        n = _tabulated_mM(t, sid)
         w.parameter(f"{sid}_mM", n.value, f"{n.source}, held fixed (choice fixed_metabolites)")
     inside = sorted(s for s in used if not s.endswith("_e") and s not in held)
     outside = sorted(s for s in used if s.endswith("_e"))
@@ -242,12 +239,17 @@ def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str) -> tuple[Numb
             Number(mean / math.sqrt(ratio), "1/s", why))
 
 
-def add_metabolite(w: _Writer, t: Tables, sid: str, count_per_mM: float) -> None:
-    """Species ``sid`` (``M_<met>``) at its tabulated concentration, as a count."""
+def _tabulated_mM(t: Tables, sid: str) -> Number:
+    """The tabulated intracellular concentration of ``sid`` (``M_<met>``)."""
     met = sid.removeprefix("M_")
     if met not in t.metabolites_mM:
         raise MinimalCellDataError(f"minimal-cell data: {FILES['metabolites']} lacks {met}")
-    n = t.metabolites_mM[met]
+    return t.metabolites_mM[met]
+
+
+def add_metabolite(w: _Writer, t: Tables, sid: str, count_per_mM: float) -> None:
+    """Species ``sid`` (``M_<met>``) at its tabulated concentration, as a count."""
+    n = _tabulated_mM(t, sid)
     w.species(sid, n.value * count_per_mM, f"{n.source} x count_per_mM at birth")
 
 
