@@ -14,10 +14,11 @@ the rates at the reported state):
 
 Each drain is ``rate * s / (s + 100)`` on its substrate's count ``s``, so it stops at
 an empty pool instead of driving it negative. Each case runs 0 to ``--minutes``
-(rodas5, rtol 1e-4, atol 1e-2) twice: with the builder's default (the pentose phosphate
-reactions at the 2022 model's balanced equilibria, `Choices.balanced_equilibria`) and
-with the sheet's kcats for them. It reports ATP, GTP, UTP, CTP, Pi, PPi, NAD, NADH,
-ribose 5-phosphate, PRPP and uracil (mM). Writes the block ``syn3a-supply`` of
+(rodas5, rtol 1e-4, atol 1e-2) three times: with the builder's default (the pentose
+phosphate reactions at the equilibrium constants collected before the 2022 balancing,
+`Choices.equilibria_from`), with the 2022 balanced ones, and with the sheet's kcats for
+them. It reports ATP, GTP, UTP, CTP, Pi, PPi, NAD, NADH, glucose 6-phosphate, ribose
+5-phosphate, PRPP, uracil and uridine (mM). Writes the block ``syn3a-supply`` of
 benchmarks/RESULTS.md.
 """
 
@@ -51,8 +52,10 @@ CASES = {
     "translation + transcription - degradation": TRANSLATION + AMINO + TRANSCRIPTION
     + DEGRADATION,
 }
-SHOWN = ("atp", "gtp", "utp", "ctp", "pi", "ppi", "nad", "nadh", "r5p", "prpp", "ura")
-PPP = {"balanced": Choices(), "sheet": Choices(balanced_equilibria=())}
+SHOWN = ("atp", "gtp", "utp", "ctp", "pi", "ppi", "nad", "nadh", "g6p", "r5p", "prpp", "ura",
+         "uri")
+PPP = {"priors": Choices(), "balanced": Choices(equilibria_from="balanced_2022"),
+       "sheet": Choices(balanced_equilibria=())}
 
 
 def with_drains(text: str, drains) -> str:
@@ -97,9 +100,10 @@ def main() -> None:
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",
         "Metabolism alone (enzymes fixed at birth) with the coupled cell's uses as constant "
-        "drains (see the script): concentrations in mM. `pentose phosphate`: balanced = "
-        "the builder's default (the 2022 model's balanced equilibria for TALA, TKT1, TKT2, "
-        "RPE, RPI), sheet = the complex-formation sheet's kcats for them.",
+        "drains (see the script): concentrations in mM. `pentose phosphate` (TALA, TKT1, "
+        "TKT2, RPE, RPI): priors = the builder's default (the equilibrium constants "
+        "collected before the 2022 balancing), balanced = the 2022 balanced ones, sheet = "
+        "the complex-formation sheet's kcats.",
         "",
         "| pentose phosphate | drains | min | " + " | ".join(m.upper() for m in SHOWN) + " |",
         "|---|---|---" + "|---" * len(SHOWN) + "|",

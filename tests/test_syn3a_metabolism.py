@@ -127,26 +127,39 @@ def test_choices_change_the_default_enzyme_and_the_carriers():
         (10 * 150 * C["pep"] - 4 * 150 * C["pyr"]), rel=RTOL)
 
 
-def test_a_balanced_equilibrium_sets_kf_over_kr_by_haldane():
-    """K_eq = kf/kr x K_f6p/K_g6p: the fixture's balanced table gives 0.36 for PGI
-    (sheet kf 800, kr 650, K_g6p 0.28, K_f6p 0.15 mM); sqrt(kf kr) is kept."""
-    ch = Choices(balanced_equilibria=("PGI",))
+def _pgi_at(keq: float):
+    """kf, kr of PGI with the Haldane K_eq ``keq`` (sheet kf 800, kr 650, K_g6p 0.28,
+    K_f6p 0.15 mM; sqrt(kf kr) kept)."""
+    ratio, mean = keq * 0.28 / 0.15, math.sqrt(800 * 650)
+    return mean * math.sqrt(ratio), mean / math.sqrt(ratio)
+
+
+@pytest.mark.parametrize(("source", "keq"), [("balanced_2022", 0.36), ("priors_2019", 0.5)])
+def test_a_tabulated_equilibrium_sets_kf_over_kr_by_haldane(source, keq):
+    """K_eq = kf/kr x K_f6p/K_g6p: the fixture's balanced table gives 0.36 for PGI, its
+    table of constants before balancing 0.5."""
+    ch = Choices(balanced_equilibria=("PGI",), equilibria_from=source)
     sim = wc.compile(wc.load_sbml(build_metabolism_sbml(FIXTURE, choices=ch)))
-    ratio, mean = 0.36 * 0.28 / 0.15, math.sqrt(800 * 650)
-    kf, kr = mean * math.sqrt(ratio), mean / math.sqrt(ratio)
+    kf, kr = _pgi_at(keq)
     assert _rates(sim)["R_PGI"] == pytest.approx(
         _conv(P["0003"], kf, kr, [(C["g6p"], 0.28, 1)], [(C["f6p"], 0.15, 1)]), rel=RTOL)
     # at f6p / g6p = K_eq the law is at rest
-    assert _conv(1.0, kf, kr, [(1.0, 0.28, 1)], [(0.36, 0.15, 1)]) == pytest.approx(
+    assert _conv(1.0, kf, kr, [(1.0, 0.28, 1)], [(keq, 0.15, 1)]) == pytest.approx(
         0.0, abs=1e-12)
-    assert "keq_R_PGI" in build_metabolism_sbml(FIXTURE, choices=ch)
+    assert ("keq_R_PGI" if source == "balanced_2022" else "equilibrium constant PGI") in (
+        build_metabolism_sbml(FIXTURE, choices=ch))
 
 
-def test_balanced_equilibria_that_do_not_fit_are_named():
-    with pytest.raises(BuildError, match="R_LDH_L: the balanced table's equation"):
-        build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("LDH_L",)))
-    with pytest.raises(MinimalCellDataError, match="no balanced K_eq of PYK"):
-        build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("PYK",)))
+def test_tabulated_equilibria_that_do_not_fit_are_named():
+    for source in ("balanced_2022", "priors_2019"):
+        with pytest.raises(BuildError, match="R_LDH_L: the balanced table's equation"):
+            build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("LDH_L",),
+                                                           equilibria_from=source))
+        with pytest.raises(MinimalCellDataError, match="no K_eq of PYK"):
+            build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("PYK",),
+                                                           equilibria_from=source))
+    with pytest.raises(BuildError, match="equilibria_from must be one of"):
+        build_metabolism_sbml(FIXTURE, choices=Choices(equilibria_from="measured"))
 
 
 def test_a_fixed_metabolite_is_a_constant_concentration_out_of_the_stoichiometry():

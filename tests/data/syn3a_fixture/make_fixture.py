@@ -273,6 +273,16 @@ def metabolism(cf: Path, d4: Path) -> None:
         "keq_R_PGI_R_PGI\tkeq_R_PGI\t0.36\t\tlocal parameter",
         "keq_R_LDH_L_R_LDH_L\tkeq_R_LDH_L\t2e-4\t\tlocal parameter",
         ""]))
+    priors = HERE / "cell2022_rdme" / "MinCell_params_CentralMet_AA_Cofactor_Final.tsv"
+    priors.parent.mkdir(exist_ok=True)
+    priors.write_text("\n".join([
+        "!!SBtab TableType='Quantity' (the layout of the 2019 parameters before balancing)",
+        "!QuantityType\t!Reaction:SBML:reaction:id\t!Enzyme:Identifiers:ec-code\t"
+        "!Compound:SBML:species:id\t!Name\t!Mean\t!Std\t!Unit",
+        "substrate catalytic rate constant\tR_PGI\t5.3.1.9\t\t\t800\t\t1/s",
+        "equilibrium constant\tR_PGI\t5.3.1.9\t\t\t0.5\t\t",
+        "equilibrium constant\tR_LDH_L\t1.1.1.27\t\t\t3e-4\t\t",
+        ""]))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ METABOLISM_FILES = {
     "medium": f"{CF}/initial_concentrations_csv/Simulation_Medium.csv",
     "protein_metabolites": f"{CF}/initial_concentrations_csv/Protein_Metabolites.csv",
     "balanced_2022": "cell2022_cmeode/Central_AA_Zane_Balanced_direction_fixed_nounqATP.tsv",
+    "priors_2019": "cell2022_rdme/MinCell_params_CentralMet_AA_Cofactor_Final.tsv",
 }
+#: where `tabulated_equilibria` reads K_eq from (`Choices.equilibria_from`)
+EQUILIBRIUM_SOURCES = ("priors_2019", "balanced_2022")
 #: water and protons: held fixed, left out of the stoichiometry and the rate laws
 FIXED_SPECIES = frozenset({"M_h_c", "M_h2o_c", "M_h_e", "M_h2o_e"})
 #: the Non-Random-Binding sheet's rate laws, by their text
@@ -220,17 +223,46 @@ def read_metabolism(folder: str | Path) -> MetabolicTables:
     return mt
 
 
-def balanced_equilibria(folder: Path, names) -> dict[str, tuple[Number, str]]:
-    """name -> (K_eq, equation) of each reaction ``names`` in the 2022 well-stirred model's
-    parameter-balanced central-metabolism table (SBtab: an equation row per reaction and
-    a ``keq_R_<name>`` row per equilibrium constant)."""
+def tabulated_equilibria(folder: Path, names, source: str = "priors_2019",
+                         ) -> dict[str, tuple[Number, str]]:
+    """name -> (K_eq, equation) of each reaction ``names``.
+
+    ``source`` ``balanced_2022``: the 2022 well-stirred model's parameter-balanced
+    central-metabolism table (SBtab: an equation row per reaction and a ``keq_R_<name>``
+    row per equilibrium constant). ``priors_2019``: the equilibrium constants collected
+    for that balancing (the 2022 spatial model's ``Parameters_EqPrep`` table, column
+    ``!Mean``), which name reactions of the same network and carry no equation: the
+    equation, and so the direction the constant refers to, is the balanced table's."""
+    if source not in EQUILIBRIUM_SOURCES:
+        raise ValueError(f"equilibria_from must be one of {EQUILIBRIUM_SOURCES}, "
+                         f"not {source!r}")
     rel = METABOLISM_FILES["balanced_2022"]
+    keq, equation = _balanced_table(folder, rel)
+    if source == "priors_2019":
+        rel = METABOLISM_FILES[source]
+        keq = _prior_equilibria(folder, rel)
+    out = {}
+    for name in names:
+        if name not in keq:
+            raise MinimalCellDataError(f"minimal-cell data: {rel} has no K_eq of {name}")
+        if name not in equation:
+            raise MinimalCellDataError(f"minimal-cell data: {METABOLISM_FILES['balanced_2022']}"
+                                       f" has no equation of {name}")
+        out[name] = (keq[name], equation[name])
+    return out
+
+
+def _table_lines(folder: Path, rel: str) -> list[str]:
     path = folder / rel
     if not path.exists():
         raise MinimalCellDataError(f"minimal-cell data: {rel} is missing under {folder}")
+    return path.read_text().splitlines()
+
+
+def _balanced_table(folder: Path, rel: str) -> tuple[dict[str, Number], dict[str, str]]:
     keq: dict[str, Number] = {}
     equation: dict[str, str] = {}
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
+    for i, line in enumerate(_table_lines(folder, rel), start=1):
         cells = line.split("\t")
         if len(cells) < 3:
             continue
@@ -239,9 +271,28 @@ def balanced_equilibria(folder: Path, names) -> dict[str, tuple[Number, str]]:
         elif cells[1].startswith("keq_R_"):
             name = cells[1].removeprefix("keq_R_")
             keq[name] = Number(float(cells[2]), "", f"{rel} row {i} ({cells[1]})")
-    out = {}
-    for name in names:
-        if name not in keq or name not in equation:
-            raise MinimalCellDataError(f"minimal-cell data: {rel} has no balanced K_eq of {name}")
-        out[name] = (keq[name], equation[name])
-    return out
+    return keq, equation
+
+
+def _prior_equilibria(folder: Path, rel: str) -> dict[str, Number]:
+    keq: dict[str, Number] = {}
+    header: list[str] | None = None
+    for i, line in enumerate(_table_lines(folder, rel), start=1):
+        cells = line.split("\t")
+        if cells[0] == "!QuantityType":
+            header = cells
+            continue
+        if header is None or cells[0] != "equilibrium constant":
+            continue
+        row = dict(zip(header, cells, strict=False))
+        name = row.get("!Reaction:SBML:reaction:id", "").removeprefix("R_")
+        try:
+            value = float(row.get("!Mean", ""))
+        except ValueError:
+            raise MinimalCellDataError(f"minimal-cell data: {rel} row {i}: the K_eq of "
+                                       f"{name} is not a number") from None
+        if name in keq:
+            raise MinimalCellDataError(f"minimal-cell data: {rel} row {i}: a second K_eq "
+                                       f"of {name}")
+        keq[name] = Number(value, "", f"{rel} row {i} (equilibrium constant {name})")
+    return keq

@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ._metabolic_tables import (
+    EQUILIBRIUM_SOURCES,
     METABOLISM_FILES,
     BindingReaction,
     EnzymeReaction,
     MetabolicTables,
-    balanced_equilibria,
     read_metabolism,
+    tabulated_equilibria,
 )
 from ._ratelaws import N_A, convenience_formula, real
 from ._tables import FILES, MinimalCellDataError, Number, Tables, read_tables
@@ -183,13 +184,16 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     if names is None:
         present = {r.id.removeprefix("R_") for r in mt.reactions}
         names = tuple(n for n in PENTOSE_PHOSPHATE if n in present)
-    keqs = balanced_equilibria(t.folder, names) if names else {}
+    if ch.equilibria_from not in EQUILIBRIUM_SOURCES:
+        raise BuildError(f"syn3a builder: choice equilibria_from must be one of "
+                         f"{EQUILIBRIUM_SOURCES}, not {ch.equilibria_from!r}")
+    keqs = tabulated_equilibria(t.folder, names, ch.equilibria_from) if names else {}
     for r in mt.reactions:
         name = r.id.removeprefix("R_")
         enzyme = _enzyme(w, t, r.enzyme, r.gpr, proteins, made, ch, r.id)
         kf, kr = r.kcat_f, r.kcat_r
         if name in keqs:
-            kf, kr = _balanced_kcats(r, *keqs.pop(name))
+            kf, kr = _balanced_kcats(r, *keqs.pop(name), ch.equilibria_from)
         w.parameter(f"kf_{name}", kf.value, kf.source)
         w.parameter(f"kr_{name}", kr.value, kr.source)
         terms = []
@@ -216,7 +220,8 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     return inside
 
 
-def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str) -> tuple[Number, Number]:
+def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str,
+                    source: str) -> tuple[Number, Number]:
     """kf, kr of ``r`` whose Haldane equilibrium constant is ``keq``, keeping sqrt(kf kr).
 
     ``equation`` is the 2022 table's; it must have the network's direction, and as many
@@ -232,7 +237,7 @@ def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str) -> tuple[Numb
     ratio = keq.value * math.prod(km[s] ** n for s, n in r.reactants.items()) / math.prod(
         km[s] ** n for s, n in r.products.items())  # kf / kr
     mean = math.sqrt(r.kcat_f.value * r.kcat_r.value)
-    why = (f"choice balanced_equilibria: sqrt(kf kr) of {r.kcat_f.source} and "
+    why = (f"choice balanced_equilibria ({source}): sqrt(kf kr) of {r.kcat_f.source} and "
            f"{r.kcat_r.source}, kf/kr from K_eq = {keq.value:g} ({keq.source}) and the "
            "Michaelis constants (Haldane)")
     return (Number(mean * math.sqrt(ratio), "1/s", why),

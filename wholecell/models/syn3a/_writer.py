@@ -54,12 +54,18 @@ class Choices:
             and crr; ptsG, not listed there, takes the same).
         balanced_equilibria: reactions whose forward and reverse kcat are set so that
             the convenience law's equilibrium constant (Haldane: kf/kr times the
-            products' over the substrates' Michaelis constants) is the 2022 model's
-            parameter-balanced one, keeping sqrt(kf kr). The sheet's values for the
+            products' over the substrates' Michaelis constants) is a tabulated one
+            (`equilibria_from`), keeping sqrt(kf kr). The sheet's values for the
             non-oxidative pentose phosphate reactions imply equilibria ~1e4 towards
             ribose 5-phosphate, which pile pentoses and PRPP up, trap the phosphate and
             block nucleoside salvage. None: those of `PENTOSE_PHOSPHATE` in the
             network; empty: the sheet's kcats everywhere.
+        equilibria_from: ``priors_2019``: the equilibrium constants collected before
+            the 2022 parameter balancing (2 F6P + G3P -> 3 R5P: K = 8.9e-4), with which
+            ribose 5-phosphate comes from glycolysis as in the 2022 spatial model's
+            fluxes; ``balanced_2022``: the balanced ones (K = 6.6e-11), with which no
+            ribose comes from glucose, PRPP runs short and uracil salvage lags uridine
+            uptake.
         fixed_metabolites: intracellular metabolites held at their tabulated
             concentration and left out of the stoichiometry. O2: the 2022 model holds it
             fixed (its global parameter "O2 Concentration"), and the network's O2
@@ -79,6 +85,7 @@ class Choices:
     default_enzyme_count: float | None = None
     pts_phosphorylated: float = 0.95
     balanced_equilibria: tuple[str, ...] | None = None
+    equilibria_from: str = "priors_2019"
     fixed_metabolites: tuple[str, ...] = ("o2",)
 
 
