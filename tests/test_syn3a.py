@@ -350,3 +350,20 @@ def test_a_coupled_run_balances_what_translation_uses(coupled_model):
     assert float(r["M_gdp_c"][0, -1] - r["M_gdp_c"][0, 0]) == pytest.approx(2 * residues)
     assert float(r["M_ala__L_c"][0, -1] - r["M_ala__L_c"][0, 0]) == pytest.approx(-alanines)
     assert float(r["ATP_mM"][0, -1]) < 3.0  # nothing in the fixture makes ATP back
+
+
+def test_simulate_cells_gives_a_coupled_cycle_room_to_step(coupled_model, monkeypatch):
+    """One coupled cell took 63,455 ODE steps for 0-70 min and ran out of the driver's
+    100,000 at 106 min: with metabolism coupled the default is 1,000,000 steps per cycle,
+    without it the driver's 100,000; a value given is passed on."""
+    from wholecell.models.syn3a import _cells
+
+    seen = {}
+    monkeypatch.setattr(_cells, "simulate_division",
+                        lambda *a, **kw: seen.setdefault("max_steps", kw["max_steps"]))
+    assert _cells.simulate_cells(coupled_model) == 1_000_000
+    seen.clear()
+    assert _cells.simulate_cells(wc.load_sbml(build_sbml(FIXTURE))) == 100_000
+    seen.clear()
+    assert _cells.simulate_cells(coupled_model, max_steps=7) == 7
+
