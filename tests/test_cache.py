@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 from conftest import mass_action, sbml_model
@@ -26,10 +27,11 @@ _SCRIPT = textwrap.dedent("""
     import wholecell as wc
     wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
     model = wc.load_sbml(sys.argv[2])
-    t = np.linspace(0.0, 5.0, 6)
+    t = np.linspace(0.0, float(sys.argv[4]), 6)
     res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
-    print(json.dumps(np.asarray(res["A"]).tolist()))
+    print(json.dumps(np.asarray(res[sys.argv[3]]).tolist()))
 """)
+REPRESSILATOR = Path(__file__).parent.parent / "sbml" / "repressilator_BIOMD0000000012.xml"
 
 
 def _decay(order: int) -> str:
@@ -44,10 +46,13 @@ def _decay(order: int) -> str:
                       '<parameter id="k" value="0.5" constant="true"/>')
 
 
-def _run(cache, model_file) -> np.ndarray:
+def _run(cache, model_file, species="A", t_end=5.0, hash_seed=None) -> np.ndarray:
     env = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
-    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(cache), str(model_file)],
-                         capture_output=True, text=True, env=env, timeout=600, check=True)
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = str(hash_seed)
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(cache), str(model_file), species, str(t_end)],
+        capture_output=True, text=True, env=env, timeout=600, check=True)
     return np.array(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -73,6 +78,20 @@ def test_a_warm_cache_gives_each_model_its_own_program(tmp_path):
     np.testing.assert_allclose(_run(cache, first), exact_first, rtol=RTOL)
     np.testing.assert_allclose(_run(cache, second), exact_second, rtol=RTOL)
     assert _files(cache) == both
+
+
+def test_a_new_process_finds_the_program_whatever_its_string_hashes(tmp_path):
+    """Each process hashes strings with its own seed, so anything built in the order of a
+    set of symbols changes from one process to the next. The repressilator's compiled
+    programs once did (the slots of its derived values), and a new process missed the
+    cache about as often as it hit. Reference: the same run's values, to rounding."""
+    cache = tmp_path / "cache"
+    first = _run(cache, REPRESSILATOR, "PX", 100.0, hash_seed=1)
+    stored = _files(cache)
+    assert stored, "the first process stored no program"
+    second = _run(cache, REPRESSILATOR, "PX", 100.0, hash_seed=2)
+    assert _files(cache) == stored, "the second process compiled its programs again"
+    np.testing.assert_allclose(second, first, rtol=1e-12)
 
 
 def test_the_cache_is_turned_off_cleared_and_placed(tmp_path, monkeypatch):

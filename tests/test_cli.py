@@ -3,6 +3,7 @@
 reference (analytic, libRoadRunner, AMICI, the SBML Test Suite)."""
 
 import csv
+import io
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from conftest import DATA, DECAY, ROOT
 
 import wholecell as wc
+from wholecell._cli import _write_csv
 from wholecell._cli import main as wholecell_main
 from wholecell.petab.__main__ import main as petab_main
 from wholecell.testsuite.__main__ import main as suite_main
@@ -110,6 +112,22 @@ def test_models_lists_the_library_and_prints_a_card(capsys):
     assert [ln.split()[0] for ln in lines] == wc.models.list()
     assert wholecell_main(["models", "BIOMD0000000012"]) == 0
     assert capsys.readouterr().out == wc.models.info("repressilator").card
+
+
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_the_csv_is_the_tables_csv(batch):
+    """The command writes its CSV without pandas; the reference is pandas' own
+    ``to_dataframe().to_csv(index=False)`` of the same result, byte for byte, on values
+    that format differently (NaN, infinities, -0, the smallest and largest doubles)."""
+    special = [np.nan, np.inf, -np.inf, -0.0, 5e-324, 1.7976931348623157e308, 1e-5,
+               0.1, 123456789.0, 1.0 / 3.0]
+    values = np.array(special * 3 * int(np.prod(batch, dtype=int)))
+    values = values.reshape(*batch, 3, len(special))  # (members, times, ids)
+    res = wc.Result(np.array([0.0, 0.5, 2e-7]), [f"s{i}" for i in range(values.shape[-1])],
+                    values, {}, {})
+    out = io.StringIO()
+    _write_csv(res, out)
+    assert out.getvalue() == res.to_dataframe().to_csv(index=False)
 
 
 def test_the_command_runs_as_a_program(decay_file):

@@ -22,7 +22,8 @@ PACKAGE = Path(__file__).parent.parent / "wholecell"
 #: A unit is a subpackage or a top-level module; the shared leaves import nothing but
 #: each other.
 LAYERS = (
-    ("_errors", "_types", "_devices", "_status", "_cache", "_html", "_progress", "_executor"),
+    ("_errors", "_types", "_devices", "_status", "_cache", "_html", "_progress", "_executor",
+     "_now"),
     ("sbml",),
     ("compiler",),
     ("ode",),

@@ -1,4 +1,13 @@
-"""wholecell: mechanistic whole-cell simulation with SBML, JAX and diffrax."""
+"""wholecell: mechanistic whole-cell simulation with SBML, JAX and diffrax.
+
+``import wholecell`` loads what reading, compiling and simulating a model needs (JAX,
+diffrax, sympy, libsbml). The rest (parameter fitting and FBA with scipy.optimize,
+PEtab, SED-ML, cell division, the model library, the neural correction, and pandas for
+tables) loads on first use of its name, so a fresh process reaches its first result
+sooner.
+"""
+
+from typing import TYPE_CHECKING
 
 import jax as _jax
 
@@ -9,10 +18,6 @@ from ._cache import enable_default_cache  # noqa: E402
 
 enable_default_cache()  # the persistent compilation cache (see `wholecell._cache`)
 
-from . import division as division  # noqa: E402
-from . import models as models  # noqa: E402
-from . import petab as petab  # noqa: E402
-from . import sedml as sedml  # noqa: E402
 from ._cache import clear_compilation_cache as clear_compilation_cache  # noqa: E402
 from ._cache import compilation_cache as compilation_cache  # noqa: E402
 from ._cache import compilation_cache_dir as compilation_cache_dir  # noqa: E402
@@ -28,31 +33,56 @@ from ._errors import UnsupportedSBMLError as UnsupportedSBMLError  # noqa: E402
 from ._errors import UnsupportedSciMLError as UnsupportedSciMLError  # noqa: E402
 from ._errors import UnsupportedSedmlError as UnsupportedSedmlError  # noqa: E402
 from ._errors import WholecellError as WholecellError  # noqa: E402
-from ._fba import FBAResult as FBAResult  # noqa: E402
-from ._fba import fba as fba  # noqa: E402
 from ._result import Result as Result  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
 from ._status import Status as Status  # noqa: E402
-from .fitting._fit import fit as fit  # noqa: E402
-from .fitting._result import FitError as FitError  # noqa: E402
-from .fitting._result import FitResult as FitResult  # noqa: E402
 from .sbml._export import AntimonyError as AntimonyError  # noqa: E402
 from .sbml._formats import write_sbml as write_sbml  # noqa: E402
 from .sbml._model import Model as Model  # noqa: E402
 from .sbml._sbml_import import load_sbml as load_sbml  # noqa: E402
-from .sedml._load import load as load  # noqa: E402
 from .solve._compiled import CompiledModel as CompiledModel  # noqa: E402
 from .solve._compiled import compile as compile  # noqa: E402
 from .solve._plan import Plan as Plan  # noqa: E402
 
+if TYPE_CHECKING:  # the names below load on first use (`__getattr__`)
+    from . import division as division
+    from . import models as models
+    from . import neural as neural
+    from . import petab as petab
+    from . import sedml as sedml
+    from ._fba import FBAResult as FBAResult
+    from ._fba import fba as fba
+    from .fitting._fit import fit as fit
+    from .fitting._result import FitError as FitError
+    from .fitting._result import FitResult as FitResult
+    from .sedml._load import load as load
+
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("division", "models", "neural", "petab", "sedml")
+_LAZY = ("FBAResult", "fba", "fit", "FitError", "FitResult", "load")
 
 
 def __getattr__(name: str):
-    # wc.neural (optax, optimistix, tqdm) loads on first use, keeping `import wholecell` light
-    if name == "neural":
+    """The subpackages and functions that load on first use (PEP 562)."""
+    if name in _SUBPACKAGES:
         import importlib
 
-        return importlib.import_module(f"{__name__}.neural")
-    raise AttributeError(f"module 'wholecell' has no attribute {name!r}")
+        module = importlib.import_module(f"{__name__}.{name}")
+    elif name in ("FBAResult", "fba"):
+        from . import _fba as module
+    elif name == "fit":
+        from .fitting import _fit as module
+    elif name in ("FitError", "FitResult"):
+        from .fitting import _result as module
+    elif name == "load":
+        from .sedml import _load as module
+    else:
+        raise AttributeError(f"module 'wholecell' has no attribute {name!r}")
+    value = module if name in _SUBPACKAGES else getattr(module, name)
+    globals()[name] = value  # later uses find it directly
+    return value
 
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBPACKAGES) | set(_LAZY))

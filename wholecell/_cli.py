@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -162,6 +163,31 @@ def _model(spec: str) -> tuple[wc.Model, wc.models.ModelInfo | None]:
     return meta.load(), meta
 
 
+def _write_csv(res: wc.Result, stream) -> None:
+    """The table of ``res.to_dataframe().to_csv(index=False)``, written without pandas:
+    importing it was about a tenth of a fresh command's time. Numbers in their shortest
+    round-trip form, as pandas writes them, and NaN as an empty field."""
+    import csv
+
+    import numpy as np
+
+    def text(v: float) -> str:
+        return "" if v != v else repr(float(v))
+
+    writer = csv.writer(stream, lineterminator="\n")
+    values = np.asarray(res.values)
+    if not res.batch_shape:
+        writer.writerow(["time", *res.ids])
+        for t, row in zip(res.time.tolist(), values.tolist(), strict=True):
+            writer.writerow([text(t), *map(text, row)])
+        return
+    writer.writerow(["member", "time", *res.ids])
+    flat = values.reshape(-1, len(res.time), len(res.ids))
+    for m, member in enumerate(flat.tolist()):
+        for t, row in zip(res.time.tolist(), member, strict=True):
+            writer.writerow([m, text(t), *map(text, row)])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import numpy as np
@@ -209,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
             atol=args.atol, solver=args.solver, **kwargs,
         )
         say(f"simulated in {time.perf_counter() - t1:.2f} s (compile included)")
-        df = res.to_dataframe()
         if args.output:
-            df.to_csv(args.output, index=False)
+            with open(args.output, "w", newline="") as stream:
+                _write_csv(res, stream)
             say(f"wrote {args.output}")
         else:
-            df.to_csv(sys.stdout, index=False)
+            _write_csv(res, sys.stdout)
         if args.plot:
             import matplotlib
 
@@ -233,5 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The console entry point: `main`, then the process ends at once with its status.
+
+    Tearing down the loaded modules (JAX's runtime, sympy) at a normal interpreter exit
+    took 0.15-0.3 s of a 3 s command on a 2-core machine; everything `main` writes is
+    closed when it returns, and the standard streams are flushed here.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ._errors import WholecellError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Result:
@@ -124,6 +126,8 @@ class Result:
     def to_dataframe(self, ids: Sequence[str] | None = None) -> pd.DataFrame:
         """A table with a ``time`` column and one column per id (one row per member and time
         for ensembles, with a ``member`` column)."""
+        import pandas as pd  # loaded on first use: `import wholecell` stays light
+
         cols = list(ids) if ids is not None else list(self.ids)
         idx = [self._index[c] if c in self._index else self._column(c) for c in cols]
         vals = self.values[..., idx]

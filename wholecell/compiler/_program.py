@@ -221,7 +221,10 @@ class Program:
             if s not in definitions:
                 raise CompileError(f"no definition for '{s}'")
             expr = definitions[s]
-            deps = tuple(d for d in expr.free_symbols if d not in base_set)
+            # in name order: a set's order follows the per-process string hashes, and
+            # the slots, so the compiled program and its cache key, would with it
+            deps = tuple(sorted((d for d in expr.free_symbols if d not in base_set),
+                                key=str))
             for d in deps:
                 if d not in definitions:
                     raise CompileError(f"'{s}' depends on '{d}', which has no value")

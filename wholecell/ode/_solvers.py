@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError
+from .._now import evaluate_now
 from ._explicit import Tsit5
 from ._rosenbrock import TABLEAUS, Rosenbrock
 
@@ -100,11 +101,9 @@ def stiffness(sim, p, t0: float) -> float:
     t0 = jnp.asarray(t0, jnp.float64)
     # Evaluated now, even when called while tracing a solve (p and t0 are concrete).
     if len(sim.state_ids) > DENSE_EIG_LIMIT:
-        with jax.ensure_compile_time_eval():
-            rho = float(_power_radius(sim.structure, p, t0))
+        rho = float(evaluate_now(_power_radius, sim.structure, p, t0))
         return rho if np.isfinite(rho) else np.inf
-    with jax.ensure_compile_time_eval():
-        J = _jacobian_at_start(sim.structure, p, t0)
+    J = evaluate_now(_jacobian_at_start, sim.structure, p, t0)
     return spectral_radius(J)
 
 

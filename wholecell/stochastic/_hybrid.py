@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError, UnsupportedSBMLError
+from .._now import evaluate_now
 from .._result import make_result
 from .._status import Status
 from ..compiler._tolerances import as_input, state_atol
@@ -389,8 +390,7 @@ def choose_hybrid_solver(plan: Plan, p, t0: float, span: float) -> str:
     half of them rejected when its Newton iteration failed to converge.
     """
     # evaluated now, even when called while tracing (p and t0 are concrete)
-    with jax.ensure_compile_time_eval():
-        J = _jacobian_at_start(plan, jnp.asarray(p), jnp.asarray(t0, jnp.float64))
+    J = evaluate_now(_jacobian_at_start, plan, jnp.asarray(p), jnp.asarray(t0, jnp.float64))
     rho = spectral_radius(J)
     return "rodas5" if rho * max(span, 0.0) > STIFFNESS_THRESHOLD else "tsit5"
 
