@@ -1,6 +1,7 @@
 """Fresh process to first result: the wait a user feels, measured as they would meet it.
 
     python benchmarks/latency.py [--repeats 3] [--models repressilator,schoeberl]
+                                 [--petab Boehm_JProteomeRes2014] [--collection PATH]
 
 Each measurement starts a new Python process that runs the command line
 (`wholecell simulate MODEL --t-end T --points 501 -o out.csv`) and stops when it has
@@ -9,12 +10,15 @@ empty compilation cache (a new folder each time: the first run on a machine) and
 cache that the run before filled (every later run); libRoadRunner in a new process that
 loads the same file and simulates the same span and points. The three alternate, so a
 busy machine's slow spells fall on all of them; medians are reported, with the ratios.
+The first gradient of PEtab problems (default Boehm, from ``--collection``, default
+``../shared/petab-benchmarks/Benchmark-Models``) is timed the same way, cold and warm.
 Writes the block ``latency`` of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -33,6 +37,25 @@ MODELS = {
     "repressilator": (ROOT / "sbml" / "repressilator_BIOMD0000000012.xml", 1000.0),
     "schoeberl": (ROOT / "sbml" / "egfr_mapk_schoeberl2002_BIOMD0000000019.xml", 3600.0),
 }
+
+#: PEtab problems whose first gradient in a new process is timed (``--petab``)
+PETAB = ("Boehm_JProteomeRes2014",)
+COLLECTION = ROOT.parent / "shared" / "petab-benchmarks" / "Benchmark-Models"
+
+_FIRST_GRADIENT = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import wholecell as wc
+t1 = time.perf_counter()
+prob = wc.petab.load(sys.argv[1])
+t2 = time.perf_counter()
+value, grad = prob.value_and_grad(prob.nominal)
+np.asarray(grad)
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first": t3 - t2,
+                  "value": float(value)}))
+"""
 
 _RR = """
 import sys, roadrunner
@@ -79,10 +102,33 @@ def measure(path: Path, t_end: float, repeats: int) -> dict[str, float]:
     return out
 
 
+def first_gradient(yaml: Path, repeats: int) -> dict[str, float]:
+    """Medians, in a new process with an empty cache (cold) and with the cache that run
+    filled (warm), of: importing wholecell, `wc.petab.load`, and the first
+    ``prob.value_and_grad`` at the nominal parameters (trace, compile or cache, run)."""
+    base = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+    cmd = [sys.executable, "-c", _FIRST_GRADIENT, str(yaml)]
+    runs: dict[str, list[dict]] = {"cold": [], "warm": []}
+    for _ in range(repeats):
+        env = dict(base, WHOLECELL_CACHE_DIR=tempfile.mkdtemp(prefix="wc-cache-"))
+        for run in ("cold", "warm"):
+            t = time.perf_counter()
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True,
+                                 cwd=ROOT)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r["total"] = time.perf_counter() - t
+            runs[run].append(r)
+    return {f"{run}_{k}": statistics.median(r[k] for r in rs)
+            for run, rs in runs.items() for k in rs[0]}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--petab", default=",".join(PETAB),
+                    help="PEtab problems of the benchmark collection ('' for none)")
+    ap.add_argument("--collection", type=Path, default=COLLECTION)
     args = ap.parse_args(argv)
     rows = []
     for name in args.models.split(","):
@@ -120,6 +166,26 @@ def main(argv: list[str] | None = None) -> None:
             load, sim = r.get(f"{run}_load", nan), r.get(f"{run}_simulate", nan)
             lines.append(f"| {name} | {run} | {load:.2f} s | {sim:.2f} s | "
                          f"{r[run] - load - sim:.2f} s |")
+    problems = [p for p in args.petab.split(",") if p]
+    if problems:
+        lines += [
+            "", "The first gradient of a PEtab problem in a new process: import, "
+            "`wc.petab.load`, then `prob.value_and_grad(prob.nominal)` (trace, compile or "
+            "read the cache, run), with an empty cache (cold) and the one that run filled "
+            f"(warm); medians of {args.repeats}:", "",
+            "| problem | run | import | load | first value_and_grad | process in all | "
+            "value |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for name in problems:
+            r = first_gradient(args.collection / name / f"{name}.yaml", args.repeats)
+            print(f"{name}: first gradient cold {r['cold_first']:.2f} s, warm "
+                  f"{r['warm_first']:.2f} s", flush=True)
+            for run in ("cold", "warm"):
+                lines.append(
+                    f"| {name} | {run} | {r[run + '_import']:.2f} s | "
+                    f"{r[run + '_load']:.2f} s | {r[run + '_first']:.2f} s | "
+                    f"{r[run + '_total']:.2f} s | {r[run + '_value']:.6f} |")
     write_section("latency", "\n".join(lines))
 
 

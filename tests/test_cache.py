@@ -94,6 +94,32 @@ def test_a_new_process_finds_the_program_whatever_its_string_hashes(tmp_path):
     np.testing.assert_allclose(second, first, rtol=1e-12)
 
 
+_PROGRAM_TEXT = textwrap.dedent("""
+    import hashlib, sys
+    import jax
+    import wholecell as wc
+    prob = wc.petab.load(sys.argv[1])
+    text = jax.jit(prob.objective).lower(prob.nominal).as_text()
+    print(hashlib.sha256(text.encode()).hexdigest())
+""")
+BOEHM = Path(__file__).parent / "data" / "petab" / "Boehm_JProteomeRes2014"
+
+
+def test_a_petab_objective_is_the_same_program_in_every_process():
+    """The same PEtab problem lowers to the same program whatever a process's string
+    hashes: the observable formulas' ids were gathered in the order of a set (Boehm's
+    programs differed from one process to the next, so the cache never served them)."""
+    env = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+    digests = set()
+    for seed in (1, 2):
+        out = subprocess.run(
+            [sys.executable, "-c", _PROGRAM_TEXT, str(BOEHM / "Boehm_JProteomeRes2014.yaml")],
+            capture_output=True, text=True, env={**env, "PYTHONHASHSEED": str(seed)},
+            timeout=600, check=True)
+        digests.add(out.stdout.strip().splitlines()[-1])
+    assert len(digests) == 1
+
+
 def test_the_cache_is_turned_off_cleared_and_placed(tmp_path, monkeypatch):
     monkeypatch.setenv("WHOLECELL_CACHE_DIR", str(tmp_path / "home-cache"))
     assert wc._cache.default_cache_dir() == tmp_path / "home-cache"

@@ -162,7 +162,8 @@ class PetabProblem:
         ids = {n: i for i, n in enumerate(self.sim.observable_ids)}
         cols: dict[str, int] = {}
         for plan in self._plans:
-            for n in names_in(plan.formula) | names_in(plan.noise):
+            # in name order, so the program (and its cache key) is the same in every process
+            for n in sorted(names_in(plan.formula) | names_in(plan.noise)):
                 if n in plan.placeholders.names or n == "time":
                     continue
                 if n in ids:
@@ -289,7 +290,7 @@ class PetabProblem:
                         phv = phv.at[:, c].set(jnp.where(ph.index[:, c] == j, 1.0, phv[:, c]))
             env = {name: phv[:, k] for k, name in enumerate(ph.names)}
             env["time"] = jnp.asarray(plan.times)
-            for name in names_in(plan.formula) | names_in(plan.noise):
+            for name in sorted(names_in(plan.formula) | names_in(plan.noise)):
                 if name in env:
                     continue
                 if name in self._columns:
