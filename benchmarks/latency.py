@@ -50,8 +50,11 @@ import wholecell as wc
 t1 = time.perf_counter()
 prob = wc.petab.load(sys.argv[1])
 t2 = time.perf_counter()
-value, grad = prob.value_and_grad(prob.nominal)
-np.asarray(grad)
+if sys.argv[2] == "fit":  # wc.fit's start-up: one start of one iteration
+    value = wc.fit(prob, n_starts=1, maxiter=1, seed=0, progress=False).fun
+else:
+    value, grad = prob.value_and_grad(prob.nominal)
+    np.asarray(grad)
 t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first": t3 - t2,
                   "value": float(value)}))
@@ -102,12 +105,13 @@ def measure(path: Path, t_end: float, repeats: int) -> dict[str, float]:
     return out
 
 
-def first_gradient(yaml: Path, repeats: int) -> dict[str, float]:
+def first_gradient(yaml: Path, repeats: int, what: str = "gradient") -> dict[str, float]:
     """Medians, in a new process with an empty cache (cold) and with the cache that run
     filled (warm), of: importing wholecell, `wc.petab.load`, and the first
-    ``prob.value_and_grad`` at the nominal parameters (trace, compile or cache, run)."""
+    ``prob.value_and_grad`` at the nominal parameters (trace, compile or cache, run), or
+    (``what="fit"``) a first ``wc.fit`` of one start and one iteration."""
     base = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
-    cmd = [sys.executable, "-c", _FIRST_GRADIENT, str(yaml)]
+    cmd = [sys.executable, "-c", _FIRST_GRADIENT, str(yaml), what]
     runs: dict[str, list[dict]] = {"cold": [], "warm": []}
     for _ in range(repeats):
         env = dict(base, WHOLECELL_CACHE_DIR=tempfile.mkdtemp(prefix="wc-cache-"))
@@ -173,19 +177,21 @@ def main(argv: list[str] | None = None) -> None:
             "`wc.petab.load`, then `prob.value_and_grad(prob.nominal)` (trace, compile or "
             "read the cache, run), with an empty cache (cold) and the one that run filled "
             f"(warm); medians of {args.repeats}:", "",
-            "| problem | run | import | load | first value_and_grad | process in all | "
-            "value |",
+            "| problem | run | import | load | the call | process in all | value |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
         for name in problems:
-            r = first_gradient(args.collection / name / f"{name}.yaml", args.repeats)
-            print(f"{name}: first gradient cold {r['cold_first']:.2f} s, warm "
-                  f"{r['warm_first']:.2f} s", flush=True)
-            for run in ("cold", "warm"):
-                lines.append(
-                    f"| {name} | {run} | {r[run + '_import']:.2f} s | "
-                    f"{r[run + '_load']:.2f} s | {r[run + '_first']:.2f} s | "
-                    f"{r[run + '_total']:.2f} s | {r[run + '_value']:.6f} |")
+            for what, label in (("gradient", "first value_and_grad"),
+                                ("fit", "first wc.fit (1 start, 1 iteration)")):
+                r = first_gradient(args.collection / name / f"{name}.yaml", args.repeats,
+                                   what)
+                print(f"{name}: {label} cold {r['cold_first']:.2f} s, warm "
+                      f"{r['warm_first']:.2f} s", flush=True)
+                for run in ("cold", "warm"):
+                    lines.append(
+                        f"| {name} | {label}, {run} | {r[run + '_import']:.2f} s | "
+                        f"{r[run + '_load']:.2f} s | {r[run + '_first']:.2f} s | "
+                        f"{r[run + '_total']:.2f} s | {r[run + '_value']:.6f} |")
     write_section("latency", "\n".join(lines))
 
 
