@@ -69,6 +69,11 @@ r.simulate(0, float(sys.argv[2]), 501)
 """
 
 
+def _cache_on() -> dict[str, str]:
+    """This process's environment with the compilation cache left on."""
+    return {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+
+
 def _wall(cmd: list[str], env: dict[str, str], parts: dict | None = None) -> float:
     """Seconds the command took; ``parts`` gets the CLI's own load and simulate times."""
     t = time.perf_counter()
@@ -88,7 +93,7 @@ def measure(path: Path, t_end: float, repeats: int) -> dict[str, float]:
     wc_cmd = [sys.executable, "-m", "wholecell._cli", "simulate", str(path), "--t-end",
               str(t_end), "--points", "501", "-o", str(out)]
     rr_cmd = [sys.executable, "-c", _RR, str(path), str(t_end)]
-    base = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+    base = _cache_on()
     times: dict[str, list[float]] = {"cold": [], "warm": [], "roadrunner": []}
     cold_parts: dict[str, list[float]] = {}
     warm_parts: dict[str, list[float]] = {}
@@ -110,7 +115,7 @@ def first_gradient(yaml: Path, repeats: int, what: str = "gradient") -> dict[str
     filled (warm), of: importing wholecell, `wc.petab.load`, and the first
     ``prob.value_and_grad`` at the nominal parameters (trace, compile or cache, run), or
     (``what="fit"``) a first ``wc.fit`` of one start and one iteration."""
-    base = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
+    base = _cache_on()
     cmd = [sys.executable, "-c", _FIRST_GRADIENT, str(yaml), what]
     runs: dict[str, list[dict]] = {"cold": [], "warm": []}
     for _ in range(repeats):

@@ -46,13 +46,19 @@ def _decay(order: int) -> str:
                       '<parameter id="k" value="0.5" constant="true"/>')
 
 
-def _run(cache, model_file, species="A", t_end=5.0, hash_seed=None) -> np.ndarray:
+def _child_env(hash_seed=None) -> dict[str, str]:
+    """The environment of a child process: the cache on (the tests turn it off), and the
+    given string-hash seed."""
     env = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
     if hash_seed is not None:
         env["PYTHONHASHSEED"] = str(hash_seed)
+    return env
+
+
+def _run(cache, model_file, species="A", t_end=5.0, hash_seed=None) -> np.ndarray:
     out = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(cache), str(model_file), species, str(t_end)],
-        capture_output=True, text=True, env=env, timeout=600, check=True)
+        capture_output=True, text=True, env=_child_env(hash_seed), timeout=600, check=True)
     return np.array(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -109,13 +115,11 @@ def test_a_petab_objective_is_the_same_program_in_every_process():
     """The same PEtab problem lowers to the same program whatever a process's string
     hashes: the observable formulas' ids were gathered in the order of a set (Boehm's
     programs differed from one process to the next, so the cache never served them)."""
-    env = {k: v for k, v in os.environ.items() if k != "WHOLECELL_NO_CACHE"}
     digests = set()
     for seed in (1, 2):
         out = subprocess.run(
             [sys.executable, "-c", _PROGRAM_TEXT, str(BOEHM / "Boehm_JProteomeRes2014.yaml")],
-            capture_output=True, text=True, env={**env, "PYTHONHASHSEED": str(seed)},
-            timeout=600, check=True)
+            capture_output=True, text=True, env=_child_env(seed), timeout=600, check=True)
         digests.add(out.stdout.strip().splitlines()[-1])
     assert len(digests) == 1
 
