@@ -14,6 +14,13 @@ Networks in the PEtab SciML format (YAML layers and forward graph, HDF5 arrays):
     y = net(params, x)
     prob = wc.neural.load_sciml_problem("problem.yaml")   # PEtab v2 + the sciml extension
     ev = prob.evaluate()        # log-likelihood, simulations and gradient, one program
+
+Unseen perturbations of a genetic screen, scored against the baselines on K folds:
+
+    screen = wc.neural.load_l1000("L1000_shRNA_A375.npz")
+    ev = wc.neural.evaluate(screen, {"hybrid": wc.neural.network_method(hybrid=True)})
+    ev.table()                                   # mean +- sd over folds, every metric
+    ev.versus("hybrid", "pearson_delta")         # paired bootstrap vs the best baseline
 """
 
 from ._cellbox import CellBox as CellBox
@@ -50,6 +57,11 @@ from ._sciml_network import save_network as save_network
 from ._sciml_problem import SciMLEvaluation as SciMLEvaluation
 from ._sciml_problem import SciMLProblem as SciMLProblem
 from ._sciml_problem import load_sciml_problem as load_sciml_problem
+from ._screen_evaluate import Evaluation as Evaluation
+from ._screen_evaluate import evaluate as evaluate
+from ._screen_evaluate import kfold as kfold
+from ._screen_methods import network_method as network_method
+from ._screen_methods import other_screens as other_screens
 from ._screen_metrics import discrimination_score as discrimination_score
 from ._screen_metrics import linear_baseline as linear_baseline
 from ._screen_metrics import paired_bootstrap as paired_bootstrap

@@ -45,7 +45,8 @@ def _rank(score: np.ndarray, i: int) -> float:
 def top_k_overlap(pred: np.ndarray, true: np.ndarray, targets: np.ndarray,
                   k: int = 20) -> np.ndarray:
     """Per perturbation, the fraction of the true top-k changed genes in the predicted
-    top-k (the target excluded)."""
+    top-k (the target excluded; k at most the genes scored)."""
+    k = min(k, np.shape(true)[1] - 1)
     p, t = np.abs(_masked(pred, targets)), np.abs(_masked(true, targets))
     p, t = np.nan_to_num(p, nan=-1.0), np.nan_to_num(t, nan=-1.0)
     top_p = np.argsort(-p, axis=1)[:, :k]
@@ -117,7 +118,8 @@ def linear_baseline(y_train: np.ndarray, train_targets: np.ndarray, test_targets
     Args:
         y_train: training effects, (train perturbations, genes).
         train_targets, test_targets: the perturbed gene of each row.
-        k: principal components of the gene embedding.
+        k: principal components of the gene embedding (at most the rank of the centred
+            training effects: fewer when there are fewer perturbations or genes).
         ridge: the ridge penalty of both sides of W.
 
     Returns:
@@ -126,6 +128,7 @@ def linear_baseline(y_train: np.ndarray, train_targets: np.ndarray, test_targets
     y = np.asarray(y_train, dtype=float).T                      # genes x perturbations
     b = y.mean(axis=1, keepdims=True)
     u, s, _ = np.linalg.svd(y - b, full_matrices=False)
+    k = min(k, s.size)
     g = u[:, :k] * s[:k]                                        # genes x K
     p = g[np.asarray(train_targets)]                            # train perturbations x K
     left = np.linalg.solve(g.T @ g + ridge * np.eye(k), g.T)    # K x genes

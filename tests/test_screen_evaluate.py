@@ -1,0 +1,124 @@
+"""wc.neural.evaluate: K-fold scoring of unseen perturbations on a screen (the L1000 slice)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import wholecell as wc
+
+DATA = Path(__file__).parent / "data" / "perturbation"
+
+
+@pytest.fixture(scope="module")
+def screen():
+    return wc.neural.load_l1000(DATA / "l1000_a375_slice.npz")
+
+
+def oracle(data, train, test):
+    """Predicts the measurement itself: every metric at its best."""
+    return data.y[test]
+
+
+def test_folds_cover_every_perturbation_once(screen):
+    folds = wc.neural.kfold(len(screen.conditions), k=4, seed=3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(12))
+    assert [len(f) for f in folds] == [3, 3, 3, 3]
+    with pytest.raises(ValueError, match="k=13"):
+        wc.neural.kfold(12, k=13)
+
+
+def test_oracle_scores_perfectly_and_baselines_are_scored(screen):
+    ev = wc.neural.evaluate(screen, {"oracle": oracle}, k=4, seed=0)
+    assert ev.methods == ["no_change", "train_mean", "linear", "oracle"]
+    assert len(ev.rows) == 4 * 12
+    table = ev.table()
+    assert table.loc["oracle", "pearson"] == pytest.approx(1.0)
+    assert table.loc["oracle", "pearson_delta"] == pytest.approx(1.0)
+    assert table.loc["oracle", "mae"] == 0.0
+    assert table.loc["oracle", "top20_de"] == 1.0
+    assert table.loc["oracle", "discrimination"] == 1.0
+    assert table.loc["oracle", "rank"] == 0.0
+    # a constant prediction has no Pearson r; no change ties with every profile
+    assert np.isnan(table.loc["no_change", "pearson"])
+    assert table.loc["no_change", "rank"] == 0.5
+    assert table.loc["no_change", "mae"] > 0
+
+
+def test_rows_match_an_independent_computation(screen):
+    """Fold 0's train-mean rows, recomputed with scipy and by hand (target left out)."""
+    ev = wc.neural.evaluate(screen, k=3, seed=1)
+    test = wc.neural.kfold(12, k=3, seed=1)[0]
+    train = np.setdiff1d(np.arange(12), test)
+    mean = screen.y[train].mean(axis=0)
+    rows = ev.rows[(ev.rows.method == "train_mean") & (ev.rows.fold == 0)]
+    for (_, row), c in zip(rows.iterrows(), test, strict=True):
+        assert row.perturbation == screen.conditions[c]
+        keep = np.arange(12) != c               # the target of condition c is gene c
+        assert row.pearson == pytest.approx(stats.pearsonr(mean[keep], screen.y[c, keep])[0],
+                                            rel=1e-10)
+        assert row.mae == pytest.approx(np.abs(mean[keep] - screen.y[c, keep]).mean(),
+                                        rel=1e-12)
+    # the table is the mean over folds of each fold's mean, sd over folds
+    per_fold = ev.rows[ev.rows.method == "linear"].groupby("fold")["mae"].mean()
+    assert ev.table().loc["linear", "mae"] == pytest.approx(per_fold.mean(), rel=1e-12)
+    assert ev.table().loc["linear", "mae_sd"] == pytest.approx(per_fold.std(ddof=0), rel=1e-12)
+
+
+def test_versus_the_best_baseline(screen):
+    ev = wc.neural.evaluate(screen, {"oracle": oracle}, k=4, seed=0)
+    mae = ev.table().loc[["no_change", "train_mean", "linear"], "mae"]
+    assert ev.best_baseline("mae") == mae.idxmin()
+    out = ev.versus("oracle", "mae")
+    assert out["versus"] == mae.idxmin()
+    assert out["difference"] == pytest.approx(-mae.min(), rel=0.2)   # per-row vs per-fold mean
+    assert out["lower"] <= out["difference"] <= out["upper"] < 0
+    better = ev.versus("oracle", "discrimination")
+    assert better["lower"] > 0
+    with pytest.raises(KeyError, match="no method 'nope'"):
+        ev.versus("nope", "mae")
+    with pytest.raises(KeyError, match="no metric"):
+        ev.versus("oracle", "accuracy")
+
+
+def test_bad_methods_and_screens_are_refused(screen):
+    with pytest.raises(ValueError, match="'short' predicted shape"):
+        wc.neural.evaluate(screen, {"short": lambda d, tr, te: d.y[te][:, :3]}, k=3)
+    with pytest.raises(ValueError, match="'nan' predicted non-finite"):
+        wc.neural.evaluate(screen, {"nan": lambda d, tr, te: np.full((len(te), 12), np.nan)},
+                           k=3)
+    with pytest.raises(ValueError, match="taken by a baseline"):
+        wc.neural.evaluate(screen, {"linear": oracle}, k=3)
+    cellbox = wc.neural.load_cellbox(DATA / "cellbox_subset", readouts=5)
+    with pytest.raises(ValueError, match="single-gene screens"):
+        wc.neural.evaluate(cellbox, k=2)
+
+
+def test_other_screens_is_the_mean_over_the_other_lines(screen):
+    """Two more 'lines' made from the slice: one with the genes reordered and scaled, one
+    missing a gene and a perturbation; the prediction is their mean where measured."""
+    order = np.arange(12)[::-1]
+    b = screen.subset(conditions=order, nodes=order)
+    b = type(b)(y=2.0 * b.y, u=b.u, nodes=b.nodes, conditions=b.conditions, drugs=b.drugs,
+                readouts=b.readouts)
+    c = screen.subset(conditions=np.arange(1, 12), nodes=np.arange(1, 12))
+    predict = wc.neural.other_screens({"A": screen, "B": b, "C": c})
+    pred = predict(screen, np.arange(2, 12), np.array([0, 5]))
+    # perturbation 0 (not in C): B alone, i.e. twice the slice's own effects
+    np.testing.assert_allclose(pred[0], 2.0 * screen.y[0], rtol=1e-12)
+    # perturbation 5: gene 0 only in B; genes 1-11 the mean of B and C = 1.5 x
+    np.testing.assert_allclose(pred[1, 0], 2.0 * screen.y[5, 0], rtol=1e-12)
+    np.testing.assert_allclose(pred[1, 1:], 1.5 * screen.y[5, 1:], rtol=1e-12)
+
+
+def test_network_method_is_deterministic(screen):
+    method = wc.neural.network_method(seed=4, max_steps=4, check_every=2)
+    train, test = np.arange(4, 12), np.arange(4)
+    first = method(screen, train, test)
+    assert first.shape == (4, 12) and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, method(screen, train, test))
+    with pytest.raises(ValueError, match="val_fraction"):
+        wc.neural.network_method(val_fraction=1.0)

@@ -1,0 +1,66 @@
+"""Methods for `evaluate` beyond the baselines: a trained CellBox network (mechanistic or
+hybrid) and the transfer baseline (the same perturbation measured in other screens)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+
+from ._cellbox import cellbox
+from ._data import PerturbationData
+from ._screen_evaluate import Method
+from ._steady import steady_state
+from ._train import train as train_model
+
+
+def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
+                   val_fraction: float = 0.2, width: int = 32, depth: int = 2,
+                   **train_options) -> Method:
+    """A method that fits a CellBox network ODE (with the neural correction if
+    ``hybrid``) to the training perturbations and predicts the held-out ones as steady
+    states of their inputs ``u`` (-1 on a knocked-down gene).
+
+    A share ``val_fraction`` of the training perturbations (seeded) is kept for early
+    stopping; ``train_options`` go to `train` (learning rate, L1, patience, fallback).
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+
+    def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        val = rng.choice(train, size=max(1, round(val_fraction * len(train))), replace=False)
+        fit = np.setdiff1d(train, val)
+        model = cellbox(len(data.nodes), key=jax.random.PRNGKey(seed), hybrid=hybrid,
+                        width=width, depth=depth)
+        result = train_model(model, data.u, data.y, data.readouts, fit, val, seed=seed,
+                             max_steps=max_steps, progress=False, **train_options)
+        return np.asarray(steady_state(result.model, data.u[test]))
+
+    return predict
+
+
+def other_screens(screens: Mapping[str, PerturbationData]) -> Method:
+    """The transfer baseline: a perturbation's effect is the mean of the same gene's
+    perturbation in ``screens`` (other cell lines), on the genes they share; genes no
+    other screen measures, and perturbations none of them has, predict 0."""
+
+    def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        genes = {g: i for i, g in enumerate(data.nodes)}
+        out = np.zeros((len(test), len(data.nodes)))
+        for row, c in enumerate(test):
+            total, seen = np.zeros(len(data.nodes)), np.zeros(len(data.nodes))
+            for other in screens.values():
+                if other is data or data.conditions[c] not in other.conditions:
+                    continue
+                effect = other.y[other.conditions.index(data.conditions[c])]
+                cols = np.array([(genes[g], j) for j, g in enumerate(other.nodes) if g in genes],
+                                dtype=int).reshape(-1, 2)
+                mine, theirs = cols[:, 0], cols[:, 1]
+                total[mine] += effect[theirs]
+                seen[mine] += 1
+            out[row] = np.where(seen > 0, total / np.maximum(seen, 1), 0.0)
+        return out
+
+    return predict
