@@ -1,139 +1,96 @@
-"""Unseen-perturbation prediction on genetic screens: the baselines on the field's metrics.
+"""Unseen-perturbation prediction on genetic screens: baselines, CellBox networks and the
+hybrid on the field's metrics (`wc.neural.evaluate`).
 
     python benchmarks/neural_screens.py [--data ../shared/perturbation] [--folds 5]
-                                        [--seed 0] [--write]
+        [--seed 0] [--screens A375,...] [--train A375,...] [--max-steps 250] [--write]
 
 Screens: LINCS L1000 shRNA knockdowns (six cell lines) and the Torre 2021 melanoma
 knockouts. Protocol: K-fold over perturbations (seeded); each held-out perturbation is
-scored on every gene but its target. Methods: ``no_change`` (effect 0), ``train_mean``
-(the mean training effect), ``linear`` (PCA K = 10 + ridge, Ahlmann-Eltze et al. 2025)
-and, for L1000, ``other_lines`` (the same knockdown's mean effect in the other five
-lines, where measured: the transfer baseline). Metrics per perturbation, then mean +- sd
-over folds: Pearson r of effects vs control, PearsonDelta vs the training mean, MAE,
-top-20 DE overlap, the discrimination score (1 best, 0 chance) and PerturBench's rank
-(0 best, 0.5 chance). ``--write`` replaces the ``neural_screens`` block of
-benchmarks/RESULTS.md.
+scored on every gene but its target. Methods: ``no_change``, ``train_mean``, ``linear``
+(PCA K = 10 + ridge, Ahlmann-Eltze et al. 2025), for L1000 ``other_lines`` (the same
+knockdown's mean effect in the other five lines: the transfer baseline) and, on the
+screens named by ``--train``, ``cellbox`` (the network ODE fitted through its steady
+states) and ``hybrid`` (the same plus the neural correction). Each run stores its
+screens' results in ``benchmarks/neural_screens_runs/<screen>.json``; ``--write``
+renders the ``neural_screens`` block of benchmarks/RESULTS.md from every stored screen.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
-
-import jax
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import wholecell as wc  # noqa: E402
 from benchmarks._common import write_section  # noqa: E402
-from wholecell.neural import (  # noqa: E402
-    discrimination_score,
-    linear_baseline,
-    load_l1000,
-    load_torre,
-    pearson_rows,
-    rank_metric,
-    targets_of,
-    top_k_overlap,
-)
+from wholecell.neural._screen_evaluate import METRICS  # noqa: E402
 
 LINES = ("A375", "A549", "HA1E", "HT29", "MCF7", "PC3")
-METRICS = ("pearson", "pearson_delta", "mae", "top20_de", "discrimination", "rank")
+RUNS = Path(__file__).resolve().parent / "neural_screens_runs"
+HEADLINE = ("pearson_delta", "discrimination")
 
 
-def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
-    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+def load_screens(data: Path) -> dict:
+    screens = {line: wc.neural.load_l1000(data / "lincs_l1000_shrna" / f"L1000_shRNA_{line}.npz")
+               for line in LINES}
+    screens["Torre KO"] = wc.neural.load_torre(
+        data / "torre2021_melanoma_ko" / "torre2021_ko_rpm.csv")
+    return screens
 
 
-def _mean(values: np.ndarray) -> float:
-    """The mean of the finite values; NaN (undefined, e.g. Pearson r of a constant
-    prediction) when there are none."""
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
-
-
-def score(pred, true, targets, reference) -> dict[str, float]:
-    keep = np.ones_like(true, dtype=bool)
-    keep[np.arange(len(targets)), targets] = False
-    return {
-        "pearson": _mean(pearson_rows(pred, true, targets)),
-        "pearson_delta": _mean(pearson_rows(pred, true, targets, reference)),
-        "mae": float(np.abs(pred - true)[keep].mean()),
-        "top20_de": float(top_k_overlap(pred, true, targets, 20).mean()),
-        "discrimination": discrimination_score(pred, true, targets)[0],
-        "rank": float(rank_metric(pred, true, targets).mean()),
-    }
-
-
-def other_lines(data, name, screens, test):
-    """Per test knockdown: the mean effect of the same knockdown in the other lines, on
-    this line's genes (NaN where no other line has it; those rows fall back to 0)."""
-    out = np.zeros((len(test), len(data.nodes)))
-    genes = {g: i for i, g in enumerate(data.nodes)}
-    for row, c in enumerate(test):
-        gene = data.conditions[c]
-        sigs = []
-        for other, d in screens.items():
-            if other == name or gene not in d.conditions:
-                continue
-            sig = np.full(len(data.nodes), np.nan)
-            pos = {g: i for i, g in enumerate(d.nodes)}
-            common = [g for g in data.nodes if g in pos]
-            sig[[genes[g] for g in common]] = d.y[d.conditions.index(gene)][
-                [pos[g] for g in common]]
-            sigs.append(sig)
-        if sigs:
-            stack = np.vstack(sigs)
-            seen = np.isfinite(stack).sum(axis=0)
-            out[row] = np.where(seen > 0, np.nansum(stack, axis=0) / np.maximum(seen, 1), 0.0)
+def run_screen(name: str, screens: dict, k: int, seed: int, train: bool,
+               max_steps: int) -> dict:
+    data = screens[name]
+    methods = {}
+    if name in LINES:
+        methods["other_lines"] = wc.neural.other_screens(
+            {n: d for n, d in screens.items() if n in LINES})
+    if train:
+        for label, hybrid in (("cellbox", False), ("hybrid", True)):
+            methods[label] = wc.neural.network_method(hybrid=hybrid, seed=seed,
+                                                      max_steps=max_steps, fallback=4096)
+    tic = time.perf_counter()
+    ev = wc.neural.evaluate(data, methods, k=k, seed=seed)
+    table = ev.table()
+    out = {"screen": name, "folds": k, "seed": seed, "max_steps": max_steps,
+           "genes": len(data.nodes), "perturbations": len(data.conditions),
+           "seconds": {m: round(s, 1) for m, s in ev.seconds.items()},
+           "wall_s": round(time.perf_counter() - tic, 1),
+           "table": {m: {c: float(v) for c, v in row.items()} for m, row in table.iterrows()},
+           "versus": [ev.versus(m, metric) for m in ("cellbox", "hybrid", "other_lines")
+                      if m in ev.methods for metric in HEADLINE]}
     return out
 
 
-def trained(data, train, test, seed: int, hybrid: bool, max_steps: int) -> np.ndarray:
-    """Steady states of a CellBox network (u = -1 on the target) fitted to ``train``
-    (a fifth of it for early stopping), at the ``test`` perturbations."""
-    rng = np.random.default_rng(seed)
-    val = rng.choice(train, size=max(1, len(train) // 5), replace=False)
-    fit_idx = np.setdiff1d(train, val)
-    n = len(data.nodes)
-    model = wc.neural.cellbox(n, key=jax.random.PRNGKey(seed), hybrid=hybrid)
-    res = wc.neural.train(model, data.u, data.y, data.readouts, fit_idx, val, seed=seed,
-                          max_steps=max_steps, progress=False)
-    return np.asarray(wc.neural.steady_state(res.model, data.u[test]))
-
-
-def run_screen(name, data, screens, k, seed, train_models=False, max_steps=250):
-    per = {}
-    for f, test in enumerate(folds(len(data.conditions), k, seed)):
-        train = np.setdiff1d(np.arange(len(data.conditions)), test)
-        true, targets = data.y[test], targets_of(data, test)
-        mean = data.y[train].mean(axis=0)
-        preds = {"no_change": np.zeros_like(true), "train_mean": np.tile(mean, (len(test), 1)),
-                 "linear": linear_baseline(data.y[train], targets_of(data, train), targets)}
-        if name in LINES:
-            preds["other_lines"] = other_lines(data, name, screens, test)
-        if train_models:
-            for label, hybrid in (("cellbox", False), ("hybrid", True)):
-                t = time.perf_counter()
-                preds[label] = trained(data, train, test, seed + f, hybrid, max_steps)
-                print(f"# {name} fold {f} {label}: {time.perf_counter() - t:.0f} s", flush=True)
-        for method, pred in preds.items():
-            per.setdefault(method, []).append(score(pred, true, targets, mean))
-    return {m: {k_: (float(np.mean([f[k_] for f in fs])), float(np.std([f[k_] for f in fs])))
-                for k_ in METRICS} for m, fs in per.items()}
-
-
-def table(results: dict) -> list[str]:
+def render(results: list[dict]) -> list[str]:
     lines = ["| screen | method | " + " | ".join(METRICS) + " |",
              "|---|---|" + "---|" * len(METRICS)]
-    for screen, methods in results.items():
-        for method, m in methods.items():
-            cells = [f"{m[k][0]:.3f} +- {m[k][1]:.3f}" for k in METRICS]
-            lines.append(f"| {screen} | {method} | " + " | ".join(cells) + " |")
+    for res in results:
+        for method, m in res["table"].items():
+            cells = [f"{m[k]:.3f} +- {m[k + '_sd']:.3f}" for k in METRICS]
+            lines.append(f"| {res['screen']} | {method} | " + " | ".join(cells) + " |")
+    versus = [(res["screen"], v) for res in results for v in res["versus"]]
+    if versus:
+        lines += ["", "Paired bootstrap over the held-out perturbations (2,000 resamples, "
+                  "95% percentile interval) of a method minus the best baseline on that "
+                  "metric (higher is better for both metrics):", "",
+                  "| screen | method | metric | best baseline | difference | 95% interval |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {s} | {v['method']} | {v['metric']} | {v['versus']} | "
+                  f"{v['difference']:+.4f} | [{v['lower']:+.4f}, {v['upper']:+.4f}] |"
+                  for s, v in versus]
+    trained = [r for r in results if "cellbox" in r["seconds"]]
+    if trained:
+        lines += ["", "Training and prediction time (all folds, this 2-core CPU): " + "; ".join(
+            f"{r['screen']} ({r['genes']} genes, {r['perturbations']} knockdowns, "
+            f"{r['folds']} folds, at most {r['max_steps']} Adam steps) cellbox "
+            f"{r['seconds']['cellbox']:.0f} s, hybrid {r['seconds']['hybrid']:.0f} s"
+            for r in trained) + "."]
     return lines
 
 
@@ -142,28 +99,30 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "perturbation")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--screens", default=",".join((*LINES, "Torre KO")),
+                    help="comma-separated screens to run")
     ap.add_argument("--train", default="",
                     help="comma-separated screens on which to also train the CellBox "
-                         "network and the hybrid (e.g. 'Torre KO')")
+                         "network and the hybrid (e.g. 'A375,Torre KO')")
     ap.add_argument("--max-steps", type=int, default=250)
+    ap.add_argument("--write", action="store_true",
+                    help="render the neural_screens block of RESULTS.md from every stored run")
     args = ap.parse_args()
-    start = time.perf_counter()
-    screens = {line: load_l1000(args.data / "lincs_l1000_shrna" / f"L1000_shRNA_{line}.npz")
-               for line in LINES}
-    screens["Torre KO"] = load_torre(args.data / "torre2021_melanoma_ko" / "torre2021_ko_rpm.csv")
+    screens = load_screens(args.data)
     chosen = set(filter(None, args.train.split(",")))
-    results = {name: run_screen(name, d, screens, args.folds, args.seed, name in chosen,
-                                args.max_steps)
-               for name, d in screens.items()}
-    lines = table(results)
-    print("\n".join(lines))
+    RUNS.mkdir(exist_ok=True)
+    for name in filter(None, args.screens.split(",")):
+        res = run_screen(name, screens, args.folds, args.seed, name in chosen, args.max_steps)
+        (RUNS / f"{name.replace(' ', '_')}.json").write_text(json.dumps(res, indent=1))
+        print("\n".join(render([res])), flush=True)
     if args.write:
+        order = [*LINES, "Torre KO"]
+        stored = [json.loads(p.read_text()) for p in RUNS.glob("*.json")]
+        stored.sort(key=lambda r: order.index(r["screen"]))
         head = [
-            "## Genetic screens: the baselines on unseen perturbations (`wc.neural`, issue 22)",
+            "## Genetic screens: unseen perturbations (`wc.neural.evaluate`, issue 22)",
             "",
-            f"    python benchmarks/neural_screens.py --folds {args.folds} --seed {args.seed}"
-            " --write",
+            "    python benchmarks/neural_screens.py --folds 5 --seed 0 [--train A375] --write",
             "",
             "L1000 shRNA (six lines, log2 fold change vs LUCIFERASE) and Torre 2021 CRISPR "
             "knockouts (log2(RPM + 1) vs neg); 5-fold over perturbations; each held-out "
@@ -174,11 +133,14 @@ def main() -> None:
             "(1 best, 0 chance); rank: PerturBench's cosine rank (0 best, 0.5 chance); ties "
             "count half. nan: undefined (Pearson r of a constant prediction). "
             "other_lines: the same knockdown's mean effect in the other five lines. "
-            "The hybrid model is not in this table: it has not been trained on these "
-            f"screens yet. Run time {time.perf_counter() - start:.0f} s on this 2-core CPU.",
+            "cellbox / hybrid: the CellBox network ODE (u = -1 on the knocked-down gene) "
+            "without / with the neural correction, fitted through its steady states (Adam, "
+            "batches of 8, a fifth of each fold's training knockdowns for early stopping); "
+            "trained only on the screens that list them. Per-screen results: "
+            "`benchmarks/neural_screens_runs/`.",
             "",
         ]
-        write_section("neural_screens", "\n".join(head + lines))
+        write_section("neural_screens", "\n".join(head + render(stored)))
 
 
 if __name__ == "__main__":

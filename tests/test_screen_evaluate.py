@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -46,6 +47,16 @@ def test_oracle_scores_perfectly_and_baselines_are_scored(screen):
     assert np.isnan(table.loc["no_change", "pearson"])
     assert table.loc["no_change", "rank"] == 0.5
     assert table.loc["no_change", "mae"] > 0
+
+
+def test_chosen_folds_only(screen):
+    full = wc.neural.evaluate(screen, k=4, seed=0)
+    one = wc.neural.evaluate(screen, k=4, seed=0, folds=[2])
+    assert one.rows.fold.unique().tolist() == [2]
+    pd.testing.assert_frame_equal(one.rows.reset_index(drop=True),
+                                  full.rows[full.rows.fold == 2].reset_index(drop=True))
+    with pytest.raises(ValueError, match=r"folds \[4\] out of range"):
+        wc.neural.evaluate(screen, k=4, folds=[4])
 
 
 def test_rows_match_an_independent_computation(screen):

@@ -18,7 +18,7 @@ chance). Higher is better for all but ``mae`` and ``rank``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,8 +147,8 @@ class Evaluation:
 
 
 def evaluate(data: PerturbationData, methods: Mapping[str, Method] | None = None, *,
-             k: int = 5, seed: int = 0, baselines: bool = True,
-             top_k: int = 20) -> Evaluation:
+             k: int = 5, seed: int = 0, folds: Sequence[int] | None = None,
+             baselines: bool = True, top_k: int = 20) -> Evaluation:
     """Score ``methods`` (and the baselines) on K folds over ``data``'s perturbations.
 
     Arguments:
@@ -157,6 +157,8 @@ def evaluate(data: PerturbationData, methods: Mapping[str, Method] | None = None
         methods: name -> ``f(data, train, test)`` returning the predicted effects of the
             ``test`` conditions, shape (len(test), nodes), from the ``train`` conditions.
         k, seed: the folds (`kfold`).
+        folds: score only these of the k folds (e.g. ``[0]`` for a first look; default
+            all).
         baselines: also score ``no_change``, ``train_mean`` and ``linear``.
         top_k: genes in the DE overlap.
 
@@ -183,7 +185,13 @@ def evaluate(data: PerturbationData, methods: Mapping[str, Method] | None = None
         raise ValueError("evaluate: no methods to score")
     frames, seconds = [], dict.fromkeys(chosen, 0.0)
     n = len(data.conditions)
-    for f, test in enumerate(kfold(n, k, seed)):
+    tests = kfold(n, k, seed)
+    chosen_folds = range(k) if folds is None else list(folds)
+    bad = [f for f in chosen_folds if not 0 <= f < k]
+    if bad:
+        raise ValueError(f"folds {bad} out of range for k={k}")
+    for f in chosen_folds:
+        test = tests[f]
         train = np.setdiff1d(np.arange(n), test)
         true, targets = data.y[test], targets_of(data, test)
         reference = data.y[train].mean(axis=0)
