@@ -168,6 +168,12 @@ def test_training_is_deterministic():
     assert r1.val_loss[-1] < float(neural.mse(model, u[4:], y[4:], jnp.arange(5)))
     with pytest.raises(ValueError, match="validation"):
         neural.train(model, u, y, np.arange(5), np.arange(4), np.array([], int), **kw)
+    # fewer steps than between two checks: the last step is still validated, so the
+    # result is the trained model, not the initial one
+    short = neural.train(model, u, y, np.arange(5), np.arange(4), np.array([4, 5]),
+                         **{**kw, "max_steps": 2, "check_every": 25})
+    assert len(short.val_loss) == 1 and short.best_step == 2
+    assert short.val_loss[0] < float(neural.mse(model, u[4:], y[4:], jnp.arange(5)))
 
 
 def test_steady_state_bounded_fallback_gives_nan_without_a_root():

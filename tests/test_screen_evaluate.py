@@ -53,6 +53,13 @@ def test_chosen_folds_only(screen):
     full = wc.neural.evaluate(screen, k=4, seed=0)
     one = wc.neural.evaluate(screen, k=4, seed=0, folds=[2])
     assert one.rows.fold.unique().tolist() == [2]
+    held = wc.neural.kfold(12, k=4, seed=0)[2]
+    np.testing.assert_array_equal(one.predictions["linear"][held],
+                                  full.predictions["linear"][held])
+    others = np.setdiff1d(np.arange(12), held)
+    assert np.all(np.isnan(one.predictions["linear"][others]))
+    np.testing.assert_array_equal(full.predictions["train_mean"][held],
+                                  np.tile(screen.y[others].mean(axis=0), (3, 1)))
     pd.testing.assert_frame_equal(one.rows.reset_index(drop=True),
                                   full.rows[full.rows.fold == 2].reset_index(drop=True))
     with pytest.raises(ValueError, match=r"folds \[4\] out of range"):

@@ -97,10 +97,14 @@ class Evaluation:
         rows: one row per (method, fold, perturbation): the columns ``method``, ``fold``,
             ``perturbation`` and one per metric.
         seconds: wall time per method, summed over folds.
+        predictions: per method, the predicted effects of every condition, shape
+            (conditions, nodes), each from the fold that held it out (NaN for conditions
+            of folds not scored).
     """
 
     rows: pd.DataFrame
     seconds: dict[str, float]
+    predictions: dict[str, np.ndarray]
 
     @property
     def methods(self) -> list[str]:
@@ -185,6 +189,7 @@ def evaluate(data: PerturbationData, methods: Mapping[str, Method] | None = None
         raise ValueError("evaluate: no methods to score")
     frames, seconds = [], dict.fromkeys(chosen, 0.0)
     n = len(data.conditions)
+    predictions = {name: np.full(data.y.shape, np.nan) for name in chosen}
     tests = kfold(n, k, seed)
     chosen_folds = range(k) if folds is None else list(folds)
     bad = [f for f in chosen_folds if not 0 <= f < k]
@@ -204,8 +209,10 @@ def evaluate(data: PerturbationData, methods: Mapping[str, Method] | None = None
                                  f"{f}, expected {true.shape}")
             if not np.all(np.isfinite(pred)):
                 raise ValueError(f"method {name!r} predicted non-finite effects in fold {f}")
+            predictions[name][test] = pred
             scores = score_rows(pred, true, targets, reference, top_k)
             frames.append(pd.DataFrame({"method": name, "fold": f,
                                         "perturbation": [data.conditions[i] for i in test],
                                         **scores}))
-    return Evaluation(rows=pd.concat(frames, ignore_index=True), seconds=seconds)
+    return Evaluation(rows=pd.concat(frames, ignore_index=True), seconds=seconds,
+                      predictions=predictions)

@@ -137,7 +137,7 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
             model, opt_state = new, new_state
             running.append(float(loss))
         bar.update(1)
-        if step % check_every == 0:
+        if step % check_every == 0 or step == max_steps:  # the last step is checked too
             # the validation conditions only: on a 1,000-gene screen a steady state of
             # every condition costs ~6x more than the steps between two checks
             x = np.asarray(_predict(model, u[val_idx], fallback=fallback))
