@@ -43,25 +43,35 @@ PROTOCOLS = {
 
 
 def run_protocol(data, folds, args, hybrid: bool):
+    """Per fold, the steady states of ``args.ensemble`` models trained with different
+    seeds (initial W, batch order), averaged (one model by default)."""
     preds, info = {}, []
     for i, fold in enumerate(folds):
-        key = jax.random.PRNGKey(args.seed * 1000 + i)
-        model = wc.neural.cellbox(len(data.nodes), 82, wc.neural.CELLBOX_READOUTS, key=key,
-                                  hybrid=hybrid, width=args.width)
-        t = time.perf_counter()
-        res = wc.neural.train(model, data.u, data.y, data.readouts, fold.train, fold.val,
-                              seed=args.seed + i, learning_rate=args.lr,
-                              batch_size=args.batch, max_steps=args.max_steps,
-                              check_every=args.check_every, patience=args.patience,
-                              l1=args.l1, l2_correction=args.l2_correction,
-                              fallback=args.fallback_steps or True, progress=False)
-        x = np.asarray(wc.neural.steady_state(res.model, data.u))
-        preds[fold.name] = x[fold.test]
-        info.append({"fold": fold.name, "steps": res.steps, "best_step": res.best_step,
-                     "best_val": min(res.val_loss), "seconds": time.perf_counter() - t,
-                     "nan_test": int(np.isnan(x[fold.test]).any(axis=1).sum())})
-        print(json.dumps(info[-1]), flush=True)
+        members = []
+        for e in range(args.ensemble):
+            key = jax.random.PRNGKey(args.seed * 1000 + i + 100_000 * e)
+            model = wc.neural.cellbox(len(data.nodes), 82, wc.neural.CELLBOX_READOUTS,
+                                      key=key, hybrid=hybrid, width=args.width)
+            t = time.perf_counter()
+            res = wc.neural.train(model, data.u, data.y, data.readouts, fold.train, fold.val,
+                                  seed=args.seed + i + 1000 * e, learning_rate=args.lr,
+                                  batch_size=args.batch, max_steps=args.max_steps,
+                                  check_every=args.check_every, patience=args.patience,
+                                  l1=args.l1, l2_correction=args.l2_correction,
+                                  fallback=args.fallback_steps or True, progress=False)
+            x = np.asarray(wc.neural.steady_state(res.model, data.u[fold.test]))
+            members.append(x)
+            info.append({"fold": fold.name, "member": e, "steps": res.steps,
+                         "best_step": res.best_step, "best_val": min(res.val_loss),
+                         "seconds": time.perf_counter() - t,
+                         "nan_test": int(np.isnan(x).any(axis=1).sum())})
+            print(json.dumps(info[-1]), flush=True)
+        preds[fold.name] = np.mean(members, axis=0)
     return preds, info
+
+
+def _label(method: str, ensemble: int) -> str:
+    return method if ensemble == 1 else f"{method} (mean of {ensemble})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--fallback-steps", type=int, default=None,
                     help="bound the steady-state fallback integration (default 100,000)")
+    ap.add_argument("--ensemble", type=int, default=1,
+                    help="average the predictions of this many models per fold (seeds)")
     ap.add_argument("--hybrid", action="store_true", help="also train the hybrid")
     ap.add_argument("--no-cellbox", action="store_true",
                     help="skip the mechanistic model (to run the hybrid on its own)")
@@ -109,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                 preds[m][fold.name] = p
         print(f"# {title}: {len(folds)} folds", flush=True)
         info = {}
-        if not args.no_cellbox:
-            preds["cellbox"], info["cellbox"] = run_protocol(data, folds, args, hybrid=False)
-        if args.hybrid:
-            preds["hybrid"], info["hybrid"] = run_protocol(data, folds, args, hybrid=True)
+        for method, hybrid, on in (("cellbox", False, not args.no_cellbox),
+                                   ("hybrid", True, args.hybrid)):
+            if on:
+                label = _label(method, args.ensemble)
+                preds[label], info[label] = run_protocol(data, folds, args, hybrid=hybrid)
         out[name] = {"title": title, "scores": wc.neural.score(data, folds, preds),
                      "train": info}
         print(json.dumps(out[name]["scores"], indent=1), flush=True)
@@ -131,7 +144,9 @@ def _finish(out: dict, args) -> int:
 
 
 def table(out: dict, args) -> str:
-    methods = ["no_change", "train_mean", "additive", "cellbox", "hybrid"]
+    known = ["no_change", "train_mean", "additive", "cellbox", "hybrid"]
+    present = {m for res in out.values() for m in res["scores"]}
+    methods = [m for m in known if m in present] + sorted(present - set(known))
     commands = args.commands or [
         f"python benchmarks/neural_cellbox.py --protocols {args.protocols} --seed {args.seed}"
         f" --max-steps {args.max_steps} --batch {args.batch} --lr {args.lr}"
@@ -165,6 +180,13 @@ def table(out: dict, args) -> str:
         "(`--fallback-steps 4096`: unsettled batches are skipped); its hybrid fold took",
         "201 s. On pairs the hybrid, trained on singles only, generalises badly (0.466).",
         "",
+        "Leave-one-drug-out without singles ran with at most 1,000 steps",
+        "(`--max-steps 1000 --fallback-steps 4096`): every fold stopped early (best steps",
+        "275-725; 9-21 s per fold). 250 steps had given 0.709 (best step at the bound in 6",
+        "of 12 folds). The mean of five models per fold (`--ensemble 5`, seeds of W and of",
+        "the batch order) changes little (0.720 against 0.718), so the gap to the published",
+        "0.78 is not seed noise; the per-fold mean r (0.764-0.768) is within 0.02 of it.",
+        "",
         "| protocol | method | r | r_delta | MAE | fold r | published r (model / additive) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -174,7 +196,7 @@ def table(out: dict, args) -> str:
             if m not in res["scores"]:
                 continue
             s = res["scores"][m]
-            pub_txt = {"cellbox": pub[0], "additive": pub[1]}.get(m, "")
+            pub_txt = {"cellbox": pub[0], "additive": pub[1]}.get(m.split(" ")[0], "")
             lines.append(
                 f"| {res['title']} | {m} | {s['pearson']:.3f} | {s['pearson_delta']:.3f} | "
                 f"{s['mae']:.3f} | {s['pearson_fold_mean']:.3f} +- {s['pearson_fold_sd']:.3f} "
