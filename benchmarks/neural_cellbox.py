@@ -51,7 +51,8 @@ def run_protocol(data, folds, args, hybrid: bool):
         for e in range(args.ensemble):
             key = jax.random.PRNGKey(args.seed * 1000 + i + 100_000 * e)
             model = wc.neural.cellbox(len(data.nodes), 82, wc.neural.CELLBOX_READOUTS,
-                                      key=key, hybrid=hybrid, width=args.width)
+                                      key=key, hybrid=hybrid, width=args.width,
+                                      correction_inputs=args.correction_inputs)
             t = time.perf_counter()
             res = wc.neural.train(model, data.u, data.y, data.readouts, fold.train, fold.val,
                                   seed=args.seed + i + 1000 * e, learning_rate=args.lr,
@@ -70,8 +71,10 @@ def run_protocol(data, folds, args, hybrid: bool):
     return preds, info
 
 
-def _label(method: str, ensemble: int) -> str:
-    return method if ensemble == 1 else f"{method} (mean of {ensemble})"
+def _label(method: str, args) -> str:
+    if method == "hybrid" and args.correction_inputs == "state":
+        method = "hybrid, g(x)"
+    return method if args.ensemble == 1 else f"{method} (mean of {args.ensemble})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ensemble", type=int, default=1,
                     help="average the predictions of this many models per fold (seeds)")
     ap.add_argument("--hybrid", action="store_true", help="also train the hybrid")
+    ap.add_argument("--correction-inputs", default="state_and_input",
+                    choices=("state_and_input", "state"),
+                    help="what the hybrid's network reads: x and u, or x only")
     ap.add_argument("--no-cellbox", action="store_true",
                     help="skip the mechanistic model (to run the hybrid on its own)")
     ap.add_argument("--commands", nargs="+", default=None,
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         for method, hybrid, on in (("cellbox", False, not args.no_cellbox),
                                    ("hybrid", True, args.hybrid)):
             if on:
-                label = _label(method, args.ensemble)
+                label = _label(method, args)
                 preds[label], info[label] = run_protocol(data, folds, args, hybrid=hybrid)
         out[name] = {"title": title, "scores": wc.neural.score(data, folds, preds),
                      "train": info}

@@ -246,6 +246,24 @@ def test_cellbox_correction_written_in_the_format(tmp_path):
     np.testing.assert_allclose(again(ps, jnp.zeros(6), jnp.zeros(6)), 0.0, atol=1e-15)
 
 
+def test_state_only_correction_written_in_the_format(tmp_path):
+    """g(x) = MLP(x) - MLP(0): the network has the one input x, ignores u, and reads back
+    to the same values."""
+    model = wc.neural.cellbox(6, 4, 5, key=jax.random.PRNGKey(0), hybrid=True, width=8,
+                              correction_inputs="state")
+    x, u = jax.random.normal(jax.random.PRNGKey(1), (2, 6))
+    np.testing.assert_array_equal(model.correction(x, u), model.correction(x, 0 * u))
+    assert float(jnp.abs(model.correction(x, u)).max()) > 0
+    net, params = wc.neural.export_correction(model.correction)
+    yaml_path, arrays = wc.neural.save_sciml(net, params, tmp_path)
+    again = wc.neural.load_network(yaml_path)
+    ps = wc.neural.load_parameters(arrays)["correction"]
+    np.testing.assert_allclose(again(ps, x), model.correction(x, u)[:5], rtol=1e-12,
+                               atol=1e-15)
+    with pytest.raises(ValueError, match="Correction inputs must be one of"):
+        wc.neural.cellbox(6, key=jax.random.PRNGKey(0), hybrid=True, correction_inputs="u")
+
+
 def test_mlp_export_and_refusal():
     import equinox as eqx
     mlp = eqx.nn.MLP(3, 2, 4, 2, activation=jax.nn.relu, key=jax.random.PRNGKey(3))

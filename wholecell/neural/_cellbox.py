@@ -40,24 +40,36 @@ def cellbox_mask(n: int, n_protein: int, n_readout: int) -> np.ndarray:
     return mask
 
 
+#: what the correction network reads: the state and the perturbation, or the state only
+CORRECTION_INPUTS = ("state_and_input", "state")
+
+
 class Correction(eqx.Module):
-    """The neural term ``g_theta(x, u) = MLP([x, u]) - MLP(0)`` on the readout nodes."""
+    """The neural term on the readout nodes: ``g_theta(x, u) = MLP([x, u]) - MLP(0)``, or
+    with ``inputs="state"`` ``g_theta(x) = MLP(x) - MLP(0)``. A state-only term sees a new
+    perturbation only through the state the mechanism drives it to, which keeps it from
+    extrapolating in ``u`` (e.g. to drug pairs when trained on single drugs)."""
 
     mlp: eqx.nn.MLP
     n: int = eqx.field(static=True)
     n_readout: int = eqx.field(static=True)
+    inputs: str = eqx.field(static=True)
 
     def __init__(self, n: int, n_readout: int, width: int = 32, depth: int = 2, *,
-                 key: Array, scale: float = 1e-2):
-        self.n, self.n_readout = n, n_readout
-        mlp = eqx.nn.MLP(2 * n, n_readout, width, depth, activation=jnp.tanh, key=key)
+                 key: Array, scale: float = 1e-2, inputs: str = "state_and_input"):
+        if inputs not in CORRECTION_INPUTS:
+            raise ValueError(f"Correction inputs must be one of {CORRECTION_INPUTS}, "
+                             f"got {inputs!r}")
+        self.n, self.n_readout, self.inputs = n, n_readout, inputs
+        width_in = 2 * n if inputs == "state_and_input" else n
+        mlp = eqx.nn.MLP(width_in, n_readout, width, depth, activation=jnp.tanh, key=key)
         # start near zero: the hybrid begins as the mechanistic model
         last = mlp.layers[-1]
         mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, last.weight * scale)
         self.mlp = eqx.tree_at(lambda m: m.layers[-1].bias, mlp, last.bias * 0.0)
 
     def __call__(self, x: Float[Array, " n"], u: Float[Array, " n"]) -> Float[Array, " n"]:
-        z = jnp.concatenate([x, u])
+        z = jnp.concatenate([x, u]) if self.inputs == "state_and_input" else x
         g = self.mlp(z) - self.mlp(jnp.zeros_like(z))
         return jnp.concatenate([g, jnp.zeros(self.n - self.n_readout, dtype=g.dtype)])
 
@@ -109,7 +121,7 @@ class CellBox(eqx.Module):
 
 def cellbox(n: int, n_protein: int | None = None, n_readout: int | None = None, *,
             key: Array, w_scale: float = 1e-2, hybrid: bool = False, width: int = 32,
-            depth: int = 2) -> CellBox:
+            depth: int = 2, correction_inputs: str = "state_and_input") -> CellBox:
     """A CellBox model with random small ``W`` (normal, sd ``w_scale``), ``eps_raw`` and
     ``alpha_raw`` at 1 (as CellBox initialises them) and, if ``hybrid``, a correction
     network of ``depth`` hidden layers of ``width`` whose output starts near zero.
@@ -118,6 +130,8 @@ def cellbox(n: int, n_protein: int | None = None, n_readout: int | None = None, 
         n: number of nodes.
         n_protein, n_readout: node counts defining the mask (default: all nodes).
         key: PRNG key.
+        correction_inputs: what the correction reads, ``"state_and_input"`` (x and u) or
+            ``"state"`` (x only); see `Correction`.
 
     Returns:
         The model.
@@ -126,7 +140,8 @@ def cellbox(n: int, n_protein: int | None = None, n_readout: int | None = None, 
     n_protein = n_readout if n_protein is None else n_protein
     kw, kc = jax.random.split(key)
     w = w_scale * jax.random.normal(kw, (n, n))
-    correction = Correction(n, n_readout, width, depth, key=kc) if hybrid else None
+    correction = (Correction(n, n_readout, width, depth, key=kc, inputs=correction_inputs)
+                  if hybrid else None)
     return CellBox(w=w * jnp.asarray(cellbox_mask(n, n_protein, n_readout)),
                    eps_raw=jnp.ones(n), alpha_raw=jnp.ones(n), correction=correction,
                    n_protein=n_protein, n_readout=n_readout)

@@ -93,14 +93,20 @@ def export_mlp(mlp: eqx.nn.MLP, nn_model_id: str = "net1") -> tuple[Network, dic
 def export_correction(correction: Correction, nn_model_id: str = "correction"
                       ) -> tuple[Network, dict]:
     """(network, parameters) of CellBox's neural term on the readout nodes: inputs ``x``
-    and ``u`` (all nodes each), output ``MLP([x, u]) - MLP(0)`` (the readout nodes)."""
+    and ``u`` (all nodes each), output ``MLP([x, u]) - MLP(0)`` (the readout nodes); a
+    state-only term (``inputs="state"``) has the input ``x`` alone and ``MLP(x) - MLP(0)``."""
     layers, params = _layers(correction.mlp)
-    head = [_node("x", "placeholder", "x", []), _node("u", "placeholder", "u", []),
-            _node("z", "call_function", "cat", [["x", "u"]], {"dim": 0}),
-            _node("zero", "call_function", "mul", ["z", 0.0])]
-    on_z, last_z = _mlp_graph(correction.mlp, nn_model_id, "z")
+    if correction.inputs == "state":
+        inputs, z = ["x"], "x"
+        head = [_node("x", "placeholder", "x", [])]
+    else:
+        inputs, z = ["x", "u"], "z"
+        head = [_node("x", "placeholder", "x", []), _node("u", "placeholder", "u", []),
+                _node("z", "call_function", "cat", [["x", "u"]], {"dim": 0})]
+    head.append(_node("zero", "call_function", "mul", [z, 0.0]))
+    on_z, last_z = _mlp_graph(correction.mlp, nn_model_id, z)
     on_0, last_0 = _mlp_graph(correction.mlp, nn_model_id, "zero", prefix="at_zero_")
-    spec = {"nn_model_id": nn_model_id, "inputs": [{"input_id": "x"}, {"input_id": "u"}],
+    spec = {"nn_model_id": nn_model_id, "inputs": [{"input_id": i} for i in inputs],
             "layers": layers,
             "forward": [*head, *on_z, *on_0,
                         _node("g", "call_function", "sub", [last_z, last_0]),
