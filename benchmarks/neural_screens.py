@@ -44,7 +44,8 @@ def load_screens(data: Path) -> dict:
 
 
 def run_screen(name: str, screens: dict, k: int, seed: int, train: bool,
-               max_steps: int) -> dict:
+               max_steps: int, shared_input: bool = True,
+               correction_inputs: str = "state_and_input") -> dict:
     data = screens[name]
     methods = {}
     if name in LINES:
@@ -52,12 +53,14 @@ def run_screen(name: str, screens: dict, k: int, seed: int, train: bool,
             {n: d for n, d in screens.items() if n in LINES})
     if train:
         for label, hybrid in (("cellbox", False), ("hybrid", True)):
-            methods[label] = wc.neural.network_method(hybrid=hybrid, seed=seed,
-                                                      max_steps=max_steps, fallback=4096)
+            methods[label] = wc.neural.network_method(
+                hybrid=hybrid, seed=seed, max_steps=max_steps, fallback=4096,
+                shared_input=shared_input, correction_inputs=correction_inputs)
     tic = time.perf_counter()
     ev = wc.neural.evaluate(data, methods, k=k, seed=seed)
     table = ev.table()
     out = {"screen": name, "folds": k, "seed": seed, "max_steps": max_steps,
+           "shared_input": shared_input, "correction_inputs": correction_inputs,
            "genes": len(data.nodes), "perturbations": len(data.conditions),
            "seconds": {m: round(s, 1) for m, s in ev.seconds.items()},
            "wall_s": round(time.perf_counter() - tic, 1),
@@ -88,7 +91,9 @@ def render(results: list[dict]) -> list[str]:
     if trained:
         lines += ["", "Training and prediction time (all folds, this 2-core CPU): " + "; ".join(
             f"{r['screen']} ({r['genes']} genes, {r['perturbations']} knockdowns, "
-            f"{r['folds']} folds, at most {r['max_steps']} Adam steps) cellbox "
+            f"{r['folds']} folds, at most {r['max_steps']} Adam steps, shared input "
+            f"{'on' if r.get('shared_input') else 'off'}, correction reads "
+            f"{r.get('correction_inputs', 'state_and_input')}) cellbox "
             f"{r['seconds']['cellbox']:.0f} s, hybrid {r['seconds']['hybrid']:.0f} s"
             for r in trained) + "."]
     return lines
@@ -105,6 +110,10 @@ def main() -> None:
                     help="comma-separated screens on which to also train the CellBox "
                          "network and the hybrid (e.g. 'A375,Torre KO')")
     ap.add_argument("--max-steps", type=int, default=250)
+    ap.add_argument("--no-shared-input", action="store_true",
+                    help="no extra input node for the response all perturbations share")
+    ap.add_argument("--correction-inputs", default="state_and_input",
+                    choices=("state_and_input", "state"))
     ap.add_argument("--write", action="store_true",
                     help="render the neural_screens block of RESULTS.md from every stored run")
     args = ap.parse_args()
@@ -112,7 +121,8 @@ def main() -> None:
     chosen = set(filter(None, args.train.split(",")))
     RUNS.mkdir(exist_ok=True)
     for name in filter(None, args.screens.split(",")):
-        res = run_screen(name, screens, args.folds, args.seed, name in chosen, args.max_steps)
+        res = run_screen(name, screens, args.folds, args.seed, name in chosen, args.max_steps,
+                         not args.no_shared_input, args.correction_inputs)
         (RUNS / f"{name.replace(' ', '_')}.json").write_text(json.dumps(res, indent=1))
         print("\n".join(render([res])), flush=True)
     if args.write:

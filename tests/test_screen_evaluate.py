@@ -140,3 +140,20 @@ def test_network_method_is_deterministic(screen):
     np.testing.assert_array_equal(first, method(screen, train, test))
     with pytest.raises(ValueError, match="val_fraction"):
         wc.neural.network_method(val_fraction=1.0)
+
+
+def test_shared_input_learns_the_response_every_knockdown_shares(screen):
+    """A screen whose knockdowns all have the same effect c: only a network with the
+    shared input node can predict c for knockdowns it never saw."""
+    c = 0.2 * np.sin(np.arange(12.0))
+    same = type(screen)(y=np.tile(c, (12, 1)), u=screen.u, nodes=screen.nodes,
+                        conditions=screen.conditions, drugs=screen.drugs,
+                        readouts=screen.readouts)
+    train, test = np.arange(4, 12), np.arange(4)
+    kw = dict(seed=0, max_steps=300, learning_rate=3e-2, l1=0.0, fallback=False)
+    shared = wc.neural.network_method(**kw)(same, train, test)
+    alone = wc.neural.network_method(shared_input=False, **kw)(same, train, test)
+    keep = ~np.eye(12, dtype=bool)[test]                 # the targets are not scored
+    err_shared = np.abs(shared - same.y[test])[keep].mean()
+    err_alone = np.abs(alone - same.y[test])[keep].mean()
+    assert err_shared < 0.03 and err_shared < 0.25 * err_alone, (err_shared, err_alone)

@@ -17,13 +17,18 @@ from ._train import train as train_model
 
 def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
                    val_fraction: float = 0.2, width: int = 32, depth: int = 2,
+                   shared_input: bool = True, correction_inputs: str = "state_and_input",
                    **train_options) -> Method:
     """A method that fits a CellBox network ODE (with the neural correction if
     ``hybrid``) to the training perturbations and predicts the held-out ones as steady
     states of their inputs ``u`` (-1 on a knocked-down gene).
 
-    A share ``val_fraction`` of the training perturbations (seeded) is kept for early
-    stopping; ``train_options`` go to `train` (learning rate, L1, patience, fallback).
+    With ``shared_input`` every perturbed condition also drives one extra input node
+    (``u = 1``), whose edges the fit learns: the response all perturbations of a screen
+    share (infection, Cas9 cutting, selection), which the training-mean baseline carries
+    and a knockdown's own input cannot. A share ``val_fraction`` of the training
+    perturbations (seeded) is kept for early stopping; ``train_options`` go to `train`
+    (learning rate, L1, patience, fallback).
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
@@ -32,11 +37,16 @@ def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
         rng = np.random.default_rng(seed)
         val = rng.choice(train, size=max(1, round(val_fraction * len(train))), replace=False)
         fit = np.setdiff1d(train, val)
-        model = cellbox(len(data.nodes), key=jax.random.PRNGKey(seed), hybrid=hybrid,
-                        width=width, depth=depth)
-        result = train_model(model, data.u, data.y, data.readouts, fit, val, seed=seed,
+        n = len(data.nodes)
+        u, y = data.u, data.y
+        if shared_input:                  # the extra node: an input (activity) node
+            perturbed = np.any(u != 0, axis=1, keepdims=True).astype(float)
+            u, y = np.hstack([u, perturbed]), np.hstack([y, np.zeros_like(perturbed)])
+        model = cellbox(u.shape[1], n, n, key=jax.random.PRNGKey(seed), hybrid=hybrid,
+                        width=width, depth=depth, correction_inputs=correction_inputs)
+        result = train_model(model, u, y, data.readouts, fit, val, seed=seed,
                              max_steps=max_steps, progress=False, **train_options)
-        return np.asarray(steady_state(result.model, data.u[test]))
+        return np.asarray(steady_state(result.model, u[test]))[:, :n]
 
     return predict
 
