@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._data import PerturbationData
 from ._screen_metrics import (
+    _masked,
     discrimination_score,
     linear_baseline,
     paired_bootstrap,
@@ -70,14 +71,11 @@ def kfold(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
 def score_rows(pred: np.ndarray, true: np.ndarray, targets: np.ndarray,
                reference: np.ndarray, top_k: int = 20) -> dict[str, np.ndarray]:
     """Every metric per perturbation (row), the target gene of each row left out."""
-    keep = np.ones_like(true, dtype=bool)
-    keep[np.arange(len(targets)), targets] = False
     _, disc = discrimination_score(pred, true, targets)
     return {
         "pearson": pearson_rows(pred, true, targets),
         "pearson_delta": pearson_rows(pred, true, targets, reference),
-        "mae": np.array([np.abs(p[k] - t[k]).mean()
-                         for p, t, k in zip(pred, true, keep, strict=True)]),
+        "mae": np.nanmean(np.abs(_masked(pred - true, targets)), axis=1),
         "top20_de": top_k_overlap(pred, true, targets, top_k),
         "discrimination": 1.0 - 2.0 * disc,
         "rank": rank_metric(pred, true, targets),

@@ -58,18 +58,22 @@ def other_screens(screens: Mapping[str, PerturbationData]) -> Method:
 
     def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         genes = {g: i for i, g in enumerate(data.nodes)}
+        # per other screen, once: its row of each perturbation and its genes' columns here
+        others = []
+        for other in screens.values():
+            if other is data:
+                continue
+            cols = np.array([(genes[g], j) for j, g in enumerate(other.nodes) if g in genes],
+                            dtype=int).reshape(-1, 2)
+            rows = {p: i for i, p in enumerate(other.conditions)}
+            others.append((other.y, rows, cols[:, 0], cols[:, 1]))
         out = np.zeros((len(test), len(data.nodes)))
         for row, c in enumerate(test):
             total, seen = np.zeros(len(data.nodes)), np.zeros(len(data.nodes))
-            for other in screens.values():
-                if other is data or data.conditions[c] not in other.conditions:
-                    continue
-                effect = other.y[other.conditions.index(data.conditions[c])]
-                cols = np.array([(genes[g], j) for j, g in enumerate(other.nodes) if g in genes],
-                                dtype=int).reshape(-1, 2)
-                mine, theirs = cols[:, 0], cols[:, 1]
-                total[mine] += effect[theirs]
-                seen[mine] += 1
+            for y, rows, mine, theirs in others:
+                if data.conditions[c] in rows:
+                    total[mine] += y[rows[data.conditions[c]], theirs]
+                    seen[mine] += 1
             out[row] = np.where(seen > 0, total / np.maximum(seen, 1), 0.0)
         return out
 
