@@ -2,7 +2,8 @@
 hybrid on the field's metrics (`wc.neural.evaluate`).
 
     python benchmarks/neural_screens.py [--data ../shared/perturbation] [--folds 5]
-        [--seed 0] [--screens A375,...] [--train A375,...] [--max-steps 250] [--write]
+        [--seed 0] [--screens A375,...] [--train A375,...] [--transfer A375,...]
+        [--max-steps 250] [--write]
 
 Screens: LINCS L1000 shRNA knockdowns (six cell lines) and the Torre 2021 melanoma
 knockouts. Protocol: K-fold over perturbations (seeded); each held-out perturbation is
@@ -10,9 +11,13 @@ scored on every gene but its target. Methods: ``no_change``, ``train_mean``, ``l
 (PCA K = 10 + ridge, Ahlmann-Eltze et al. 2025), for L1000 ``other_lines`` (the same
 knockdown's mean effect in the other five lines: the transfer baseline) and, on the
 screens named by ``--train``, ``cellbox`` (the network ODE fitted through its steady
-states) and ``hybrid`` (the same plus the neural correction). Each run stores its
-screens' results in ``benchmarks/neural_screens_runs/<screen>.json``; ``--write``
-renders the ``neural_screens`` block of benchmarks/RESULTS.md from every stored screen.
+states) and ``hybrid`` (the same plus the neural correction). ``--transfer`` scores, on
+the L1000 lines it names, the same two models trained on the other five lines pooled
+(``cellbox_transfer``, ``hybrid_transfer``: `wc.neural.transfer_network`) against
+``other_lines``. Each run stores its screens' results in
+``benchmarks/neural_screens_runs/<screen>.json`` (transfer: ``<line>_transfer.json``);
+``--write`` renders the ``neural_screens`` block of benchmarks/RESULTS.md from every
+stored run.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from wholecell.neural._screen_evaluate import METRICS  # noqa: E402
 LINES = ("A375", "A549", "HA1E", "HT29", "MCF7", "PC3")
 RUNS = Path(__file__).resolve().parent / "neural_screens_runs"
 HEADLINE = ("pearson_delta", "discrimination")
+#: the methods that train a model (their wall time is reported)
+TRAINED = ("cellbox", "hybrid", "cellbox_transfer", "hybrid_transfer")
 
 
 def load_screens(data: Path) -> dict:
@@ -56,17 +63,40 @@ def run_screen(name: str, screens: dict, k: int, seed: int, train: bool,
             methods[label] = wc.neural.network_method(
                 hybrid=hybrid, seed=seed, max_steps=max_steps, fallback=4096,
                 shared_input=shared_input, correction_inputs=correction_inputs)
+    return _evaluate(name, data, methods, k, seed, max_steps, shared_input,
+                     correction_inputs)
+
+
+def run_transfer(name: str, screens: dict, k: int, seed: int, max_steps: int,
+                 shared_input: bool = True,
+                 correction_inputs: str = "state_and_input") -> dict:
+    """The models trained on the other five lines against their mean signature."""
+    lines = {n: d for n, d in screens.items() if n in LINES}
+    methods = {"other_lines": wc.neural.other_screens(lines)}
+    for label, hybrid in (("cellbox_transfer", False), ("hybrid_transfer", True)):
+        methods[label] = wc.neural.transfer_network(
+            lines, hybrid=hybrid, seed=seed, max_steps=max_steps, fallback=4096,
+            shared_input=shared_input, correction_inputs=correction_inputs)
+    out = _evaluate(name, screens[name], methods, k, seed, max_steps, shared_input,
+                    correction_inputs, versus="other_lines")
+    out["kind"] = "transfer"
+    return out
+
+
+def _evaluate(name, data, methods, k, seed, max_steps, shared_input, correction_inputs,
+              versus: str | None = None) -> dict:
     tic = time.perf_counter()
     ev = wc.neural.evaluate(data, methods, k=k, seed=seed)
     table = ev.table()
+    compared = [m for m in ev.methods if m not in ("no_change", "train_mean", "linear")
+                and m != versus]
     out = {"screen": name, "folds": k, "seed": seed, "max_steps": max_steps,
            "shared_input": shared_input, "correction_inputs": correction_inputs,
            "genes": len(data.nodes), "perturbations": len(data.conditions),
            "seconds": {m: round(s, 1) for m, s in ev.seconds.items()},
            "wall_s": round(time.perf_counter() - tic, 1),
            "table": {m: {c: float(v) for c, v in row.items()} for m, row in table.iterrows()},
-           "versus": [ev.versus(m, metric) for m in ("cellbox", "hybrid", "other_lines")
-                      if m in ev.methods for metric in HEADLINE]}
+           "versus": [ev.versus(m, metric, versus) for m in compared for metric in HEADLINE]}
     return out
 
 
@@ -80,22 +110,24 @@ def render(results: list[dict]) -> list[str]:
     versus = [(res["screen"], v) for res in results for v in res["versus"]]
     if versus:
         lines += ["", "Paired bootstrap over the held-out perturbations (2,000 resamples, "
-                  "95% percentile interval) of a method minus the best baseline on that "
-                  "metric (higher is better for both metrics):", "",
-                  "| screen | method | metric | best baseline | difference | 95% interval |",
+                  "95% percentile interval) of a method minus the method it is compared "
+                  "with (the best baseline on that metric; for the transfer models "
+                  "other_lines); higher is better for both metrics:", "",
+                  "| screen | method | metric | compared with | difference | 95% interval |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {s} | {v['method']} | {v['metric']} | {v['versus']} | "
                   f"{v['difference']:+.4f} | [{v['lower']:+.4f}, {v['upper']:+.4f}] |"
                   for s, v in versus]
-    trained = [r for r in results if "cellbox" in r["seconds"]]
-    if trained:
+    timed = [(r, [m for m in TRAINED if m in r["seconds"]]) for r in results]
+    timed = [(r, ms) for r, ms in timed if ms]
+    if timed:
         lines += ["", "Training and prediction time (all folds, this 2-core CPU): " + "; ".join(
             f"{r['screen']} ({r['genes']} genes, {r['perturbations']} knockdowns, "
             f"{r['folds']} folds, at most {r['max_steps']} Adam steps, shared input "
             f"{'on' if r.get('shared_input') else 'off'}, correction reads "
-            f"{r.get('correction_inputs', 'state_and_input')}) cellbox "
-            f"{r['seconds']['cellbox']:.0f} s, hybrid {r['seconds']['hybrid']:.0f} s"
-            for r in trained) + "."]
+            f"{r.get('correction_inputs', 'state_and_input')}) "
+            + ", ".join(f"{m} {r['seconds'][m]:.0f} s" for m in ms)
+            for r, ms in timed) + "."]
     return lines
 
 
@@ -109,6 +141,9 @@ def main() -> None:
     ap.add_argument("--train", default="",
                     help="comma-separated screens on which to also train the CellBox "
                          "network and the hybrid (e.g. 'A375,Torre KO')")
+    ap.add_argument("--transfer", default="",
+                    help="comma-separated L1000 lines on which to score the models "
+                         "trained on the other five lines (e.g. 'A375,PC3')")
     ap.add_argument("--max-steps", type=int, default=250)
     ap.add_argument("--no-shared-input", action="store_true",
                     help="no extra input node for the response all perturbations share")
@@ -125,10 +160,19 @@ def main() -> None:
                          not args.no_shared_input, args.correction_inputs)
         (RUNS / f"{name.replace(' ', '_')}.json").write_text(json.dumps(res, indent=1))
         print("\n".join(render([res])), flush=True)
+    for name in filter(None, args.transfer.split(",")):
+        if name not in LINES:
+            raise SystemExit(f"--transfer: {name!r} is not an L1000 line {LINES}")
+        res = run_transfer(name, screens, args.folds, args.seed, args.max_steps,
+                           not args.no_shared_input, args.correction_inputs)
+        (RUNS / f"{name}_transfer.json").write_text(json.dumps(res, indent=1))
+        print("\n".join(render([res])), flush=True)
     if args.write:
         order = [*LINES, "Torre KO"]
         stored = [json.loads(p.read_text()) for p in RUNS.glob("*.json")]
         stored.sort(key=lambda r: order.index(r["screen"]))
+        transfer = [r for r in stored if r.get("kind") == "transfer"]
+        stored = [r for r in stored if r.get("kind") != "transfer"]
         head = [
             "## Genetic screens: unseen perturbations (`wc.neural.evaluate`, issue 22)",
             "",
@@ -155,7 +199,22 @@ def main() -> None:
             "another run). Per-screen results: `benchmarks/neural_screens_runs/`.",
             "",
         ]
-        write_section("neural_screens", "\n".join(head + render(stored)))
+        if transfer:
+            head_transfer = [
+                "", "### Transfer: trained on five lines, scored on the sixth", "",
+                "    python benchmarks/neural_screens.py --screens '' --transfer LINE --write",
+                "",
+                "cellbox_transfer / hybrid_transfer: the same models trained once on the "
+                "knockdowns of the other five lines, pooled on the scored line's genes "
+                "(`wc.neural.transfer_network`; effects a line does not measure are left "
+                "out of the loss; at most 200 pooled knockdowns for early stopping); they "
+                "never see the scored line's effects. other_lines: the mean signature of the "
+                "same knockdown in the other five lines. Same folds and scoring as above "
+                "(the folds only set which knockdowns are scored together).", ""]
+            render_transfer = head_transfer + render(transfer)
+        else:
+            render_transfer = []
+        write_section("neural_screens", "\n".join(head + render(stored) + render_transfer))
 
 
 if __name__ == "__main__":

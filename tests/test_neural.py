@@ -6,6 +6,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,9 +68,10 @@ def test_mask_follows_cellbox():
     assert np.all(m[:, 4] == 0) and m[4, 5] == 0 and m[4, 0] == 1  # the phenotype node
 
 
-def test_steady_state_is_fixed_point():
+@pytest.mark.parametrize("linear_solver", ["lu", "gmres"])
+def test_steady_state_is_fixed_point(linear_solver):
     model, u = small_model(), small_inputs()
-    x = neural.steady_state(model, u)
+    x = neural.steady_state(model, u, linear_solver=linear_solver)
     fixed = jax.vmap(lambda xi, ui: model.eps * jnp.tanh(model.weights @ xi + ui)
                      / model.alpha)(x, u)
     assert float(jnp.max(jnp.abs(x - fixed))) < FIXED_POINT_TOL
@@ -79,12 +81,14 @@ def test_steady_state_is_fixed_point():
     assert float(jnp.max(jnp.abs(neural.steady_state(model, jnp.zeros_like(u))))) == 0.0
 
 
-def test_implicit_gradient_matches_finite_differences():
+@pytest.mark.parametrize("linear_solver", ["lu", "gmres"])
+def test_implicit_gradient_matches_finite_differences(linear_solver):
     model, u = small_model(), small_inputs()
     c = jnp.asarray(np.random.default_rng(2).normal(size=u.shape))
 
     def loss(m):
-        return jnp.sum(c * neural.steady_state(m, u, fallback=False))
+        return jnp.sum(c * neural.steady_state(m, u, fallback=False,
+                                               linear_solver=linear_solver))
 
     grad = eqx.filter_grad(loss)(model)
     params, static = eqx.partition(model, eqx.is_array)
@@ -97,6 +101,33 @@ def test_implicit_gradient_matches_finite_differences():
                    for i in idx])
     err = np.max(np.abs(fd - np.asarray(g)[idx])) / np.max(np.abs(np.asarray(g)))
     assert err < FD_RTOL, err
+
+
+def test_large_network_solves_by_gmres_like_lu():
+    """From GMRES_FROM_NODES nodes on, "auto" solves Newton's systems by GMRES: the same
+    steady states and implicit gradient as dense LU (a hybrid, as trained on L1000)."""
+    n = neural.GMRES_FROM_NODES
+    assert isinstance(neural.linear_solver_for("auto", n, 1e-10, 1e-10), lineax.GMRES)
+    assert isinstance(neural.linear_solver_for("auto", n - 1, 1e-10, 1e-10), lineax.LU)
+    model = neural.cellbox(n, key=jax.random.PRNGKey(4), w_scale=0.05, hybrid=True)
+    u = -jnp.eye(n)[:3]                             # three knockdowns
+    c = jnp.asarray(np.random.default_rng(5).normal(size=u.shape))
+
+    def value_and_grad(solver):
+        return eqx.filter_value_and_grad(lambda m: jnp.sum(
+            c * neural.steady_state(m, u, fallback=False, linear_solver=solver)))(model)
+
+    (v_lu, g_lu), (v_gm, g_gm) = value_and_grad("lu"), value_and_grad("auto")
+    assert np.isfinite(float(v_lu)) and abs(float(v_gm - v_lu)) < 1e-10 * abs(float(v_lu))
+    for a, b in zip(jax.tree.leaves(eqx.filter(g_lu, eqx.is_array)),
+                    jax.tree.leaves(eqx.filter(g_gm, eqx.is_array)), strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0,
+                                   atol=1e-8 * float(jnp.max(jnp.abs(a))) + 1e-14)
+
+
+def test_unknown_linear_solver_is_refused():
+    with pytest.raises(ValueError, match="linear_solver must be one of"):
+        neural.steady_state(small_model(), small_inputs(), linear_solver="cholesky")
 
 
 def test_hybrid_keeps_control_and_trains_network():

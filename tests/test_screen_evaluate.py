@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +158,78 @@ def test_shared_input_learns_the_response_every_knockdown_shares(screen):
     err_shared = np.abs(shared - same.y[test])[keep].mean()
     err_alone = np.abs(alone - same.y[test])[keep].mean()
     assert err_shared < 0.03 and err_shared < 0.25 * err_alone, (err_shared, err_alone)
+
+
+def _lines(screen):
+    """Two more 'lines' from the slice: B with the genes reordered and effects doubled,
+    C without gene 0 and without the knockdown of gene 0."""
+    order = np.arange(12)[::-1]
+    b = screen.subset(conditions=order, nodes=order)
+    b = type(b)(y=2.0 * b.y, u=b.u, nodes=b.nodes, conditions=b.conditions, drugs=b.drugs,
+                readouts=b.readouts)
+    return b, screen.subset(conditions=np.arange(1, 12), nodes=np.arange(1, 12))
+
+
+def test_pool_screens_maps_genes_and_marks_unmeasured_effects(screen):
+    b, c = _lines(screen)
+    pooled = wc.neural.pool_screens({"B": b, "C": c}, screen.nodes)
+    assert pooled.nodes == screen.nodes and len(pooled.conditions) == 12 + 11
+    row = pooled.conditions.index(f"B:{screen.conditions[4]}")
+    np.testing.assert_array_equal(pooled.y[row], 2.0 * screen.y[4])
+    np.testing.assert_array_equal(pooled.u[row], screen.u[4])
+    assert pooled.drugs[row] == screen.drugs[4]
+    row = pooled.conditions.index(f"C:{screen.conditions[7]}")
+    assert np.isnan(pooled.y[row, 0])                       # C does not measure gene 0
+    np.testing.assert_array_equal(pooled.y[row, 1:], screen.y[7, 1:])
+    # on genes 1-11, B's knockdown of gene 0 perturbs a gene outside: dropped
+    fewer = wc.neural.pool_screens({"B": b, "C": c}, screen.nodes[1:])
+    assert len(fewer.conditions) == 11 + 11
+    assert f"B:{screen.conditions[0]}" not in fewer.conditions
+    with pytest.raises(ValueError, match="distinct"):
+        wc.neural.pool_screens({"B": b}, [screen.nodes[0]] * 2)
+
+
+def test_train_leaves_unmeasured_effects_out(screen):
+    """NaN effects are out of the loss: a gene unmeasured everywhere trains exactly as
+    that gene dropped from the readouts."""
+    model = wc.neural.cellbox(12, key=jax.random.PRNGKey(0), w_scale=0.05)
+    y = screen.y.copy()
+    y[:, 3] = np.nan
+    kw = dict(train_idx=np.arange(8), val_idx=np.arange(8, 12), max_steps=6,
+              check_every=3, progress=False, fallback=False)
+    nan = wc.neural.train(model, screen.u, y, np.arange(12), **kw)
+    dropped = wc.neural.train(model, screen.u, screen.y, np.delete(np.arange(12), 3), **kw)
+    assert np.all(np.isfinite(nan.val_loss))
+    np.testing.assert_allclose(nan.val_loss, dropped.val_loss, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(nan.model.w), np.asarray(dropped.model.w),
+                               rtol=0, atol=1e-12)
+    bad_u = screen.u.copy()
+    bad_u[0, 0] = np.nan
+    with pytest.raises(ValueError, match="must be finite"):
+        wc.neural.train(model, bad_u, screen.y, np.arange(12), **kw)
+
+
+def test_transfer_network_learns_from_the_other_screens_only(screen):
+    """Every knockdown of the other lines has the same effect c: the transferred network
+    predicts c for the evaluated line, whatever that line measured itself."""
+    c = 0.2 * np.sin(np.arange(12.0))
+    b, other = _lines(screen)
+    b = type(b)(y=np.tile(c[::-1], (12, 1)), u=b.u, nodes=b.nodes,
+                conditions=b.conditions, drugs=b.drugs, readouts=b.readouts)
+    other = type(other)(y=np.tile(c[1:], (11, 1)), u=other.u, nodes=other.nodes,
+                        conditions=other.conditions, drugs=other.drugs,
+                        readouts=other.readouts)
+    target = screen
+    noise = type(screen)(y=np.random.default_rng(0).normal(size=screen.y.shape),
+                         u=screen.u, nodes=screen.nodes, conditions=screen.conditions,
+                         drugs=screen.drugs, readouts=screen.readouts)
+    kw = dict(seed=0, max_steps=300, learning_rate=3e-2, l1=0.0, fallback=False)
+    method = wc.neural.transfer_network({"A": target, "B": b, "C": other}, **kw)
+    train, test = np.arange(4, 12), np.arange(4)
+    pred = method(target, train, test)
+    keep = ~np.eye(12, dtype=bool)[test]
+    assert np.abs(pred - c)[keep].mean() < 0.03
+    np.testing.assert_array_equal(method(target, np.arange(8), test), pred)  # trained once
+    # the evaluated line's own effects are never read
+    alone = wc.neural.transfer_network({"A": noise, "B": b, "C": other}, **kw)
+    np.testing.assert_allclose(alone(noise, train, test), pred, rtol=0, atol=1e-12)

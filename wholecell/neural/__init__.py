@@ -62,6 +62,7 @@ from ._screen_evaluate import evaluate as evaluate
 from ._screen_evaluate import kfold as kfold
 from ._screen_methods import network_method as network_method
 from ._screen_methods import other_screens as other_screens
+from ._screen_methods import transfer_network as transfer_network
 from ._screen_metrics import discrimination_score as discrimination_score
 from ._screen_metrics import linear_baseline as linear_baseline
 from ._screen_metrics import paired_bootstrap as paired_bootstrap
@@ -70,9 +71,14 @@ from ._screen_metrics import rank_metric as rank_metric
 from ._screen_metrics import top_k_overlap as top_k_overlap
 from ._screens import load_l1000 as load_l1000
 from ._screens import load_torre as load_torre
+from ._screens import pool_screens as pool_screens
 from ._screens import targets_of as targets_of
+from ._steady import GMRES_FROM_NODES as GMRES_FROM_NODES
+from ._steady import LINEAR_SOLVERS as LINEAR_SOLVERS
 from ._steady import integrate_to_steady_state as integrate_to_steady_state
+from ._steady import linear_solver_for as linear_solver_for
 from ._steady import steady_state as steady_state
 from ._train import TrainResult as TrainResult
+from ._train import fit_error as fit_error
 from ._train import mse as mse
 from ._train import train as train

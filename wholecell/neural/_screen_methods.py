@@ -4,6 +4,7 @@ hybrid) and the transfer baseline (the same perturbation measured in other scree
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -11,8 +12,37 @@ import numpy as np
 from ._cellbox import cellbox
 from ._data import PerturbationData
 from ._screen_evaluate import Method
+from ._screens import pool_screens
 from ._steady import steady_state
 from ._train import train as train_model
+
+
+def _with_shared_input(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One extra input node, driven (u = 1) in every perturbed condition."""
+    perturbed = np.any(u != 0, axis=1, keepdims=True).astype(float)
+    return np.hstack([u, perturbed]), np.hstack([y, np.zeros_like(perturbed)])
+
+
+def _fit_network(u: np.ndarray, y: np.ndarray, readouts: np.ndarray, n: int,
+                 conditions: np.ndarray, *, hybrid: bool, seed: int, max_steps: int,
+                 val_fraction: float, val_most: int | None, width: int, depth: int,
+                 correction_inputs: str, train_options: dict):
+    """A CellBox network (hybrid if asked) on ``n`` readout nodes of ``u``'s columns,
+    trained on ``conditions`` less a seeded validation share for early stopping."""
+    rng = np.random.default_rng(seed)
+    size = max(1, round(val_fraction * len(conditions)))
+    val = rng.choice(conditions, size=size if val_most is None else min(size, val_most),
+                     replace=False)
+    model = cellbox(u.shape[1], n, n, key=jax.random.PRNGKey(seed), hybrid=hybrid,
+                    width=width, depth=depth, correction_inputs=correction_inputs)
+    return train_model(model, u, y, readouts, np.setdiff1d(conditions, val), val,
+                       seed=seed, max_steps=max_steps, progress=False,
+                       **train_options).model
+
+
+def _check_val_fraction(val_fraction: float) -> None:
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
 
 
 def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
@@ -28,25 +58,61 @@ def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
     share (infection, Cas9 cutting, selection), which the training-mean baseline carries
     and a knockdown's own input cannot. A share ``val_fraction`` of the training
     perturbations (seeded) is kept for early stopping; ``train_options`` go to `train`
-    (learning rate, L1, patience, fallback).
+    (learning rate, L1, patience, fallback, linear solver).
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    _check_val_fraction(val_fraction)
 
     def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        val = rng.choice(train, size=max(1, round(val_fraction * len(train))), replace=False)
-        fit = np.setdiff1d(train, val)
         n = len(data.nodes)
-        u, y = data.u, data.y
-        if shared_input:                  # the extra node: an input (activity) node
-            perturbed = np.any(u != 0, axis=1, keepdims=True).astype(float)
-            u, y = np.hstack([u, perturbed]), np.hstack([y, np.zeros_like(perturbed)])
-        model = cellbox(u.shape[1], n, n, key=jax.random.PRNGKey(seed), hybrid=hybrid,
-                        width=width, depth=depth, correction_inputs=correction_inputs)
-        result = train_model(model, u, y, data.readouts, fit, val, seed=seed,
-                             max_steps=max_steps, progress=False, **train_options)
-        return np.asarray(steady_state(result.model, u[test]))[:, :n]
+        u, y = _with_shared_input(data.u, data.y) if shared_input else (data.u, data.y)
+        model = _fit_network(u, y, data.readouts, n, np.asarray(train), hybrid=hybrid,
+                             seed=seed, max_steps=max_steps, val_fraction=val_fraction,
+                             val_most=None, width=width, depth=depth,
+                             correction_inputs=correction_inputs,
+                             train_options=train_options)
+        solver = train_options.get("linear_solver", "auto")
+        return np.asarray(steady_state(model, u[test], linear_solver=solver))[:, :n]
+
+    return predict
+
+
+def transfer_network(screens: Mapping[str, PerturbationData], *, hybrid: bool = False,
+                     seed: int = 0, max_steps: int = 250, val_fraction: float = 0.2,
+                     val_most: int = 200, width: int = 32, depth: int = 2,
+                     shared_input: bool = True,
+                     correction_inputs: str = "state_and_input",
+                     **train_options) -> Method:
+    """Transfer by a trained model: a CellBox network (or hybrid) fitted to the
+    perturbations of the *other* screens in ``screens`` (pooled on the evaluated screen's
+    genes by `pool_screens`, unmeasured effects left out) predicts the evaluated screen's
+    held-out perturbations. It never sees the evaluated screen's effects, so it is
+    trained once per screen and reused across folds. At most ``val_most`` pooled
+    conditions (a share ``val_fraction``, seeded) are kept for early stopping. Compare
+    with `other_screens`, the mean of the same perturbation in the other screens.
+    """
+    _check_val_fraction(val_fraction)
+    trained: dict[int, tuple[PerturbationData, Any]] = {}
+
+    def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        n = len(data.nodes)
+        if id(data) not in trained or trained[id(data)][0] is not data:
+            pooled = pool_screens({k: d for k, d in screens.items() if d is not data},
+                                  data.nodes)
+            u, y = ((pooled.u, pooled.y) if not shared_input
+                    else _with_shared_input(pooled.u, pooled.y))
+            model = _fit_network(u, y, pooled.readouts, n, np.arange(len(u)),
+                                 hybrid=hybrid, seed=seed, max_steps=max_steps,
+                                 val_fraction=val_fraction, val_most=val_most,
+                                 width=width, depth=depth,
+                                 correction_inputs=correction_inputs,
+                                 train_options=train_options)
+            trained[id(data)] = (data, model)
+        model = trained[id(data)][1]
+        u = data.u[test]
+        if shared_input:
+            u = _with_shared_input(u, np.zeros_like(u))[0]
+        solver = train_options.get("linear_solver", "auto")
+        return np.asarray(steady_state(model, u, linear_solver=solver))[:, :n]
 
     return predict
 

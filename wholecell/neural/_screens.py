@@ -16,6 +16,7 @@ index of the perturbed node), ``u`` is -1 on the target (a knockdown lowers its 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,37 @@ def load_torre(path: str | Path) -> PerturbationData:
 def targets_of(data: PerturbationData, conditions: np.ndarray) -> np.ndarray:
     """The perturbed node (0-based) of each condition of a single-gene screen."""
     return np.array([data.drugs[i][0] - 1 for i in np.asarray(conditions)], dtype=int)
+
+
+def pool_screens(screens: Mapping[str, PerturbationData],
+                 nodes: Sequence[str]) -> PerturbationData:
+    """The conditions of several screens as one screen on the genes ``nodes`` (e.g. five
+    cell lines pooled to train a model for a sixth).
+
+    A condition is kept when every gene it perturbs is among ``nodes``; it is named
+    ``"<screen>:<condition>"``. Effects on genes its screen does not measure are NaN
+    (unmeasured: `train` leaves them out of the loss).
+    """
+    pos = {g: i for i, g in enumerate(nodes)}
+    if len(pos) != len(nodes):
+        raise ValueError("pool_screens: the nodes must be distinct")
+    ys, us, names, drugs = [], [], [], []
+    for name, data in screens.items():
+        cols = np.array([(pos[g], j) for j, g in enumerate(data.nodes) if g in pos],
+                        dtype=int).reshape(-1, 2)
+        outside = np.array([g not in pos for g in data.nodes])
+        for c in range(len(data.conditions)):
+            if np.any(data.u[c, outside] != 0):   # it perturbs a gene not pooled
+                continue
+            y, u = np.full(len(nodes), np.nan), np.zeros(len(nodes))
+            y[cols[:, 0]], u[cols[:, 0]] = data.y[c, cols[:, 1]], data.u[c, cols[:, 1]]
+            ys.append(y)
+            us.append(u)
+            names.append(f"{name}:{data.conditions[c]}")
+            drugs.append(tuple(int(k) + 1 for k in np.flatnonzero(u)))
+    if not names:
+        raise ValueError("pool_screens: no condition of these screens perturbs only the "
+                         "given nodes")
+    return PerturbationData(y=np.array(ys), u=np.array(us), nodes=tuple(nodes),
+                            conditions=tuple(names), drugs=tuple(drugs),
+                            readouts=np.arange(len(nodes)))

@@ -52,22 +52,31 @@ def _penalties(model: CellBox, x: Array, u: Array, l1: float, l2_correction: flo
     return pen
 
 
+def fit_error(x: Array, y: Array, readouts: Array) -> Array:
+    """Mean squared error of ``x`` against ``y`` on the readout nodes, over the measured
+    entries: a NaN in ``y`` (a gene a screen does not measure) is left out."""
+    xr, yr = x[:, readouts], y[:, readouts]
+    seen = jnp.isfinite(yr)
+    d = jnp.where(seen, xr - jnp.where(seen, yr, 0.0), 0.0)
+    return jnp.sum(d**2) / jnp.maximum(jnp.sum(seen, dtype=d.dtype), 1.0)
+
+
 def mse(model: CellBox, u: Array, y: Array, readouts: Array) -> Array:
-    """Mean squared error of the steady state on the readout nodes."""
-    x = steady_state(model, u)
-    return jnp.mean((x[:, readouts] - y[:, readouts]) ** 2)
+    """Mean squared error of the steady state on the readout nodes (NaN in ``y``:
+    unmeasured, left out)."""
+    return fit_error(steady_state(model, u), y, readouts)
 
 
-def _loss(model, u, y, readouts, l1, l2_correction, fallback):
-    x = steady_state(model, u, fallback=fallback)
-    fit = jnp.mean((x[:, readouts] - y[:, readouts]) ** 2)
-    return fit + _penalties(model, x, u, l1, l2_correction)
+def _loss(model, u, y, readouts, l1, l2_correction, fallback, linear_solver):
+    x = steady_state(model, u, fallback=fallback, linear_solver=linear_solver)
+    return fit_error(x, y, readouts) + _penalties(model, x, u, l1, l2_correction)
 
 
 @eqx.filter_jit
-def _step(model, opt_state, u, y, readouts, l1, l2_correction, optimizer, fallback):
+def _step(model, opt_state, u, y, readouts, l1, l2_correction, optimizer, fallback,
+          linear_solver):
     loss, grads = eqx.filter_value_and_grad(_loss)(model, u, y, readouts, l1, l2_correction,
-                                                   fallback)
+                                                   fallback, linear_solver)
     # optax's bias correction mixes its int32 step count with floats: allow that promotion
     # even where a caller (our tests) runs JAX with strict dtype promotion
     with jax.numpy_dtype_promotion("standard"):
@@ -84,12 +93,14 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
           learning_rate: float = 1e-2, batch_size: int = 8, max_steps: int = 2000,
           check_every: int = 25, patience: int = 8, l1: float = 1e-4,
           l2_correction: float = 1e-2, fallback: bool | int = True,
+          linear_solver: str = "auto",
           progress: bool = True) -> TrainResult:
     """Train ``model`` on the conditions ``train_idx``; stop early on ``val_idx``.
 
     Arguments:
         model: the initial model (mechanistic or hybrid).
-        u, y: inputs and measured effects, shape (conditions, nodes).
+        u, y: inputs and measured effects, shape (conditions, nodes). A NaN in ``y`` is
+            an unmeasured effect, left out of the loss.
         readouts: node indices in the loss.
         train_idx, val_idx: condition indices for training and for early stopping.
         seed: seeds the batch order.
@@ -102,19 +113,25 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
         l2_correction: weight of the L2 penalty on the correction term's output.
         fallback: integrate when Newton fails; an int bounds the integration's steps
             (see `steady_state`: 4,096 keeps oscillating hybrids from stalling training).
+        linear_solver: how Newton's linear systems are solved, ``"lu"``, ``"gmres"`` or
+            ``"auto"`` (GMRES for large networks; see `steady_state`).
         progress: show a tqdm progress bar.
 
     Returns:
         A `TrainResult` holding the best model.
 
     Raises:
-        ValueError: empty training or validation set, or an index out of range.
+        ValueError: empty training or validation set, an index out of range, or an
+            input ``u`` that is not finite.
     """
     train_idx, val_idx = np.asarray(train_idx, int), np.asarray(val_idx, int)
     if train_idx.size == 0 or val_idx.size == 0:
         raise ValueError("train: need at least one training and one validation condition")
     if max(train_idx.max(), val_idx.max()) >= u.shape[0]:
         raise ValueError(f"train: a condition index exceeds the {u.shape[0]} conditions")
+    if not np.all(np.isfinite(np.asarray(u))):
+        raise ValueError("train: the inputs u must be finite (NaN is allowed in y only, "
+                         "for unmeasured effects)")
     u, y = jnp.asarray(u, dtype=jnp.float64), jnp.asarray(y, dtype=jnp.float64)
     readouts = jnp.asarray(readouts)
     optimizer = optax.adam(learning_rate)
@@ -132,7 +149,7 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
         batch = order[pos:pos + b]
         pos += b
         new, new_state, loss = _step(model, opt_state, u[batch], y[batch], readouts,
-                                     l1, l2_correction, optimizer, fallback)
+                                     l1, l2_correction, optimizer, fallback, linear_solver)
         if np.isfinite(float(loss)):  # a batch without steady state leaves the model as is
             model, opt_state = new, new_state
             running.append(float(loss))
@@ -140,9 +157,8 @@ def train(model: CellBox, u: np.ndarray, y: np.ndarray, readouts: np.ndarray,
         if step % check_every == 0 or step == max_steps:  # the last step is checked too
             # the validation conditions only: on a 1,000-gene screen a steady state of
             # every condition costs ~6x more than the steps between two checks
-            x = np.asarray(_predict(model, u[val_idx], fallback=fallback))
-            r = np.asarray(readouts)
-            val = float(np.mean((x[:, r] - np.asarray(y)[np.ix_(val_idx, r)]) ** 2))
+            x = _predict(model, u[val_idx], fallback=fallback, linear_solver=linear_solver)
+            val = float(fit_error(x, y[val_idx], readouts))
             train_hist.append(float(np.mean(running)) if running else float("nan"))
             val_hist.append(val)
             running = []
