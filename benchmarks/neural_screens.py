@@ -38,6 +38,10 @@ from wholecell.neural._screen_evaluate import METRICS  # noqa: E402
 LINES = ("A375", "A549", "HA1E", "HT29", "MCF7", "PC3")
 RUNS = Path(__file__).resolve().parent / "neural_screens_runs"
 HEADLINE = ("pearson_delta", "discrimination")
+#: Adam's step size per screen: L1000's networks have ~880,000 weights, where steps of
+#: 1e-2 each grew W's spectral radius past 10 within 150 steps (Newton then failed and
+#: the fallback integrations ran to their bound); Torre's 83 genes train at `train`'s 1e-2
+LEARNING_RATE = {**dict.fromkeys(LINES, 1e-3), "Torre KO": 1e-2}
 #: the methods that train a model (their wall time is reported)
 TRAINED = ("cellbox", "hybrid", "cellbox_transfer", "hybrid_transfer")
 
@@ -62,6 +66,7 @@ def run_screen(name: str, screens: dict, k: int, seed: int, train: bool,
         for label, hybrid in (("cellbox", False), ("hybrid", True)):
             methods[label] = wc.neural.network_method(
                 hybrid=hybrid, seed=seed, max_steps=max_steps, fallback=4096,
+                learning_rate=LEARNING_RATE[name],
                 shared_input=shared_input, correction_inputs=correction_inputs)
     return _evaluate(name, data, methods, k, seed, max_steps, shared_input,
                      correction_inputs)
@@ -76,6 +81,7 @@ def run_transfer(name: str, screens: dict, k: int, seed: int, max_steps: int,
     for label, hybrid in (("cellbox_transfer", False), ("hybrid_transfer", True)):
         methods[label] = wc.neural.transfer_network(
             lines, hybrid=hybrid, seed=seed, max_steps=max_steps, fallback=4096,
+            learning_rate=LEARNING_RATE[name],
             shared_input=shared_input, correction_inputs=correction_inputs)
     out = _evaluate(name, screens[name], methods, k, seed, max_steps, shared_input,
                     correction_inputs, versus="other_lines")
@@ -91,6 +97,8 @@ def _evaluate(name, data, methods, k, seed, max_steps, shared_input, correction_
     compared = [m for m in ev.methods if m not in ("no_change", "train_mean", "linear")
                 and m != versus]
     out = {"screen": name, "folds": k, "seed": seed, "max_steps": max_steps,
+           "learning_rate": (LEARNING_RATE[name] if any(m in TRAINED for m in methods)
+                             else None),
            "shared_input": shared_input, "correction_inputs": correction_inputs,
            "genes": len(data.nodes), "perturbations": len(data.conditions),
            "seconds": {m: round(s, 1) for m, s in ev.seconds.items()},

@@ -233,3 +233,21 @@ def test_transfer_network_learns_from_the_other_screens_only(screen):
     # the evaluated line's own effects are never read
     alone = wc.neural.transfer_network({"A": noise, "B": b, "C": other}, **kw)
     np.testing.assert_allclose(alone(noise, train, test), pred, rtol=0, atol=1e-12)
+
+
+def test_start_at_mean_puts_the_shared_input_steady_state_at_the_mean():
+    """Driving only the shared input node gives the mean (Newton to 1e-10), up to the
+    atanh clip; the knockdown inputs are untouched."""
+    n = 12
+    model = wc.neural.cellbox(n + 1, n, n, key=jax.random.PRNGKey(2), w_scale=0.1)
+    mean = 0.4 * np.sin(np.arange(n, dtype=float))
+    started = wc.neural.start_at_mean(model, mean)
+    u = np.zeros((1, n + 1))
+    u[0, n] = 1.0
+    x = np.asarray(wc.neural.steady_state(started, u))[0]
+    np.testing.assert_allclose(x[:n], mean, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(np.asarray(started.w)[:, :n], np.asarray(model.w)[:, :n])
+    with pytest.raises(ValueError, match="shared_input=True"):
+        wc.neural.network_method(shared_input=False, start="mean")
+    with pytest.raises(ValueError, match="start must be one of"):
+        wc.neural.network_method(start="zeros")

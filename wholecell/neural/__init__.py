@@ -62,6 +62,7 @@ from ._screen_evaluate import evaluate as evaluate
 from ._screen_evaluate import kfold as kfold
 from ._screen_methods import network_method as network_method
 from ._screen_methods import other_screens as other_screens
+from ._screen_methods import start_at_mean as start_at_mean
 from ._screen_methods import transfer_network as transfer_network
 from ._screen_metrics import discrimination_score as discrimination_score
 from ._screen_metrics import linear_baseline as linear_baseline
