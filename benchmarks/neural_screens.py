@@ -202,9 +202,13 @@ def main() -> None:
             "driven in every perturbed condition, for the response all knockdowns share "
             "(`network_method(shared_input=True)`; without it, on Torre with the same "
             "budget, the CellBox network's Pearson was 0.020 and its MAE 0.280: it "
-            "predicted ~0). Not trained on the L1000 lines: on A375's 938 genes one fold of "
-            "both models did not finish within an hour on this 2-core CPU (shared with "
-            "another run). Per-screen results: `benchmarks/neural_screens_runs/`.",
+            "predicted ~0); the shared node's edges start where the network's steady state "
+            "is the training mean (`start='mean'`). Adam's step size: 1e-2 on Torre, 1e-3 "
+            "on L1000 (at 1e-2 the ~880,000 weights of a 938-gene network grew W's spectral "
+            "radius past 10 within 150 steps, and Newton failed). On L1000 Newton's linear "
+            "systems are solved by GMRES (matrix-free); the networks are trained on A375 "
+            "only (the other lines: time). Per-screen results: "
+            "`benchmarks/neural_screens_runs/`.",
             "",
         ]
         if transfer:

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import header, table, write_section  # noqa: E402
-from benchmarks.petab_gradients import COLLECTION  # noqa: E402
+from benchmarks.petab_gradients import COLLECTION, _child  # noqa: E402
 
 PROBLEMS = ("Boehm_JProteomeRes2014", "Fujita_SciSignal2010", "Zheng_PNAS2012",
             "Bachmann_MSB2011")
@@ -79,16 +78,8 @@ def wholecell_run(folder: Path, repeats: int, modes: list[str], shift: float,
                   timeout: float) -> dict:
     # an empty compilation cache: the first call compiles, as in a user's first session
     env = dict(os.environ, WHOLECELL_CACHE_DIR=tempfile.mkdtemp(prefix="wc_amici_bench_"))
-    try:
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(repeats),
-                              ",".join(modes), repr(shift)], capture_output=True, text=True,
-                             timeout=timeout, cwd=ROOT, env=env)
-    except subprocess.TimeoutExpired:
-        return {"note": f"wholecell not finished within {timeout:.0f} s"}
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-        return {"note": (lines[-1] if lines else f"exit {out.returncode}")[:160]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _child(_CHILD, [str(folder), str(repeats), ",".join(modes), repr(shift)],
+                  timeout, env)
 
 
 def _solver(model, method: str, rtol: float, atol: float):

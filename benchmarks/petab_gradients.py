@@ -79,10 +79,11 @@ print(json.dumps({
 """
 
 
-def _child(code: str, args: list[str], timeout: float) -> dict:
+def _child(code: str, args: list[str], timeout: float, env: dict | None = None) -> dict:
+    """Run ``code`` in a new Python process; its last stdout line is JSON (or a note)."""
     try:
         out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                             text=True, timeout=timeout, cwd=ROOT)
+                             text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"note": f"not finished within {timeout:.0f} s"}
     if out.returncode != 0:
