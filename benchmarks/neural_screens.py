@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import wholecell as wc  # noqa: E402
 from benchmarks._common import write_section  # noqa: E402
-from wholecell.neural._screen_evaluate import METRICS  # noqa: E402
+from wholecell.neural._screen_evaluate import BASELINES, METRICS  # noqa: E402
 
 LINES = ("A375", "A549", "HA1E", "HT29", "MCF7", "PC3")
 RUNS = Path(__file__).resolve().parent / "neural_screens_runs"
@@ -94,8 +94,7 @@ def _evaluate(name, data, methods, k, seed, max_steps, shared_input, correction_
     tic = time.perf_counter()
     ev = wc.neural.evaluate(data, methods, k=k, seed=seed)
     table = ev.table()
-    compared = [m for m in ev.methods if m not in ("no_change", "train_mean", "linear")
-                and m != versus]
+    compared = [m for m in ev.methods if m not in BASELINES and m != versus]
     out = {"screen": name, "folds": k, "seed": seed, "max_steps": max_steps,
            "learning_rate": (LEARNING_RATE[name] if any(m in TRAINED for m in methods)
                              else None),

@@ -72,7 +72,10 @@ def _fit_network(u: np.ndarray, y: np.ndarray, readouts: np.ndarray, n: int,
                        **train_options).model
 
 
-def _check_options(val_fraction: float, start: str, shared_input: bool) -> None:
+def _checked_start(val_fraction: float, start: str | None, shared_input: bool) -> str:
+    """``start`` (default: "mean" with the shared input, else "random"), checked with
+    ``val_fraction``."""
+    start = ("mean" if shared_input else "random") if start is None else start
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if start not in STARTS:
@@ -80,6 +83,7 @@ def _check_options(val_fraction: float, start: str, shared_input: bool) -> None:
     if start == "mean" and not shared_input:
         raise ValueError("start='mean' sets the shared input's edges: it needs "
                          "shared_input=True (or start='random')")
+    return start
 
 
 def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
@@ -103,8 +107,7 @@ def network_method(*, hybrid: bool = False, seed: int = 0, max_steps: int = 250,
     at the no-change level before the shared edges grow, while the other ~880,000
     weights take Adam steps of the same size.
     """
-    start = ("mean" if shared_input else "random") if start is None else start
-    _check_options(val_fraction, start, shared_input)
+    start = _checked_start(val_fraction, start, shared_input)
 
     def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         n = len(data.nodes)
@@ -135,8 +138,7 @@ def transfer_network(screens: Mapping[str, PerturbationData], *, hybrid: bool = 
     with `other_screens`, the mean of the same perturbation in the other screens.
     ``start`` as in `network_method` (the mean is the other screens' pooled mean).
     """
-    start = ("mean" if shared_input else "random") if start is None else start
-    _check_options(val_fraction, start, shared_input)
+    start = _checked_start(val_fraction, start, shared_input)
     trained: dict[int, tuple[PerturbationData, Any]] = {}
 
     def predict(data: PerturbationData, train: np.ndarray, test: np.ndarray) -> np.ndarray:

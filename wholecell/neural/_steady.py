@@ -108,7 +108,6 @@ def _steady_state(model: Rhs, u: Float[Array, "c n"], *, rtol: float = 1e-10,
     Returns:
         ``x*``, shape (conditions, nodes).
     """
-    linear_solver_for(linear_solver, u.shape[-1], rtol, atol)  # a bad name fails here
     x, ok = _root(model, u, jnp.zeros_like(u), rtol, atol, max_steps, linear_solver)
 
     def retry(_):
