@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=default_folder())
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--save", type=Path, default=None,
+                    help="also write every value of the result (ids, values) to this .npz")
     args = ap.parse_args()
     os.environ.setdefault("WHOLECELL_MINIMAL_CELL_DATA", str(args.data))
 
@@ -55,6 +57,9 @@ def main() -> None:
     r = wc.simulate(sim, times, **opts)
     t_run = time.perf_counter() - t0
 
+    if args.save is not None:
+        np.savez_compressed(args.save, times=times, ids=np.array(r.ids),
+                            values=np.asarray(r.values)[0])
     status = Status(int(r.stats["status"][0])).name
     t_last = float(r.stats["t_last"][0])
     rows = [f"| {t / 60:.0f} | " + " | ".join(
