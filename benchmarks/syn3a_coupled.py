@@ -24,7 +24,7 @@ import numpy as np
 import wholecell as wc
 from benchmarks._common import machine, versions, write_section
 from wholecell._status import Status
-from wholecell.models.syn3a import default_folder
+from wholecell.models.syn3a import NUCLEOSIDE_UPTAKES, Choices, default_folder
 from wholecell.models.syn3a._cells import stochastic_reactions
 
 POOLS = ("ATP_mM", "GTP_mM", "UTP_mM", "CTP_mM")
@@ -36,13 +36,18 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=default_folder())
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--nucleoside-uptakes-2022", action="store_true",
+                    help="the nucleoside transporters at the 2022 model's fixed rates "
+                         "(Choices.fixed_uptakes = NUCLEOSIDE_UPTAKES)")
     ap.add_argument("--save", type=Path, default=None,
                     help="also write every value of the result (ids, values) to this .npz")
     args = ap.parse_args()
     os.environ.setdefault("WHOLECELL_MINIMAL_CELL_DATA", str(args.data))
 
     t0 = time.perf_counter()
-    model = wc.models.load("syn3a", data=args.data, stage="coupled")
+    choices = Choices(fixed_uptakes=NUCLEOSIDE_UPTAKES if args.nucleoside_uptakes_2022
+                      else ())
+    model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
     sim = wc.compile(model)
     t_load = time.perf_counter() - t0
     times = np.arange(0.0, args.minutes * 60 + 1, 60.0)
@@ -66,7 +71,8 @@ def main() -> None:
         f"{float(np.asarray(r[k])[0, i]):.3g}" for k in SHOWN) + " |"
         for i, t in enumerate(times) if np.isfinite(np.asarray(r["ATP_mM"])[0, i])]
     lines = [
-        f"`python benchmarks/syn3a_coupled.py --minutes {args.minutes:g}` "
+        f"`python benchmarks/syn3a_coupled.py --minutes {args.minutes:g}"
+        + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",
         f"The coupled cell (step 3 of models/syn3a/README.md): {len(sim.state_ids)} states, "

@@ -231,3 +231,31 @@ def test_the_library_loads_the_metabolism_stage(tmp_path, monkeypatch):
         wc.models.load("syn3a", data=FIXTURE, stage="lipids")
     with pytest.raises(BuildError, match="no genes to choose"):
         wc.models.load("syn3a", data=FIXTURE, stage="metabolism", genes=["0001"])
+
+
+def test_a_fixed_uptake_runs_at_the_2022_rate_times_its_substrates_saturation(tmp_path):
+    """`Choices.fixed_uptakes`: the 2022 model's Krate (mM/s) in molecules per second,
+    times s / (s + K_M) of each intracellular substrate (here PGI's g6p, K_M 0.28 mM),
+    without the enzyme. By default (none) the 2022 table is not read."""
+    folder = _copy(tmp_path)
+    table = folder / "cell2022_cmeode" / "transport_NoH2O_Zane-TB-DB.tsv"
+    table.write_text("!!SBtab\nKrate_R_ARGt2r\tKrate_R_ARGt2r\t0.004\tmM/s\n"
+                     "Krate_R_PGI\tKrate_R_PGI\t0.002\tmM/s\n")
+    sim = wc.compile(wc.load_sbml(build_metabolism_sbml(
+        folder, choices=Choices(fixed_uptakes=("ARGt2r", "PGI")))))
+    v = _rates(sim)
+    assert v["R_ARGt2r"] == pytest.approx(0.004 * COUNT_PER_MM, rel=RTOL)
+    assert v["R_PGI"] == pytest.approx(
+        0.002 * COUNT_PER_MM * C["g6p"] / (C["g6p"] + 0.28), rel=RTOL)
+    assert "transport_NoH2O_Zane-TB-DB.tsv row 2 (Krate_R_ARGt2r)" in build_metabolism_sbml(
+        folder, choices=Choices(fixed_uptakes=("ARGt2r",)))
+    with pytest.raises(MinimalCellDataError, match="no fixed uptake rate.*LDH_L"):
+        build_metabolism_sbml(folder, choices=Choices(fixed_uptakes=("LDH_L",)))
+    with pytest.raises(BuildError, match=r"fixed_uptakes names \['GSNabc'\]"):
+        build_metabolism_sbml(folder, choices=Choices(fixed_uptakes=("GSNabc",)))
+    table.unlink()
+    assert _rates(wc.compile(wc.load_sbml(build_metabolism_sbml(folder))))[
+        "R_ARGt2r"] == pytest.approx(_conv(
+            P["0008"] + P["0010"], 3.4, 0, [(MEDIUM["arg_e"], 0.03, 1)],
+            [(C["arg"], 0.03, 1)]), rel=RTOL)
+

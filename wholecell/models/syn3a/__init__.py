@@ -16,3 +16,4 @@ from ._load import sbml_path as sbml_path
 from ._metabolism import build_metabolism_sbml as build_metabolism_sbml
 from ._tables import MinimalCellDataError as MinimalCellDataError
 from ._tables import default_folder as default_folder
+from ._writer import NUCLEOSIDE_UPTAKES as NUCLEOSIDE_UPTAKES

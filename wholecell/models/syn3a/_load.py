@@ -12,7 +12,7 @@ from pathlib import Path
 from ...sbml._model import Model
 from ...sbml._sbml_import import load_sbml
 from ._build import BuildError, Choices, build_sbml
-from ._metabolic_tables import METABOLISM_FILES
+from ._metabolic_tables import METABOLISM_FILES, OPTIONAL_FILES
 from ._metabolism import build_metabolism_sbml
 from ._tables import FILES, MinimalCellDataError, default_folder
 
@@ -39,6 +39,9 @@ def _key(folder: Path, genes, choices: Choices, stage: str) -> str:
     files = FILES if stage == "gene_expression" else {**FILES, **METABOLISM_FILES}
     for rel in sorted(files.values()):
         p = folder / rel
+        if rel in OPTIONAL_FILES and not p.is_file():  # the build names it if it is needed
+            h.update(f"{rel} absent".encode())
+            continue
         if not p.is_file():
             raise MinimalCellDataError(
                 f"minimal-cell data: {rel} not found under {folder} (give data= or set "

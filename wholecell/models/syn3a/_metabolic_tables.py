@@ -36,7 +36,10 @@ METABOLISM_FILES = {
     "protein_metabolites": f"{CF}/initial_concentrations_csv/Protein_Metabolites.csv",
     "balanced_2022": "cell2022_cmeode/Central_AA_Zane_Balanced_direction_fixed_nounqATP.tsv",
     "priors_2019": "cell2022_rdme/MinCell_params_CentralMet_AA_Cofactor_Final.tsv",
+    "uptakes_2022": "cell2022_cmeode/transport_NoH2O_Zane-TB-DB.tsv",
 }
+#: files the build reads only for some choices (`Choices.fixed_uptakes`)
+OPTIONAL_FILES = frozenset({METABOLISM_FILES["uptakes_2022"]})
 #: where `tabulated_equilibria` reads K_eq from (`Choices.equilibria_from`)
 EQUILIBRIUM_SOURCES = ("priors_2019", "balanced_2022")
 #: water and protons: held fixed, left out of the stoichiometry and the rate laws
@@ -296,3 +299,20 @@ def _prior_equilibria(folder: Path, rel: str) -> dict[str, Number]:
                                        f"of {name}")
         keq[name] = Number(value, "", f"{rel} row {i} (equilibrium constant {name})")
     return keq
+
+
+def uptake_rates_2022(folder: Path, names) -> dict[str, Number]:
+    """name -> the fixed uptake rate (mM/s) the 2022 well-stirred model gives reaction
+    ``name`` (its transport table's ``Krate_R_<name>`` rows)."""
+    rel = METABOLISM_FILES["uptakes_2022"]
+    rates: dict[str, Number] = {}
+    for i, line in enumerate(_table_lines(folder, rel), start=1):
+        cells = line.split("\t")
+        if len(cells) >= 4 and cells[0].startswith("Krate_R_") and cells[3] == "mM/s":
+            name = cells[0].removeprefix("Krate_R_")
+            rates[name] = _number(cells[2], "mM/s", f"{rel} row {i} ({cells[0]})")
+    missing = sorted(set(names) - set(rates))
+    if missing:
+        raise MinimalCellDataError(f"minimal-cell data: {rel} has no fixed uptake rate "
+                                   f"(Krate) of {', '.join(missing)}")
+    return {n: rates[n] for n in names}

@@ -32,10 +32,17 @@ from ._metabolic_tables import (
     MetabolicTables,
     read_metabolism,
     tabulated_equilibria,
+    uptake_rates_2022,
 )
 from ._ratelaws import N_A, convenience_formula, real
 from ._tables import FILES, MinimalCellDataError, Number, Tables, read_tables
-from ._writer import LIPIDS, PENTOSE_PHOSPHATE, BuildError, Choices, _Writer
+from ._writer import (
+    LIPIDS,
+    PENTOSE_PHOSPHATE,
+    BuildError,
+    Choices,
+    _Writer,
+)
 
 
 def build_metabolism_sbml(data: str | Path | None = None, *,
@@ -188,8 +195,20 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         raise BuildError(f"syn3a builder: choice equilibria_from must be one of "
                          f"{EQUILIBRIUM_SOURCES}, not {ch.equilibria_from!r}")
     keqs = tabulated_equilibria(t.folder, names, ch.equilibria_from) if names else {}
+    present = {r.id.removeprefix("R_") for r in mt.reactions}
+    fixed = ch.fixed_uptakes
+    unknown = sorted(set(fixed) - present)
+    if unknown:
+        raise BuildError(f"syn3a builder: choice fixed_uptakes names {unknown}, which are "
+                         "not enzymatic reactions of the network")
+    uptakes = uptake_rates_2022(t.folder, fixed) if fixed else {}
     for r in mt.reactions:
         name = r.id.removeprefix("R_")
+        if name in uptakes:
+            w.reaction(r.id, _inside(r.reactants, held), _inside(r.products, held),
+                       _fixed_uptake_law(w, r, uptakes[name], conc, held),
+                       _medium_of(r), reversible=False)
+            continue
         enzyme = _enzyme(w, t, r.enzyme, r.gpr, proteins, made, ch, r.id)
         kf, kr = r.kcat_f, r.kcat_r
         if name in keqs:
@@ -218,6 +237,20 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
                    _binding_law(w, b, conc),
                    _medium_of(b), reversible=b.law != "uptake")
     return inside
+
+
+def _fixed_uptake_law(w: _Writer, r: EnzymeReaction, rate: Number, conc,
+                      held: set[str]) -> str:
+    """``rate`` (mM/s) in molecules per second, times each intracellular substrate's
+    saturation with its Michaelis constant of the sheet."""
+    name = r.id.removeprefix("R_")
+    w.parameter(f"Krate_{name}", rate.value, f"{rate.source}, choice fixed_uptakes")
+    terms = [f"Krate_{name} * count_per_mM"]
+    for sid in _inside(r.reactants, held):
+        k = f"Km_{name}_{sid.removeprefix('M_')}"
+        w.parameter(k, r.km[sid].value, r.km[sid].source)
+        terms.append(f"{conc(sid)} / ({conc(sid)} + {k})")
+    return " * ".join(terms)
 
 
 def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str,

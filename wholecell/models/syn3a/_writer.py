@@ -27,6 +27,9 @@ class BuildError(WholecellError, ValueError):
 
 #: the non-oxidative pentose phosphate reactions (`Choices.balanced_equilibria`)
 PENTOSE_PHOSPHATE = ("TALA", "TKT1", "TKT2", "RPE", "RPI")
+#: the nucleoside ABC transporters (`Choices.fixed_uptakes`)
+NUCLEOSIDE_UPTAKES = ("ADNabc", "DADNabc", "GSNabc", "DGSNabc", "URIabc", "THMDabc",
+                      "DCYTabc")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,16 @@ class Choices:
             transport has no kinetics in the tables; a dynamic O2 is used up by NADH
             oxidase in the first minute, after which only lactate dehydrogenase
             reoxidises NADH.
+        fixed_uptakes: transport reactions that run at the 2022 well-stirred model's
+            fixed uptake rates (mM/s per cell volume, its transport table's ``Krate``)
+            instead of the complex-formation sheet's convenience kinetics, each times
+            the saturation ``s / (s + K_M)`` of its intracellular substrates (the sheet's
+            K_M: ATP for the ABC transporters) so that an empty pool stops it.
+            `NUCLEOSIDE_UPTAKES` names the nucleoside transporters: the sheet gives them
+            one rnsBACD count and kcats of 0.5-1.5/s, so guanosine comes in at ~70-100/s
+            (GTP runs out at 60-70 min in the coupled cell) and the deoxynucleosides at
+            ~405/s (the dNTPs pile up to 3-9 mM). Empty (the default): the sheet's
+            kinetics everywhere (models/syn3a/README.md says why it stays the default).
     """
 
     ribosome_binding: float = 8.9e4
@@ -87,6 +100,7 @@ class Choices:
     balanced_equilibria: tuple[str, ...] | None = None
     equilibria_from: str = "priors_2019"
     fixed_metabolites: tuple[str, ...] = ("o2",)
+    fixed_uptakes: tuple[str, ...] = ()
 
 
 class _Writer:
