@@ -36,13 +36,7 @@ from ._metabolic_tables import (
 )
 from ._ratelaws import N_A, convenience_formula, real
 from ._tables import FILES, MinimalCellDataError, Number, Tables, read_tables
-from ._writer import (
-    LIPIDS,
-    PENTOSE_PHOSPHATE,
-    BuildError,
-    Choices,
-    _Writer,
-)
+from ._writer import LIPIDS, PENTOSE_PHOSPHATE, BuildError, Choices, _Writer
 
 
 def build_metabolism_sbml(data: str | Path | None = None, *,
@@ -196,7 +190,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
                          f"{EQUILIBRIUM_SOURCES}, not {ch.equilibria_from!r}")
     keqs = tabulated_equilibria(t.folder, names, ch.equilibria_from) if names else {}
     present = {r.id.removeprefix("R_") for r in mt.reactions}
-    fixed = ch.fixed_uptakes
+    fixed = tuple(ch.fixed_uptakes)
     unknown = sorted(set(fixed) - present)
     if unknown:
         raise BuildError(f"syn3a builder: choice fixed_uptakes names {unknown}, which are "
