@@ -46,6 +46,12 @@ PREEQ_METHODS = ("newton", "integrate")
 NEWTON_TOL = 1e-3
 #: Newton iterations per condition before it counts as failed
 NEWTON_STEPS = 50
+#: dx/dt cannot be computed closer to 0 than rounding leaves it: this many units of
+#: roundoff of the fluxes that make each state's rate up. A root whose residual is below
+#: that is accepted even where the tolerance is smaller (AMICI's atol 1e-16 gives a
+#: state at 1e-9 a tolerance of ~1e-17, below the ~1e-16 that rounding of O(1) fluxes
+#: leaves in its rate: whether Newton passed then depended on the CPU's rounding)
+ROUNDING_ULPS = 64
 
 
 def newton_applies(sim: CompiledModel) -> bool:
@@ -100,12 +106,32 @@ def _newton(sim: CompiledModel, p, x0, guess, rtol: float, atol: float, t: float
     x = sol.value * s
     w = a + rtol * jnp.abs(x)
     res = _residual(sim, x, p, x0, w, t)
+    floor = ROUNDING_ULPS * jnp.finfo(x.dtype).eps * _rounding_scale(sim, x, p, x0, t) / w
     ok = (
         jnp.all(jnp.isfinite(x))
         & jnp.all((x0 < 0) | (x >= -w))
-        & (jnp.max(jnp.abs(res), initial=0.0) < STEADY_TOL)
+        & jnp.all(jnp.abs(res) < jnp.maximum(STEADY_TOL, floor))
     )
     return x, ok
+
+
+def _rounding_scale(sim: CompiledModel, x, p, x0, t: float):
+    """The scale of the rounding in each entry of `_residual` (unweighted): a state's sum
+    of |stoichiometry x flux| over the reactions, and for a conservation law's pivot
+    row the sum of |coefficient x amount| over its species, at ``x`` and ``x0``."""
+    st = sim.structure
+    scale = jnp.zeros_like(x)
+    if st.n_reactions:
+        _, c = st.initial(p, jnp.asarray(0.0, p.dtype))
+        out = st.rhs_prog(st.base(jnp.asarray(t, x.dtype), x, c))
+        v = jnp.abs(out[: st.n_reactions])
+        parts = jax.vmap(lambda e: st.apply_stoichiometry(out, e, x))(jnp.diag(v))
+        scale = jnp.sum(jnp.abs(parts), axis=0)
+    cons = conservation_laws(st)
+    if cons.pivots.size:
+        C = jnp.abs(jnp.asarray(cons.C, x.dtype))
+        scale = scale.at[cons.pivots].set(C.T @ (jnp.abs(x) + jnp.abs(x0)))
+    return scale
 
 
 def newton_steady_states(
