@@ -46,11 +46,12 @@ PREEQ_METHODS = ("newton", "integrate")
 NEWTON_TOL = 1e-3
 #: Newton iterations per condition before it counts as failed
 NEWTON_STEPS = 50
-#: dx/dt cannot be computed closer to 0 than rounding leaves it: this many units of
-#: roundoff of the fluxes that make each state's rate up. A root whose residual is below
-#: that is accepted even where the tolerance is smaller (AMICI's atol 1e-16 gives a
-#: state at 1e-9 a tolerance of ~1e-17, below the ~1e-16 that rounding of O(1) fluxes
-#: leaves in its rate: whether Newton passed then depended on the CPU's rounding)
+#: the residual cannot be computed closer to 0 than rounding leaves it: this many units
+#: of roundoff of what makes each entry up (a state's fluxes, a conserved total's
+#: amounts; `_rounding_scale`). A root whose residual is below that is accepted even where
+#: the tolerance is smaller (AMICI's atol 1e-16 gives a state at 1e-9 a tolerance of
+#: ~1e-17; on Brannmark rounding left 4.4e-16 in a conserved total of ~10, and whether
+#: Newton passed depended on the CPU)
 ROUNDING_ULPS = 64
 
 

@@ -181,15 +181,14 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         return sid if sid.endswith("_e") else f"({sid} * mM_per_count)"
 
     made: set[str] = set()
+    present = {r.id.removeprefix("R_") for r in mt.reactions}
     names = ch.balanced_equilibria
     if names is None:
-        present = {r.id.removeprefix("R_") for r in mt.reactions}
         names = tuple(n for n in PENTOSE_PHOSPHATE if n in present)
     if ch.equilibria_from not in EQUILIBRIUM_SOURCES:
         raise BuildError(f"syn3a builder: choice equilibria_from must be one of "
                          f"{EQUILIBRIUM_SOURCES}, not {ch.equilibria_from!r}")
     keqs = tabulated_equilibria(t.folder, names, ch.equilibria_from) if names else {}
-    present = {r.id.removeprefix("R_") for r in mt.reactions}
     fixed = tuple(ch.fixed_uptakes)
     unknown = sorted(set(fixed) - present)
     if unknown:
@@ -213,8 +212,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         for side in (r.reactants, r.products):
             terms.append({})
             for sid, n in side.items():
-                k = f"Km_{name}_{sid.removeprefix('M_')}"
-                w.parameter(k, r.km[sid].value, r.km[sid].source)
+                k = _km(w, r, sid)
                 if n != int(n):
                     raise BuildError(f"syn3a builder: {r.id}: stoichiometry {n} of {sid} "
                                      "is not whole")
@@ -241,10 +239,16 @@ def _fixed_uptake_law(w: _Writer, r: EnzymeReaction, rate: Number, conc,
     w.parameter(f"Krate_{name}", rate.value, f"{rate.source}, choice fixed_uptakes")
     terms = [f"Krate_{name} * count_per_mM"]
     for sid in _inside(r.reactants, held):
-        k = f"Km_{name}_{sid.removeprefix('M_')}"
-        w.parameter(k, r.km[sid].value, r.km[sid].source)
+        k = _km(w, r, sid)
         terms.append(f"{conc(sid)} / ({conc(sid)} + {k})")
     return " * ".join(terms)
+
+
+def _km(w: _Writer, r: EnzymeReaction, sid: str) -> str:
+    """The parameter ``Km_<reaction>_<metabolite>``: the sheet's K_M of ``sid`` in ``r``."""
+    k = f"Km_{r.id.removeprefix('R_')}_{sid.removeprefix('M_')}"
+    w.parameter(k, r.km[sid].value, r.km[sid].source)
+    return k
 
 
 def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str,
