@@ -39,14 +39,18 @@ def main() -> None:
     ap.add_argument("--nucleoside-uptakes-2022", action="store_true",
                     help="the nucleoside transporters at the 2022 model's fixed rates "
                          "(Choices.fixed_uptakes = NUCLEOSIDE_UPTAKES)")
+    ap.add_argument("--hold", default="o2",
+                    help="intracellular metabolites held at their tabulated concentration, "
+                         "comma-separated (Choices.fixed_metabolites; default o2)")
     ap.add_argument("--save", type=Path, default=None,
                     help="also write every value of the result (ids, values) to this .npz")
     args = ap.parse_args()
     os.environ.setdefault("WHOLECELL_MINIMAL_CELL_DATA", str(args.data))
 
     t0 = time.perf_counter()
+    held = tuple(h for h in args.hold.split(",") if h)
     choices = Choices(fixed_uptakes=NUCLEOSIDE_UPTAKES if args.nucleoside_uptakes_2022
-                      else ())
+                      else (), fixed_metabolites=held)
     model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
     sim = wc.compile(model)
     t_load = time.perf_counter() - t0
@@ -72,7 +76,8 @@ def main() -> None:
         for i, t in enumerate(times) if np.isfinite(np.asarray(r["ATP_mM"])[0, i])]
     lines = [
         f"`python benchmarks/syn3a_coupled.py --minutes {args.minutes:g}"
-        + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "") + "` "
+        + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "")
+        + (f" --hold {args.hold}" if held != ("o2",) else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",
         f"The coupled cell (step 3 of models/syn3a/README.md): {len(sim.state_ids)} states, "

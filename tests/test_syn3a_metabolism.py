@@ -19,6 +19,7 @@ from wholecell.models.syn3a import (
     Choices,
     MinimalCellDataError,
     build_metabolism_sbml,
+    build_sbml,
 )
 
 FIXTURE = Path(__file__).parent / "data" / "syn3a_fixture"
@@ -259,3 +260,22 @@ def test_a_fixed_uptake_runs_at_the_2022_rate_times_its_substrates_saturation(tm
             P["0008"] + P["0010"], 3.4, 0, [(MEDIUM["arg_e"], 0.03, 1)],
             [(C["arg"], 0.03, 1)]), rel=RTOL)
 
+
+
+def test_a_fixed_metabolite_of_the_coupled_cell_is_out_of_gene_expression_too():
+    """Held in the coupled cell, AMP (which translation makes and the network uses) is a
+    constant concentration everywhere: no species, no reaction changes it. A metabolite
+    gene expression reads (ATP: its guards and the ATP_mM rule) cannot be held."""
+    text = build_sbml(FIXTURE, metabolism=True, choices=Choices(fixed_metabolites=("o2", "amp")))
+    model = wc.load_sbml(text)
+    assert "M_amp_c" not in {s.id for s in model.species}
+    changed = {s.species for r in model.reactions for s in (*r.reactants, *r.products)}
+    assert "M_amp_c" not in changed
+    assert any(r.id.startswith("tl_") for r in model.reactions)
+    assert "M_amp_c_mM" in {p.id for p in model.parameters}
+    default = wc.load_sbml(build_sbml(FIXTURE, metabolism=True))
+    assert "M_amp_c" in {s.species for r in default.reactions if r.id.startswith("tl_")
+                         for s in r.products}
+    with pytest.raises(BuildError, match="fixed_metabolites holds M_atp_c, whose count the "
+                                         "formula of .* reads"):
+        build_sbml(FIXTURE, metabolism=True, choices=Choices(fixed_metabolites=("atp",)))

@@ -123,6 +123,8 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
     w.compartment("cell", 0.0, constant=False)  # sized by `_membrane`
 
     coupled = mt is not None
+    if coupled:  # gene expression neither changes nor reads a held metabolite
+        w.held = frozenset(f"M_{m}_c" for m in ch.fixed_metabolites)
     sa0, v0_l = _constants(w, t, ch, coupled)
     prot, pools = _gene_expression(w, t, genome, genes, coupled)
     _complexes(w, t, genes, prot, pools)
@@ -141,6 +143,8 @@ def _pools(w: _Writer, t: Tables, inside: list[str], v0_l: float) -> None:
     wanted = {*POOL_IDS.values(), *AA_POOLS.values(), *NMP.values(), *COUPLING_POOLS,
               *LIPIDS.values()}
     for met in sorted(wanted - {s.removeprefix("M_") for s in inside}):
+        if f"M_{met}" in w.held:
+            continue
         add_metabolite(w, t, f"M_{met}", N_A * v0_l * 1e-3)
 
 

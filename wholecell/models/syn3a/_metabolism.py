@@ -151,6 +151,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         used.update(r.reactants)
         used.update(r.products)
     held = {f"M_{m}_c" for m in ch.fixed_metabolites} & used
+    w.held = w.held | held
     for sid in sorted(held):  # a fixed concentration: out of the stoichiometry
         n = _tabulated_mM(t, sid)
         w.parameter(f"{sid}_mM", n.value, f"{n.source}, held fixed (choice fixed_metabolites)")

@@ -7,6 +7,7 @@ the published simulations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,9 @@ class Choices:
             fixed (its global parameter "O2 Concentration"), and the network's O2
             transport has no kinetics in the tables; a dynamic O2 is used up by NADH
             oxidase in the first minute, after which only lactate dehydrogenase
-            reoxidises NADH.
+            reoxidises NADH. In the coupled cell gene expression neither makes nor takes
+            a held metabolite; one its laws read (the NTPs, ATP, GTP, amino acids) cannot
+            be held (BuildError).
         fixed_uptakes: transport reactions that run at the 2022 well-stirred model's
             fixed uptake rates (mM/s per cell volume, its transport table's ``Krate``)
             instead of the complex-formation sheet's convenience kinetics, each times
@@ -114,6 +117,9 @@ class _Writer:
         self.m.setExtentUnits("item")
         self.m.setSubstanceUnits("item")
         self.ids: set[str] = set()
+        #: metabolites held at a fixed concentration (`Choices.fixed_metabolites`): no
+        #: reaction changes them, and no law or rule may read their (absent) count
+        self.held: frozenset[str] = frozenset()
 
     def _annotate(self, el, source: str | None):
         if source:
@@ -152,6 +158,7 @@ class _Writer:
         self.assign(ident, formula)
 
     def assign(self, ident: str, formula: str):
+        self._check_held(formula, ident)
         r = self.m.createAssignmentRule()
         r.setVariable(ident)
         r.setMath(self._math(formula, ident))
@@ -183,6 +190,10 @@ class _Writer:
     def reaction(self, ident: str, reactants: dict[str, float], products: dict[str, float],
                  law: str, modifiers: Sequence[str] = (), reversible: bool = False):
         self._new(ident)
+        self._check_held(law, ident)
+        reactants = {s: n for s, n in reactants.items() if s not in self.held}
+        products = {s: n for s, n in products.items() if s not in self.held}
+        modifiers = [s for s in modifiers if s not in self.held]
         r = self.m.createReaction()
         r.setId(ident)
         r.setReversible(reversible)
@@ -200,6 +211,12 @@ class _Writer:
             if sid not in reactants and sid not in products:
                 r.createModifier().setSpecies(sid)
         r.createKineticLaw().setMath(self._math(law, ident))
+
+    def _check_held(self, formula: str, where: str) -> None:
+        read = sorted(self.held & set(re.findall(r"\b\w+\b", formula)))
+        if read:
+            raise BuildError(f"syn3a builder: choice fixed_metabolites holds {read[0]}, whose "
+                             f"count the formula of {where} reads")
 
     @staticmethod
     def _math(formula: str, where: str):
