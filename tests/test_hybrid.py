@@ -1,5 +1,7 @@
 """Hybrid SSA-ODE: exact laws for the stochastic part, the ODE solution for the rest."""
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import parameter, sbml_model, species
@@ -338,3 +340,38 @@ def test_spread_needs_a_communication_step(independent):
     with pytest.raises(wc.SimulationError, match="spread"):
         wc.simulate(independent, [0.0, 1.0], method="hybrid", stochastic=["birth"],
                     communication_step="exact", spread=True)
+
+
+def _overdraw_model() -> str:
+    """S decays as an ODE (k S); a stochastic firing takes 50 S at once while S >= 50."""
+    return sbml_model(
+        _counts((("S", 100), ("P", 0))),
+        _reaction("decay", ["S"], [], _times("kd", "S"))
+        + """<reaction id="take" reversible="false">
+          <listOfReactants><speciesReference species="S" stoichiometry="50" constant="true"/>
+          </listOfReactants><listOfProducts>
+          <speciesReference species="P" stoichiometry="1" constant="true"/></listOfProducts>
+          <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><piecewise>
+          <piece><ci>ktake</ci><apply><geq/><ci>S</ci><cn>50</cn></apply></piece>
+          <otherwise><cn>0</cn></otherwise></piecewise></math></kineticLaw></reaction>""",
+        parameter("kd", 1.0) + parameter("ktake", 10.0),
+    )
+
+
+@pytest.mark.parametrize("spread", [False, True])
+def test_an_overdrawn_species_is_named_in_a_warning(spread):
+    """The firings of an ODE step read S frozen at mid-step (S >= 50), so several can
+    take 50 each in one step, and the ODE uses S up meanwhile: S falls below zero. The
+    run says so, naming S and its lowest amount; a run that overdraws nothing (the feed
+    model) warns of nothing."""
+    model = wc.load_sbml(_overdraw_model())
+    with pytest.warns(wc.OverdrawWarning, match=r"1 species went below zero \(S\)") as got:
+        res = wc.simulate(model, [0.0, 1.0, 2.0], method="hybrid", stochastic=["take"], n=20,
+                          seed=1, communication_step=1.0, solver="rodas5", spread=spread)
+    s = res.amount("S")
+    assert s.min() < -0.5 and (res.amount("P")[:, -1] >= 1).all()
+    assert f"S reached {s.min():.4g} molecules" in str(got[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", wc.OverdrawWarning)
+        wc.simulate(wc.load_sbml(_feed_model()), [0.0, 1.0], method="hybrid",
+                    stochastic=["use"], n=5, seed=1, communication_step=0.1, spread=spread)

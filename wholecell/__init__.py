@@ -23,6 +23,7 @@ from ._cache import compilation_cache as compilation_cache  # noqa: E402
 from ._cache import compilation_cache_dir as compilation_cache_dir  # noqa: E402
 from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
 from ._errors import CompileError as CompileError  # noqa: E402
+from ._errors import OverdrawWarning as OverdrawWarning  # noqa: E402
 from ._errors import SBMLError as SBMLError  # noqa: E402
 from ._errors import SBMLWarning as SBMLWarning  # noqa: E402
 from ._errors import SciMLError as SciMLError  # noqa: E402

@@ -98,6 +98,13 @@ class ToleranceWarning(UserWarning):
     accurate (give it a smaller ``atol``)."""
 
 
+class OverdrawWarning(UserWarning):
+    """A hybrid run drove a species amount below zero: stochastic firings, which read the
+    ODE's species at mid-step, took molecules that the ODE used up in the same step.
+    Values near that time are not exact (a shorter ``communication_step`` narrows the
+    overlap)."""
+
+
 def _unsupported(language: str, construct: str, element_id: str | None, detail: str) -> str:
     """``unsupported <language> construct: <construct> (element '<id>'): <detail>``."""
     where = f" (element '{element_id}')" if element_id else ""

@@ -26,6 +26,7 @@ from ..stochastic._hybrid import (
     hybrid_failure,
     make_plan,
     run_cell,
+    warn_overdrawn,
 )
 from ..stochastic._stochastic import member_keys
 from ._conditions import resolve
@@ -144,6 +145,7 @@ def simulate(
         status = np.asarray(stats.status)
         if np.any((status != SUCCESS) & (status != DIVIDED)):
             raise hybrid_failure(sim, stats)
+        warn_overdrawn(sim, names, obs, ts)
         t_div = np.where(status == DIVIDED, np.asarray(stats.t_last), np.nan)
         m = len(T0)
         for k, v in (("parent", parent), ("generation", np.full(m, gen)), ("birth", T0),

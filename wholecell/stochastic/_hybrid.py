@@ -11,6 +11,10 @@ reactions change). Two couplings:
   inner SSA loop with the ODE species frozen at mid-step (`_frozen`), as the CME-ODE
   whole-cell models do with their 1 s communication step. Exact when the propensities
   do not depend on ODE species; otherwise a splitting whose error shrinks with ``dt``.
+  Since the firings of a step all read the ODE species at mid-step, a law that fires
+  only while a pool holds enough (the syn3A cell's translations) can let several
+  firings, and the ODE in the same step, take more than the pool holds: a run where an
+  amount goes below zero says so in an `OverdrawWarning` (`warn_overdrawn`).
   Between firings the stochastic-only species hold still, so the ODE integrates only
   the states an ODE reaction or rate rule changes (`ode_states`); the others ride in
   the hooks' state. The error control and, for stiff solvers, the Jacobian and its
@@ -37,6 +41,7 @@ at the firing that makes it hold, or where it starts to hold on the continuous p
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -46,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import SimulationError, UnsupportedSBMLError
+from .._errors import OverdrawWarning, SimulationError, UnsupportedSBMLError
 from .._now import evaluate_now
 from .._result import make_result
 from .._status import Status
@@ -480,7 +485,42 @@ def simulate_hybrid(
         raise hybrid_failure(sim, stats)
     stats_out = {"steps": stats.steps, "rejected": stats.rejected, "status": status,
                  "t_last": stats.t_last, "events": fired.astype(np.int64), "solver": solver}
+    warn_overdrawn(sim, sim.observable_ids, values, ts)
     return make_result(sim, ts, values, stats_out, "hybrid")
+
+
+#: an amount below this many molecules is an overdraw, not rounding (`warn_overdrawn`)
+OVERDRAW_MOLECULES = -0.5
+
+
+def warn_overdrawn(sim: CompiledModel, ids: Sequence[str], values, ts) -> None:
+    """An `OverdrawWarning` naming the species of ``ids`` whose amount in ``values``
+    (..., len(ts), len(ids)) fell below `OVERDRAW_MOLECULES`: the hybrid's firings read
+    the ODE species at mid-step, so they can take what the ODE uses up in the same step."""
+    model = sim.model
+    sizes = {c.id: c.size for c in model.compartments}
+    scale = {s.id: 1.0 if s.has_only_substance_units else (sizes.get(s.compartment) or 1.0)
+             for s in model.species if not s.boundary_condition}
+    cols = [(k, i, scale[i]) for k, i in enumerate(ids) if i in scale]
+    if not cols:
+        return
+    v = np.asarray(values)
+    amounts = v[..., [k for k, _, _ in cols]] * np.array([f for _, _, f in cols])
+    low = np.nan_to_num(amounts, nan=0.0) < OVERDRAW_MOLECULES
+    if not low.any():
+        return
+    worst = np.where(low, amounts, np.inf).min(axis=tuple(range(amounts.ndim - 1)))
+    j = int(np.argmin(worst))
+    first = np.flatnonzero(low[..., j].reshape(-1, low.shape[-2]).any(axis=0))[0]
+    names = [cols[i][1] for i in np.flatnonzero(low.reshape(-1, low.shape[-1]).any(axis=0))]
+    warnings.warn(
+        f"hybrid run of '{model.id}': {len(names)} species went below zero "
+        f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); {cols[j][1]} reached "
+        f"{worst[j]:.4g} molecules, first below {OVERDRAW_MOLECULES:g} at t = "
+        f"{float(np.asarray(ts)[first]):g}. Stochastic firings read the ODE species at "
+        "mid-step and took molecules the ODE used up in the same step; values near there "
+        "are not exact (a shorter communication_step narrows the overlap)",
+        OverdrawWarning, stacklevel=3)
 
 
 def hybrid_failure(sim: CompiledModel, stats) -> SimulationError:
