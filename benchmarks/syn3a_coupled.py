@@ -1,7 +1,8 @@
 """Step 3 of the minimal cell: metabolism coupled to gene expression, one cell, as far as
 it runs.
 
-    python benchmarks/syn3a_coupled.py [--data ../shared/minimal-cell] [--minutes 30]
+    python -m benchmarks.syn3a_coupled [--data ../shared/minimal-cell] [--minutes 30]
+        [--nucleoside-uptakes-2022] [--hold o2,pi] [--save run.npz]
 
 Loads `wc.models.load("syn3a", stage="coupled")` (built from the published tables),
 runs one cell with the hybrid method as `simulate_cells` does (metabolism as ODEs,
