@@ -261,7 +261,6 @@ def test_a_fixed_uptake_runs_at_the_2022_rate_times_its_substrates_saturation(tm
             [(C["arg"], 0.03, 1)]), rel=RTOL)
 
 
-
 def test_a_fixed_metabolite_of_the_coupled_cell_is_out_of_gene_expression_too():
     """Held in the coupled cell, AMP (which translation makes and the network uses) is a
     constant concentration everywhere: no species, no reaction changes it. A metabolite

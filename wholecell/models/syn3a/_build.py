@@ -124,7 +124,7 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
 
     coupled = mt is not None
     if coupled:  # gene expression neither changes nor reads a held metabolite
-        w.held = frozenset(f"M_{m}_c" for m in ch.fixed_metabolites)
+        w.held = ch.held_species
     sa0, v0_l = _constants(w, t, ch, coupled)
     prot, pools = _gene_expression(w, t, genome, genes, coupled)
     _complexes(w, t, genes, prot, pools)

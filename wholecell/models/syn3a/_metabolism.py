@@ -52,6 +52,7 @@ def build_metabolism_sbml(data: str | Path | None = None, *,
     t = read_tables(data)
     mt = read_metabolism(t.folder)
     w = _Writer("syn3a_metabolism")
+    w.held = ch.held_species
     w.m.setName("JCVI-syn3A minimal cell: metabolism with fixed enzymes")
     v0 = 4 / 3 * math.pi * ch.radius_nm**3 * 1e-24
     w.compartment("cell", v0)
@@ -150,8 +151,7 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     for r in [*mt.reactions, *mt.bindings]:
         used.update(r.reactants)
         used.update(r.products)
-    held = {f"M_{m}_c" for m in ch.fixed_metabolites} & used
-    w.held = w.held | held
+    held = ch.held_species & used
     for sid in sorted(held):  # a fixed concentration: out of the stoichiometry
         n = _tabulated_mM(t, sid)
         w.parameter(f"{sid}_mM", n.value, f"{n.source}, held fixed (choice fixed_metabolites)")

@@ -105,6 +105,11 @@ class Choices:
     fixed_metabolites: tuple[str, ...] = ("o2",)
     fixed_uptakes: tuple[str, ...] = ()
 
+    @property
+    def held_species(self) -> frozenset[str]:
+        """The species ids (``M_<met>_c``) of `fixed_metabolites`."""
+        return frozenset(f"M_{m}_c" for m in self.fixed_metabolites)
+
 
 class _Writer:
     """A libsbml model with helpers that annotate each number with its source."""
