@@ -2,11 +2,25 @@
 
 import gc
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-# The tests compile into memory only: the persistent compilation cache (on by default for
-# users) is tested on its own, in subprocesses with their own folders (test_cache.py).
-os.environ["WHOLECELL_NO_CACHE"] = "1"
+# The tests share one persistent compilation cache, in a new folder per run: the
+# controller makes it, its pytest-xdist workers and the notebooks' kernels inherit it,
+# and it is deleted when the run ends. A program compiled twice in a run (the same model
+# in several tests or modules; the in-memory caches are cleared after every module) is
+# then compiled once. `WHOLECELL_TEST_CACHE=0` compiles every program in memory instead.
+# The cache itself is tested in subprocesses with their own folders (test_cache.py).
+_RUN_CACHE: str | None = None
+if os.environ.get("WHOLECELL_TEST_CACHE", "").strip() == "0":
+    os.environ["WHOLECELL_NO_CACHE"] = "1"
+else:
+    if not os.environ.get("WHOLECELL_TEST_CACHE_DIR"):
+        _RUN_CACHE = tempfile.mkdtemp(prefix="wholecell-test-cache-")
+        os.environ["WHOLECELL_TEST_CACHE_DIR"] = _RUN_CACHE
+    os.environ["WHOLECELL_CACHE_DIR"] = os.environ["WHOLECELL_TEST_CACHE_DIR"]
+    os.environ.pop("WHOLECELL_NO_CACHE", None)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -16,7 +30,14 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 DATA = Path(__file__).parent / "data"
+
 ROOT = Path(__file__).parent.parent
+
+
+def pytest_unconfigure(config):
+    """The process that made the run's cache folder deletes it."""
+    if _RUN_CACHE is not None:
+        shutil.rmtree(_RUN_CACHE, ignore_errors=True)
 
 
 def _clear_compiled_programs() -> None:

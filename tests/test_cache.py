@@ -134,5 +134,17 @@ def test_the_cache_is_turned_off_cleared_and_placed(tmp_path, monkeypatch):
     assert wc.clear_compilation_cache(folder) == 2
     assert not folder.exists()
     assert wc.clear_compilation_cache(folder) == 0
-    # the tests run with the cache off (conftest): off is what compilation_cache_dir says
-    assert wc.compilation_cache_dir() is None
+    # the tests share one cache per run (conftest), in WHOLECELL_TEST_CACHE_DIR,
+    # unless WHOLECELL_TEST_CACHE=0 turned it off; turned off, compilation_cache_dir is None
+    in_use = wc.compilation_cache_dir()
+    if os.environ.get("WHOLECELL_NO_CACHE"):
+        assert in_use is None
+    else:
+        assert in_use == Path(os.environ["WHOLECELL_TEST_CACHE_DIR"])
+    try:
+        wc.compilation_cache(False)
+        assert wc.compilation_cache_dir() is None
+    finally:
+        if in_use is not None:
+            wc.compilation_cache(True, in_use)
+    assert wc.compilation_cache_dir() == in_use
