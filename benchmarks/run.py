@@ -177,8 +177,14 @@ def render(key: str, task: str, entries: dict, quick: bool) -> str:
     models_txt = "Models: " + "; ".join(
         f"`{m}`: {SPECS[m].what}, 0–{SPECS[m].t_end:g}" for m in order
     )
+    cpus: dict[str, list[str]] = {}  # the processor each model's rows were measured on
+    for m in order:
+        cpus.setdefault(entries[m]["machine"].split(",")[0], []).append(m)
+    on = runs[-1][1] if len(cpus) == 1 else "several machines: " + "; ".join(
+        f"{cpu} ({', '.join(ms)})" for cpu, ms in cpus.items()) + (
+        "; each row's ratios come from one run on one machine")
     text = [f"## {TITLES[task]}{' (quick)' if quick else ''}", "",
-            f"Measured {when} on {runs[-1][1]}.", "", f"Versions: {runs[-1][2]}.", "",
+            f"Measured {when} on {on}.", "", f"Versions: {runs[-1][2]}.", "",
             notes, "", models_txt, "", table(rows, COLUMNS[task])]
     return "\n".join(text)
 
