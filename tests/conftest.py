@@ -30,7 +30,6 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 DATA = Path(__file__).parent / "data"
-
 ROOT = Path(__file__).parent.parent
 
 
