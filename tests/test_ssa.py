@@ -131,3 +131,36 @@ def test_tau_leaping_birth_death_mean_and_variance(birth_death):
         m = LAM / MU * (1 - np.exp(-MU * ts[k]))
         assert abs(x[:, k].mean() - m) < Z_LIMIT * np.sqrt(m / n)
         assert abs(x[:, k].var(ddof=1) - m) < Z_LIMIT * m * np.sqrt((2 + 1 / m) / n)
+
+
+def test_exponential_variate_matches_log1p_on_the_uniform_grid():
+    """The SSA's written-out -log(1 - u) against the C library's, on uniforms as
+    `_uniform2` makes them (multiples of 2^-52 in [0, 1)), the ends included."""
+    from wholecell.stochastic._ssa import _exponential
+
+    rng = np.random.default_rng(0)
+    grid = 2.0**-52
+    u = np.concatenate([np.floor(rng.random(200_000) / grid) * grid,
+                        np.arange(1000) * grid, 1 - np.arange(1, 1000) * grid, [0.5]])
+    got = np.asarray(jax.jit(_exponential)(u))
+    ref = -np.log1p(-u)
+    assert got[u == 0].tolist() == [0.0] * int(np.sum(u == 0))
+    pos = ref > 0
+    assert np.max(np.abs(got[pos] - ref[pos]) / ref[pos]) < 5e-16
+
+
+def test_several_reactions_per_step_give_the_same_trajectories(birth_death, monkeypatch):
+    """`ssa_fire` (several reactions per lane step, no events) against the general step
+    alone (one action per step): the same draws, so the same numbers."""
+    import wholecell.stochastic._ssa as ssa
+
+    ts = np.linspace(0, 10, 21)
+    runs = []
+    for fires in (ssa.FIRES_PER_STEP, 1):
+        monkeypatch.setattr(ssa, "FIRES_PER_STEP", fires)
+        jax.clear_caches()
+        sim = wc.compile(birth_death)
+        runs.append(wc.simulate(sim, ts, method="ssa", n=300, seed=11))
+    assert ssa.FIRES_PER_STEP == 1 and runs[0].amount("X").sum() > 0
+    np.testing.assert_array_equal(runs[0].amount("X"), runs[1].amount("X"))
+    np.testing.assert_array_equal(runs[0].stats["events"], runs[1].stats["events"])

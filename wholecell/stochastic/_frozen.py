@@ -28,7 +28,7 @@ from jax.custom_batching import custom_vmap
 
 from . import _sums
 from ._laws import Laws
-from ._ssa import _uniform2
+from ._ssa import _exponential, _uniform2
 
 #: bisection iterations that place a division on the continuous path inside a step
 BISECTION_STEPS = 48
@@ -60,7 +60,7 @@ def draw(laws: Laws, key, f: Firings, t1):
     bad = f.a.bad
     u0, u1 = _uniform2(key, f.draws)
     ok = (a0 > 0) & ~bad
-    t_next = f.t - jnp.log1p(-u0) / jnp.where(ok, a0, 1.0)
+    t_next = f.t + _exponential(u0) / jnp.where(ok, a0, 1.0)
     t_next = jnp.where(ok, t_next, jnp.inf)
     j = jnp.minimum(pick(u1 * a0), laws.rows.size - 1)
     return t_next, t_next <= t1, j, bad

@@ -9,7 +9,9 @@ record an output), and a lane whose trajectory is finished takes the next one. S
 batch does not idle while the longest trajectories finish, and the outputs are written
 by a scatter into one buffer instead of being carried (and `select`ed) per trajectory.
 Each trajectory draws only from its own key, so its numbers do not depend on the lane
-it ran in, the lane count or the chunking.
+it ran in, the lane count or the chunking. Without events, each step first tries a few
+reactions that pass no output (`ssa_fire`), so the costs of a step (recording,
+selecting, counting) are shared by several reactions, with the same numbers.
 
 Memorylessness keeps this exact: the time to the next reaction is redrawn whenever a
 lane stops short of it (at an output time or an event), which has the same law as
@@ -44,6 +46,9 @@ UNROLL_REACTIONS = 32
 OUTPUTS_PER_STEP = 4
 #: steps each lane takes between two turn-overs (a finished lane waits for the next)
 STEPS_PER_TURN = 16
+#: reactions an SSA step may fire (without events): the first ones by `ssa_fire`, which
+#: only fires, then the general `ssa_step`
+FIRES_PER_STEP = 4
 #: the share of the lanes that must be done before they turn over (each turn-over
 #: gathers and scatters whole lanes)
 TURN_SHARE = 1 / 32
@@ -94,6 +99,8 @@ def run_lanes(
     max_steps: int,
     lanes: int | None = None,
     refill: Callable[[Lane], Lane] | None = None,
+    fire: Callable[[Lane, Any], Lane] | None = None,
+    fires: int = 1,
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
@@ -110,6 +117,11 @@ def run_lanes(
     SSA draws their uniforms in one batch). When no trajectory is left to start, the
     lanes still running are packed into a batch an eighth as wide, so the longest
     trajectories do not keep the whole batch busy.
+
+    ``fire(lane, ok) -> lane``, when given, is called ``fires - 1`` times before each
+    ``step``: a cheaper action that may only advance a lane that is ``ok`` (running)
+    without passing an output, so that the per-step costs (recording, selecting,
+    counting) are shared by several reactions.
     """
     ts = jnp.asarray(ts)
     N, n_out = init.t.shape[0], ts.shape[0]
@@ -123,6 +135,7 @@ def run_lanes(
     )
     vstep = jax.vmap(step)
     vrefill = jax.vmap(refill) if refill is not None else (lambda lane: lane)
+    vfire = jax.vmap(fire) if fire is not None else None
 
     def finished(lane: Lane):
         return (lane.i_out >= n_out) | (lane.status != SUCCESS) | (lane.n >= max_steps)
@@ -157,6 +170,11 @@ def run_lanes(
 
     def advance(idx, lane, ys):
         """One step of every running lane; a finished one waits for its turn-over."""
+        if vfire is not None and fires > 1:
+            # a loop, not unrolled: else XLA fuses each reaction into every consumer of
+            # the next ones and computes it many times over
+            lane = jax.lax.fori_loop(
+                0, fires - 1, lambda _, lane: vfire(lane, (idx < N) & ~finished(lane)), lane)
         active = (idx < N) & ~finished(lane)
         new, vals = vstep(lane)
         new = _select(active, new, lane)
@@ -232,7 +250,7 @@ class _SSAAux(NamedTuple):
     estate: Any  # event state, or ()
     draws: Any  # random draws so far (the counter of the trajectory's stream)
     first: Any  # the draw counter when ``u`` was drawn
-    u: Any  # (STEPS_PER_TURN, 2): the uniforms of draws ``first``, ``first + 1``, ...
+    u: Any  # (draws per turn, 2): the uniforms of draws ``first``, ``first + 1``, ...
 
 
 def ssa_init(structure, hooks, p, t0, key) -> Lane:
@@ -248,13 +266,24 @@ def ssa_init(structure, hooks, p, t0, key) -> Lane:
         key = jax.random.key_data(key)
     return Lane(t0, x0, key, jnp.array(0), jnp.array(0), status,
                 _SSAAux(c, estate, jnp.array(0, jnp.uint32), jnp.array(0, jnp.uint32),
-                        jnp.zeros((STEPS_PER_TURN, 2), t0.dtype)))
+                        jnp.zeros((_draws_per_turn(hooks), 2), t0.dtype)))
+
+
+def _fires(hooks) -> int:
+    """Reactions one step may fire: `FIRES_PER_STEP` without events, else one."""
+    return FIRES_PER_STEP if hooks is None else 1
+
+
+def _draws_per_turn(hooks) -> int:
+    return STEPS_PER_TURN * _fires(hooks)
 
 
 def ssa_refill(lane: Lane) -> Lane:
-    """``lane`` with the uniforms of its next `STEPS_PER_TURN` draws (one step takes at
-    most one): drawn together, they vectorise far better than one pair per step."""
-    u0, u1 = _uniform2(lane.key, lane.aux.draws + jnp.arange(STEPS_PER_TURN, dtype=jnp.uint32))
+    """``lane`` with the uniforms of the draws its next `STEPS_PER_TURN` steps may take
+    (one per reaction): drawn together, they vectorise far better than one pair per
+    reaction."""
+    n = lane.aux.u.shape[0]
+    u0, u1 = _uniform2(lane.key, lane.aux.draws + jnp.arange(n, dtype=jnp.uint32))
     return lane._replace(aux=lane.aux._replace(first=lane.aux.draws,
                                                u=jnp.stack([u0, u1], axis=-1)))
 
@@ -294,6 +323,62 @@ def _propensity_sums(a):
     return cum[-1], bad, pick
 
 
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+def _exponential(u):
+    """-log(1 - u) for uniforms ``u`` in [0, 1) on the 2^-52 grid (`_uniform2`): an
+    exponential variate, to 2 ulp (relative error at most 4.3e-16 over all such ``u``).
+
+    Written out (exponent and mantissa, then log(m) = 2 atanh(s) as a series in
+    s^2, s <= 0.172) because XLA on a CPU calls the C library's scalar ``log`` once
+    per element, which was the most expensive part of an SSA step; this vectorises.
+    """
+    y = 1.0 - u  # exact on the grid
+    bits = jax.lax.bitcast_convert_type(y, jnp.uint64)
+    e = (bits >> jnp.uint64(52)).astype(jnp.int64) - 1023
+    m = jax.lax.bitcast_convert_type(
+        (bits & jnp.uint64(0x000FFFFFFFFFFFFF)) | jnp.uint64(0x3FF0000000000000), jnp.float64)
+    big = m > 1.4142135623730951  # m in [sqrt(1/2), sqrt(2)]
+    m = jnp.where(big, 0.5 * m, m)
+    e = (e + big.astype(e.dtype)).astype(jnp.float64)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    series = jnp.full_like(z, 1.0 / 21)
+    for k in range(9, -1, -1):  # sum of z^k / (2k + 1), k = 0..10
+        series = series * z + 1.0 / (2 * k + 1)
+    return -(e * _LN2_HI + (2.0 * s * series + e * _LN2_LO))
+
+
+def _next_reaction(structure, lane: Lane):
+    """(out, a0, bad, t_next, j): the rhs outputs, the total propensity, whether a
+    propensity is bad, and the time and index of the next reaction from the lane's
+    current draw."""
+    out = structure.rhs_prog(structure.base(lane.t, lane.x, lane.aux.c))
+    a0, bad, pick = _propensity_sums(out[: structure.n_reactions])
+    u0, u1 = lane.aux.u[lane.aux.draws - lane.aux.first]
+    tau = jnp.where(a0 > 0, _exponential(u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+    return out, a0, bad, lane.t + tau, pick(u1 * a0)
+
+
+def ssa_fire(structure, ts, lane: Lane, ok) -> Lane:
+    """Fire the next reaction of a lane that is ``ok`` when it comes no later than the
+    next output time (and none is due now); else leave the lane as it is, for
+    `ssa_step`. Without events this is exactly what `ssa_step` would do, so a step
+    of `FIRES_PER_STEP` reactions gives the same trajectory as that many steps."""
+    n_out = ts.shape[0]
+    t_out = ts[jnp.minimum(lane.i_out, n_out - 1)]
+    out, _, bad, t_next, j = _next_reaction(structure, lane)
+    fire = (ok & ~bad & (lane.status == SUCCESS) & (lane.i_out < n_out) & (t_out != lane.t)
+            & (t_next <= t_out))
+    x_new = jnp.where(fire, lane.x + _reaction_change(structure, out, j, lane.x), lane.x)
+    return lane._replace(
+        t=jnp.where(fire, t_next, lane.t), x=x_new, n=lane.n + fire.astype(lane.n.dtype),
+        aux=lane.aux._replace(draws=lane.aux.draws + fire.astype(jnp.uint32)),
+    )
+
+
 def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
     """One action of one SSA trajectory (see `run_lanes`).
 
@@ -307,11 +392,7 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
     i_rec = lane.i_out + jnp.arange(K)
     t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
     t_cap = t_rec[-1]  # never step past the K-th output ahead (nor the last)
-    out = structure.rhs_prog(structure.base(t, x, c))
-    a0, bad, pick = _propensity_sums(out[: structure.n_reactions])
-    u0, u1 = lane.aux.u[lane.aux.draws - lane.aux.first]
-    tau = jnp.where(a0 > 0, -jnp.log1p(-u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
-    t_next = t + tau
+    out, a0, bad, t_next, j = _next_reaction(structure, lane)
     # An event before the next reaction pre-empts it (the state is constant until
     # then, so the trigger time is found by bisection in time alone).
     if hooks is not None:
@@ -323,7 +404,6 @@ def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
         t_stop, x_stop, estate_stop = jnp.minimum(t_next, t_cap), x, estate
     move = ~bad & (lane.status == SUCCESS)
     fire = move & (t_stop >= t_next)
-    j = pick(u1 * a0)
     x_new = jnp.where(fire, x + _reaction_change(structure, out, j, x),
                       jnp.where(move, x_stop, x))
     t_new = jnp.where(fire, t_next, jnp.where(move, t_stop, t))
@@ -361,4 +441,6 @@ def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: in
     lanes0 = jax.vmap(init)(P, keys)
     hooks = make_hooks(None)
     return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
-                     n_valid, max_events, refill=ssa_refill)
+                     n_valid, max_events, refill=ssa_refill,
+                     fire=lambda lane, ok: ssa_fire(structure, ts, lane, ok),
+                     fires=_fires(hooks))
