@@ -149,11 +149,16 @@ def test_exponential_variate_matches_log1p_on_the_uniform_grid():
     assert np.max(np.abs(got[pos] - ref[pos]) / ref[pos]) < 5e-16
 
 
-def test_several_reactions_per_step_give_the_same_trajectories(birth_death, monkeypatch):
-    """`ssa_fire` (several reactions per lane step, no events) against the general step
-    alone (one action per step): the same draws, so the same numbers."""
+@pytest.mark.parametrize("rows", [True, False])
+def test_several_reactions_per_step_give_the_same_trajectories(birth_death, monkeypatch, rows):
+    """Several reactions per lane step (no events), on the lanes' rows (`_fire_rows`) or
+    by `ssa_fire` under vmap, against the general step alone (one action per step): the
+    same draws, so the same numbers."""
     import wholecell.stochastic._ssa as ssa
 
+    assert ssa._rows_apply(wc.compile(birth_death).structure)
+    if not rows:
+        monkeypatch.setattr(ssa, "_rows_apply", lambda structure: False)
     ts = np.linspace(0, 10, 21)
     runs = []
     for fires in (ssa.FIRES_PER_STEP, 1):

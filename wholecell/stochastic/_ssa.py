@@ -99,8 +99,7 @@ def run_lanes(
     max_steps: int,
     lanes: int | None = None,
     refill: Callable[[Lane], Lane] | None = None,
-    fire: Callable[[Lane, Any], Lane] | None = None,
-    fires: int = 1,
+    fire: Callable[[Lane, Any, int], Lane] | None = None,
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
@@ -118,10 +117,11 @@ def run_lanes(
     lanes still running are packed into a batch an eighth as wide, so the longest
     trajectories do not keep the whole batch busy.
 
-    ``fire(lane, ok) -> lane``, when given, is called ``fires - 1`` times before each
-    ``step``: a cheaper action that may only advance a lane that is ``ok`` (running)
-    without passing an output, so that the per-step costs (recording, selecting,
-    counting) are shared by several reactions.
+    ``fire(lanes, ok, max_steps) -> lanes``, when given, runs before each ``step`` on
+    the whole batch: cheaper actions that may only advance the lanes that are ``ok``
+    (running), without passing an output or taking more than ``max_steps`` steps, so
+    that the per-step costs (recording, selecting, counting) are shared by several
+    reactions.
     """
     ts = jnp.asarray(ts)
     N, n_out = init.t.shape[0], ts.shape[0]
@@ -135,7 +135,6 @@ def run_lanes(
     )
     vstep = jax.vmap(step)
     vrefill = jax.vmap(refill) if refill is not None else (lambda lane: lane)
-    vfire = jax.vmap(fire) if fire is not None else None
 
     def finished(lane: Lane):
         return (lane.i_out >= n_out) | (lane.status != SUCCESS) | (lane.n >= max_steps)
@@ -170,11 +169,8 @@ def run_lanes(
 
     def advance(idx, lane, ys):
         """One step of every running lane; a finished one waits for its turn-over."""
-        if vfire is not None and fires > 1:
-            # a loop, not unrolled: else XLA fuses each reaction into every consumer of
-            # the next ones and computes it many times over
-            lane = jax.lax.fori_loop(
-                0, fires - 1, lambda _, lane: vfire(lane, (idx < N) & ~finished(lane)), lane)
+        if fire is not None:
+            lane = fire(lane, (idx < N) & ~finished(lane), max_steps)
         active = (idx < N) & ~finished(lane)
         new, vals = vstep(lane)
         new = _select(active, new, lane)
@@ -379,6 +375,89 @@ def ssa_fire(structure, ts, lane: Lane, ok) -> Lane:
     )
 
 
+def ssa_fires(structure, ts, fires: int) -> Callable[[Lane, Any, int], Lane] | None:
+    """The batched ``fire`` of `run_lanes`: up to ``fires - 1`` reactions per lane (None
+    for one or fewer), each as `ssa_fire` would take it.
+
+    A rolled loop: unrolled, XLA fuses each reaction into every consumer of the next
+    ones and computes it many times over. Models with a constant stoichiometry, few
+    reactions and few expressions take them on the lanes' rows (`_fire_rows`), else
+    `ssa_fire` runs under `vmap`.
+    """
+    if fires <= 1:
+        return None
+    if _rows_apply(structure):
+        return functools.partial(_fire_rows, structure, ts, fires - 1)
+    vfire = jax.vmap(lambda lane, ok: ssa_fire(structure, ts, lane, ok))
+
+    def run(lane: Lane, ok, max_steps: int) -> Lane:
+        return jax.lax.fori_loop(
+            0, fires - 1, lambda _, lane: vfire(lane, ok & (lane.n < max_steps)), lane)
+
+    return run
+
+
+def _rows_apply(structure) -> bool:
+    """Whether `_fire_rows` can take this model's reactions."""
+    from ..ensemble._lockstep import MAX_DERIVED
+
+    prog = structure.rhs_prog
+    return (structure.dense and 0 < structure.n_reactions <= UNROLL_REACTIONS
+            and not len(structure.rr_state) and not structure.delays
+            and prog.size - prog.n_base <= MAX_DERIVED)
+
+
+def _computed_once(i, values):
+    """``values``, computed once for all their consumers: behind a branch, which XLA does
+    not fuse across, where on a CPU it would fuse the whole chain that makes them into
+    each consumer (the state's rows, the time, the counters) and compute it that many
+    times over (an `optimization_barrier` is removed before fusion there). ``i``, a loop
+    counter, is never negative, so the identity branch is the one taken."""
+    return jax.lax.cond(i >= 0, lambda v: v,
+                        lambda v: jax.tree_util.tree_map(jnp.zeros_like, v), values)
+
+
+def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lane:
+    """`ssa_fire` ``count`` times on a batch of lanes, on rows: the state and constants
+    transposed to one row per component, so every expression and the reaction choice
+    are loops over contiguous lanes (`BatchRHS`), where under `vmap` each fused kernel
+    reads them strided. Same numbers as `ssa_fire`."""
+    from ..ensemble._lockstep import BatchRHS
+
+    rhs = BatchRHS(structure)
+    R, n_state = structure.n_reactions, structure.n_state
+    N = np.asarray(structure.N, dtype=np.float64)  # (n_state, R)
+    n_out = ts.shape[0]
+    t_out = ts[jnp.minimum(lane.i_out, n_out - 1)]
+    go = ok & (lane.status == SUCCESS) & (lane.i_out < n_out) & (t_out != lane.t)
+    cT = lane.aux.c.T
+    at = jnp.arange(lane.t.shape[0])
+
+    def one(i, carry):
+        t, xT, n, draws = carry
+        a = rhs.outputs_of_rows(t, [xT[i] for i in range(n_state)], cT)[:R]
+        cum = list(itertools.accumulate(a))
+        a0 = cum[-1]
+        bad = ~(functools.reduce(jnp.minimum, a) >= 0) | ~jnp.isfinite(a0)
+        u = lane.aux.u[at, draws - lane.aux.first]
+        tau = jnp.where(a0 > 0, _exponential(u[:, 0]) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+        fire = go & (n < max_steps) & ~bad & (t + tau <= t_out)
+        r = u[:, 1] * a0
+        j = sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.zeros_like(n, jnp.int32))
+        fire, j, tau = _computed_once(i, (fire, j, tau))
+        rows = []
+        for i in range(n_state):
+            dx = [jnp.where(j == k, N[i, k], 0.0) for k in range(R) if N[i, k] != 0]
+            new = xT[i] + functools.reduce(jnp.add, dx) if dx else xT[i]
+            rows.append(jnp.where(fire, new, xT[i]))
+        return (jnp.where(fire, t + tau, t), jnp.stack(rows), n + fire.astype(n.dtype),
+                draws + fire.astype(draws.dtype))
+
+    t, xT, n, draws = jax.lax.fori_loop(
+        0, count, one, (lane.t, lane.x.T, lane.n, lane.aux.draws))
+    return lane._replace(t=t, x=xT.T, n=n, aux=lane.aux._replace(draws=draws))
+
+
 def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
     """One action of one SSA trajectory (see `run_lanes`).
 
@@ -442,5 +521,4 @@ def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: in
     hooks = make_hooks(None)
     return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
                      n_valid, max_events, refill=ssa_refill,
-                     fire=lambda lane, ok: ssa_fire(structure, ts, lane, ok),
-                     fires=_fires(hooks))
+                     fire=ssa_fires(structure, ts, _fires(hooks)))
