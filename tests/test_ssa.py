@@ -149,23 +149,27 @@ def test_exponential_variate_matches_log1p_on_the_uniform_grid():
     assert np.max(np.abs(got[pos] - ref[pos]) / ref[pos]) < 5e-16
 
 
-@pytest.mark.parametrize("rows", [True, False])
-def test_several_reactions_per_step_give_the_same_trajectories(birth_death, monkeypatch, rows):
-    """Several reactions per lane step (no events), on the lanes' rows (`_fire_rows`) or
-    by `ssa_fire` under vmap, against the general step alone (one action per step): the
-    same draws, so the same numbers."""
+def test_rows_and_several_reactions_per_step_give_the_same_trajectories(birth_death,
+                                                                        monkeypatch):
+    """The SSA's fast paths against its general step alone (`ssa_step` under vmap, one
+    action per step): several reactions per lane step (no events), and the lanes taken
+    on rows (`_fire_rows`, `_step_rows`) or one by one under vmap. The same draws, so
+    the same numbers."""
     import wholecell.stochastic._ssa as ssa
 
     assert ssa._rows_apply(wc.compile(birth_death).structure)
-    if not rows:
-        monkeypatch.setattr(ssa, "_rows_apply", lambda structure: False)
+    rows_apply = ssa._rows_apply
     ts = np.linspace(0, 10, 21)
-    runs = []
-    for fires in (ssa.FIRES_PER_STEP, 1):
+
+    def run(fires: int, rows: bool):
         monkeypatch.setattr(ssa, "FIRES_PER_STEP", fires)
+        monkeypatch.setattr(ssa, "_rows_apply", rows_apply if rows else lambda st: False)
         jax.clear_caches()
-        sim = wc.compile(birth_death)
-        runs.append(wc.simulate(sim, ts, method="ssa", n=300, seed=11))
-    assert ssa.FIRES_PER_STEP == 1 and runs[0].amount("X").sum() > 0
-    np.testing.assert_array_equal(runs[0].amount("X"), runs[1].amount("X"))
-    np.testing.assert_array_equal(runs[0].stats["events"], runs[1].stats["events"])
+        return wc.simulate(wc.compile(birth_death), ts, method="ssa", n=300, seed=11)
+
+    ref = run(1, False)
+    assert ref.amount("X").sum() > 0
+    for fires, rows in ((4, True), (1, True), (4, False)):
+        res = run(fires, rows)
+        np.testing.assert_array_equal(res.amount("X"), ref.amount("X"))
+        np.testing.assert_array_equal(res.stats["events"], ref.stats["events"])

@@ -100,6 +100,7 @@ def run_lanes(
     lanes: int | None = None,
     refill: Callable[[Lane], Lane] | None = None,
     fire: Callable[[Lane, Any, int], Lane] | None = None,
+    batched_step: bool = False,
 ) -> tuple[jax.Array, SSAStats]:
     """Run every trajectory of ``init`` (a batch of `Lane`s) to its last output time.
 
@@ -121,7 +122,8 @@ def run_lanes(
     the whole batch: cheaper actions that may only advance the lanes that are ``ok``
     (running), without passing an output or taking more than ``max_steps`` steps, so
     that the per-step costs (recording, selecting, counting) are shared by several
-    reactions.
+    reactions. With ``batched_step``, ``step`` takes and returns the whole batch (values
+    (lanes, k, n_state)) instead of one lane.
     """
     ts = jnp.asarray(ts)
     N, n_out = init.t.shape[0], ts.shape[0]
@@ -133,7 +135,7 @@ def run_lanes(
         jnp.zeros(N, init.n.dtype), jnp.full(N, MAX_STEPS, init.status.dtype),
         jnp.zeros(N, init.t.dtype), jnp.zeros_like(init.x),
     )
-    vstep = jax.vmap(step)
+    vstep = step if batched_step else jax.vmap(step)
     vrefill = jax.vmap(refill) if refill is not None else (lambda lane: lane)
 
     def finished(lane: Lane):
@@ -417,6 +419,54 @@ def _computed_once(i, values):
                         lambda v: jax.tree_util.tree_map(jnp.zeros_like, v), values)
 
 
+def _step_rows(structure, ts, lane: Lane) -> tuple[Lane, Any]:
+    """`ssa_step` without events on a batch of lanes, on rows (as `_fire_rows`): the
+    same numbers."""
+    from ..ensemble._lockstep import BatchRHS
+
+    R, n_state, n_out, K = structure.n_reactions, structure.n_state, ts.shape[0], OUTPUTS_PER_STEP
+    N = np.asarray(structure.N, dtype=np.float64)
+    t, x, status0 = lane.t, lane.x, lane.status
+    i_rec = lane.i_out[:, None] + jnp.arange(K)[None, :]
+    t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
+    xT = x.T
+    a = BatchRHS(structure).outputs_of_rows(t, [xT[i] for i in range(n_state)],
+                                            lane.aux.c.T)[:R]
+    cum = list(itertools.accumulate(a))
+    a0 = cum[-1]
+    bad = ~(functools.reduce(jnp.minimum, a) >= 0) | ~jnp.isfinite(a0)
+    u = lane.aux.u[jnp.arange(t.shape[0]), lane.aux.draws - lane.aux.first]
+    tau = jnp.where(a0 > 0, _exponential(u[:, 0]) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+    t_next = t + tau
+    move = ~bad & (status0 == SUCCESS)
+    fire = move & (t_rec[:, -1] >= t_next)  # no later than the K-th output ahead
+    r = u[:, 1] * a0
+    j = sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.zeros(t.shape, jnp.int32))
+    # the output counter is never negative: the identity branch
+    fire, j, bad = _computed_once(lane.i_out[0], (fire, j, bad))
+    t_new = jnp.where(fire, t_next, jnp.where(move, jnp.minimum(t_next, t_rec[:, -1]), t))
+    rows = []
+    for i in range(n_state):
+        dx = [jnp.where(j == k, N[i, k], 0.0) for k in range(R) if N[i, k] != 0]
+        rows.append(jnp.where(fire, xT[i] + functools.reduce(jnp.add, dx), xT[i]) if dx
+                    else xT[i])
+    x_new = jnp.stack(rows, axis=1)
+    status = jnp.where(bad, BAD_PROPENSITY, status0)
+    finite = functools.reduce(jnp.logical_and, [jnp.isfinite(row) for row in rows])
+    status = jnp.where(finite, status, NONFINITE)
+    passed = ((move[:, None] & (t_rec < t_new[:, None]))
+              | ((t_rec == t[:, None]) & (status0 == SUCCESS)[:, None]))
+    record = (i_rec < n_out) & passed
+    values = jnp.broadcast_to(x[:, None, :], (x.shape[0], K) + x.shape[1:])
+    lane = Lane(
+        t_new, x_new, lane.key,
+        lane.i_out + jnp.sum(record, axis=1).astype(lane.i_out.dtype),
+        lane.n + fire.astype(lane.n.dtype), status,
+        lane.aux._replace(draws=lane.aux.draws + move.astype(jnp.uint32)),
+    )
+    return lane, values
+
+
 def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lane:
     """`ssa_fire` ``count`` times on a batch of lanes, on rows: the state and constants
     transposed to one row per component, so every expression and the reaction choice
@@ -519,6 +569,9 @@ def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: in
 
     lanes0 = jax.vmap(init)(P, keys)
     hooks = make_hooks(None)
+    fire = ssa_fires(structure, ts, _fires(hooks))
+    if hooks is None and _rows_apply(structure):
+        return run_lanes(lanes0, lambda lanes: _step_rows(structure, ts, lanes), ts, n_valid,
+                         max_events, refill=ssa_refill, fire=fire, batched_step=True)
     return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
-                     n_valid, max_events, refill=ssa_refill,
-                     fire=ssa_fires(structure, ts, _fires(hooks)))
+                     n_valid, max_events, refill=ssa_refill, fire=fire)
