@@ -419,37 +419,51 @@ def _computed_once(i, values):
                         lambda v: jax.tree_util.tree_map(jnp.zeros_like, v), values)
 
 
+def _rows_next(structure, rhs, t, xT, cT, u):
+    """(bad, tau, j) for a batch on rows (``xT`` (n_state, lanes), ``cT`` (n_c, lanes),
+    ``u`` (lanes, 2) uniforms): whether a propensity is bad, the time to the next reaction
+    and its index, as `_next_reaction` takes them lane by lane."""
+    a = rhs.outputs_of_rows(t, [xT[s] for s in range(structure.n_state)],
+                            cT)[: structure.n_reactions]
+    cum = list(itertools.accumulate(a))
+    a0 = cum[-1]
+    bad = ~(functools.reduce(jnp.minimum, a) >= 0) | ~jnp.isfinite(a0)
+    tau = jnp.where(a0 > 0, _exponential(u[:, 0]) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+    r = u[:, 1] * a0
+    j = sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.zeros(t.shape, jnp.int32))
+    return bad, tau, j
+
+
+def _rows_fired(structure, xT, j, fire) -> list:
+    """The state's rows after reaction ``j`` fires where ``fire`` (a constant
+    stoichiometry: one select per non-zero entry)."""
+    N = np.asarray(structure.N, dtype=np.float64)  # (n_state, R)
+    rows = []
+    for s in range(structure.n_state):
+        dx = [jnp.where(j == k, N[s, k], 0.0) for k in range(N.shape[1]) if N[s, k] != 0]
+        rows.append(jnp.where(fire, xT[s] + functools.reduce(jnp.add, dx), xT[s]) if dx
+                    else xT[s])
+    return rows
+
+
 def _step_rows(structure, ts, lane: Lane) -> tuple[Lane, Any]:
     """`ssa_step` without events on a batch of lanes, on rows (as `_fire_rows`): the
     same numbers."""
     from ..ensemble._lockstep import BatchRHS
 
-    R, n_state, n_out, K = structure.n_reactions, structure.n_state, ts.shape[0], OUTPUTS_PER_STEP
-    N = np.asarray(structure.N, dtype=np.float64)
+    n_out, K = ts.shape[0], OUTPUTS_PER_STEP
     t, x, status0 = lane.t, lane.x, lane.status
     i_rec = lane.i_out[:, None] + jnp.arange(K)[None, :]
     t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
-    xT = x.T
-    a = BatchRHS(structure).outputs_of_rows(t, [xT[i] for i in range(n_state)],
-                                            lane.aux.c.T)[:R]
-    cum = list(itertools.accumulate(a))
-    a0 = cum[-1]
-    bad = ~(functools.reduce(jnp.minimum, a) >= 0) | ~jnp.isfinite(a0)
     u = lane.aux.u[jnp.arange(t.shape[0]), lane.aux.draws - lane.aux.first]
-    tau = jnp.where(a0 > 0, _exponential(u[:, 0]) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+    bad, tau, j = _rows_next(structure, BatchRHS(structure), t, x.T, lane.aux.c.T, u)
     t_next = t + tau
     move = ~bad & (status0 == SUCCESS)
     fire = move & (t_rec[:, -1] >= t_next)  # no later than the K-th output ahead
-    r = u[:, 1] * a0
-    j = sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.zeros(t.shape, jnp.int32))
     # the output counter is never negative: the identity branch
     fire, j, bad = _computed_once(lane.i_out[0], (fire, j, bad))
     t_new = jnp.where(fire, t_next, jnp.where(move, jnp.minimum(t_next, t_rec[:, -1]), t))
-    rows = []
-    for i in range(n_state):
-        dx = [jnp.where(j == k, N[i, k], 0.0) for k in range(R) if N[i, k] != 0]
-        rows.append(jnp.where(fire, xT[i] + functools.reduce(jnp.add, dx), xT[i]) if dx
-                    else xT[i])
+    rows = _rows_fired(structure, x.T, j, fire)
     x_new = jnp.stack(rows, axis=1)
     status = jnp.where(bad, BAD_PROPENSITY, status0)
     finite = functools.reduce(jnp.logical_and, [jnp.isfinite(row) for row in rows])
@@ -475,8 +489,6 @@ def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lan
     from ..ensemble._lockstep import BatchRHS
 
     rhs = BatchRHS(structure)
-    R, n_state = structure.n_reactions, structure.n_state
-    N = np.asarray(structure.N, dtype=np.float64)  # (n_state, R)
     n_out = ts.shape[0]
     t_out = ts[jnp.minimum(lane.i_out, n_out - 1)]
     go = ok & (lane.status == SUCCESS) & (lane.i_out < n_out) & (t_out != lane.t)
@@ -485,23 +497,12 @@ def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lan
 
     def one(i, carry):
         t, xT, n, draws = carry
-        a = rhs.outputs_of_rows(t, [xT[i] for i in range(n_state)], cT)[:R]
-        cum = list(itertools.accumulate(a))
-        a0 = cum[-1]
-        bad = ~(functools.reduce(jnp.minimum, a) >= 0) | ~jnp.isfinite(a0)
-        u = lane.aux.u[at, draws - lane.aux.first]
-        tau = jnp.where(a0 > 0, _exponential(u[:, 0]) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+        bad, tau, j = _rows_next(structure, rhs, t, xT, cT,
+                                 lane.aux.u[at, draws - lane.aux.first])
         fire = go & (n < max_steps) & ~bad & (t + tau <= t_out)
-        r = u[:, 1] * a0
-        j = sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.zeros_like(n, jnp.int32))
         fire, j, tau = _computed_once(i, (fire, j, tau))
-        rows = []
-        for i in range(n_state):
-            dx = [jnp.where(j == k, N[i, k], 0.0) for k in range(R) if N[i, k] != 0]
-            new = xT[i] + functools.reduce(jnp.add, dx) if dx else xT[i]
-            rows.append(jnp.where(fire, new, xT[i]))
-        return (jnp.where(fire, t + tau, t), jnp.stack(rows), n + fire.astype(n.dtype),
-                draws + fire.astype(draws.dtype))
+        return (jnp.where(fire, t + tau, t), jnp.stack(_rows_fired(structure, xT, j, fire)),
+                n + fire.astype(n.dtype), draws + fire.astype(draws.dtype))
 
     t, xT, n, draws = jax.lax.fori_loop(
         0, count, one, (lane.t, lane.x.T, lane.n, lane.aux.draws))
