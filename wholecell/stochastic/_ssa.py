@@ -414,7 +414,11 @@ def _computed_once(i, values):
     not fuse across, where on a CPU it would fuse the whole chain that makes them into
     each consumer (the state's rows, the time, the counters) and compute it that many
     times over (an `optimization_barrier` is removed before fusion there). ``i``, a loop
-    counter, is never negative, so the identity branch is the one taken."""
+    counter, is never negative, so the identity branch is the one taken. Elsewhere the
+    values pass as they are: a branch on an accelerator waits for its predicate on the
+    host, and recomputing there is cheap."""
+    if jax.default_backend() != "cpu":
+        return values
     return jax.lax.cond(i >= 0, lambda v: v,
                         lambda v: jax.tree_util.tree_map(jnp.zeros_like, v), values)
 
