@@ -349,6 +349,12 @@ def _exponential(u):
     return -(e * _LN2_HI + (2.0 * s * series + e * _LN2_LO))
 
 
+def _waiting_time(a0, u0):
+    """The time to the next reaction at total propensity ``a0`` from the uniform ``u0``
+    (infinite when nothing can fire)."""
+    return jnp.where(a0 > 0, _exponential(u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
+
+
 def _next_reaction(structure, lane: Lane):
     """(out, a0, bad, t_next, j): the rhs outputs, the total propensity, whether a
     propensity is bad, and the time and index of the next reaction from the lane's
@@ -356,8 +362,7 @@ def _next_reaction(structure, lane: Lane):
     out = structure.rhs_prog(structure.base(lane.t, lane.x, lane.aux.c))
     a0, bad, pick = _propensity_sums(out[: structure.n_reactions])
     u0, u1 = lane.aux.u[lane.aux.draws - lane.aux.first]
-    tau = jnp.where(a0 > 0, _exponential(u0) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
-    return out, a0, bad, lane.t + tau, pick(u1 * a0)
+    return out, a0, bad, lane.t + _waiting_time(a0, u0), pick(u1 * a0)
 
 
 def ssa_fire(structure, ts, lane: Lane, ok) -> Lane:
@@ -429,13 +434,8 @@ def _rows_next(structure, rhs, t, xT, cT, u):
     and its index, as `_next_reaction` takes them lane by lane."""
     a = rhs.outputs_of_rows(t, [xT[s] for s in range(structure.n_state)],
                             cT)[: structure.n_reactions]
-    cum = list(itertools.accumulate(a))
-    a0 = cum[-1]
-    bad = ~(functools.reduce(jnp.minimum, a) >= 0) | ~jnp.isfinite(a0)
-    tau = jnp.where(a0 > 0, _exponential(u[:, 0]) / jnp.where(a0 > 0, a0, 1.0), jnp.inf)
-    r = u[:, 1] * a0
-    j = sum(((c <= r).astype(jnp.int32) for c in cum[:-1]), jnp.zeros(t.shape, jnp.int32))
-    return bad, tau, j
+    a0, bad, pick = _propensity_sums(jnp.stack(a))  # unrolled: one row per reaction
+    return bad, _waiting_time(a0, u[:, 0]), pick(u[:, 1] * a0)
 
 
 def _rows_fired(structure, xT, j, fire) -> list:
@@ -460,14 +460,15 @@ def _step_rows(structure, ts, lane: Lane) -> tuple[Lane, Any]:
     i_rec = lane.i_out[:, None] + jnp.arange(K)[None, :]
     t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
     u = lane.aux.u[jnp.arange(t.shape[0]), lane.aux.draws - lane.aux.first]
-    bad, tau, j = _rows_next(structure, BatchRHS(structure), t, x.T, lane.aux.c.T, u)
+    xT = x.T
+    bad, tau, j = _rows_next(structure, BatchRHS(structure), t, xT, lane.aux.c.T, u)
     t_next = t + tau
     move = ~bad & (status0 == SUCCESS)
     fire = move & (t_rec[:, -1] >= t_next)  # no later than the K-th output ahead
     # the output counter is never negative: the identity branch
     fire, j, bad = _computed_once(lane.i_out[0], (fire, j, bad))
     t_new = jnp.where(fire, t_next, jnp.where(move, jnp.minimum(t_next, t_rec[:, -1]), t))
-    rows = _rows_fired(structure, x.T, j, fire)
+    rows = _rows_fired(structure, xT, j, fire)
     x_new = jnp.stack(rows, axis=1)
     status = jnp.where(bad, BAD_PROPENSITY, status0)
     finite = functools.reduce(jnp.logical_and, [jnp.isfinite(row) for row in rows])
