@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import mass_action, sbml_model
 
 import wholecell as wc
@@ -98,6 +99,86 @@ def test_a_new_process_finds_the_program_whatever_its_string_hashes(tmp_path):
     second = _run(cache, REPRESSILATOR, "PX", 100.0, hash_seed=2)
     assert _files(cache) == stored, "the second process compiled its programs again"
     np.testing.assert_allclose(second, first, rtol=1e-12)
+
+
+_COUNTING = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import wholecell as wc
+    from wholecell import _simulate
+    wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
+    traced = []
+    solve = _simulate._run_batch_jit
+
+    def counting(*args):
+        traced.append(1)
+        return solve(*args)
+
+    _simulate._run_batch_jit = counting
+    model = wc.load_sbml(sys.argv[2])
+    t = np.linspace(0.0, 5.0, 6)
+    res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
+    print(json.dumps({"A": np.asarray(res["A"]).tolist(), "traced": len(traced)}))
+""")
+
+
+def _run_counting(cache, model_file) -> tuple[np.ndarray, int]:
+    """A model's values in a new process, and how many times it traced the solve."""
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNTING, str(cache), str(model_file)],
+        capture_output=True, text=True, env=_child_env(), timeout=600, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return np.array(r["A"]), r["traced"]
+
+
+def test_a_new_process_runs_each_models_stored_solve_without_tracing(tmp_path):
+    """The solve is kept on disk under a key computed from the model itself
+    (`wholecell._executables`): a warm process traces nothing, and two models of the
+    same shapes and different expressions each get their own program back, damaged
+    files included (they are deleted and made again)."""
+    files = {1: tmp_path / "first.xml", 2: tmp_path / "second.xml"}
+    for order, path in files.items():
+        path.write_text(_decay(order))
+    cache = tmp_path / "cache"
+    t = np.linspace(0.0, 5.0, 6)
+    exact = {1: np.exp(-0.5 * t), 2: 1.0 / (1.0 + 0.5 * t)}
+    for order, path in files.items():  # cold: each traces its solve once
+        values, traced = _run_counting(cache, path)
+        np.testing.assert_allclose(values, exact[order], rtol=RTOL)
+        assert traced == 1
+    stored = sorted((cache / "executables").glob("*.bin"))
+    assert len(stored) >= 2, "the two models' solves were not stored"
+    for order, path in files.items():  # warm: no trace, each model's own values
+        values, traced = _run_counting(cache, path)
+        np.testing.assert_allclose(values, exact[order], rtol=RTOL)
+        assert traced == 0, "a warm process traced the solve again"
+    for f in stored:
+        f.write_bytes(b"not a program")
+    values, traced = _run_counting(cache, files[2])
+    np.testing.assert_allclose(values, exact[2], rtol=RTOL)
+    assert traced == 1
+    values, traced = _run_counting(cache, files[2])
+    np.testing.assert_allclose(values, exact[2], rtol=RTOL)
+    assert traced == 0
+
+
+def test_the_stored_programs_key_tells_models_apart(tmp_path):
+    """The key's digest of a model covers every number and expression of it: the same
+    file read twice gives one digest; a rate constant one ulp away, or another rate
+    law, gives another. A value it cannot describe is refused (nothing is stored)."""
+    from wholecell import _executables
+
+    path = tmp_path / "m.xml"
+    path.write_text(_decay(1))
+    nudged = tmp_path / "nudged.xml"
+    nudged.write_text(_decay(1).replace('value="0.5"', f'value="{float(np.nextafter(0.5, 1))!r}"'))
+    other = tmp_path / "other.xml"
+    other.write_text(_decay(2))
+    digest = [_executables._digest((wc.load_sbml(p),)) for p in (path, path, nudged, other)]
+    assert digest[0] == digest[1]
+    assert len(set(digest[1:])) == 3
+    with pytest.raises(_executables._Uncacheable):
+        _executables._digest((object(),))
 
 
 _PROGRAM_TEXT = textwrap.dedent("""

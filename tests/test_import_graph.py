@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).parent.parent / "wholecell"
 #: each other.
 LAYERS = (
     ("_errors", "_types", "_devices", "_status", "_cache", "_html", "_progress", "_executor",
-     "_now"),
+     "_now", "_executables"),
     ("sbml",),
     ("compiler",),
     ("ode",),

@@ -17,6 +17,11 @@ except ImportError:  # pragma: no cover - depends on the installed jax
         return False
 
 
+def trace_state_clean() -> bool:
+    """Whether no JAX trace is active here (False when this jax cannot say)."""
+    return _trace_state_clean()
+
+
 def evaluate_now(fn, *args):
     """``fn(*args)`` evaluated now: as one compiled program when no trace is active,
     operation by operation (`jax.ensure_compile_time_eval`) inside one. The inputs must

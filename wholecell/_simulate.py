@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ._devices import map_blocks, map_members, shard_batch
 from ._errors import SimulationError
+from ._executables import cached_call
 from ._executor import check_executor, map_chunks
 from ._result import Result, make_result
 from .compiler._program import scalar_programs
@@ -24,6 +24,7 @@ from .sbml._model import Model
 from .solve._compiled import CompiledModel, compile, describe_failure
 from .solve._inputs import output_times, param_batch
 from .solve._plan import after_failure, plan, route_for, stochastic_plan
+from .solve._registry import stored_description
 from .stochastic._hybrid import simulate_hybrid
 from .stochastic._stochastic import simulate_ssa
 
@@ -135,19 +136,20 @@ def simulate(
             executor=executor, **options,
         )
         return res.planned(stochastic_plan(method, res.method))
-    how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start, p=P[0], t0=start)
+    how = plan(sim, "ode", P.shape[0], solver=solver, span=ts[-1] - start,
+               p=np.asarray(P)[0], t0=start)
     tols = as_input(rtol), as_input(atol)
     # An explicit method that "auto" chose stops where stiffness shows (its steps held
     # at the stability limit) or where it fails; the run is then redone with a stiff one.
     values, stats = _run_ensemble(
-        executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver, *tols,
+        executor, chunk_size, sim, *_on_device(ts, start), P, how.solver, *tols,
         max_steps, check_stiff=how.fallback is not None,
     )
     status = np.asarray(stats.status)
     if how.fallback and np.any(status != SUCCESS):
         how = after_failure(sim, how, P.shape[0], stiff=bool(np.any(status == STIFF)))
         values, stats = _run_ensemble(
-            executor, chunk_size, sim, jnp.asarray(ts), jnp.asarray(start), P, how.solver,
+            executor, chunk_size, sim, *_on_device(ts, start), P, how.solver,
             *tols, max_steps,
         )
         status = np.asarray(stats.status)
@@ -163,6 +165,12 @@ def simulate(
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = how.solver
     return make_result(sim, ts, values, stats_out, method, how)
+
+
+def _on_device(ts: np.ndarray, start: float) -> tuple[jax.Array, jax.Array]:
+    """The output times and the start time as device arrays (transfers; `jnp.asarray`
+    would compile a copy of each, about 0.1 s in a new process)."""
+    return jax.device_put(np.asarray(ts, np.float64)), jax.device_put(np.float64(start))
 
 
 def _guard(sim: CompiledModel, values: np.ndarray, atol) -> None:
@@ -240,13 +248,23 @@ def _run_batch(sim, ts, t0, P, solver, rtol, atol, max_steps, check_stiff=False)
     # batched explicit solves evaluate the model's expressions on scalars (faster there)
     scalar = P.shape[0] > 1 and solver in EXPLICIT
     n, n_dev = P.shape[0], len(jax.devices())
-    if n_dev == 1 or n < 2 * n_dev:
+    if n_dev == 1:  # from the executables on disk where a new process can
+        return cached_call("ode-batch", _run_batch_arrays_first, (sim,),
+                           (ts, t0, P, rtol, atol), (solver, max_steps, scalar, check_stiff),
+                           describe=stored_description(sim))
+    if n < 2 * n_dev:
         return _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar,
                               check_stiff)
     order = np.minimum(np.arange(-(-n // n_dev) * n_dev), n - 1)  # pad with the last member
     out = _run_batch_jit(sim, ts, t0, shard_batch(P[order]), solver, rtol, atol, max_steps,
                          scalar, check_stiff)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
+
+
+def _run_batch_arrays_first(sim, ts, t0, P, rtol, atol, solver, max_steps, scalar,
+                            check_stiff):
+    """`_run_batch_jit` with its arrays first, as `cached_call` passes them."""
+    return _run_batch_jit(sim, ts, t0, P, solver, rtol, atol, max_steps, scalar, check_stiff)
 
 
 @eqx.filter_jit

@@ -88,22 +88,24 @@ def _power_radius(structure, p, t0):
     return jnp.exp(acc / (POWER_ITERATIONS - POWER_ITERATIONS // 2))
 
 
-def stiffness(sim, p, t0: float) -> float:
+def stiffness(sim, p, t0: float, evaluate=evaluate_now) -> float:
     """The spectral radius of the Jacobian at the initial state (``max |eigenvalue|``).
 
     Exact eigenvalues for small models; for large ones (more than `DENSE_EIG_LIMIT`
     states) a power-iteration estimate, which costs a few dozen Jacobian-vector products
-    instead of a dense Jacobian and its O(n^3) eigen-decomposition.
+    instead of a dense Jacobian and its O(n^3) eigen-decomposition. ``evaluate(fn,
+    structure, p, t0)`` runs the compiled step (`wholecell.solve._registry.
+    stored_evaluator` reads it from disk in a new process).
     """
     if not sim.state_ids:
         return 0.0
-    p = jnp.asarray(p)
-    t0 = jnp.asarray(t0, jnp.float64)
+    p = jax.device_put(np.asarray(p, np.float64))  # transfers: jnp.asarray compiles
+    t0 = jax.device_put(np.float64(t0))
     # Evaluated now, even when called while tracing a solve (p and t0 are concrete).
     if len(sim.state_ids) > DENSE_EIG_LIMIT:
-        rho = float(evaluate_now(_power_radius, sim.structure, p, t0))
+        rho = float(evaluate(_power_radius, sim.structure, p, t0))
         return rho if np.isfinite(rho) else np.inf
-    J = evaluate_now(_jacobian_at_start, sim.structure, p, t0)
+    J = evaluate(_jacobian_at_start, sim.structure, p, t0)
     return spectral_radius(J)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -26,6 +25,7 @@ from ..ode._solvers import make_solver
 from ..ode._tsit5 import stiffness_checks, stiffness_checks_active
 from ..sbml._model import Model
 from ._plan import check_solver, choose_solver, plan, route_for
+from ._registry import lookup, remember
 
 
 class CompiledModel(eqx.Module):
@@ -318,26 +318,21 @@ def compile(model: Model) -> CompiledModel:  # noqa: A001 - the public name of t
         return model
     if not isinstance(model, Model):
         raise CompileError(f"compile expects a wholecell Model, not {type(model).__name__}")
-    key = id(model)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is model:
-        return hit[1]
+    hit = lookup(model)
+    if hit is not None:
+        return hit
     refuse_misplaced_draws(model)
     layout = build_layout(model)
     structure = Structure(layout)
     values = np.asarray(layout.param_values, dtype=np.float64)
     compiled = CompiledModel(
-        param_values=jnp.asarray(values),
+        param_values=jax.device_put(values),  # a transfer: jnp.asarray compiles a copy
         param_ids=tuple(layout.param_ids),
         state_ids=tuple(layout.state_ids),
         structure=structure,
     )
-    _CACHE[key] = (weakref.ref(model), compiled)
-    weakref.finalize(model, _CACHE.pop, key, None)
+    remember(model, compiled)
     return compiled
-
-
-_CACHE: dict[int, tuple[weakref.ref, CompiledModel]] = {}
 
 
 def describe_failure(sim: CompiledModel, stats: Stats) -> SimulationError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -31,7 +32,7 @@ def param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
     whether they are a batch; each id, value and batch length checked."""
     base = np.asarray(sim.param_values)
     if not params:
-        return jnp.asarray(base[None, :]), False
+        return jax.device_put(base[None, :]), False
     index = {k: sim.param_index(k, SimulationError) for k in params}
     sizes = set()
     for k, v in params.items():
@@ -48,6 +49,6 @@ def param_batch(sim: CompiledModel, params) -> tuple[jnp.ndarray, bool]:
     P = np.tile(base, (n, 1))
     for k, v in params.items():
         P[:, index[k]] = np.asarray(v, dtype=np.float64)
-    return jnp.asarray(P), bool(sizes) or n > 1 or any(
+    return jax.device_put(P), bool(sizes) or n > 1 or any(
         np.ndim(v) == 1 for v in params.values()
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from .._errors import SimulationError
 from ..ensemble._lockstep import MIN_BDF_MEMBERS, lockstep_applies
 from ..ode._solvers import EXPLICIT, STIFFNESS_THRESHOLD, bdf_applies, stiffness
+from ._registry import stored_evaluator
 
 #: the ways a batch of ODE solves runs
 ROUTES = {
@@ -117,7 +118,7 @@ def _choose(sim, span: float, p, t0: float, batched: bool) -> tuple[str, str]:
     pays for in every step. Differentiated solves get BDF too: its reverse-mode gradient
     agrees with rodas5's (3e-6 on BIOMD0000000019) and takes 0.25-0.27 s against
     0.45-0.49 s."""
-    rho = stiffness(sim, p, t0)
+    rho = stiffness(sim, p, t0, stored_evaluator(sim))
     measure = rho * max(span, 0.0)
     if measure <= STIFFNESS_THRESHOLD:
         return "tsit5", (f"not stiff: spectral radius x time span = {measure:.3g} "

@@ -1,0 +1,298 @@
+"""Compiled solves kept on disk, so that a new process skips tracing as well as XLA.
+
+The persistent compilation cache (`wholecell._cache`) stores XLA's output, but it is
+keyed by the program text, so a new process must still trace and lower the solve to
+find it: for the repressilator about 0.8 s of a 0.85 s warm `wc.simulate`. Here the
+compiled executable of a model's solve is stored under a key computed without tracing:
+
+- the model's content: every field of the `Model` (its sympy expressions as `srepr`,
+  numbers by their exact `repr`) and the order of its parameter, state and output ids;
+- what the call traces with: the name of the entry point, the shapes and dtypes of the
+  array arguments, the value of every other argument, the trace-time switches;
+- the code: a digest of wholecell's own source files and the versions of jax, jaxlib,
+  diffrax, equinox, lineax and numpy;
+- the machine: the JAX backend, its devices, the processor and ``XLA_FLAGS``.
+
+Anything outside that description (a model built by other means than `compile`, an
+argument that is neither an array nor a plain number or string, a program with host
+callbacks, more than one device) is not stored, and runs as it would without this cache.
+The files live in the compilation cache's folder (``executables/``), so they are
+switched off and cleared with it. A file that cannot be read is deleted and compiled
+again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pickle
+import platform
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+import sympy as sp
+
+from ._cache import compilation_cache_dir
+from ._now import trace_state_clean
+
+#: the subfolder of the compilation cache that holds the executables
+FOLDER = "executables"
+#: executables kept loaded in this process (least recently used dropped first)
+IN_MEMORY = 32
+#: a format number: stored files of another format are never read
+FORMAT = 1
+
+_LOADED: OrderedDict[str, Callable] = OrderedDict()
+_DIGESTS: dict[int, tuple[object, str]] = {}  # object id -> (object, digest)
+_CODE: str | None = None
+
+
+class _Uncacheable(Exception):
+    """The call cannot be described exactly enough to be stored."""
+
+
+def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple = (), *,
+                describe: object = None):
+    """``fn(*held, *args, *static)`` through a compiled program kept on disk.
+
+    ``held`` are objects (a `CompiledModel`, its structure) whose arrays are traced and
+    whose everything else ``describe`` determines: the caller vouches for that (see
+    `wholecell.solve._registry.stored_description`). ``args`` are arrays (traced) or
+    plain numbers (static), ``static`` plain values (numbers, strings, booleans, None,
+    tuples of them). ``name`` names ``fn`` and differs between entry points. Without a
+    compilation cache, without ``describe`` or for a call that cannot be described
+    exactly (see the module's docstring), this is ``fn(*held, *args, *static)``.
+    """
+    folder = compilation_cache_dir()
+    if describe is None or folder is None or not _trace_free():
+        return fn(*held, *args, *static)
+    dynamic, fixed = eqx.partition((tuple(held), tuple(args)), eqx.is_array)
+    try:
+        key = _key(name, describe, dynamic, fixed, static)
+    except _Uncacheable:
+        return fn(*held, *args, *static)
+    compiled = _LOADED.get(key)
+    if compiled is None:
+        compiled = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", fn, dynamic,
+                                   fixed, static)
+        if compiled is None:
+            return fn(*held, *args, *static)
+        _LOADED[key] = compiled
+        while len(_LOADED) > IN_MEMORY:
+            _LOADED.popitem(last=False)
+    else:
+        _LOADED.move_to_end(key)
+    return compiled(*jax.tree_util.tree_leaves(dynamic))
+
+
+def _load_or_export(path: Path, fn, dynamic, fixed, static):
+    """A jitted call of the program stored at ``path``; else the program traced now,
+    stored there and called the same way (so that XLA compiles one and the same module
+    in this process and the next, and the next finds it in the compilation cache).
+    None when it cannot be exported (a host callback, a custom call without stability
+    guarantees): then the caller runs ``fn`` itself."""
+    stored = _read(path)
+    if stored is None:
+        treedef = jax.tree_util.tree_structure(dynamic)
+        out = []
+
+        def run(*leaves):  # flat arrays in and out: the program holds no Python objects
+            held, args = eqx.combine(jax.tree_util.tree_unflatten(treedef, leaves), fixed)
+            values, out_tree = jax.tree_util.tree_flatten(fn(*held, *args, *static))
+            out.append(out_tree)
+            return values
+
+        try:
+            blob = jax.export.export(jax.jit(run))(
+                *jax.tree_util.tree_leaves(dynamic)).serialize()
+            stored = jax.export.deserialize(blob), out[-1]
+        except Exception:  # noqa: BLE001 - not exportable: compiled as usual
+            return None
+        _write(path, blob, out[-1])
+    exported, out_tree = stored
+    call = jax.jit(exported.call)
+    return lambda *leaves: jax.tree_util.tree_unflatten(out_tree, call(*leaves))
+
+
+def forget_loaded() -> None:
+    """Drop the programs this process holds (the files stay)."""
+    _LOADED.clear()
+
+
+def _trace_free() -> bool:
+    """No JAX trace is active (a call inside a trace is part of that trace's program),
+    and the arrays live on one device."""
+    return trace_state_clean() and jax.device_count() == 1
+
+
+def _key(name, describe, dynamic, fixed, static) -> str:
+    h = hashlib.sha256()
+    parts = [
+        f"format {FORMAT}", name, _code_digest(), _digest(describe),
+        repr([_aval(a) for a in jax.tree_util.tree_leaves(dynamic)]),
+        str(jax.tree_util.tree_structure(dynamic[1])),
+        _plain(jax.tree_util.tree_leaves(fixed[1])), str(jax.tree_util.tree_structure(fixed[1])),
+        _plain(static), _settings(),
+    ]
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _aval(a) -> str:
+    return f"{np.dtype(a.dtype).str}{tuple(a.shape)}{bool(getattr(a, 'weak_type', False))}"
+
+
+def _plain(values) -> str:
+    """The exact text of plain values; anything else cannot be keyed."""
+    def ok(v) -> bool:
+        if v is None or isinstance(v, bool | int | float | str):
+            return True
+        return isinstance(v, tuple) and all(ok(x) for x in v)
+
+    values = tuple(values)
+    if not ok(values):
+        raise _Uncacheable
+    return repr(tuple((type(v).__name__, v) for v in values))
+
+
+def _settings() -> str:
+    """JAX's settings that change a traced program."""
+    c = jax.config
+    return repr((c.jax_enable_x64, c.jax_numpy_dtype_promotion, c.jax_numpy_rank_promotion,
+                 c.jax_default_matmul_precision))
+
+
+def _code_digest() -> str:
+    """wholecell's source files, the versions of the libraries that trace and compile,
+    and the machine."""
+    global _CODE
+    if _CODE is None:
+        import diffrax
+        import lineax
+        from jax._src.lib import version_str as jaxlib_version
+
+        h = hashlib.sha256()
+        root = Path(__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+        dev = jax.devices()[0]
+        h.update(repr((
+            jax.__version__, jaxlib_version, diffrax.__version__, eqx.__version__,
+            lineax.__version__, np.__version__, jax.default_backend(), dev.device_kind,
+            dev.client.platform_version, platform.machine(), platform.processor(),
+            _cpu_flags(), os.environ.get("XLA_FLAGS", ""),
+        )).encode())
+        _CODE = h.hexdigest()
+    return _CODE
+
+
+def _cpu_flags() -> str:
+    """The processor's instruction-set flags (an executable compiled for the CPU uses
+    them), where the system lists them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _digest(describe) -> str:
+    """A digest of every value in ``describe``; a model's (the first item, when it is a
+    dataclass) is computed once per model object."""
+    h = hashlib.sha256()
+    items = describe if isinstance(describe, tuple) else (describe,)
+    for item in items:
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            h.update(_object_digest(item).encode())
+        else:
+            _feed(h, item)
+    return h.hexdigest()
+
+
+def _object_digest(obj) -> str:
+    hit = _DIGESTS.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    h = hashlib.sha256()
+    _feed(h, obj)
+    digest = h.hexdigest()
+    _DIGESTS[id(obj)] = (obj, digest)
+    if len(_DIGESTS) > 4 * IN_MEMORY:
+        _DIGESTS.pop(next(iter(_DIGESTS)))
+    return digest
+
+
+def _feed(h, obj) -> None:
+    """Every value under ``obj``, each with its type, in a form that tells any two
+    different values apart; an unknown kind of value raises `_Uncacheable`."""
+    if obj is None or isinstance(obj, bool | int | float | str):
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+    elif isinstance(obj, sp.Basic):
+        h.update(f"sympy:{sp.srepr(obj)};".encode())
+    elif isinstance(obj, tuple | list):
+        h.update(f"{type(obj).__name__}[{len(obj)}:".encode())
+        for item in obj:
+            _feed(h, item)
+        h.update(b"]")
+    elif isinstance(obj, dict):
+        h.update(f"dict[{len(obj)}:".encode())
+        for k in sorted(obj, key=repr):
+            _feed(h, k)
+            _feed(h, obj[k])
+        h.update(b"]")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        h.update(f"{type(obj).__module__}.{type(obj).__qualname__}(".encode())
+        for f in dataclasses.fields(obj):
+            if f.compare:  # fields outside equality (a file name) do not change the model
+                h.update(f"{f.name}=".encode())
+                _feed(h, getattr(obj, f.name))
+        h.update(b")")
+    elif isinstance(obj, np.ndarray):
+        h.update(f"ndarray:{obj.dtype.str}{obj.shape}:".encode())
+        h.update(np.ascontiguousarray(obj).tobytes())
+    else:
+        raise _Uncacheable
+
+
+def _write(path: Path, blob: bytearray, out_tree) -> None:
+    try:
+        tree = pickle.dumps(out_tree)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(FORMAT.to_bytes(4, "little"))
+            f.write(len(tree).to_bytes(8, "little"))
+            f.write(tree)
+            f.write(bytes(blob))
+        os.replace(tmp, path)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return  # a read-only or full cache, an output that cannot be named: not stored
+
+
+def _read(path: Path):
+    """(`jax.export.Exported`, output tree) stored at ``path``, or None (missing, or
+    unreadable: then deleted)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        if int.from_bytes(data[:4], "little") != FORMAT:
+            raise ValueError("another format")
+        n = int.from_bytes(data[4:12], "little")
+        out_tree = pickle.loads(data[12:12 + n])
+        return jax.export.deserialize(bytearray(data[12 + n:])), out_tree
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: export again
+        path.unlink(missing_ok=True)
+        return None
