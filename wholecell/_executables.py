@@ -1,28 +1,32 @@
-"""Compiled solves kept on disk, so that a new process skips tracing as well as XLA.
+"""Programs kept on disk, so that a new process skips tracing as well as XLA.
 
 The persistent compilation cache (`wholecell._cache`) stores XLA's output, but it is
-keyed by the program text, so a new process must still trace and lower the solve to
-find it: for the repressilator about 0.8 s of a 0.85 s warm `wc.simulate`. Here the
-compiled executable of a model's solve is stored under a key computed without tracing:
+keyed by the program text, so a new process must still trace and lower a solve to find
+it: for the repressilator about 0.8 s of a 0.85 s warm `wc.simulate`. Here the traced
+program itself is stored (`jax.export`, serialised StableHLO; no Python objects) under a
+key computed without tracing:
 
-- the model's content: every field of the `Model` (its sympy expressions as `srepr`,
-  numbers by their exact `repr`) and the order of its parameter, state and output ids;
+- what determines the program besides its arrays (``describe``): for a model's solve,
+  every field of the `Model` (its sympy expressions as `srepr`, numbers by their exact
+  `repr`), the order of its parameter, state and output ids, and the trace-time switches;
 - what the call traces with: the name of the entry point, the shapes and dtypes of the
-  array arguments, the value of every other argument, the trace-time switches;
+  array arguments, the value of every other argument, JAX's dtype settings;
 - the code: a digest of wholecell's own source files and the versions of jax, jaxlib,
   diffrax, equinox, lineax and numpy;
 - the machine: the JAX backend, its devices, the processor and ``XLA_FLAGS``.
 
-Anything outside that description (a model built by other means than `compile`, an
-argument that is neither an array nor a plain number or string, a program with host
-callbacks, more than one device) is not stored, and runs as it would without this cache.
-The files live in the compilation cache's folder (``executables/``), so they are
-switched off and cleared with it. A file that cannot be read is deleted and compiled
-again.
+A new process reads the program, and XLA's compilation of it comes from the persistent
+cache (the same module is compiled in the process that stored it). Anything outside
+that description (a model built by other means than `compile`, an argument that is
+neither an array nor a plain value, a program that cannot be exported, more than one
+device) is not stored and runs as it would without this. The files live in the
+compilation cache's folder (``executables/``), so they are turned off and cleared with
+it; a file that cannot be read is deleted and made again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -48,6 +52,7 @@ IN_MEMORY = 32
 FORMAT = 1
 
 _LOADED: OrderedDict[str, Callable] = OrderedDict()
+_NOT_EXPORTABLE = object()  # in `_LOADED`: run the function itself
 _DIGESTS: dict[int, tuple[object, str]] = {}  # object id -> (object, digest)
 _CODE: str | None = None
 
@@ -79,14 +84,14 @@ def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple
     compiled = _LOADED.get(key)
     if compiled is None:
         compiled = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", fn, dynamic,
-                                   fixed, static)
-        if compiled is None:
-            return fn(*held, *args, *static)
+                                   fixed, static) or _NOT_EXPORTABLE
         _LOADED[key] = compiled
         while len(_LOADED) > IN_MEMORY:
             _LOADED.popitem(last=False)
     else:
         _LOADED.move_to_end(key)
+    if compiled is _NOT_EXPORTABLE:
+        return fn(*held, *args, *static)
     return compiled(*jax.tree_util.tree_leaves(dynamic))
 
 
@@ -96,6 +101,9 @@ def _load_or_export(path: Path, fn, dynamic, fixed, static):
     in this process and the next, and the next finds it in the compilation cache).
     None when it cannot be exported (a host callback, a custom call without stability
     guarantees): then the caller runs ``fn`` itself."""
+    refused = path.with_suffix(".refused")
+    if refused.exists():  # an earlier process could not export it: not traced twice
+        return None
     stored = _read(path)
     if stored is None:
         treedef = jax.tree_util.tree_structure(dynamic)
@@ -112,6 +120,9 @@ def _load_or_export(path: Path, fn, dynamic, fixed, static):
                 *jax.tree_util.tree_leaves(dynamic)).serialize()
             stored = jax.export.deserialize(blob), out[-1]
         except Exception:  # noqa: BLE001 - not exportable: compiled as usual
+            with contextlib.suppress(OSError):
+                refused.parent.mkdir(parents=True, exist_ok=True)
+                refused.touch()
             return None
         _write(path, blob, out[-1])
     exported, out_tree = stored
