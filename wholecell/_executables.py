@@ -95,6 +95,52 @@ def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple
     return compiled(*jax.tree_util.tree_leaves(dynamic))
 
 
+class StoredJit:
+    """``jax.jit(fn)`` for a function of arrays whose program a new process reads from
+    disk (`cached_call`), as for a model's solve. ``describe()`` says what determines the
+    program besides its arguments and the code (called at the first call of each
+    argument shape, when the program is traced or read, as `jax.jit` traces then); it
+    returns None where that cannot be said, and the call is then ``jax.jit(fn)``'s."""
+
+    def __init__(self, name: str, fn: Callable, describe: Callable[[], object]):
+        self.name, self.fn, self.describe = name, fn, describe
+        self._jit = jax.jit(fn)
+        self._programs: dict[tuple, Callable] = {}
+
+    def __call__(self, *args):
+        leaves, treedef = jax.tree_util.tree_flatten(args)
+        try:
+            signature = (treedef, tuple(_aval(a) for a in leaves))
+        except AttributeError:  # a leaf that is not an array: as jax.jit does
+            return self._jit(*args)
+        program = self._programs.get(signature)
+        if program is None:
+            if not _trace_free():  # part of an outer trace (jax.grad, vmap, jit)
+                return self._jit(*args)
+            program = self._resolve(args)
+            self._programs[signature] = program
+        return program(*args)
+
+    def _resolve(self, args) -> Callable:
+        folder = compilation_cache_dir()
+        if folder is None or not all(
+                eqx.is_array(a) for a in jax.tree_util.tree_leaves(args)):
+            return self._jit
+        try:
+            describe = self.describe()
+            if describe is None:
+                return self._jit
+            dynamic, fixed = eqx.partition(((), tuple(args)), eqx.is_array)
+            key = _key(self.name, describe, dynamic, fixed, ())
+        except _Uncacheable:
+            return self._jit
+        run = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", self.fn, dynamic,
+                              fixed, ())
+        if run is None:
+            return self._jit
+        return lambda *a: run(*jax.tree_util.tree_leaves(a))
+
+
 def _load_or_export(path: Path, fn, dynamic, fixed, static):
     """A jitted call of the program stored at ``path``; else the program traced now,
     stored there and called the same way (so that XLA compiles one and the same module
@@ -269,11 +315,45 @@ def _feed(h, obj) -> None:
                 h.update(f"{f.name}=".encode())
                 _feed(h, getattr(obj, f.name))
         h.update(b")")
-    elif isinstance(obj, np.ndarray):
+    elif isinstance(obj, np.ndarray | jax.Array):
+        obj = np.asarray(obj)
+        if obj.dtype == object:
+            _feed(h, obj.tolist())
+            return
         h.update(f"ndarray:{obj.dtype.str}{obj.shape}:".encode())
         h.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, np.generic):
+        h.update(f"{obj.dtype.str}:{obj.item()!r};".encode())
+    elif isinstance(obj, os.PathLike):
+        h.update(f"path:{os.fspath(obj)!r};".encode())
+    elif type(obj).__name__ in ("DataFrame", "Series") and hasattr(obj, "to_numpy"):
+        _feed_table(h, obj)
+    elif _ours(obj):
+        h.update(f"{type(obj).__module__}.{type(obj).__qualname__}{{".encode())
+        for k in sorted(vars(obj)):
+            _feed(h, k)
+            _feed(h, vars(obj)[k])
+        h.update(b"}")
     else:
         raise _Uncacheable
+
+
+def _ours(obj) -> bool:
+    """A plain object of this package's own (its state is its attributes)."""
+    return (type(obj).__module__.startswith("wholecell.") and hasattr(obj, "__dict__")
+            and not callable(obj) and not hasattr(type(obj), "__slots__"))
+
+
+def _feed_table(h, table) -> None:
+    """A pandas table: its shape, index, columns with their dtypes, and every value."""
+    frame = table.to_frame() if type(table).__name__ == "Series" else table
+    h.update(f"table{frame.shape}:".encode())
+    _feed(h, frame.index.to_numpy())
+    for name in frame.columns:
+        column = frame[name]
+        _feed(h, name)
+        h.update(str(column.dtype).encode())
+        _feed(h, column.to_numpy())
 
 
 def _write(path: Path, blob: bytearray, out_tree) -> None:

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
+from .._executables import StoredJit
 from ..sbml._sbml_import import load_sbml
 from ..solve._compiled import CompiledModel
 from ..solve._compiled import compile as compile_model
 from ..solve._plan import choose_solver
+from ..solve._registry import stored_description
 from ._conditions import build_conditions
 from ._errors import PetabError, UnsupportedPetabError
 from ._files import Tables
@@ -26,6 +28,8 @@ from ._steady import PREEQ_METHODS, PREEQ_TIME, steady_states
 #: tangent per parameter, batched), ``"adjoint"`` (reverse mode through checkpointed
 #: solves), or ``"auto"``: forward for up to `FORWARD_MAX_PARAMETERS` parameters
 SENSITIVITIES = ("auto", "forward", "adjoint")
+#: the jitted attributes of a problem (made again after unpickling; not its state)
+_JITTED = ("objective", "value_and_grad", "_forward_lax", "_lsq_jits")
 #: the most parameters for which "auto" picks forward sensitivities. Measured here (one
 #: core, after the compile, median of 10 gradients at nominal + 0.05): Boehm (9
 #: parameters) forward 27.8 ms against adjoint 59.4 ms, Fujita (19) forward 691 ms
@@ -129,7 +133,7 @@ class PetabProblem:
         # jitted functions do not pickle; they are made again (and compiled on first use)
         # where the problem is unpickled, e.g. on a Dask worker running fit starts
         state = dict(self.__dict__)
-        for name in ("objective", "value_and_grad", "_forward_lax", "_lsq_jits"):
+        for name in _JITTED:
             state.pop(name, None)
         return state
 
@@ -138,12 +142,29 @@ class PetabProblem:
         self._jit()
 
     def _jit(self) -> None:
-        self.objective = jax.jit(self._objective)
+        """The jitted objective, gradient and forward pass; a new process reads their
+        programs from disk (`StoredJit`) when the problem can be described."""
+        self.objective = StoredJit("petab objective", self._objective, self._described)
         if self.sensitivities == "forward":
-            self.value_and_grad = jax.jit(self._value_and_grad_forward)
+            self.value_and_grad = StoredJit("petab value_and_grad forward",
+                                            self._value_and_grad_forward, self._described)
         else:
-            self.value_and_grad = jax.jit(jax.value_and_grad(self._objective))
-        self._forward_lax = jax.jit(lambda th: self._forward(th, "lax"))
+            self.value_and_grad = StoredJit("petab value_and_grad adjoint",
+                                            jax.value_and_grad(self._objective),
+                                            self._described)
+        self._forward_lax = StoredJit("petab forward lax",
+                                      lambda th: self._forward(th, "lax"), self._described)
+
+    def _described(self) -> tuple | None:
+        """What determines this problem's programs besides theta and the code: the
+        model (`stored_description`) and every other attribute (tables, plans,
+        conditions, solver choices, tolerances), as they are when a program is first
+        traced or read."""
+        model = stored_description(self.sim)
+        if model is None:
+            return None
+        return (*model, {k: v for k, v in vars(self).items()
+                         if k != "sim" and k not in _JITTED})
 
     def _value_and_grad_forward(self, theta):
         """(objective, gradient) by forward sensitivities: one tangent per parameter,
