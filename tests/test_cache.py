@@ -162,6 +162,111 @@ def test_a_new_process_runs_each_models_stored_solve_without_tracing(tmp_path):
     assert traced == 0
 
 
+_COUNTING_STOCHASTIC = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import wholecell as wc
+    from wholecell.stochastic import _hybrid, _stochastic
+    if sys.argv[1] != "off":
+        wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
+    else:
+        wc.compilation_cache(False)
+    module = _hybrid if sys.argv[3] == "hybrid" else _stochastic
+    traced = []
+    chunk = module._chunk
+
+    def counting(*args):
+        traced.append(1)
+        return chunk(*args)
+
+    module._chunk = counting
+    model = wc.load_sbml(sys.argv[2])
+    options = {"stochastic": "auto"} if sys.argv[3] == "hybrid" else {}
+    res = wc.simulate(model, np.linspace(0.0, 20.0, 11), method=sys.argv[3], n=64, seed=5,
+                      progress=False, **options)
+    print(json.dumps({"values": np.asarray(res.values).tolist(), "traced": len(traced)}))
+""")
+
+
+def test_stochastic_runs_read_their_stored_programs(tmp_path):
+    """SSA, tau-leaping and hybrid chunks are stored too: a warm process traces none and
+    draws the same trajectories, number for number, as a process without any cache."""
+    model_file = tmp_path / "birth_death.xml"
+    model_file.write_text(sbml_model(
+        '<species id="X" compartment="C" initialAmount="10" hasOnlySubstanceUnits="true" '
+        'boundaryCondition="false" constant="false"/>',
+        '<reaction id="birth" reversible="false"><listOfProducts><speciesReference '
+        'species="X" stoichiometry="1" constant="true"/></listOfProducts><kineticLaw><math '
+        'xmlns="http://www.w3.org/1998/Math/MathML"><ci>kb</ci></math></kineticLaw>'
+        '</reaction>' + mass_action("death", "X", "", "kd"),
+        '<parameter id="kb" value="5" constant="true"/>'
+        '<parameter id="kd" value="0.5" constant="true"/>'))
+
+    def run(cache, method):
+        out = subprocess.run(
+            [sys.executable, "-c", _COUNTING_STOCHASTIC, str(cache), str(model_file), method],
+            capture_output=True, text=True, env=_child_env(), timeout=600, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        return np.array(r["values"]), r["traced"]
+
+    cache = tmp_path / "cache"
+    for method in ("ssa", "tau", "hybrid"):
+        reference, _ = run("off", method)
+        cold, traced = run(cache, method)
+        assert traced >= 1
+        np.testing.assert_array_equal(cold, reference)
+        warm, traced = run(cache, method)
+        assert traced == 0, f"a warm {method} process traced its chunk again"
+        np.testing.assert_array_equal(warm, reference)
+
+
+_COUNTING_DIVISION = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import wholecell as wc
+    from wholecell.division import _driver
+    if sys.argv[1] != "off":
+        wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
+    else:
+        wc.compilation_cache(False)
+    traced = []
+    cells = _driver._cells
+
+    def counting(*args):
+        traced.append(1)
+        return cells(*args)
+
+    _driver._cells = counting
+    model = wc.load_sbml(sys.argv[2])
+    lin = wc.division.simulate(model, np.linspace(0.0, 200.0, 21), n=4, seed=2,
+                               when=wc.division.doubled("SA"), generations=2, chunk_size=8)
+    print(json.dumps({"division": np.asarray(lin.division).tolist(),
+                      "traces": np.asarray(lin.traces).tolist(), "traced": len(traced)}))
+""")
+
+
+def test_a_division_run_reads_its_stored_program(tmp_path):
+    """Cells that divide when their surface area has doubled (`doubled` is described by
+    its id and factor): a warm process traces no generation and gives the lineage of a
+    process without any cache, number for number."""
+    model_file = Path(__file__).parent.parent / "sbml" / "growing_cell.xml"
+
+    def run(cache):
+        out = subprocess.run(
+            [sys.executable, "-c", _COUNTING_DIVISION, str(cache), str(model_file)],
+            capture_output=True, text=True, env=_child_env(), timeout=900, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        return np.array(r["division"]), np.array(r["traces"]), r["traced"]
+
+    div_ref, traces_ref, _ = run("off")
+    assert np.isfinite(div_ref).any(), "no cell divided"
+    for expect_traced in (True, False):
+        div, traces, traced = run(tmp_path / "cache")
+        assert (traced > 0) == expect_traced
+        np.testing.assert_array_equal(div, div_ref)
+        np.testing.assert_array_equal(traces, traces_ref)
+
+
 def test_the_stored_programs_key_tells_models_apart(tmp_path):
     """The key's digest of a model covers every number and expression of it: the same
     file read twice gives one digest; a rate constant one ulp away, or another rate

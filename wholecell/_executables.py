@@ -32,6 +32,7 @@ import hashlib
 import os
 import pickle
 import platform
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,7 @@ FORMAT = 1
 
 _LOADED: OrderedDict[str, Callable] = OrderedDict()
 _NOT_EXPORTABLE = object()  # in `_LOADED`: run the function itself
+_RESOLVING = threading.RLock()  # one thread traces or reads a program at a time
 _DIGESTS: dict[int, tuple[object, str]] = {}  # object id -> (object, digest)
 _CODE: str | None = None
 
@@ -81,15 +83,16 @@ def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple
         key = _key(name, describe, dynamic, fixed, static)
     except _Uncacheable:
         return fn(*held, *args, *static)
-    compiled = _LOADED.get(key)
-    if compiled is None:
-        compiled = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", fn, dynamic,
-                                   fixed, static) or _NOT_EXPORTABLE
-        _LOADED[key] = compiled
-        while len(_LOADED) > IN_MEMORY:
-            _LOADED.popitem(last=False)
-    else:
-        _LOADED.move_to_end(key)
+    with _RESOLVING:  # threads running chunks of one ensemble wait for the first
+        compiled = _LOADED.get(key)
+        if compiled is None:
+            compiled = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", fn, dynamic,
+                                       fixed, static) or _NOT_EXPORTABLE
+            _LOADED[key] = compiled
+            while len(_LOADED) > IN_MEMORY:
+                _LOADED.popitem(last=False)
+        else:
+            _LOADED.move_to_end(key)
     if compiled is _NOT_EXPORTABLE:
         return fn(*held, *args, *static)
     return compiled(*jax.tree_util.tree_leaves(dynamic))
@@ -117,8 +120,9 @@ class StoredJit:
         if program is None:
             if not _trace_free():  # part of an outer trace (jax.grad, vmap, jit)
                 return self._jit(*args)
-            program = self._resolve(args)
-            self._programs[signature] = program
+            with _RESOLVING:
+                program = self._programs.get(signature) or self._resolve(args)
+                self._programs[signature] = program
         return program(*args)
 
     def _resolve(self, args) -> Callable:
@@ -203,7 +207,7 @@ def _key(name, describe, dynamic, fixed, static) -> str:
 
 
 def _aval(a) -> str:
-    return f"{np.dtype(a.dtype).str}{tuple(a.shape)}{bool(getattr(a, 'weak_type', False))}"
+    return f"{a.dtype}{tuple(a.shape)}{bool(getattr(a, 'weak_type', False))}"
 
 
 def _plain(values) -> str:

@@ -22,7 +22,7 @@ from .ode._solvers import EXPLICIT
 from .ode._tsit5 import stiffness_checks
 from .sbml._model import Model
 from .solve._compiled import CompiledModel, compile, describe_failure
-from .solve._inputs import output_times, param_batch
+from .solve._inputs import on_device, output_times, param_batch
 from .solve._plan import after_failure, plan, route_for, stochastic_plan
 from .solve._registry import stored_description
 from .stochastic._hybrid import simulate_hybrid
@@ -142,14 +142,14 @@ def simulate(
     # An explicit method that "auto" chose stops where stiffness shows (its steps held
     # at the stability limit) or where it fails; the run is then redone with a stiff one.
     values, stats = _run_ensemble(
-        executor, chunk_size, sim, *_on_device(ts, start), P, how.solver, *tols,
+        executor, chunk_size, sim, *on_device(ts, start), P, how.solver, *tols,
         max_steps, check_stiff=how.fallback is not None,
     )
     status = np.asarray(stats.status)
     if how.fallback and np.any(status != SUCCESS):
         how = after_failure(sim, how, P.shape[0], stiff=bool(np.any(status == STIFF)))
         values, stats = _run_ensemble(
-            executor, chunk_size, sim, *_on_device(ts, start), P, how.solver,
+            executor, chunk_size, sim, *on_device(ts, start), P, how.solver,
             *tols, max_steps,
         )
         status = np.asarray(stats.status)
@@ -165,12 +165,6 @@ def simulate(
         stats_out = {k: np.asarray(v) for k, v in stats._asdict().items() if k != "x_last"}
     stats_out["solver"] = how.solver
     return make_result(sim, ts, values, stats_out, method, how)
-
-
-def _on_device(ts: np.ndarray, start: float) -> tuple[jax.Array, jax.Array]:
-    """The output times and the start time as device arrays (transfers; `jnp.asarray`
-    would compile a copy of each, about 0.1 s in a new process)."""
-    return jax.device_put(np.asarray(ts, np.float64)), jax.device_put(np.float64(start))
 
 
 def _guard(sim: CompiledModel, values: np.ndarray, atol) -> None:

@@ -97,3 +97,16 @@ def resolve(structure, when) -> tuple[Any, str | None]:
             "(now, birth) -> bool"
         )
     return ObservableCondition(structure, when), None
+
+
+def describe_condition(condition, structure) -> tuple | None:
+    """A plain description of a plan condition made by `resolve` for ``structure``, for
+    the programs kept on disk: an event's trigger by its index, `doubled` by its id and
+    factor; None for a user's callable (its code cannot be described)."""
+    if getattr(condition, "structure", None) is not structure:
+        return None
+    if isinstance(condition, TriggerCondition):
+        return ("trigger", condition.index)
+    if isinstance(condition, ObservableCondition) and type(condition.fn) is Doubled:
+        return ("doubled", condition.fn.id, condition.fn.factor)
+    return None

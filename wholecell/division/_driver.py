@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError
+from .._executables import cached_call
 from .._executor import check_executor
 from .._progress import progress_bar
 from ..compiler._tolerances import state_atol
@@ -25,11 +26,12 @@ from ..stochastic._hybrid import (
     choose_hybrid_solver,
     hybrid_failure,
     make_plan,
+    plan_description,
     run_cell,
     warn_overdrawn,
 )
 from ..stochastic._stochastic import member_keys
-from ._conditions import resolve
+from ._conditions import describe_condition, resolve
 from ._lineage import Lineage
 from ._partition import Rule, partition_rules, split
 
@@ -216,11 +218,21 @@ def _run_generation(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_st
     m = len(T0)
     size = chunk or min(DEFAULT_CHUNK, 1 << max(m - 1, 1).bit_length())
 
-    def run(T0k, Xk, keys_k, _):
-        return _cells(sim, plan, solver, jnp.asarray(ts), T0k, Xk, p, c, keys_k, rtol, atol,
-                      max_steps, cols)
+    ts_d = jax.device_put(np.asarray(ts, np.float64))
+    describe = plan_description(sim, plan, describe_condition(plan.condition, sim.structure))
+
+    def run(T0k, Xk, keys_k, _):  # a new process reads the program from disk
+        return cached_call("division cells", _cells_arrays_first, (sim, plan),
+                           (ts_d, T0k, Xk, p, c, keys_k, rtol, atol),
+                           (solver, max_steps, tuple(cols)), describe=describe)
 
     return run_chunks(run, (T0, X, keys), m, size, shard=False, executor=executor)
+
+
+def _cells_arrays_first(sim, plan, ts, T0, X, p, c, keys, rtol, atol, solver, max_steps,
+                        cols):
+    """`_cells` with its arrays first, as `cached_call` passes them."""
+    return _cells(sim, plan, solver, ts, T0, X, p, c, keys, rtol, atol, max_steps, cols)
 
 
 @eqx.filter_jit

@@ -28,16 +28,16 @@ def remember(model, compiled) -> None:
     weakref.finalize(model, _COMPILED.pop, key, None)
 
 
-def stored_description(sim) -> tuple | None:
+def stored_description(sim, *more) -> tuple | None:
     """What determines the programs of ``sim`` besides its arrays and the code: its model
-    (every field), the order of its ids and the trace-time switches. None when ``sim``
-    is not what `compile` made of its model (then its programs may follow from
-    something else, and nothing is stored)."""
+    (every field), the order of its ids and the trace-time switches, then ``more``. None
+    when ``sim`` is not what `compile` made of its model (then its programs may follow
+    from something else, and nothing is stored)."""
     hit = lookup(sim.model)
     if hit is None or type(hit) is not type(sim) or hit.structure is not sim.structure:
         return None
     return (sim.model, sim.param_ids, sim.state_ids, sim.observable_ids,
-            scalar_programs_active(), stiffness_checks_active())
+            scalar_programs_active(), stiffness_checks_active(), *more)
 
 
 def stored_evaluator(sim):

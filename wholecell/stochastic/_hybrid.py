@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import OverdrawWarning, SimulationError, UnsupportedSBMLError
+from .._executables import cached_call
 from .._now import evaluate_now
 from .._result import make_result
 from .._status import Status
@@ -60,6 +61,8 @@ from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
 from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver, spectral_radius
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
+from ..solve._inputs import on_device
+from ..solve._registry import stored_description
 from ._chunks import ensemble_size, member_rows, run_chunks
 from ._frozen import BISECTION_STEPS, locate_division, run_step
 from ._laws import laws_for
@@ -436,6 +439,22 @@ def _chunk(sim, plan, solver, ts, t0, P, keys, rtol, atol, max_steps):
     return jax.vmap(one)(P, keys)
 
 
+def plan_description(sim: CompiledModel, plan: Plan, condition: object = None):
+    """What determines the programs of a hybrid ``plan`` of ``sim`` besides the arrays
+    (`stored_description`); ``condition`` describes the plan's division condition (None:
+    it has none, or it cannot be described: then None, and nothing is stored)."""
+    if plan.structure is not sim.structure or (plan.condition is not None
+                                               and condition is None):
+        return None
+    return stored_description(sim, plan.stochastic, plan.exact, plan.dt_comm, plan.ode,
+                              plan.spread, condition)
+
+
+def _chunk_arrays_first(sim, plan, ts, t0, P, keys, rtol, atol, solver, max_steps):
+    """`_chunk` with its arrays first, as `cached_call` passes them."""
+    return _chunk(sim, plan, solver, ts, t0, P, keys, rtol, atol, max_steps)
+
+
 def make_plan(
     sim: CompiledModel, stochastic: Stochastic, communication_step: float | str, p=None,
     condition=None, allow_event: str | None = None, spread: bool = False,
@@ -473,9 +492,13 @@ def simulate_hybrid(
     n = ensemble_size(P, n)
     keys = member_keys(seed, n)
 
-    def run(Pk, keys_k, m):
-        return _chunk(sim, plan, solver, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k,
-                      as_input(rtol), as_input(atol), max_steps)
+    ts_d, t0_d = on_device(ts, t0)
+    describe = plan_description(sim, plan)
+
+    def run(Pk, keys_k, m):  # a new process reads the program from disk (`cached_call`)
+        return cached_call("hybrid chunk", _chunk_arrays_first, (sim, plan),
+                           (ts_d, t0_d, Pk, keys_k, as_input(rtol), as_input(atol)),
+                           (solver, max_steps), describe=describe)
 
     values, (stats, fired) = run_chunks(run, (member_rows(P, n), keys), n,
                                chunk_size or min(n, DEFAULT_CHUNK), progress=progress,

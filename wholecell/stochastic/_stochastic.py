@@ -9,12 +9,15 @@ import numpy as np
 
 from .._devices import host_cores
 from .._errors import SimulationError, UnsupportedSBMLError
+from .._executables import cached_call
 from .._result import make_result
 from ..compiler._tolerances import as_input
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS
 from ..solve._compiled import CompiledModel, describe_failure
+from ..solve._inputs import on_device
 from ..solve._plan import choose_solver
+from ..solve._registry import stored_description
 from ._chunks import ensemble_size, member_rows, run_chunks
 from ._ssa import BAD_PROPENSITY, SSAStats, ssa_ensemble
 from ._tau import tau_ensemble, tau_matrices
@@ -96,6 +99,11 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, ato
     return values, stats
 
 
+def _chunk_arrays_first(sim, ts, t0, P, keys, n_valid, rtol, atol, max_events, method):
+    """`_chunk` with its arrays first, as `cached_call` passes them."""
+    return _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol, atol)
+
+
 def simulate_ssa(
     sim, ts, t0, P, batch, *, n, seed, max_events, throw, chunk_size, progress, method="ssa",
     rtol=ODE_RTOL, atol=ODE_ATOL, solver="auto", executor=None,
@@ -119,9 +127,13 @@ def simulate_ssa(
     keys = member_keys(seed, n)
     chunk = chunk_size or min(n, default_chunk(n, len(ts), len(sim.observable_ids)))
 
-    def run(Pk, keys_k, m):
-        return _chunk(sim, jnp.asarray(ts), jnp.asarray(t0), Pk, keys_k, jnp.asarray(m),
-                      max_events, method, as_input(rtol), as_input(atol))
+    ts_d, t0_d = on_device(ts, t0)
+
+    def run(Pk, keys_k, m):  # a new process reads the program from disk (`cached_call`)
+        return cached_call("stochastic chunk", _chunk_arrays_first, (sim,),
+                           (ts_d, t0_d, Pk, keys_k, jnp.asarray(m), as_input(rtol),
+                            as_input(atol)), (max_events, method),
+                           describe=stored_description(sim))
 
     values, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
                                progress=progress, label=method, executor=executor)
