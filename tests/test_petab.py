@@ -176,6 +176,46 @@ def _copy_problem(tmp_path, name="Boehm_JProteomeRes2014"):
     return dst
 
 
+_LOAD_AND_SAY = """
+import json, sys
+import wholecell as wc
+wc.compilation_cache(True, sys.argv[1])
+try:
+    wc.petab.load(sys.argv[2])
+    verdict = "loaded"
+except wc.petab.PetabError as err:
+    verdict = str(err)
+print(json.dumps({"verdict": verdict, "imported_petab": "petab" in sys.modules}))
+"""
+
+
+def test_a_clean_lint_verdict_is_kept_for_the_same_files(tmp_path):
+    """The petab library's import (about 2 s) is skipped when it passed the very same
+    files before; a changed table is linted again, and refused with its message."""
+    import json
+    import subprocess
+    import sys
+
+    d = _copy_problem(tmp_path)
+    cache = tmp_path / "cache"
+
+    def load():
+        out = subprocess.run([sys.executable, "-c", _LOAD_AND_SAY, str(cache), str(d)],
+                             capture_output=True, text=True, timeout=600, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = load()
+    assert first == {"verdict": "loaded", "imported_petab": True}
+    assert load() == {"verdict": "loaded", "imported_petab": False}
+    obs = d / "observables_Boehm_JProteomeRes2014.tsv"
+    df = pd.read_csv(obs, sep="\t")
+    df["noiseDistribution"] = "cauchy"  # not in the PEtab specification
+    df.to_csv(obs, sep="\t", index=False)
+    third = load()
+    assert third["imported_petab"]
+    assert "petab library finds" in third["verdict"] and "cauchy" in third["verdict"]
+
+
 def test_missing_table_is_a_named_error(tmp_path):
     d = _copy_problem(tmp_path)
     (d / "measurementData_Boehm_JProteomeRes2014.tsv").unlink()

@@ -3,11 +3,20 @@ library's own messages before wholecell builds its objective."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import logging
 import warnings
 from pathlib import Path
 
+import yaml
+
+from .._cache import compilation_cache_dir
 from ._errors import PetabError
+
+#: the subfolder of the compilation cache that holds the problems the linter passed
+CLEAN = "petab-lint"
 
 
 def petab_available() -> bool:
@@ -17,6 +26,61 @@ def petab_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def petab_installed() -> bool:
+    """Whether a ``petab`` package is installed, without importing it (2 s here)."""
+    return importlib.util.find_spec("petab") is not None
+
+
+def known_clean(yaml_file: Path) -> bool:
+    """Whether the petab library passed exactly these files before (`remember_clean`)."""
+    path = _clean_marker(yaml_file)
+    return path is not None and path.is_file()
+
+
+def remember_clean(yaml_file: Path) -> None:
+    """Note that the linter found nothing in these files (kept beside the compilation
+    cache, so it is turned off and cleared with it)."""
+    path = _clean_marker(yaml_file)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:  # a read-only cache: the problem is linted again next time
+        pass
+
+
+def _clean_marker(yaml_file: Path) -> Path | None:
+    """The marker of a clean verdict: a digest of the petab library's version, the YAML
+    file and every file it names (tables, models, and any other), by name and content.
+    None without a compilation cache, or when the files cannot all be read."""
+    folder = compilation_cache_dir()
+    if folder is None:
+        return None
+    yaml_file = Path(yaml_file)
+    try:
+        names = sorted(_named_files(yaml.safe_load(yaml_file.read_text()), yaml_file.parent))
+        h = hashlib.sha256(importlib.metadata.version("petab").encode())
+        for path in [yaml_file, *names]:
+            h.update(f"\x00{path.name}\x00".encode())
+            h.update(path.read_bytes())
+    except (OSError, ValueError, yaml.YAMLError, importlib.metadata.PackageNotFoundError):
+        return None
+    return Path(folder) / CLEAN / h.hexdigest()
+
+
+def _named_files(node, root: Path) -> set[Path]:
+    """The existing files that string values anywhere in a YAML document name."""
+    if isinstance(node, dict):
+        return set().union(*(_named_files(v, root) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_named_files(v, root) for v in node))
+    if isinstance(node, str) and node:
+        path = root / node
+        return {path} if path.is_file() else set()
+    return set()
 
 
 def lint_messages(yaml_file: Path, version: int = 1) -> list[str]:

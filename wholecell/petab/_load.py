@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._errors import PetabError
-from ._lint import lint_messages, petab_available
+from ._lint import (
+    known_clean,
+    lint_messages,
+    petab_available,
+    petab_installed,
+    remember_clean,
+)
 from ._problem import PetabProblem
 from ._steady import PREEQ_TIME
 from ._tables import read_tables
@@ -49,7 +55,10 @@ def load(
         lint: check the problem with the ``petab`` library first (its
             ``lint_problem``), so that a malformed problem is refused with the library's
             messages (its v2 linter for a v2 problem). None (the default): when the
-            library is installed (``pip install 'wholecell[petab]'``).
+            library is installed (``pip install 'wholecell[petab]'``). A clean verdict
+            is kept with the compilation cache, keyed by the library's version and the
+            content of every file the YAML names, so the same files are not linted
+            again.
         sensitivities: how ``prob.value_and_grad`` (and so ``wc.fit``) differentiates:
             ``"forward"`` (one tangent per parameter, batched through the plain solves),
             ``"adjoint"`` (reverse mode through checkpointed solves, for many
@@ -72,13 +81,17 @@ def load(
         SBMLError: the model is invalid (`UnsupportedSBMLError`: not simulable).
     """
     tables = read_tables(problem)
-    if lint or (lint is None and petab_available()):
+    # a verdict on the same files and petab version is kept (`known_clean`): importing
+    # the library alone takes about 2 s
+    if (lint or (lint is None and petab_installed())) and not known_clean(tables.yaml) and (
+            lint or petab_available()):
         messages = lint_messages(tables.yaml, tables.version)
         if messages:
             shown = "; ".join(messages[:5]) + (f"; … ({len(messages)} in all)"
                                                if len(messages) > 5 else "")
             raise PetabError(f"the petab library finds the problem '{tables.name}' "
                              f"malformed: {shown} (lint=False skips this check)")
+        remember_clean(tables.yaml)
     return PetabProblem(
         tables, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
         preeq_time=preeq_time, batch=batch, sensitivities=sensitivities,
