@@ -101,20 +101,30 @@ def test_a_new_process_finds_the_program_whatever_its_string_hashes(tmp_path):
     np.testing.assert_allclose(second, first, rtol=1e-12)
 
 
-_COUNTING = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import wholecell as wc
-    from wholecell import _simulate
-    wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
-    traced = []
-    solve = _simulate._run_batch_jit
+def _counting_script(module: str, name: str, body: str) -> str:
+    """A child process's script: the compilation cache in ``sys.argv[1]`` (``"off"``: none),
+    ``module.name`` wrapped to count the times it is traced (``traced``), then ``body``."""
+    return textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import wholecell as wc
+        import {module} as counted
+        if sys.argv[1] != "off":
+            wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
+        else:
+            wc.compilation_cache(False)
+        traced = []
+        original = counted.{name}
 
-    def counting(*args):
-        traced.append(1)
-        return solve(*args)
+        def counting(*args):
+            traced.append(1)
+            return original(*args)
 
-    _simulate._run_batch_jit = counting
+        counted.{name} = counting
+    """) + textwrap.dedent(body)
+
+
+_COUNTING = _counting_script("wholecell._simulate", "_run_batch_jit", """
     model = wc.load_sbml(sys.argv[2])
     t = np.linspace(0.0, 5.0, 6)
     res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
@@ -162,30 +172,18 @@ def test_a_new_process_runs_each_models_stored_solve_without_tracing(tmp_path):
     assert traced == 0
 
 
-_COUNTING_STOCHASTIC = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import wholecell as wc
-    from wholecell.stochastic import _hybrid, _stochastic
-    if sys.argv[1] != "off":
-        wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
-    else:
-        wc.compilation_cache(False)
-    module = _hybrid if sys.argv[3] == "hybrid" else _stochastic
-    traced = []
-    chunk = module._chunk
-
-    def counting(*args):
-        traced.append(1)
-        return chunk(*args)
-
-    module._chunk = counting
+_STOCHASTIC_RUN = """
     model = wc.load_sbml(sys.argv[2])
     options = {"stochastic": "auto"} if sys.argv[3] == "hybrid" else {}
     res = wc.simulate(model, np.linspace(0.0, 20.0, 11), method=sys.argv[3], n=64, seed=5,
                       progress=False, **options)
     print(json.dumps({"values": np.asarray(res.values).tolist(), "traced": len(traced)}))
-""")
+"""
+_COUNTING_STOCHASTIC = {
+    "ssa": _counting_script("wholecell.stochastic._stochastic", "_chunk", _STOCHASTIC_RUN),
+    "hybrid": _counting_script("wholecell.stochastic._hybrid", "_chunk", _STOCHASTIC_RUN),
+}
+_COUNTING_STOCHASTIC["tau"] = _COUNTING_STOCHASTIC["ssa"]
 
 
 def test_stochastic_runs_read_their_stored_programs(tmp_path):
@@ -204,7 +202,8 @@ def test_stochastic_runs_read_their_stored_programs(tmp_path):
 
     def run(cache, method):
         out = subprocess.run(
-            [sys.executable, "-c", _COUNTING_STOCHASTIC, str(cache), str(model_file), method],
+            [sys.executable, "-c", _COUNTING_STOCHASTIC[method], str(cache), str(model_file),
+             method],
             capture_output=True, text=True, env=_child_env(), timeout=600, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         return np.array(r["values"]), r["traced"]
@@ -220,23 +219,7 @@ def test_stochastic_runs_read_their_stored_programs(tmp_path):
         np.testing.assert_array_equal(warm, reference)
 
 
-_COUNTING_DIVISION = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import wholecell as wc
-    from wholecell.division import _driver
-    if sys.argv[1] != "off":
-        wc.compilation_cache(True, sys.argv[1], min_compile_seconds=0.0)
-    else:
-        wc.compilation_cache(False)
-    traced = []
-    cells = _driver._cells
-
-    def counting(*args):
-        traced.append(1)
-        return cells(*args)
-
-    _driver._cells = counting
+_COUNTING_DIVISION = _counting_script("wholecell.division._driver", "_cells", """
     model = wc.load_sbml(sys.argv[2])
     lin = wc.division.simulate(model, np.linspace(0.0, 200.0, 21), n=4, seed=2,
                                when=wc.division.doubled("SA"), generations=2, chunk_size=8)
