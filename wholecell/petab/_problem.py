@@ -434,7 +434,11 @@ class PetabProblem:
             def f(th):
                 return self._residuals(th, analytic)
 
-            cache[key] = jax.jit(jax.jacfwd(f, has_aux=True) if jacobian else lambda th: f(th)[1])
+            # a new process reads the program from disk (`StoredJit`)
+            cache[key] = StoredJit(
+                f"petab residuals jacobian={jacobian} analytic={analytic}",
+                jax.jacfwd(f, has_aux=True) if jacobian else lambda th: f(th)[1],
+                self._described)
         return cache[key]
 
     def residuals_jacobian(self, theta, *, analytic: bool = False):
