@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from conftest import mass_action, sbml_model
@@ -317,3 +318,27 @@ def test_the_cache_is_turned_off_cleared_and_placed(tmp_path, monkeypatch):
         if in_use is not None:
             wc.compilation_cache(True, in_use)
     assert wc.compilation_cache_dir() == in_use
+
+
+def test_a_stored_jit_computes_what_jax_jit_does(tmp_path):
+    """`StoredJit` (PEtab's objective and gradient) stores its program on a positional
+    call, and behaves as `jax.jit` for keyword calls and inside transformations."""
+    import jax.numpy as jnp
+
+    from wholecell._executables import StoredJit
+
+    in_use = wc.compilation_cache_dir()
+    wc.compilation_cache(True, tmp_path)
+    try:
+        f = StoredJit("tests: sum of squares", lambda x: jnp.sum(x**2), lambda: ("tests",))
+        x = np.array([1.0, 2.0, 3.0])
+        assert float(f(x)) == 14.0
+        assert list((tmp_path / "executables").glob("*.bin")), "no program was stored"
+        assert float(f(x=x)) == 14.0
+        np.testing.assert_allclose(jax.grad(f)(x), 2.0 * x, rtol=1e-15)
+        np.testing.assert_allclose(jax.vmap(f)(np.stack([x, 2.0 * x])), [14.0, 56.0])
+    finally:
+        if in_use is None:
+            wc.compilation_cache(False)
+        else:
+            wc.compilation_cache(True, in_use)

@@ -103,14 +103,19 @@ class StoredJit:
     disk (`cached_call`), as for a model's solve. ``describe()`` says what determines the
     program besides its arguments and the code (called at the first call of each
     argument shape, when the program is traced or read, as `jax.jit` traces then); it
-    returns None where that cannot be said, and the call is then ``jax.jit(fn)``'s."""
+    returns None where that cannot be said, and the call is then ``jax.jit(fn)``'s.
+    ``fn`` must be wholecell's own code (its source is in the key), not a user's."""
 
     def __init__(self, name: str, fn: Callable, describe: Callable[[], object]):
         self.name, self.fn, self.describe = name, fn, describe
         self._jit = jax.jit(fn)
         self._programs: dict[tuple, Callable] = {}
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        # inside an outer trace (jax.grad, vmap, jit) the stored program cannot be
+        # differentiated or batched: the function is traced into the outer program
+        if kwargs or not _trace_free():
+            return self._jit(*args, **kwargs)
         leaves, treedef = jax.tree_util.tree_flatten(args)
         try:
             signature = (treedef, tuple(_aval(a) for a in leaves))
@@ -118,8 +123,6 @@ class StoredJit:
             return self._jit(*args)
         program = self._programs.get(signature)
         if program is None:
-            if not _trace_free():  # part of an outer trace (jax.grad, vmap, jit)
-                return self._jit(*args)
             with _RESOLVING:
                 program = self._programs.get(signature) or self._resolve(args)
                 self._programs[signature] = program
@@ -178,11 +181,6 @@ def _load_or_export(path: Path, fn, dynamic, fixed, static):
     exported, out_tree = stored
     call = jax.jit(exported.call)
     return lambda *leaves: jax.tree_util.tree_unflatten(out_tree, call(*leaves))
-
-
-def forget_loaded() -> None:
-    """Drop the programs this process holds (the files stay)."""
-    _LOADED.clear()
 
 
 def _trace_free() -> bool:
