@@ -33,6 +33,7 @@ import os
 import pickle
 import platform
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +56,7 @@ FORMAT = 1
 _LOADED: OrderedDict[str, Callable] = OrderedDict()
 _NOT_EXPORTABLE = object()  # in `_LOADED`: run the function itself
 _RESOLVING = threading.RLock()  # one thread traces or reads a program at a time
-_DIGESTS: dict[int, tuple[object, str]] = {}  # object id -> (object, digest)
+_DIGESTS: dict[int, tuple[weakref.ref, str]] = {}  # object id -> (object, its digest)
 _CODE: str | None = None
 
 
@@ -75,14 +76,30 @@ def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple
     compilation cache, without ``describe`` or for a call that cannot be described
     exactly (see the module's docstring), this is ``fn(*held, *args, *static)``.
     """
-    folder = compilation_cache_dir()
-    if describe is None or folder is None or not _trace_free():
+    if describe is None or not _trace_free():
         return fn(*held, *args, *static)
     dynamic, fixed = eqx.partition((tuple(held), tuple(args)), eqx.is_array)
-    try:
-        key = _key(name, describe, dynamic, fixed, static)
-    except _Uncacheable:
+    compiled = _program(name, fn, dynamic, fixed, static, lambda: describe)
+    if compiled is None:
         return fn(*held, *args, *static)
+    return compiled(*jax.tree_util.tree_leaves(dynamic))
+
+
+def _program(name, fn, dynamic, fixed, static, describe: Callable[[], object]):
+    """The program of ``fn`` for these arguments (flat array leaves in), from this
+    process's memory, the disk, or traced and stored now; None where the call cannot be
+    described (no compilation cache, ``describe()`` None, a value without a digest) or
+    exported."""
+    folder = compilation_cache_dir()
+    if folder is None:
+        return None
+    try:
+        description = describe()
+        if description is None:
+            return None
+        key = _key(name, description, dynamic, fixed, static)
+    except _Uncacheable:
+        return None
     with _RESOLVING:  # threads running chunks of one ensemble wait for the first
         compiled = _LOADED.get(key)
         if compiled is None:
@@ -93,9 +110,7 @@ def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple
                 _LOADED.popitem(last=False)
         else:
             _LOADED.move_to_end(key)
-    if compiled is _NOT_EXPORTABLE:
-        return fn(*held, *args, *static)
-    return compiled(*jax.tree_util.tree_leaves(dynamic))
+    return None if compiled is _NOT_EXPORTABLE else compiled
 
 
 class StoredJit:
@@ -129,20 +144,10 @@ class StoredJit:
         return program(*args)
 
     def _resolve(self, args) -> Callable:
-        folder = compilation_cache_dir()
-        if folder is None or not all(
-                eqx.is_array(a) for a in jax.tree_util.tree_leaves(args)):
+        if not all(eqx.is_array(a) for a in jax.tree_util.tree_leaves(args)):
             return self._jit
-        try:
-            describe = self.describe()
-            if describe is None:
-                return self._jit
-            dynamic, fixed = eqx.partition(((), tuple(args)), eqx.is_array)
-            key = _key(self.name, describe, dynamic, fixed, ())
-        except _Uncacheable:
-            return self._jit
-        run = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", self.fn, dynamic,
-                              fixed, ())
+        dynamic, fixed = eqx.partition(((), tuple(args)), eqx.is_array)
+        run = _program(self.name, self.fn, dynamic, fixed, (), self.describe)
         if run is None:
             return self._jit
         return lambda *a: run(*jax.tree_util.tree_leaves(a))
@@ -280,15 +285,20 @@ def _digest(describe) -> str:
 
 
 def _object_digest(obj) -> str:
+    """`_feed`'s digest of ``obj``, kept while ``obj`` lives (a model is read once)."""
     hit = _DIGESTS.get(id(obj))
-    if hit is not None and hit[0] is obj:
+    if hit is not None and hit[0]() is obj:
         return hit[1]
     h = hashlib.sha256()
     _feed(h, obj)
     digest = h.hexdigest()
-    _DIGESTS[id(obj)] = (obj, digest)
-    if len(_DIGESTS) > 4 * IN_MEMORY:
-        _DIGESTS.pop(next(iter(_DIGESTS)))
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:  # not weakly referable: digested again next time
+        return digest
+    key = id(obj)
+    _DIGESTS[key] = (ref, digest)
+    weakref.finalize(obj, _DIGESTS.pop, key, None)
     return digest
 
 

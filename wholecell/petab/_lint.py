@@ -33,26 +33,19 @@ def petab_installed() -> bool:
     return importlib.util.find_spec("petab") is not None
 
 
-def known_clean(yaml_file: Path) -> bool:
-    """Whether the petab library passed exactly these files before (`remember_clean`)."""
-    path = _clean_marker(yaml_file)
-    return path is not None and path.is_file()
-
-
-def remember_clean(yaml_file: Path) -> None:
-    """Note that the linter found nothing in these files (kept beside the compilation
-    cache, so it is turned off and cleared with it)."""
-    path = _clean_marker(yaml_file)
-    if path is None:
+def remember_clean(marker: Path | None) -> None:
+    """Note that the linter found nothing in the files of ``marker`` (`clean_marker`;
+    kept beside the compilation cache, so it is turned off and cleared with it)."""
+    if marker is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
     except OSError:  # a read-only cache: the problem is linted again next time
         pass
 
 
-def _clean_marker(yaml_file: Path) -> Path | None:
+def clean_marker(yaml_file: Path) -> Path | None:
     """The marker of a clean verdict: a digest of the petab library's version, the YAML
     file and every file it names (tables, models, and any other), by name and content.
     None without a compilation cache, or when the files cannot all be read."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ._errors import PetabError
 from ._lint import (
-    known_clean,
+    clean_marker,
     lint_messages,
     petab_available,
     petab_installed,
@@ -81,9 +81,11 @@ def load(
         SBMLError: the model is invalid (`UnsupportedSBMLError`: not simulable).
     """
     tables = read_tables(problem)
-    # a verdict on the same files and petab version is kept (`known_clean`): importing
-    # the library alone takes about 2 s
-    if (lint or (lint is None and petab_installed())) and not known_clean(tables.yaml) and (
+    # a clean verdict on the same files and petab version is kept (`clean_marker`):
+    # importing the library alone takes about 2 s
+    wanted = lint or (lint is None and petab_installed())
+    marker = clean_marker(tables.yaml) if wanted else None
+    if wanted and not (marker is not None and marker.is_file()) and (
             lint or petab_available()):
         messages = lint_messages(tables.yaml, tables.version)
         if messages:
@@ -91,7 +93,7 @@ def load(
                                                if len(messages) > 5 else "")
             raise PetabError(f"the petab library finds the problem '{tables.name}' "
                              f"malformed: {shown} (lint=False skips this check)")
-        remember_clean(tables.yaml)
+        remember_clean(marker)
     return PetabProblem(
         tables, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
         preeq_time=preeq_time, batch=batch, sensitivities=sensitivities,
