@@ -159,6 +159,7 @@ def test_rows_and_several_reactions_per_step_give_the_same_trajectories(birth_de
 
     assert ssa._rows_apply(wc.compile(birth_death).structure)
     rows_apply = ssa._rows_apply
+    default_fires = ssa.FIRES_PER_STEP
     ts = np.linspace(0, 10, 21)
 
     def run(fires: int, rows: bool):
@@ -169,7 +170,25 @@ def test_rows_and_several_reactions_per_step_give_the_same_trajectories(birth_de
 
     ref = run(1, False)
     assert ref.amount("X").sum() > 0
-    for fires, rows in ((4, True), (1, True), (4, False)):
+    for fires, rows in ((default_fires, True), (4, True), (1, True), (4, False),
+                        (default_fires, False)):
         res = run(fires, rows)
         np.testing.assert_array_equal(res.amount("X"), ref.amount("X"))
         np.testing.assert_array_equal(res.stats["events"], ref.stats["events"])
+
+
+def test_ensemble_values_observed_when_asked(birth_death):
+    """An SSA ensemble reads its states and constants directly and observes the other ids
+    (here a reaction's rate, mu X) only when asked: every id's column is the same read
+    either way, and the rate is its law on the amounts."""
+    ts = np.linspace(0.0, 5.0, 11)
+    res = wc.simulate(birth_death, ts, method="ssa", n=50, seed=4)
+    columns = {i: np.array(res[i]) for i in ("X", "mu", "C")}
+    np.testing.assert_array_equal(columns["mu"], np.full((50, len(ts)), MU))
+    np.testing.assert_array_equal(columns["C"], np.ones((50, len(ts))))
+    death = res["death"]  # not a state nor a constant: every id is observed now
+    np.testing.assert_allclose(death, MU * columns["X"], rtol=1e-15)
+    assert res.values.shape == (50, len(ts), len(res.ids))
+    for name, col in columns.items():
+        np.testing.assert_array_equal(res.values[..., res.ids.index(name)], col)
+    assert res.mean()["X"].shape == (len(ts),)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +11,20 @@ from ._errors import WholecellError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+class Deferred:
+    """An ensemble's values, computed when first needed (``compute()``: the whole
+    (..., time, id) array). ``direct`` maps the index of an id whose column needs no
+    computing (a state, a constant of the model) to a function that reads that column,
+    so reading a species' amounts does not observe every id of every member at every
+    time."""
+
+    def __init__(self, shape: tuple[int, ...], direct: dict[int, Callable[[], np.ndarray]],
+                 compute: Callable[[], np.ndarray]):
+        self.shape = tuple(shape)
+        self.direct = direct
+        self.compute = compute
 
 
 class Result:
@@ -35,7 +49,7 @@ class Result:
         self,
         time: np.ndarray,
         ids: Sequence[str],
-        values: np.ndarray,
+        values: np.ndarray | Deferred,
         species_compartment: dict[str, str],
         only_substance_units: dict[str, bool],
         stats: dict[str, Any] | None = None,
@@ -45,7 +59,9 @@ class Result:
     ):
         self.time = np.asarray(time)
         self.ids = tuple(ids)
-        self.values = np.asarray(values)
+        self._deferred = values if isinstance(values, Deferred) else None
+        self._values = None if self._deferred is not None else np.asarray(values)
+        self._shape = self._deferred.shape if self._deferred is not None else self._values.shape
         self._index = {n: i for i, n in enumerate(self.ids)}
         self._compartment = dict(species_compartment)
         self._hosu = dict(only_substance_units)
@@ -53,6 +69,15 @@ class Result:
         self.method = method
         self.model_id = model_id
         self.plan = plan
+
+    @property
+    def values(self) -> np.ndarray:
+        """Every id's value: array (..., len(time), len(ids)) (computed on first use where
+        the simulation left it to be, `Deferred`)."""
+        if self._values is None:
+            self._values = np.asarray(self._deferred.compute())
+            self._deferred = None
+        return self._values
 
     @property
     def solver(self) -> str | None:
@@ -65,7 +90,7 @@ class Result:
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        return self.values.shape[:-2]
+        return self._shape[:-2]
 
     @property
     def species_ids(self) -> tuple[str, ...]:
@@ -74,7 +99,10 @@ class Result:
     def _column(self, name: str) -> np.ndarray:
         if name not in self._index:
             raise KeyError(f"'{name}' is not in this result; ids are {', '.join(self.ids)}")
-        return self.values[..., self._index[name]]
+        k = self._index[name]
+        if self._deferred is not None and k in self._deferred.direct:
+            return self._deferred.direct[k]()
+        return self.values[..., k]
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._column(name)

@@ -48,7 +48,7 @@ OUTPUTS_PER_STEP = 4
 STEPS_PER_TURN = 16
 #: reactions an SSA step may fire (without events): the first ones by `ssa_fire`, which
 #: only fires, then the general `ssa_step`
-FIRES_PER_STEP = 4
+FIRES_PER_STEP = 6
 #: the share of the lanes that must be done before they turn over (each turn-over
 #: gathers and scatters whole lanes)
 TURN_SHARE = 1 / 32
@@ -249,6 +249,7 @@ class _SSAAux(NamedTuple):
     draws: Any  # random draws so far (the counter of the trajectory's stream)
     first: Any  # the draw counter when ``u`` was drawn
     u: Any  # (draws per turn, 2): the uniforms of draws ``first``, ``first + 1``, ...
+    current: Any  # (2,): the uniforms of draw ``draws``, where `_fire_rows` left them
 
 
 def ssa_init(structure, hooks, p, t0, key) -> Lane:
@@ -264,7 +265,8 @@ def ssa_init(structure, hooks, p, t0, key) -> Lane:
         key = jax.random.key_data(key)
     return Lane(t0, x0, key, jnp.array(0), jnp.array(0), status,
                 _SSAAux(c, estate, jnp.array(0, jnp.uint32), jnp.array(0, jnp.uint32),
-                        jnp.zeros((_draws_per_turn(hooks), 2), t0.dtype)))
+                        jnp.zeros((_draws_per_turn(hooks), 2), t0.dtype),
+                        jnp.zeros(2, t0.dtype)))
 
 
 def _fires(hooks) -> int:
@@ -450,16 +452,20 @@ def _rows_fired(structure, xT, j, fire) -> list:
     return rows
 
 
-def _step_rows(structure, ts, lane: Lane) -> tuple[Lane, Any]:
+def _step_rows(structure, ts, after_fire: bool, lane: Lane) -> tuple[Lane, Any]:
     """`ssa_step` without events on a batch of lanes, on rows (as `_fire_rows`): the
-    same numbers."""
+    same numbers. ``after_fire``: `_fire_rows` ran first and left the lanes' current
+    uniforms in ``aux.current``."""
     from ..ensemble._lockstep import BatchRHS
 
     n_out, K = ts.shape[0], OUTPUTS_PER_STEP
     t, x, status0 = lane.t, lane.x, lane.status
     i_rec = lane.i_out[:, None] + jnp.arange(K)[None, :]
     t_rec = ts[jnp.minimum(i_rec, n_out - 1)]
-    u = lane.aux.u[jnp.arange(t.shape[0]), lane.aux.draws - lane.aux.first]
+    if after_fire:
+        u = lane.aux.current
+    else:
+        u = lane.aux.u[jnp.arange(t.shape[0]), lane.aux.draws - lane.aux.first]
     xT = x.T
     bad, tau, j = _rows_next(structure, BatchRHS(structure), t, xT, lane.aux.c.T, u)
     t_next = t + tau
@@ -490,7 +496,8 @@ def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lan
     """`ssa_fire` ``count`` times on a batch of lanes, on rows: the state and constants
     transposed to one row per component, so every expression and the reaction choice
     are loops over contiguous lanes (`BatchRHS`), where under `vmap` each fused kernel
-    reads them strided. Same numbers as `ssa_fire`."""
+    reads them strided. Same numbers as `ssa_fire`. The lanes' uniforms for the next
+    step are left in ``aux.current``."""
     from ..ensemble._lockstep import BatchRHS
 
     rhs = BatchRHS(structure)
@@ -498,12 +505,21 @@ def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lan
     t_out = ts[jnp.minimum(lane.i_out, n_out - 1)]
     go = ok & (lane.status == SUCCESS) & (lane.i_out < n_out) & (t_out != lane.t)
     cT = lane.aux.c.T
-    at = jnp.arange(lane.t.shape[0])
+    # the draws these reactions may take, gathered once (a gather on a CPU goes lane by
+    # lane); reaction i takes the one at its lane's offset, by selects
+    start = (lane.aux.draws - lane.aux.first).astype(jnp.int32)
+    window = jax.vmap(lambda u, k: jax.lax.dynamic_slice_in_dim(u, k, count + 1))(
+        lane.aux.u, start)  # (lanes, count + 1, 2): one block per lane
+
+    def pick(offset):
+        return functools.reduce(
+            lambda acc, k: jnp.where(offset == k, window[:, k], acc), range(1, count + 1),
+            window[:, 0])
 
     def one(i, carry):
         t, xT, n, draws = carry
         bad, tau, j = _rows_next(structure, rhs, t, xT, cT,
-                                 lane.aux.u[at, draws - lane.aux.first])
+                                 pick((draws - lane.aux.draws)[:, None]))
         fire = go & (n < max_steps) & ~bad & (t + tau <= t_out)
         fire, j, tau = _computed_once(i, (fire, j, tau))
         return (jnp.where(fire, t + tau, t), jnp.stack(_rows_fired(structure, xT, j, fire)),
@@ -511,7 +527,8 @@ def _fire_rows(structure, ts, count: int, lane: Lane, ok, max_steps: int) -> Lan
 
     t, xT, n, draws = jax.lax.fori_loop(
         0, count, one, (lane.t, lane.x.T, lane.n, lane.aux.draws))
-    return lane._replace(t=t, x=xT.T, n=n, aux=lane.aux._replace(draws=draws))
+    return lane._replace(t=t, x=xT.T, n=n, aux=lane.aux._replace(
+        draws=draws, current=pick((draws - lane.aux.draws)[:, None])))
 
 
 def ssa_step(structure, hooks, ts, lane: Lane) -> tuple[Lane, Any]:
@@ -577,7 +594,8 @@ def ssa_ensemble(structure, make_hooks, ts, P, t0, keys, n_valid, max_events: in
     hooks = make_hooks(None)
     fire = ssa_fires(structure, ts, _fires(hooks))
     if hooks is None and _rows_apply(structure):
-        return run_lanes(lanes0, lambda lanes: _step_rows(structure, ts, lanes), ts, n_valid,
-                         max_events, refill=ssa_refill, fire=fire, batched_step=True)
+        step = functools.partial(_step_rows, structure, ts, fire is not None)
+        return run_lanes(lanes0, step, ts, n_valid, max_events, refill=ssa_refill, fire=fire,
+                         batched_step=True)
     return run_lanes(lanes0, lambda lane: ssa_step(structure, hooks, ts, lane), ts,
                      n_valid, max_events, refill=ssa_refill, fire=fire)

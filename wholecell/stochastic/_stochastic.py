@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import numpy as np
 from .._devices import host_cores
 from .._errors import SimulationError, UnsupportedSBMLError
 from .._executables import cached_call
-from .._result import make_result
+from .._result import Deferred, make_result
 from ..compiler._tolerances import as_input
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS
@@ -73,7 +75,9 @@ def member_keys(seed: int, n: int):
 
 @eqx.filter_jit
 def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, atol=ODE_ATOL):
-    """The first ``n_valid`` of a chunk of trajectories, observed: (values, SSAStats)."""
+    """The first ``n_valid`` of a chunk of trajectories: (out, SSAStats). ``out``: the
+    observed values for the ODE methods; for SSA and tau-leaping the states and the
+    model's constants (one row per member), observed later (`observed_later`)."""
     st = sim.structure
     if method.startswith("ode:"):
 
@@ -95,8 +99,38 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, ato
             return ModelHooks(st.events, st, seed=key) if st.events is not None else None
 
         ys, stats = ssa_ensemble(st, make_hooks, ts, P, t0, keys, n_valid, max_events)
+    if not method.startswith("ode:"):
+        return (ys, jax.vmap(lambda p: st.initial(p, t0)[1])(P)), stats
     values = jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, P)
     return values, stats
+
+
+@eqx.filter_jit
+def _observe_members(sim, ts, t0, ys, P):
+    return jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, P)
+
+
+def observed_later(sim, ts, t0, ys, consts, P) -> Deferred:
+    """The values of every id for states ``ys`` (members, times, states) and constants
+    ``consts`` (members, constants) of members with parameters ``P``: the ids that are a
+    state or a constant are read from them, the rest (rates, rules, concentrations) are
+    observed for all members when first asked for."""
+    prog, n_c = sim.structure.observe_prog, consts.shape[-1]
+    n, n_out, n_state = ys.shape
+    direct = {}
+    for k, slot in enumerate(prog.output_index.tolist()):
+        if slot < n_c:
+            direct[k] = functools.partial(np.repeat, consts[:, None, slot], n_out, axis=1)
+        elif slot < n_c + n_state:
+            direct[k] = functools.partial(ys.__getitem__, (..., slot - n_c))
+
+    def compute():
+        return np.asarray(cached_call(
+            "stochastic observe", _observe_members, (sim,),
+            (jnp.asarray(ts), jnp.asarray(t0, jnp.float64), jnp.asarray(ys), jnp.asarray(P)),
+            describe=stored_description(sim)))
+
+    return Deferred((n, n_out, len(prog.output_index)), direct, compute)
 
 
 def _chunk_arrays_first(sim, ts, t0, P, keys, n_valid, rtol, atol, max_events, method):
@@ -135,8 +169,10 @@ def simulate_ssa(
                             as_input(atol)), (max_events, method),
                            describe=stored_description(sim))
 
-    values, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
-                               progress=progress, label=method, executor=executor)
+    out, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
+                            progress=progress, label=method, executor=executor)
+    values = out if method.startswith("ode:") else observed_later(
+        sim, ts, t0, *out, member_rows(P, n))
     status = stats.status
     if throw and np.any(status != SUCCESS):
         bad = int(status[status != SUCCESS][0])
