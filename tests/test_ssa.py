@@ -1,6 +1,7 @@
 """Exact SSA: a birth-death process against its Poisson law; reproducibility; sharding."""
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -192,3 +193,6 @@ def test_ensemble_values_observed_when_asked(birth_death):
     for name, col in columns.items():
         np.testing.assert_array_equal(res.values[..., res.ids.index(name)], col)
     assert res.mean()["X"].shape == (len(ts),)
+    fresh = wc.simulate(birth_death, ts, method="ssa", n=50, seed=4)
+    copy = pickle.loads(pickle.dumps(fresh))  # before any value was computed
+    np.testing.assert_array_equal(copy.values, res.values)

@@ -79,6 +79,11 @@ class Result:
             self._deferred = None
         return self._values
 
+    def __getstate__(self) -> dict:
+        # pickled with every value: what computes them later does not pickle
+        self.values  # noqa: B018 - computes them
+        return dict(self.__dict__)
+
     @property
     def solver(self) -> str | None:
         return None if self.plan is None else self.plan.solver
