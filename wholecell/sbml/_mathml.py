@@ -86,6 +86,9 @@ class MathConverter:
     ):
         self.symbols = symbols
         self.functions = dict(functions or {})
+        # distrib call sites, numbered in the order this model's math is read: the same
+        # document gives the same numbers (and draws) however often it is loaded
+        self._sites = itertools.count()
 
     def convert(
         self,
@@ -198,7 +201,7 @@ class MathConverter:
         if t == libsbml.AST_FUNCTION:
             return self._call(node, kids, element, local, on_unknown, depth)
         if t in _DISTRIB:
-            return _distrib_call(_DISTRIB[t], [c(k) for k in kids], element)
+            return _distrib_call(_DISTRIB[t], [c(k) for k in kids], element, next(self._sites))
         if t == libsbml.AST_CSYMBOL_FUNCTION:
             raise UnsupportedSBMLError(f"csymbol function '{node.getName()}'", element)
         if t == libsbml.AST_LAMBDA:
@@ -232,14 +235,11 @@ class MathConverter:
 _DISTRIB = {
     getattr(libsbml, f"AST_DISTRIB_FUNCTION_{name.upper()}"): name for name in DISTRIB_NAMES
 }
-_SITES = itertools.count()
-
-
 #: distributions whose location may be left out (it is then 0): ``cauchy(scale)``
 _LOCATION_OPTIONAL = ("cauchy", "laplace")
 
 
-def _distrib_call(name: str, args: list, element) -> sp.Expr:
+def _distrib_call(name: str, args: list, element, site: int) -> sp.Expr:
     need, truncatable = DISTRIB_ARITY[name]
     if name in _LOCATION_OPTIONAL and len(args) == 1:
         args = [sp.Integer(0), *args]  # the one-argument form: scale, location 0
@@ -251,7 +251,7 @@ def _distrib_call(name: str, args: list, element) -> sp.Expr:
             f"math of '{element}': distrib function {name} takes {allowed} arguments, "
             f"got {len(args)}"
         )
-    return S.Distrib(sp.Integer(DISTRIB_NAMES.index(name)), sp.Integer(next(_SITES)), *args)
+    return S.Distrib(sp.Integer(DISTRIB_NAMES.index(name)), sp.Integer(site), *args)
 
 
 def _chain_operands(node, kind) -> list:
