@@ -91,7 +91,8 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, ato
             return ys, SSAStats(stats.steps, stats.status, stats.t_last, stats.x_last)
 
         ys, stats = jax.vmap(one)(P, keys)
-    elif method == "tau":
+        return _observe_members(sim, ts, t0, ys, P), stats
+    if method == "tau":
         ys, stats = tau_ensemble(st, tau_matrices(st), ts, P, t0, keys, n_valid, max_events)
     else:
         def make_hooks(key):
@@ -99,14 +100,12 @@ def _chunk(sim, ts, t0, P, keys, n_valid, max_events, method, rtol=ODE_RTOL, ato
             return ModelHooks(st.events, st, seed=key) if st.events is not None else None
 
         ys, stats = ssa_ensemble(st, make_hooks, ts, P, t0, keys, n_valid, max_events)
-    if not method.startswith("ode:"):
-        return (ys, jax.vmap(lambda p: st.initial(p, t0)[1])(P)), stats
-    values = jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, P)
-    return values, stats
+    return (ys, jax.vmap(lambda p: st.initial(p, t0)[1])(P)), stats
 
 
 @eqx.filter_jit
 def _observe_members(sim, ts, t0, ys, P):
+    """Every id of each member (one row of ``ys`` and ``P`` each) at times ``ts``."""
     return jax.vmap(lambda y, p: sim.observe(ts, y, p, t0=t0))(ys, P)
 
 
@@ -169,10 +168,10 @@ def simulate_ssa(
                             as_input(atol)), (max_events, method),
                            describe=stored_description(sim))
 
-    out, stats = run_chunks(run, (member_rows(P, n), keys), n, chunk,
-                            progress=progress, label=method, executor=executor)
-    values = out if method.startswith("ode:") else observed_later(
-        sim, ts, t0, *out, member_rows(P, n))
+    rows = member_rows(P, n)
+    out, stats = run_chunks(run, (rows, keys), n, chunk, progress=progress, label=method,
+                            executor=executor)
+    values = out if method.startswith("ode:") else observed_later(sim, ts, t0, *out, rows)
     status = stats.status
     if throw and np.any(status != SUCCESS):
         bad = int(status[status != SUCCESS][0])
