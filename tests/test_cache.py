@@ -145,8 +145,8 @@ def _run_counting(cache, model_file) -> tuple[np.ndarray, int]:
 def test_a_new_process_runs_each_models_stored_solve_without_tracing(tmp_path):
     """The solve is kept on disk under a key computed from the model itself
     (`wholecell._executables`): a warm process traces nothing, and two models of the
-    same shapes and different expressions each get their own program back, damaged
-    files included (they are deleted and made again)."""
+    same shapes and different expressions each get their own program back (and XLA's
+    executable of it), damaged files included (they are deleted and made again)."""
     files = {1: tmp_path / "first.xml", 2: tmp_path / "second.xml"}
     for order, path in files.items():
         path.write_text(_decay(order))
@@ -163,7 +163,14 @@ def test_a_new_process_runs_each_models_stored_solve_without_tracing(tmp_path):
         values, traced = _run_counting(cache, path)
         np.testing.assert_allclose(values, exact[order], rtol=RTOL)
         assert traced == 0, "a warm process traced the solve again"
-    for f in stored:
+    machine = sorted((cache / "executables").glob("*.xla"))
+    assert machine, "no XLA executable was stored"
+    for f in machine:  # damaged executables: compiled again from the stored programs
+        f.write_bytes(b"not an executable")
+    values, traced = _run_counting(cache, files[2])
+    np.testing.assert_allclose(values, exact[2], rtol=RTOL)
+    assert traced == 0
+    for f in stored + machine:
         f.write_bytes(b"not a program")
     values, traced = _run_counting(cache, files[2])
     np.testing.assert_allclose(values, exact[2], rtol=RTOL)
@@ -338,6 +345,41 @@ def test_a_stored_jit_computes_what_jax_jit_does(tmp_path):
         np.testing.assert_allclose(jax.grad(f)(x), 2.0 * x, rtol=1e-15)
         np.testing.assert_allclose(jax.vmap(f)(np.stack([x, 2.0 * x])), [14.0, 56.0])
     finally:
+        if in_use is None:
+            wc.compilation_cache(False)
+        else:
+            wc.compilation_cache(True, in_use)
+
+
+def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
+                                                                       monkeypatch):
+    """A stored XLA executable that fails at its first run (a foreign or damaged one that
+    still loads) is deleted, and the call runs the stored program instead."""
+    from wholecell import _executables
+
+    path = tmp_path / "decay.xml"
+    path.write_text(_decay(1))
+    t = np.linspace(0.0, 5.0, 6)
+    in_use = wc.compilation_cache_dir()
+    wc.compilation_cache(True, tmp_path / "cache", min_compile_seconds=0.0)
+    try:
+        model = wc.load_sbml(path)
+        wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
+        machine = list((tmp_path / "cache" / "executables").glob("*.xla"))
+        assert machine, "no XLA executable was stored"
+
+        def broken(path):
+            def run(*leaves):
+                raise jax.errors.JaxRuntimeError("NOT_FOUND: a function of the executable")
+            return run if path.exists() else None
+
+        monkeypatch.setattr(_executables, "_read_machine", broken)
+        _executables._LOADED.clear()
+        res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(res["A"], np.exp(-0.5 * t), rtol=RTOL)
+        assert not any(f.exists() for f in machine), "the failing executable was kept"
+    finally:
+        _executables._LOADED.clear()
         if in_use is None:
             wc.compilation_cache(False)
         else:

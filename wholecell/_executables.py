@@ -32,6 +32,7 @@ import hashlib
 import os
 import pickle
 import platform
+import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -162,6 +163,16 @@ def _load_or_export(path: Path, fn, dynamic, fixed, static):
     refused = path.with_suffix(".refused")
     if refused.exists():  # an earlier process could not export it: not traced twice
         return None
+    machine = _read_machine(path.with_suffix(".xla"))
+    if machine is not None:
+        return _Checked(machine, path.with_suffix(".xla"),
+                        lambda: _exported(path, fn, dynamic, fixed, static))
+    return _exported(path, fn, dynamic, fixed, static)
+
+
+def _exported(path: Path, fn, dynamic, fixed, static):
+    """`_load_or_export` from the exported program alone (no stored executable)."""
+    refused = path.with_suffix(".refused")
     stored = _read(path)
     if stored is None:
         treedef = jax.tree_util.tree_structure(dynamic)
@@ -184,8 +195,128 @@ def _load_or_export(path: Path, fn, dynamic, fixed, static):
             return None
         _write(path, blob, out[-1])
     exported, out_tree = stored
-    call = jax.jit(exported.call)
-    return lambda *leaves: jax.tree_util.tree_unflatten(out_tree, call(*leaves))
+    return _Compiling(jax.jit(exported.call), out_tree, path.with_suffix(".xla"))
+
+
+class _Checked:
+    """A stored executable whose first call, if XLA cannot run it, deletes it and runs
+    the exported program instead (``fallback()`` makes that call)."""
+
+    def __init__(self, run, path: Path, fallback: Callable[[], Callable | None]):
+        self.run, self.path, self.fallback = run, path, fallback
+        self.checked = False
+
+    def __call__(self, *leaves):
+        if self.checked:
+            return self.run(*leaves)
+        try:
+            out = self.run(*leaves)
+        except jax.errors.JaxRuntimeError:
+            self.path.unlink(missing_ok=True)
+            self.run = self.fallback()
+            if self.run is None:
+                raise
+            out = self.run(*leaves)
+        self.checked = True
+        return out
+
+
+class _Compiling:
+    """An exported program that XLA compiles at its first call (from the persistent
+    cache where it is there), then stores as a machine executable at ``machine`` so that
+    the next process skips lowering as well (`_read_machine`)."""
+
+    def __init__(self, call, out_tree, machine: Path):
+        self.call, self.out_tree, self.machine = call, out_tree, machine
+        self.compiled = None
+        self._lock = threading.Lock()
+
+    def __call__(self, *leaves):
+        if self.compiled is None:
+            with self._lock:
+                if self.compiled is None:
+                    hits = _cache_hits()
+                    compiled = self.call.lower(*leaves).compile()
+                    # an executable XLA read from its cache serialises without its
+                    # code (a new process fails to run it): only a fresh one is stored
+                    if _cache_hits() == hits:
+                        _write_machine(self.machine, compiled, self.out_tree)
+                    self.compiled = compiled
+        return jax.tree_util.tree_unflatten(self.out_tree, self.compiled(*leaves))
+
+
+_HITS = threading.local()  # this thread's count of XLA compilation-cache hits
+_LISTENING: list[bool] = []
+
+
+def _count_hit(event: str, **_) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _HITS.n = getattr(_HITS, "n", 0) + 1
+
+
+def _cache_hits() -> int:
+    """How many compilations this thread has read from XLA's persistent cache."""
+    if not _LISTENING:
+        jax.monitoring.register_event_listener(_count_hit)
+        _LISTENING.append(True)
+    return getattr(_HITS, "n", 0)
+
+
+#: XLA custom calls a stored machine executable may make: LAPACK's (registered by
+#: ``initialize_lapack`` before loading). A program with any other is not stored so.
+_LAPACK = "lapack_"
+
+
+def _custom_calls(compiled) -> set[str]:
+    return set(re.findall(r'custom_call_target="([^"]+)"', compiled.as_text()))
+
+
+def _write_machine(path: Path, compiled, out_tree) -> None:
+    """Store XLA's executable of ``compiled``; nothing where it cannot be (a backend
+    without executable serialisation, custom calls other than LAPACK's)."""
+    try:
+        from jax.experimental import serialize_executable
+
+        calls = _custom_calls(compiled)
+        if any(not c.startswith(_LAPACK) for c in calls):
+            return
+        blob, in_tree, flat_out = serialize_executable.serialize(compiled)
+        head = pickle.dumps((bool(calls), in_tree, flat_out, out_tree))
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(FORMAT.to_bytes(4, "little"))
+            f.write(len(head).to_bytes(8, "little"))
+            f.write(head)
+            f.write(blob)
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 - not serialisable here: compiled from the cache
+        return
+
+
+def _read_machine(path: Path):
+    """The call of the executable stored at ``path`` (flat leaves in, the output tree
+    out), or None (missing, or unreadable: then deleted)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        if int.from_bytes(data[:4], "little") != FORMAT:
+            raise ValueError("another format")
+        from jax.experimental import serialize_executable
+
+        n = int.from_bytes(data[4:12], "little")
+        lapack, in_tree, flat_out, out_tree = pickle.loads(data[12:12 + n])
+        if lapack:  # its kernels must be registered before the executable loads
+            from jax._src.lax.linalg import initialize_lapack
+
+            initialize_lapack()
+        compiled = serialize_executable.deserialize_and_load(
+            data[12 + n:], in_tree, flat_out)
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: compiled again
+        path.unlink(missing_ok=True)
+        return None
+    return lambda *leaves: jax.tree_util.tree_unflatten(out_tree, compiled(*leaves))
 
 
 def _trace_free() -> bool:

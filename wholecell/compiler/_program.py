@@ -53,17 +53,29 @@ def scalar_programs_active() -> bool:
     return _SCALAR.get()
 
 
-_ARG = [sp.Symbol(f"_a{i}", real=True) for i in range(512)]
-_CONST = [sp.Symbol(f"_c{i}", real=True) for i in range(512)]
-#: the placeholders of a shape's arguments and constants (for evaluators of shapes
-#: outside this module, such as the hybrid inner loop's laws)
-ARG, CONST = _ARG, _CONST
+#: the placeholders made so far (made when first needed: a thousand of them took a tenth
+#: of a second of ``import wholecell``)
+_ARG: list[sp.Symbol] = []
+_CONST: list[sp.Symbol] = []
+#: products and functions of at most this many distinct symbols take the flat shapes
+FLAT_LIMIT = 512
 
 
 def _placeholder(pool: list[sp.Symbol], prefix: str, i: int) -> sp.Symbol:
     while i >= len(pool):
         pool.append(sp.Symbol(f"{prefix}{len(pool)}", real=True))
     return pool[i]
+
+
+def arg(i: int) -> sp.Symbol:
+    """The placeholder of a shape's ``i``-th argument (for evaluators of shapes outside
+    this module, such as the hybrid inner loop's laws)."""
+    return _placeholder(_ARG, "_a", i)
+
+
+def const(j: int) -> sp.Symbol:
+    """The placeholder of a shape's ``j``-th float constant."""
+    return _placeholder(_CONST, "_c", j)
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -98,15 +110,15 @@ def _substitute(expr: sp.Expr, mapping: dict) -> sp.Expr:
 @functools.lru_cache(maxsize=1 << 17)
 def _shape(expr: sp.Expr, args: tuple[sp.Symbol, ...]) -> sp.Expr:
     floats = _leaves(expr)[1]
-    mapping = {a: _placeholder(_ARG, "_a", i) for i, a in enumerate(args)}
-    mapping.update({f: _placeholder(_CONST, "_c", j) for j, f in enumerate(floats)})
+    mapping = {a: arg(i) for i, a in enumerate(args)}
+    mapping.update({f: const(j) for j, f in enumerate(floats)})
     return _substitute(expr, mapping)
 
 
 @functools.cache
 def _flat_shape(func, exponents: tuple[int | None, ...]) -> sp.Expr:
     """``func`` of the first placeholders, each raised to its exponent (None: as is)."""
-    parts = [a if e is None else sp.Pow(a, e) for a, e in zip(_ARG, exponents, strict=False)]
+    parts = [arg(i) if e is None else sp.Pow(arg(i), e) for i, e in enumerate(exponents)]
     return S.product(parts) if func is sp.Mul else func(*parts)
 
 
@@ -114,7 +126,7 @@ def _flat_canonical(expr: sp.Expr, is_symbol):
     """`canonical` of a function of distinct symbols, or of a product of distinct symbols
     and their integer powers (mass-action laws, amount / compartment); else None."""
     parts = expr.args
-    if not 1 < len(parts) <= len(_ARG):
+    if not 1 < len(parts) <= FLAT_LIMIT:
         return None
     is_product = isinstance(expr, sp.Mul)
     bases, exponents = [], []
@@ -338,8 +350,8 @@ class Program:
         for groups in self.levels:
             for g in groups:
                 for m in range(len(g.idx)):
-                    env = {_ARG[j]: get(int(g.idx[m, j])) for j in range(g.n_args)}
-                    env.update({_CONST[j]: float(g.consts[m, j]) for j in range(g.n_consts)})
+                    env = {arg(j): get(int(g.idx[m, j])) for j in range(g.n_args)}
+                    env.update({const(j): float(g.consts[m, j]) for j in range(g.n_consts)})
                     out = as_number(Lowerer(env)(g.shape))
                     vals[offset] = jnp.asarray(out, dtype=base.dtype)
                     offset += 1
@@ -368,9 +380,9 @@ class Program:
                     outs.append(jnp.sum(gathered[:, cols] * weights, axis=1).astype(vals.dtype))
                     continue
                 for j in range(g.n_args):
-                    env[_ARG[j]] = gathered[:, j]
+                    env[arg(j)] = gathered[:, j]
                 for j in range(g.n_consts):
-                    env[_CONST[j]] = jnp.asarray(g.consts[:, j])
+                    env[const(j)] = jnp.asarray(g.consts[:, j])
                 out = as_number(Lowerer(env, key)(g.shape))
                 outs.append(jnp.broadcast_to(jnp.asarray(out, dtype=vals.dtype), (len(g.idx),)))
             vals = jnp.concatenate([vals, *outs])

@@ -24,7 +24,7 @@ import numpy as np
 import sympy as sp
 
 from ..compiler._lower import Lowerer, as_number
-from ..compiler._program import ARG, CONST, Program, canonical
+from ..compiler._program import Program, arg, canonical, const
 from ..sbml import _symbolic as S
 
 #: recompute every law after a firing when some firing touches more than this share of
@@ -204,8 +204,8 @@ class Laws:
 
     def _group(self, g, b, rows):
         shape, idx, cst, _ = self.groups[g]
-        env = {ARG[j]: b[jnp.asarray(idx)[rows, j]] for j in range(idx.shape[1])}
-        env.update({CONST[j]: jnp.asarray(cst)[rows, j] for j in range(cst.shape[1])})
+        env = {arg(j): b[jnp.asarray(idx)[rows, j]] for j in range(idx.shape[1])}
+        env.update({const(j): jnp.asarray(cst)[rows, j] for j in range(cst.shape[1])})
         out = as_number(Lowerer(env)(shape))
         return jnp.broadcast_to(jnp.asarray(out, b.dtype), rows.shape)
 
