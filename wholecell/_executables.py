@@ -281,14 +281,7 @@ def _write_machine(path: Path, compiled, out_tree) -> None:
         if any(not c.startswith(_LAPACK) for c in calls):
             return
         blob, in_tree, flat_out = serialize_executable.serialize(compiled)
-        head = pickle.dumps((bool(calls), in_tree, flat_out, out_tree))
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(FORMAT.to_bytes(4, "little"))
-            f.write(len(head).to_bytes(8, "little"))
-            f.write(head)
-            f.write(blob)
-        os.replace(tmp, path)
+        _store(path, (bool(calls), in_tree, flat_out, out_tree), blob)
     except Exception:  # noqa: BLE001 - not serialisable here: compiled from the cache
         return
 
@@ -297,22 +290,17 @@ def _read_machine(path: Path):
     """The call of the executable stored at ``path`` (flat leaves in, the output tree
     out), or None (missing, or unreadable: then deleted)."""
     try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    try:
-        if int.from_bytes(data[:4], "little") != FORMAT:
-            raise ValueError("another format")
+        parts = _parts(path)
+        if parts is None:
+            return None
         from jax.experimental import serialize_executable
 
-        n = int.from_bytes(data[4:12], "little")
-        lapack, in_tree, flat_out, out_tree = pickle.loads(data[12:12 + n])
+        (lapack, in_tree, flat_out, out_tree), blob = parts
         if lapack:  # its kernels must be registered before the executable loads
             from jax._src.lax.linalg import initialize_lapack
 
             initialize_lapack()
-        compiled = serialize_executable.deserialize_and_load(
-            data[12 + n:], in_tree, flat_out)
+        compiled = serialize_executable.deserialize_and_load(blob, in_tree, flat_out)
     except Exception:  # noqa: BLE001 - a damaged or foreign file: compiled again
         path.unlink(missing_ok=True)
         return None
@@ -501,32 +489,47 @@ def _feed_table(h, table) -> None:
 
 def _write(path: Path, blob: bytearray, out_tree) -> None:
     try:
-        tree = pickle.dumps(out_tree)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(FORMAT.to_bytes(4, "little"))
-            f.write(len(tree).to_bytes(8, "little"))
-            f.write(tree)
-            f.write(bytes(blob))
-        os.replace(tmp, path)
+        _store(path, out_tree, bytes(blob))
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         return  # a read-only or full cache, an output that cannot be named: not stored
+
+
+def _store(path: Path, head: object, body: bytes) -> None:
+    """Write the format number, ``head`` pickled, and ``body`` to ``path`` (through a
+    temporary file, so a reader never sees half of it)."""
+    head = pickle.dumps(head)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(FORMAT.to_bytes(4, "little"))
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        f.write(body)
+    os.replace(tmp, path)
+
+
+def _parts(path: Path) -> tuple[object, bytes] | None:
+    """(head, body) that `_store` wrote at ``path``; None where there is no file. Raises
+    for a file of another format or a damaged one."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if int.from_bytes(data[:4], "little") != FORMAT:
+        raise ValueError("another format")
+    n = int.from_bytes(data[4:12], "little")
+    return pickle.loads(data[12:12 + n]), data[12 + n:]
 
 
 def _read(path: Path):
     """(`jax.export.Exported`, output tree) stored at ``path``, or None (missing, or
     unreadable: then deleted)."""
     try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    try:
-        if int.from_bytes(data[:4], "little") != FORMAT:
-            raise ValueError("another format")
-        n = int.from_bytes(data[4:12], "little")
-        out_tree = pickle.loads(data[12:12 + n])
-        return jax.export.deserialize(bytearray(data[12 + n:])), out_tree
+        parts = _parts(path)
+        if parts is None:
+            return None
+        out_tree, blob = parts
+        return jax.export.deserialize(bytearray(blob)), out_tree
     except Exception:  # noqa: BLE001 - a damaged or foreign file: export again
         path.unlink(missing_ok=True)
         return None
