@@ -201,3 +201,20 @@ def test_a_self_cycle_through_the_package_is_found(tmp_path, text):
     (pkg / "a.py").write_text("import pkg.b\nx = 1\n")
     edges, _ = graph(pkg)
     assert cycles(edges) == [["pkg.a", "pkg.b"]]
+
+
+def test_import_wholecell_leaves_the_heavy_libraries_for_first_use():
+    """`import wholecell` (every Python process, every notebook kernel) loads none of the
+    libraries only some calls need: diffrax and its solvers load when a diffrax solver is
+    made, pandas, fitting, PEtab, plotting and the rest on first use."""
+    import json
+    import subprocess
+    import sys
+
+    heavy = ("diffrax", "optimistix", "lineax", "pandas", "matplotlib", "petab", "optax",
+             "dask", "xarray", "scipy.optimize", "h5py", "anndata")
+    out = subprocess.run(
+        [sys.executable, "-c", "import json, sys, wholecell\n"
+         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"],
+        capture_output=True, text=True, check=True, timeout=300)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -357,8 +357,8 @@ def _code_digest() -> str:
     and the machine."""
     global _CODE
     if _CODE is None:
-        import diffrax
-        import lineax
+        from importlib.metadata import version
+
         from jax._src.lib import version_str as jaxlib_version
 
         h = hashlib.sha256()
@@ -368,8 +368,8 @@ def _code_digest() -> str:
             h.update(path.read_bytes())
         dev = jax.devices()[0]
         h.update(repr((
-            jax.__version__, jaxlib_version, diffrax.__version__, eqx.__version__,
-            lineax.__version__, np.__version__, jax.default_backend(), dev.device_kind,
+            jax.__version__, jaxlib_version, version("diffrax"), eqx.__version__,
+            version("lineax"), np.__version__, jax.default_backend(), dev.device_kind,
             dev.client.platform_version, platform.machine(), platform.processor(),
             _cpu_flags(), os.environ.get("XLA_FLAGS", ""),
         )).encode())

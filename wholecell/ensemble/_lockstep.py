@@ -33,7 +33,7 @@ from ..ode._integrate import (
     initial_step,
     step_factor,
 )
-from ..ode._tsit5 import B_ERR, A, C, Tsit5Interpolation, check_stiffness, stiffness_checks_active
+from ..ode._tsit5 import B_ERR, A, C, check_stiffness, dense_output, stiffness_checks_active
 
 #: outputs each member may write per loop iteration (more wait for the next iteration);
 #: each write interpolates every member, so one per step is cheapest where steps are
@@ -170,10 +170,7 @@ class Tsit5Batch:
         ``theta (B,)`` of the step, member by member."""
         y0, k = dense
 
-        def one(y0, k, th):
-            return Tsit5Interpolation(t0=0.0, t1=1.0, y0=y0, y1=y0, k=k).evaluate(th)
-
-        return jax.vmap(one, in_axes=(1, 2, 0), out_axes=1)(y0, k, theta)
+        return jax.vmap(dense_output, in_axes=(1, 2, 0), out_axes=1)(y0, k, theta)
 
 
 def _where(mask, a, b):

@@ -6,7 +6,7 @@ stage buffer, a fusion barrier for XLA. Here the stages are unrolled at trace ti
 embedded error estimate, first-same-as-last (the last
 stage's derivative is carried in the solver state and reused as the next step's first
 stage, recomputed after a jump), and its dense output (the step returns what
-`_tsit5.Tsit5Interpolation` takes: ``y0, y1`` and ``k``, the seven
+`Tsit5Interpolation` takes: ``y0, y1`` and ``k``, the seven
 stage increments ``h f_i``); with the same step sizes the solutions agree to rounding.
 
 Each stage argument is a contraction of the stacked increments (``y0 + a_i @ K``), not
@@ -27,11 +27,40 @@ import diffrax
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array
 
 from ._tsit5 import B_ERR as _B_ERR
-from ._tsit5 import B_SOL, Tsit5Interpolation
+from ._tsit5 import B_SOL, dense_output
 from ._tsit5 import A as _A
 from ._tsit5 import C as _C
+
+
+class Tsit5Interpolation(diffrax.AbstractLocalInterpolation):
+    """Dense output of one Tsit5 step: ``y0 + sum_i b_i(theta) k_i`` with
+    ``theta = (t - t0) / (t1 - t0)`` and ``k`` the seven stage increments ``h f_i``."""
+
+    t0: Array
+    t1: Array
+    y0: Array
+    k: Array
+
+    def __init__(self, *, t0, t1, y0, y1=None, k):
+        del y1  # the solution at t1 is y0 + B_SOL @ k; accepted as solvers pass it
+        self.t0 = t0
+        self.t1 = t1
+        self.y0 = y0
+        self.k = k
+
+    def evaluate(self, t0, t1=None, left: bool = True):
+        del left
+        if t1 is not None:
+            return self.evaluate(t1) - self.evaluate(t0)
+        same = self.t0 == self.t1
+        theta = (jnp.where(same, 0, t0 - self.t0)
+                 / jnp.where(same, 1, self.t1 - self.t0))
+        return dense_output(self.y0, self.k, theta)
+
+
 
 # The last stage is evaluated at the new solution ("same as last" for the solution):
 # y1 is the argument of stage 7, whose derivative is the next step's first stage.

@@ -10,9 +10,8 @@ function of arrays, so it runs under `jit`, `vmap` and (checkpointed) `grad`.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import diffrax
 import equinox as eqx
 import equinox.internal as eqxi
 import jax
@@ -20,8 +19,10 @@ import jax.numpy as jnp
 
 from .._status import MESSAGES as MESSAGES
 from .._status import Status
-from ._explicit import Tsit5
 from ._tsit5 import check_stiffness, stiffness_checks_active
+
+if TYPE_CHECKING:  # diffrax loads when a solve is traced, not with wholecell
+    import diffrax
 
 # Result codes (per trajectory, so one failure does not abort a batch): `Status`.
 SUCCESS = Status.SUCCESS.value
@@ -198,6 +199,10 @@ def integrate(
     `_tsit5.stiffness_checks`, a `Tsit5` solve whose steps stay at the stability limit
     stops with ``STIFF``. Returns (ys, Stats).
     """
+    import diffrax
+
+    from ._explicit import Tsit5
+
     hold = (lambda v: v) if differentiate_steps else jax.lax.stop_gradient
     hooks = hooks or Hooks()
     term = diffrax.ODETerm(rhs)

@@ -3,15 +3,17 @@ solve plan (`wholecell.solve._plan`) chooses by."""
 
 from __future__ import annotations
 
-import diffrax
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._errors import SimulationError
 from .._now import evaluate_now
-from ._explicit import Tsit5
-from ._rosenbrock import TABLEAUS, Rosenbrock
+
+if TYPE_CHECKING:  # the solvers load when one is made, not with wholecell
+    import diffrax
 
 #: stiff when the fastest mode times the time span exceeds this (an explicit method
 #: would then need thousands of stability-limited steps)
@@ -31,6 +33,11 @@ def make_solver(
     ``jacobian`` (``jac(t, y, args) -> (J, f_t)``) replaces dense `jax.jacfwd` in the
     Rosenbrock methods.
     """
+    import diffrax
+
+    from ._explicit import Tsit5
+    from ._rosenbrock import TABLEAUS, Rosenbrock
+
     key = name.lower()
     if key == "tsit5":
         # the same method as diffrax.Tsit5, its stages unrolled (see _explicit.py)

@@ -16,10 +16,8 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-import diffrax
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array
 
 from .._status import Status
 
@@ -62,32 +60,12 @@ def dense_weights(theta):
     return jnp.stack([b1, b2, b3, b4, b5, b6, b7])
 
 
-class Tsit5Interpolation(diffrax.AbstractLocalInterpolation):
-    """Dense output of one Tsit5 step: ``y0 + sum_i b_i(theta) k_i`` with
-    ``theta = (t - t0) / (t1 - t0)`` and ``k`` the seven stage increments ``h f_i``."""
-
-    t0: Array
-    t1: Array
-    y0: Array
-    k: Array
-
-    def __init__(self, *, t0, t1, y0, y1=None, k):
-        del y1  # the solution at t1 is y0 + B_SOL @ k; accepted as solvers pass it
-        self.t0 = t0
-        self.t1 = t1
-        self.y0 = y0
-        self.k = k
-
-    def evaluate(self, t0, t1=None, left: bool = True):
-        del left
-        if t1 is not None:
-            return self.evaluate(t1) - self.evaluate(t0)
-        same = self.t0 == self.t1
-        theta = (jnp.where(same, 0, t0 - self.t0)
-                 / jnp.where(same, 1, self.t1 - self.t0))
-        with jax.numpy_dtype_promotion("standard"):
-            return self.y0 + jnp.tensordot(dense_weights(theta), self.k, axes=1,
-                                           precision=jax.lax.Precision.HIGHEST)
+def dense_output(y0, k, theta):
+    """The Tsit5 dense output ``y0 + sum_i b_i(theta) k_i`` at ``theta`` in [0, 1] of a
+    step with stage increments ``k`` (7, ...)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return y0 + jnp.tensordot(dense_weights(theta), k, axes=1,
+                                  precision=jax.lax.Precision.HIGHEST)
 
 
 # -- stiffness detection ---------------------------------------------------------------
