@@ -16,7 +16,12 @@ key computed without tracing:
 - the machine: the JAX backend, its devices, the processor and ``XLA_FLAGS``.
 
 A new process reads the program, and XLA's compilation of it comes from the persistent
-cache (the same module is compiled in the process that stored it). Anything outside
+cache (the same module is compiled in the process that stored it). Beside the program
+the process that compiled it keeps XLA's executable (``.xla``, compressed), so a later
+process loads that without lowering the program at all; an executable read from XLA's
+cache is not kept (serialised again it lacks its code), one with custom calls other than
+LAPACK's is not kept, and one that fails at its first run is deleted and the program
+runs instead. Anything outside
 that description (a model built by other means than `compile`, an argument that is
 neither an array nor a plain value, a program that cannot be exported, more than one
 device) is not stored and runs as it would without this. The files live in the
