@@ -61,7 +61,6 @@ class Tsit5Interpolation(diffrax.AbstractLocalInterpolation):
         return dense_output(self.y0, self.k, theta)
 
 
-
 # The last stage is evaluated at the new solution ("same as last" for the solution):
 # y1 is the argument of stage 7, whose derivative is the next step's first stage.
 assert _A[-1] == B_SOL[:-1] and B_SOL[-1] == 0.0
