@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,11 +99,12 @@ def measure(path: Path, t_end: float, repeats: int) -> dict[str, float]:
     cold_parts: dict[str, list[float]] = {}
     warm_parts: dict[str, list[float]] = {}
     for _ in range(repeats):
-        cache = tempfile.mkdtemp(prefix="wc-cache-")
-        env = dict(base, WHOLECELL_CACHE_DIR=cache)
-        times["cold"].append(_wall(wc_cmd, env, cold_parts))
-        times["warm"].append(_wall(wc_cmd, env, warm_parts))
+        with tempfile.TemporaryDirectory(prefix="wc-cache-") as cache:
+            env = dict(base, WHOLECELL_CACHE_DIR=cache)
+            times["cold"].append(_wall(wc_cmd, env, cold_parts))
+            times["warm"].append(_wall(wc_cmd, env, warm_parts))
         times["roadrunner"].append(_wall(rr_cmd, base))
+    shutil.rmtree(out.parent, ignore_errors=True)
     out = {k: statistics.median(v) for k, v in times.items()}
     for name, parts in (("cold", cold_parts), ("warm", warm_parts)):
         for k, v in parts.items():
@@ -119,14 +121,15 @@ def first_gradient(yaml: Path, repeats: int, what: str = "gradient") -> dict[str
     cmd = [sys.executable, "-c", _FIRST_GRADIENT, str(yaml), what]
     runs: dict[str, list[dict]] = {"cold": [], "warm": []}
     for _ in range(repeats):
-        env = dict(base, WHOLECELL_CACHE_DIR=tempfile.mkdtemp(prefix="wc-cache-"))
-        for run in ("cold", "warm"):
-            t = time.perf_counter()
-            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True,
-                                 cwd=ROOT)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            r["total"] = time.perf_counter() - t
-            runs[run].append(r)
+        with tempfile.TemporaryDirectory(prefix="wc-cache-") as cache:
+            env = dict(base, WHOLECELL_CACHE_DIR=cache)
+            for run in ("cold", "warm"):
+                t = time.perf_counter()
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True,
+                                     text=True, cwd=ROOT)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r["total"] = time.perf_counter() - t
+                runs[run].append(r)
     return {f"{run}_{k}": statistics.median(r[k] for r in rs)
             for run, rs in runs.items() for k in rs[0]}
 

@@ -84,9 +84,10 @@ print(json.dumps(out))
 def wholecell_run(folder: Path, repeats: int, modes: list[str], shift: float,
                   timeout: float) -> dict:
     # an empty compilation cache: the first call compiles, as in a user's first session
-    env = dict(os.environ, WHOLECELL_CACHE_DIR=tempfile.mkdtemp(prefix="wc_amici_bench_"))
-    return _child(_CHILD, [str(folder), str(repeats), ",".join(modes), repr(shift)],
-                  timeout, env)
+    with tempfile.TemporaryDirectory(prefix="wc_amici_bench_") as cache:
+        env = dict(os.environ, WHOLECELL_CACHE_DIR=cache)
+        return _child(_CHILD, [str(folder), str(repeats), ",".join(modes), repr(shift)],
+                      timeout, env)
 
 
 def _solver(model, method: str, rtol: float, atol: float):
