@@ -6,6 +6,7 @@ Each step runs in a fresh Python process with its own cache folder (tmp_path); t
 reference is the analytic solution of each model.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -327,6 +328,20 @@ def test_the_cache_is_turned_off_cleared_and_placed(tmp_path, monkeypatch):
     assert wc.compilation_cache_dir() == in_use
 
 
+@contextlib.contextmanager
+def _cache_in(folder, **options):
+    """This process's compilation cache in ``folder`` for the block, then as it was."""
+    in_use = wc.compilation_cache_dir()
+    wc.compilation_cache(True, folder, **options)
+    try:
+        yield
+    finally:
+        if in_use is None:
+            wc.compilation_cache(False)
+        else:
+            wc.compilation_cache(True, in_use)
+
+
 def test_a_stored_jit_computes_what_jax_jit_does(tmp_path):
     """`StoredJit` (PEtab's objective and gradient) stores its program on a positional
     call, and behaves as `jax.jit` for keyword calls and inside transformations."""
@@ -334,9 +349,7 @@ def test_a_stored_jit_computes_what_jax_jit_does(tmp_path):
 
     from wholecell._executables import StoredJit
 
-    in_use = wc.compilation_cache_dir()
-    wc.compilation_cache(True, tmp_path)
-    try:
+    with _cache_in(tmp_path):
         f = StoredJit("tests: sum of squares", lambda x: jnp.sum(x**2), lambda: ("tests",))
         x = np.array([1.0, 2.0, 3.0])
         assert float(f(x)) == 14.0
@@ -344,11 +357,6 @@ def test_a_stored_jit_computes_what_jax_jit_does(tmp_path):
         assert float(f(x=x)) == 14.0
         np.testing.assert_allclose(jax.grad(f)(x), 2.0 * x, rtol=1e-15)
         np.testing.assert_allclose(jax.vmap(f)(np.stack([x, 2.0 * x])), [14.0, 56.0])
-    finally:
-        if in_use is None:
-            wc.compilation_cache(False)
-        else:
-            wc.compilation_cache(True, in_use)
 
 
 def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
@@ -360,9 +368,7 @@ def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
     path = tmp_path / "decay.xml"
     path.write_text(_decay(1))
     t = np.linspace(0.0, 5.0, 6)
-    in_use = wc.compilation_cache_dir()
-    wc.compilation_cache(True, tmp_path / "cache", min_compile_seconds=0.0)
-    try:
+    with _cache_in(tmp_path / "cache", min_compile_seconds=0.0):
         model = wc.load_sbml(path)
         wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
         machine = list((tmp_path / "cache" / "executables").glob("*.xla"))
@@ -375,12 +381,9 @@ def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
 
         monkeypatch.setattr(_executables, "_read_machine", broken)
         _executables._LOADED.clear()
-        res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
+        try:
+            res = wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
+        finally:
+            _executables._LOADED.clear()
         np.testing.assert_allclose(res["A"], np.exp(-0.5 * t), rtol=RTOL)
         assert not any(f.exists() for f in machine), "the failing executable was kept"
-    finally:
-        _executables._LOADED.clear()
-        if in_use is None:
-            wc.compilation_cache(False)
-        else:
-            wc.compilation_cache(True, in_use)

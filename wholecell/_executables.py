@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import os
 import pickle
@@ -252,7 +253,6 @@ class _Compiling:
 
 
 _HITS = threading.local()  # this thread's count of XLA compilation-cache hits
-_LISTENING: list[bool] = []
 
 
 def _count_hit(event: str, **_) -> None:
@@ -260,11 +260,15 @@ def _count_hit(event: str, **_) -> None:
         _HITS.n = getattr(_HITS, "n", 0) + 1
 
 
+@functools.cache
+def _listen() -> None:
+    """Count cache hits (`_count_hit`), from the first compilation that asks on."""
+    jax.monitoring.register_event_listener(_count_hit)
+
+
 def _cache_hits() -> int:
     """How many compilations this thread has read from XLA's persistent cache."""
-    if not _LISTENING:
-        jax.monitoring.register_event_listener(_count_hit)
-        _LISTENING.append(True)
+    _listen()
     return getattr(_HITS, "n", 0)
 
 
