@@ -362,7 +362,8 @@ def test_a_stored_jit_computes_what_jax_jit_does(tmp_path):
 def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
                                                                        monkeypatch):
     """A stored XLA executable that fails at its first run (a foreign or damaged one that
-    still loads) is deleted, and the call runs the stored program instead."""
+    still loads) is deleted, and the call runs the stored program instead (compiled
+    afresh, its executable stored in the failing one's place)."""
     from wholecell import _executables
 
     path = tmp_path / "decay.xml"
@@ -373,6 +374,8 @@ def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
         wc.simulate(model, t=t, solver="tsit5", rtol=1e-10, atol=1e-14)
         machine = list((tmp_path / "cache" / "executables").glob("*.xla"))
         assert machine, "no XLA executable was stored"
+        for f in machine:  # read by `broken` below, which fails at its first run
+            f.write_bytes(b"failing executable")
 
         def broken(path):
             def run(*leaves):
@@ -386,4 +389,26 @@ def test_an_executable_xla_cannot_run_falls_back_to_the_stored_program(tmp_path,
         finally:
             _executables._LOADED.clear()
         np.testing.assert_allclose(res["A"], np.exp(-0.5 * t), rtol=RTOL)
-        assert not any(f.exists() for f in machine), "the failing executable was kept"
+        assert all(not f.exists() or f.read_bytes() != b"failing executable"
+                   for f in machine), "the failing executable was kept"
+
+
+def test_an_executable_is_stored_even_where_xla_cached_the_program_before(tmp_path):
+    """A program whose HLO is already in XLA's cache (there from an earlier version, or
+    with its executable deleted) still gets its executable stored, compiled afresh: one
+    read from XLA's cache would not run in a new process. The next process runs the
+    stored executable and gets the closed form."""
+    path = tmp_path / "decay.xml"
+    path.write_text(_decay(2))
+    cache = tmp_path / "cache"
+    exact = 1.0 / (1.0 + 0.5 * np.linspace(0.0, 5.0, 6))
+    np.testing.assert_allclose(_run(cache, path), exact, rtol=RTOL)
+    machine = sorted((cache / "executables").glob("*.xla"))
+    assert machine, "no XLA executable was stored"
+    for f in machine:  # XLA's cache still holds the programs
+        f.unlink()
+    np.testing.assert_allclose(_run(cache, path), exact, rtol=RTOL)
+    again = sorted((cache / "executables").glob("*.xla"))
+    assert [f.name for f in again] == [f.name for f in machine], \
+        "the executables were not stored again"
+    np.testing.assert_allclose(_run(cache, path), exact, rtol=RTOL)

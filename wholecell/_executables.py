@@ -15,18 +15,18 @@ key computed without tracing:
   diffrax, equinox, lineax and numpy;
 - the machine: the JAX backend, its devices, the processor and ``XLA_FLAGS``.
 
-A new process reads the program, and XLA's compilation of it comes from the persistent
-cache (the same module is compiled in the process that stored it). Beside the program
-the process that compiled it keeps XLA's executable (``.xla``, compressed), so a later
-process loads that without lowering the program at all; an executable read from XLA's
-cache is not kept (serialised again it lacks its code), one with custom calls other than
-LAPACK's is not kept, and one that fails at its first run is deleted and the program
-runs instead. Anything outside
-that description (a model built by other means than `compile`, an argument that is
-neither an array nor a plain value, a program that cannot be exported, more than one
-device) is not stored and runs as it would without this. The files live in the
-compilation cache's folder (``executables/``), so they are turned off and cleared with
-it; a file that cannot be read is deleted and made again.
+Beside the program the process that compiled it keeps XLA's executable (``.xla``,
+compressed), so a later process loads that without lowering the program at all. That
+executable is compiled past JAX's persistent cache: one read from there serialises
+without its code, so a program whose HLO an earlier version had cached would never be
+kept. A program with custom calls other than LAPACK's is compiled through JAX's cache
+and not kept as an executable (a new process reads the program and finds XLA's output
+in that cache); an executable that fails at its first run is deleted and the program
+runs instead. Anything outside that description (a model built by other means than
+`compile`, an argument that is neither an array nor a plain value, a program that
+cannot be exported, more than one device) is not stored and runs as it would without
+this. The files live in the compilation cache's folder (``executables/``), so they are
+turned off and cleared with it; a file that cannot be read is deleted and made again.
 """
 
 from __future__ import annotations
@@ -242,14 +242,25 @@ class _Compiling:
         if self.compiled is None:
             with self._lock:
                 if self.compiled is None:
-                    hits = _cache_hits()
-                    compiled = self.call.lower(*leaves).compile()
-                    # an executable XLA read from its cache serialises without its
-                    # code (a new process fails to run it): only a fresh one is stored
-                    if _cache_hits() == hits:
-                        _write_machine(self.machine, compiled, self.out_tree)
-                    self.compiled = compiled
+                    self.compiled = self._compile(leaves)
         return jax.tree_util.tree_unflatten(self.out_tree, self.compiled(*leaves))
+
+    def _compile(self, leaves):
+        lowered = self.call.lower(*leaves)
+        calls = _custom_calls(lowered.as_text())
+        unstorable = self.machine.with_suffix(".unstorable")
+        if any(not c.startswith(_LAPACK) for c in calls) or unstorable.exists():
+            return lowered.compile()  # not kept as an executable: through XLA's cache
+        # An executable XLA read from its own cache serialises without its code (a new
+        # process fails to run it), so this one is compiled afresh, past that cache:
+        # else a program whose HLO an earlier version had cached would never be stored.
+        with _past_xla_cache() as fresh:
+            compiled = lowered.compile()
+        if fresh() and not _write_machine(self.machine, compiled, self.out_tree,
+                                          lapack=bool(calls)):
+            with contextlib.suppress(OSError):  # next time through XLA's cache
+                unstorable.touch()
+        return compiled
 
 
 _HITS = threading.local()  # this thread's count of XLA compilation-cache hits
@@ -272,29 +283,53 @@ def _cache_hits() -> int:
     return getattr(_HITS, "n", 0)
 
 
+@contextlib.contextmanager
+def _past_xla_cache():
+    """Compilations inside neither read nor write JAX's persistent cache (where this JAX
+    lets that be done: its cache switch is read once per process, so it is set through
+    the module's state). Yields a function that says whether no compilation inside was
+    read from that cache."""
+    hits = _cache_hits()
+    try:
+        from jax._src import compilation_cache as xla_cache
+
+        lock = xla_cache._cache_initialized_mutex
+        with lock:
+            saved = xla_cache._cache_checked, xla_cache._cache_used
+            xla_cache._cache_checked, xla_cache._cache_used = True, False
+    except (ImportError, AttributeError):  # another JAX: hits are counted all the same
+        saved = None
+    try:
+        yield lambda: _cache_hits() == hits
+    finally:
+        if saved is not None:
+            with lock:
+                xla_cache._cache_checked, xla_cache._cache_used = saved
+
+
 #: XLA custom calls a stored machine executable may make: LAPACK's (registered by
 #: ``initialize_lapack`` before loading). A program with any other is not stored so.
 _LAPACK = "lapack_"
 
 
-def _custom_calls(compiled) -> set[str]:
-    return set(re.findall(r'custom_call_target="([^"]+)"', compiled.as_text()))
+def _custom_calls(stablehlo: str) -> set[str]:
+    """The custom-call targets of a lowered program's StableHLO text."""
+    return set(re.findall(r"custom_call @([\w.]+)", stablehlo))
 
 
-def _write_machine(path: Path, compiled, out_tree) -> None:
-    """Store XLA's executable of ``compiled``; nothing where it cannot be (a backend
-    without executable serialisation, custom calls other than LAPACK's)."""
+def _write_machine(path: Path, compiled, out_tree, lapack: bool) -> bool:
+    """Store XLA's executable of ``compiled`` (whose only custom calls, if ``lapack``,
+    are LAPACK's); False where it cannot be (a backend without executable
+    serialisation)."""
     try:
         from jax.experimental import serialize_executable
 
-        calls = _custom_calls(compiled)
-        if any(not c.startswith(_LAPACK) for c in calls):
-            return
         blob, in_tree, flat_out = serialize_executable.serialize(compiled)
         # compressed: XLA's code for the CPU shrinks 5-6x (JAX's cache compresses too)
-        _store(path, (bool(calls), in_tree, flat_out, out_tree), zlib.compress(blob, 1))
+        _store(path, (lapack, in_tree, flat_out, out_tree), zlib.compress(blob, 1))
     except Exception:  # noqa: BLE001 - not serialisable here: compiled from the cache
-        return
+        return False
+    return True
 
 
 def _read_machine(path: Path):
