@@ -110,18 +110,51 @@ def _reference(f, y0, ts):
     return sol.y.T
 
 
+@pytest.mark.parametrize("roll_stages", [False, True], ids=["unrolled", "rolled"])
 @pytest.mark.parametrize("tableau", [RODAS5, RODAS4], ids=lambda t: t.name)
 @pytest.mark.parametrize("problem", ["robertson", "van_der_pol"])
-def test_stiff_problems_match_radau(tableau, problem):
+def test_stiff_problems_match_radau(tableau, problem, roll_stages):
     if problem == "robertson":
         f, y0, ts, floor = _robertson, np.array([1.0, 0.0, 0.0]), np.array([0, 0.4, 4, 40]), 1e-12
     else:
         f, y0, ts, floor = _van_der_pol, np.array([2.0, 0.0]), np.linspace(0, 3000, 7), 1e-8
     ref = _reference_cached(problem)  # the same Radau reference for every tableau
-    run = jax.jit(lambda y0: integrate(Rosenbrock(tableau), f, y0, 0.0, jnp.asarray(ts), None,
+    solver = Rosenbrock(tableau, roll_stages=roll_stages)
+    run = jax.jit(lambda y0: integrate(solver, f, y0, 0.0, jnp.asarray(ts), None,
                                        rtol=1e-9, atol=1e-13, max_steps=200_000,
                                        adjoint="lax"))
     ys, stats = run(jnp.asarray(y0))
     assert int(stats.status) == SUCCESS
     scale = np.abs(ref) + floor
     np.testing.assert_array_less(np.abs(np.asarray(ys) - ref) / scale, STIFF_RTOL)
+
+
+@pytest.mark.parametrize("tableau", [RODAS4, RODAS5, RODAS5P], ids=lambda t: t.name)
+def test_stages_in_a_loop_are_the_unrolled_stages(tableau):
+    """The rolled stages (one right-hand side in a loop, for large models) give the
+    unrolled step, its error estimate, dense output and derivative, up to rounding."""
+    term = diffrax.ODETerm(_robertson)
+    y0 = jnp.array([0.9, 2e-5, 0.1])
+
+    def step(solver, y):
+        y1, err, dense, _, _ = solver.step(term, 0.3, 0.3 + 1e-2, y, None, None, False)
+        return y1, err, dense["kd"]
+
+    unrolled = functools.partial(step, Rosenbrock(tableau))
+    rolled = functools.partial(step, Rosenbrock(tableau, roll_stages=True))
+    for a, b in zip(jax.jit(unrolled)(y0), jax.jit(rolled)(y0), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-18)
+    v = jnp.array([1.0, -3.0, 0.5])
+    _, ta = jax.jvp(unrolled, (y0,), (v,))
+    _, tb = jax.jvp(rolled, (y0,), (v,))
+    for a, b in zip(ta, tb, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-16)
+
+
+def test_large_forward_solves_roll_their_stages():
+    from wholecell.ode._solvers import ROLL_STAGES_FROM, make_solver, roll_stages_for
+
+    assert roll_stages_for(ROLL_STAGES_FROM, "lax")
+    assert not roll_stages_for(ROLL_STAGES_FROM - 1, "lax")
+    assert not roll_stages_for(10 * ROLL_STAGES_FROM, "checkpointed")
+    assert make_solver("rodas5", 1e-6, 1e-9, roll_stages=True).roll_stages

@@ -212,10 +212,13 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
         tableau: the method's coefficients (`RODAS5`, `RODAS5P` or `RODAS4`).
         jacobian: optional ``jac(t, y, args) -> (J, f_t)``; default differentiates the
             vector field with `jax.jacfwd`.
+        roll_stages: compute the stages in a `jax.lax.fori_loop` rather than unrolled
+            (the same arithmetic; see `_solvers.roll_stages_for`).
     """
 
     tableau: RosenbrockTableau = eqx.field(static=True)
     jacobian: object = eqx.field(static=True, default=None)
+    roll_stages: bool = eqx.field(static=True, default=False)
 
     term_structure: ClassVar = diffrax.AbstractTerm
     interpolation_cls: ClassVar = RosenbrockInterpolation
@@ -245,6 +248,11 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
             ft, J = Jz[:, 0], Jz[:, 1:]
         M = jnp.eye(n, dtype=y0.dtype) / (h * tab.gamma) - J
         lu, perm = factor(M)
+        if self.roll_stages:
+            K = self._stages_in_a_loop(f, t0, h, y0, ft, M, lu, perm)
+            y1 = y0 + jnp.asarray(tab.b) @ K
+            dense = dict(y0=y0, y1=y1, kd=jnp.asarray(tab.H) @ K)
+            return y1, jnp.asarray(tab.e) @ K, dense, None, diffrax.RESULTS.successful
         ks = []
         f0 = None
         for i in range(tab.a.shape[0]):
@@ -269,4 +277,19 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
         del f0
         dense = dict(y0=y0, y1=y1, kd=kd)
         return y1, err, dense, None, diffrax.RESULTS.successful
+
+    def _stages_in_a_loop(self, f, t0, h, y0, ft, M, lu, perm):
+        """The stages ``K`` (s, n), one per iteration of a loop: row i of the tableau
+        picks the earlier stages (its zeros the later ones, still zero in ``K``)."""
+        tab = self.tableau
+        dtype = y0.dtype
+        a, C = jnp.asarray(tab.a, dtype), jnp.asarray(tab.C, dtype)
+        c, d = jnp.asarray(tab.c, dtype), jnp.asarray(tab.d, dtype)
+
+        def stage(i, K):
+            rhs = f(t0 + c[i] * h, y0 + a[i] @ K) + (h * d[i]) * ft + (C[i] / h) @ K
+            return K.at[i].set(solve(M, lu, perm, rhs))
+
+        s = tab.a.shape[0]
+        return jax.lax.fori_loop(0, s, stage, jnp.zeros((s, y0.shape[0]), dtype))
 

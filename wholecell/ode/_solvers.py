@@ -25,13 +25,36 @@ EXPLICIT = ("tsit5", "dopri5", "dopri8", "bosh3")
 STIFF = ("bdf", "rodas5", "rodas5p", "rodas4", "kvaerno5", "kvaerno3")
 
 
+#: from this many states on, a solve that is not differentiated in reverse mode runs the
+#: stages in a loop (`roll_stages_for`). Measured on this 2-core CPU, alternating, each
+#: process compiling afresh: Schoeberl (100 states, rodas5, 0-3600 s) first simulation
+#: 3.17 / 2.58 s rolled against 4.21 / 3.58 s unrolled, later runs the same (0.101-0.106
+#: against 0.103-0.113 s); Boehm (8 states, forward sensitivities) first gradient 4.5 s
+#: against 6.6 s but each later one 4-13 % slower (7.5-8.2 against 7.1-7.3 ms);
+#: Bachmann (25 states, reverse mode) first gradient 43 s against 58 s, later ones 26 %
+#: slower (2.21 against 1.75 s). The coupled minimal cell (hybrid, ~150 metabolites by
+#: rodas5; `python -m benchmarks.syn3a_coupled --minutes 2`, one after the other)
+#: compiles its run in 140 s against 170 s, with the same steps, firings and states.
+ROLL_STAGES_FROM = 50
+
+
+def roll_stages_for(n_state: int, adjoint: str) -> bool:
+    """Whether a Rosenbrock solve of ``n_state`` states differentiated as ``adjoint``
+    says runs its stages in a loop: XLA then compiles one copy of the right-hand side
+    instead of one per stage (s = 6-8), which on large models takes a quarter off the
+    compile and nothing off the run; on small models, and through a reverse pass, the
+    unrolled stages run faster."""
+    return adjoint != "checkpointed" and n_state >= ROLL_STAGES_FROM
+
+
 def make_solver(
-    name: str, rtol: float, atol: float, jacobian=None
+    name: str, rtol: float, atol: float, jacobian=None, *, roll_stages: bool = False
 ) -> diffrax.AbstractSolver:
     """The diffrax solver called ``name`` (case-insensitive).
 
     ``jacobian`` (``jac(t, y, args) -> (J, f_t)``) replaces dense `jax.jacfwd` in the
-    Rosenbrock methods.
+    Rosenbrock methods; ``roll_stages`` runs their stages in a loop
+    (`roll_stages_for`).
     """
     import diffrax
 
@@ -54,7 +77,7 @@ def make_solver(
     if key == "bdf":
         raise SimulationError("'bdf' is not a diffrax solver: it runs in its own loop (_bdf)")
     if key in ("rodas5", "rodas5p", "rodas4"):
-        return Rosenbrock(TABLEAUS[key], jacobian)
+        return Rosenbrock(TABLEAUS[key], jacobian, roll_stages)
     raise SimulationError(
         f"unknown ODE solver '{name}'; choose one of {', '.join(EXPLICIT + STIFF)} or 'auto'"
     )

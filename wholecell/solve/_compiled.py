@@ -21,7 +21,7 @@ from ..ensemble._members import solve_members
 from ..ode._bdf import bdf_integrate
 from ..ode._events import ModelHooks
 from ..ode._integrate import MESSAGES, SUCCESS, Stats, integrate
-from ..ode._solvers import make_solver
+from ..ode._solvers import make_solver, roll_stages_for
 from ..ode._tsit5 import stiffness_checks, stiffness_checks_active
 from ..sbml._model import Model
 from ._plan import check_solver, choose_solver, plan, route_for
@@ -270,7 +270,8 @@ def _solve_traced(sim, ts, p, t0, x0, key, rtol, atol, name, max_steps, adjoint)
             lambda t, x, args: st.rhs(t, x, args), jac, x0, t0, ts, c,
             rtol=rtol, atol=atol, max_steps=max_steps, adjoint=adjoint,
         )
-    method = make_solver(name, rtol, atol, jac)
+    method = make_solver(name, rtol, atol, jac,
+                         roll_stages=roll_stages_for(x0.shape[0], adjoint))
     hooks = None
     if st.events is not None or st.delays or st.fast.size:
         hooks = ModelHooks(

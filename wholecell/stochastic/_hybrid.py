@@ -58,7 +58,12 @@ from .._result import make_result
 from .._status import Status
 from ..compiler._tolerances import as_input, state_atol
 from ..ode._integrate import MESSAGES, NONFINITE, SUCCESS, Hooks, integrate
-from ..ode._solvers import STIFFNESS_THRESHOLD, make_solver, spectral_radius
+from ..ode._solvers import (
+    STIFFNESS_THRESHOLD,
+    make_solver,
+    roll_stages_for,
+    spectral_radius,
+)
 from ..sbml._model import Reaction
 from ..solve._compiled import CompiledModel, describe_failure
 from ..solve._inputs import on_device
@@ -417,7 +422,7 @@ def run_cell(plan: Plan, solver: str, ts, t0, x0, c, key, rtol, atol, max_steps)
         if atol.ndim == 1:
             atol = plan.part(atol)
         rhs, args = (lambda t, y, a: reduced_rhs(plan, t, y, a)), (c, x0)
-    method = make_solver(solver, rtol, atol)
+    method = make_solver(solver, rtol, atol, roll_stages=roll_stages_for(y0.shape[0], "lax"))
     return integrate(
         method, rhs, y0, t0, ts, args,
         rtol=rtol, atol=atol, max_steps=max_steps, hooks=HybridHooks(plan, key), adjoint="lax",
