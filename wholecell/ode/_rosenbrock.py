@@ -248,35 +248,30 @@ class Rosenbrock(diffrax.AbstractAdaptiveSolver):
             ft, J = Jz[:, 0], Jz[:, 1:]
         M = jnp.eye(n, dtype=y0.dtype) / (h * tab.gamma) - J
         lu, perm = factor(M)
-        if self.roll_stages:
-            K = self._stages_in_a_loop(f, t0, h, y0, ft, M, lu, perm)
-            y1 = y0 + jnp.asarray(tab.b) @ K
-            dense = dict(y0=y0, y1=y1, kd=jnp.asarray(tab.H) @ K)
-            return y1, jnp.asarray(tab.e) @ K, dense, None, diffrax.RESULTS.successful
+        stages = self._stages_in_a_loop if self.roll_stages else self._stages_unrolled
+        K = stages(f, t0, h, y0, ft, M, lu, perm)
+        y1 = y0 + jnp.asarray(tab.b) @ K
+        err = jnp.asarray(tab.e) @ K
+        dense = dict(y0=y0, y1=y1, kd=jnp.asarray(tab.H) @ K)
+        return y1, err, dense, None, diffrax.RESULTS.successful
+
+    def _stages_unrolled(self, f, t0, h, y0, ft, M, lu, perm):
+        """The stages ``K`` (s, n), each written out, skipping the tableau's zeros."""
+        tab = self.tableau
         ks = []
-        f0 = None
         for i in range(tab.a.shape[0]):
             u = y0
             for j in range(i):
                 if tab.a[i, j] != 0.0:
                     u = u + tab.a[i, j] * ks[j]
-            fi = f(t0 + tab.c[i] * h, u)
-            if i == 0:
-                f0 = fi
-            rhs = fi
+            rhs = f(t0 + tab.c[i] * h, u)
             if tab.d[i] != 0.0:
                 rhs = rhs + (h * tab.d[i]) * ft
             for j in range(i):
                 if tab.C[i, j] != 0.0:
                     rhs = rhs + (tab.C[i, j] / h) * ks[j]
             ks.append(solve(M, lu, perm, rhs))
-        K = jnp.stack(ks)
-        y1 = y0 + jnp.asarray(tab.b) @ K
-        err = jnp.asarray(tab.e) @ K
-        kd = jnp.asarray(tab.H) @ K
-        del f0
-        dense = dict(y0=y0, y1=y1, kd=kd)
-        return y1, err, dense, None, diffrax.RESULTS.successful
+        return jnp.stack(ks)
 
     def _stages_in_a_loop(self, f, t0, h, y0, ft, M, lu, perm):
         """The stages ``K`` (s, n), one per iteration of a loop: row i of the tableau
