@@ -21,6 +21,7 @@ the objective at the nominal parameters.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import sys
 import time
@@ -33,12 +34,52 @@ import numpy as np  # noqa: E402
 
 import wholecell as wc  # noqa: E402
 from benchmarks.petab_gradients import COLLECTION  # noqa: E402
+from wholecell.fitting import local_workers  # noqa: E402
 
 
 def _lsq(objective, x, evals: int, tol: float):
     r = wc.fit(objective, x0=[x], method="least_squares", maxiter=evals, tol=tol,
                progress=False)
     return r.x, float(r.fun), int(r.n_fev[0])
+
+
+#: this process's problems, loaded once (by the settings that load them)
+_LOADED: dict = {}
+
+
+def _problems(args):
+    """(tight problem, tight objective, loose objective) for ``args``, loaded once here."""
+    key = (str(args.collection), args.problem, args.max_steps, args.hierarchical,
+           args.screen_rtol)
+    if key not in _LOADED:
+        def load(rtol):
+            p = wc.petab.load(args.collection / args.problem, max_steps=args.max_steps,
+                              rtol=rtol, atol=rtol * 1e-4)
+            return p, (p.hierarchical() if args.hierarchical else p)
+
+        tight, tight_obj = load(1e-8)
+        loose_obj = tight_obj if args.screen_rtol == 1e-8 else load(args.screen_rtol)[1]
+        _LOADED[key] = tight, tight_obj, loose_obj
+    return _LOADED[key]
+
+
+def one_start(args, k: int, x0) -> dict:
+    """Screen start ``k`` (from ``x0``), continue and polish it if it passes: its record."""
+    tight, tight_obj, loose_obj = _problems(args)
+    t = time.perf_counter()
+    x, f, n = _lsq(loose_obj, x0, args.screen_evals, 1e-8)
+    rec = {"problem": args.problem, "seed": args.seed, "start": k, "screen": round(f, 4),
+           "hierarchical": args.hierarchical}
+    if np.isfinite(f) and f < args.threshold:
+        x, f, n2 = _lsq(loose_obj, x, args.refine_evals, 1e-12)
+        x, f, n3 = _lsq(tight_obj, x, args.polish_evals, 1e-12)
+        rec.update({"refined": round(f, 4), "evals": [n, n2, n3]})
+    else:
+        rec["evals"] = [n]
+    f_tight = float(tight.objective(x)) if np.isfinite(f) else np.inf
+    rec.update({"f": round(f_tight, 4), "s": round(time.perf_counter() - t, 1),
+                "x": np.round(x, 4).tolist()})
+    return rec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,16 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="observable scaling factors in closed form")
     ap.add_argument("--max-steps", type=int, default=10_000,
                     help="solver step limit: starts in very stiff regions fail fast")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="run the starts in this many processes, one core each "
+                         "(`wholecell.fitting.local_workers`); 1: in this process")
     ap.add_argument("--log", type=Path, help="also append the JSON lines to this file")
     args = ap.parse_args(argv)
 
-    def load(rtol):
-        p = wc.petab.load(args.collection / args.problem, max_steps=args.max_steps,
-                          rtol=rtol, atol=rtol * 1e-4)
-        return p, (p.hierarchical() if args.hierarchical else p)
-
-    tight, tight_obj = load(1e-8)
-    loose_obj = tight_obj if args.screen_rtol == 1e-8 else load(args.screen_rtol)[1]
+    tight = wc.petab.load(args.collection / args.problem, max_steps=args.max_steps)
     target = float(tight.objective(tight.nominal)) + 0.1
     lo, hi = np.asarray(tight.lower_bounds), np.asarray(tight.upper_bounds)
     starts = lo + np.random.default_rng(args.seed).uniform(size=(args.starts, lo.size)) * (hi - lo)
@@ -80,27 +118,27 @@ def main(argv: list[str] | None = None) -> int:
             with args.log.open("a") as fh:
                 fh.write(line + "\n")
 
-    t_all, best, reached = time.perf_counter(), np.inf, None
-    for k in range(args.first, args.starts):
-        t = time.perf_counter()
-        x, f, n = _lsq(loose_obj, starts[k], args.screen_evals, 1e-8)
-        rec = {"problem": args.problem, "seed": args.seed, "start": k, "screen": round(f, 4),
-               "hierarchical": args.hierarchical}
-        if np.isfinite(f) and f < args.threshold:
-            x, f, n2 = _lsq(loose_obj, x, args.refine_evals, 1e-12)
-            x, f, n3 = _lsq(tight_obj, x, args.polish_evals, 1e-12)
-            rec.update({"refined": round(f, 4), "evals": [n, n2, n3]})
-        else:
-            rec["evals"] = [n]
-        f_tight = float(tight.objective(x)) if np.isfinite(f) else np.inf
-        best = min(best, f_tight)
-        if reached is None and f_tight <= target:
-            reached = (k - args.first + 1, time.perf_counter() - t_all)
-        rec.update({"f": round(f_tight, 4), "s": round(time.perf_counter() - t, 1),
-                    "x": np.round(x, 4).tolist()})
+    t_all, best, reached, done = time.perf_counter(), np.inf, None, 0
+    ks = range(args.first, args.starts)
+    if args.workers == 1:
+        records = (one_start(args, k, starts[k]) for k in ks)
+        pool = None
+    else:
+        # the starts in order of completion; the time to reach is the wall time until
+        # the first start that got there finished
+        pool = local_workers(args.workers)
+        futures = [pool.submit(one_start, args, k, starts[k]) for k in ks]
+        records = (f.result() for f in concurrent.futures.as_completed(futures))
+    for rec in records:
+        done += 1
+        best = min(best, rec["f"])
+        if reached is None and rec["f"] <= target:
+            reached = (done, time.perf_counter() - t_all)
         emit(rec)
+    if pool is not None:
+        pool.shutdown()
     emit({"problem": args.problem, "seed": args.seed, "starts_run": args.starts - args.first,
-          "best": round(best, 4), "target": round(target, 4),
+          "workers": args.workers, "best": round(best, 4), "target": round(target, 4),
           "starts_to_reach": None if reached is None else reached[0],
           "seconds_to_reach": None if reached is None else round(reached[1], 1),
           "wall_s": round(time.perf_counter() - t_all, 1)})

@@ -3,3 +3,5 @@
 PEtab problems (``wc.petab``) build such objectives; that package stays at
 `wholecell.petab` so that ``python -m wholecell.petab`` keeps its name.
 """
+
+from ._workers import local_workers as local_workers
