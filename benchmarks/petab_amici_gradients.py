@@ -31,6 +31,7 @@ renders the block ``petab-amici-gradient`` of RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,9 @@ RTOL, ATOL = 1e-8, 1e-12
 FORWARD_MOST = 40
 
 _CHILD = """
+import os
+if os.environ.get("WC_BENCH_CPU"):  # confined to one core before JAX starts its threads
+    os.sched_setaffinity(0, {int(os.environ["WC_BENCH_CPU"])})
 import json, statistics, sys, time
 import jax, numpy as np
 import wholecell as wc
@@ -82,10 +86,12 @@ print(json.dumps(out))
 
 
 def wholecell_run(folder: Path, repeats: int, modes: list[str], shift: float,
-                  timeout: float) -> dict:
+                  timeout: float, cpu: int | None = None) -> dict:
     # an empty compilation cache: the first call compiles, as in a user's first session
     with tempfile.TemporaryDirectory(prefix="wc_amici_bench_") as cache:
         env = dict(os.environ, WHOLECELL_CACHE_DIR=cache)
+        if cpu is not None:
+            env["WC_BENCH_CPU"] = str(cpu)
         return _child(_CHILD, [str(folder), str(repeats), ",".join(modes), repr(shift)],
                       timeout, env)
 
@@ -168,17 +174,33 @@ def _grad_diff(g: np.ndarray, ids: list[str], theirs: dict) -> float:
     return float(np.max(np.abs(g - ref)) / np.max(np.abs(ref)))
 
 
+@contextlib.contextmanager
+def _confined(cpu: int | None):
+    """This process on CPU ``cpu`` alone while the block runs (None: as it is)."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def run_problem(name: str, collection: Path, repeats: int, shift: float,
-                timeout: float) -> dict:
+                timeout: float, cpu: int | None = None) -> dict:
     folder = collection / name
     import petab.v1 as petab
 
     problem = petab.Problem.from_yaml(folder / f"{name}.yaml")
     n_par = int((problem.parameter_df["estimate"] == 1).sum())
     modes = ["forward", "adjoint"] if n_par <= FORWARD_MOST else ["adjoint"]
-    wc_out = wholecell_run(folder, repeats, modes, shift, timeout)
-    am = amici_run(folder, name, repeats, shift)
-    row = {"problem": name, "n_par": n_par, "amici setup": am["setup"]}
+    wc_out = wholecell_run(folder, repeats, modes, shift, timeout, cpu)
+    with _confined(cpu):
+        am = amici_run(folder, name, repeats, shift)
+    row = {"problem": name, "n_par": n_par, "cores": "all" if cpu is None else "1",
+           "amici setup": am["setup"]}
     if "note" in wc_out:
         row["note"] = wc_out["note"]
     done = [m for m in modes if m in wc_out]
@@ -225,11 +247,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="evaluate at nominal + shift on the parameter scales (at the "
                          "nominal values, near the optimum, the gradient is small and "
                          "both solvers' errors dominate it)")
+    ap.add_argument("--one-core", action="store_true",
+                    help="confine wholecell's process and AMICI's timing to one core each "
+                         "(the last this process may use), as AMICI runs one thread")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
+    cpu = max(os.sched_getaffinity(0)) if args.one_core else None
     rows = []
     for name in args.problems.split(","):
-        row = run_problem(name, args.collection, args.repeats, args.shift, args.timeout)
+        row = run_problem(name, args.collection, args.repeats, args.shift, args.timeout,
+                          cpu)
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.write:
@@ -252,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
             "sensitivities at the same tolerances (the larger of wholecell's modes); "
             "... vs reference against AMICI's forward sensitivities at rtol 1e-12, atol "
             "1e-16; value diff: wholecell's objective less its priors against the reference's "
-            "-llh. "
+            "-llh. cores: all (wholecell's process may use every core; AMICI runs one "
+            "thread) or 1 (`--one-core`: wholecell's process and AMICI's timing each "
+            "confined to one core). "
             "Written by `python benchmarks/petab_amici_gradients.py --write`.")
-        cols = ["problem", "n_par", "wc forward", "wc adjoint", "AMICI forward",
+        cols = ["problem", "n_par", "cores", "wc forward", "wc adjoint", "AMICI forward",
                 "AMICI adjoint", "AMICI forward solver only", "AMICI adjoint solver only",
                 "AMICI best / wc best", "wc forward first",
                 "wc adjoint first", "amici setup", "grad diff vs AMICI", "wc vs reference",
