@@ -47,20 +47,21 @@ def _lsq(objective, x, evals: int, tol: float):
 _LOADED: dict = {}
 
 
-def _problems(args):
-    """(tight problem, tight objective, loose objective) for ``args``, loaded once here."""
-    key = (str(args.collection), args.problem, args.max_steps, args.hierarchical,
-           args.screen_rtol)
+def _load(args, rtol: float):
+    """(problem, objective) at ODE tolerance ``rtol`` (atol = 1e-4 rtol), loaded once here."""
+    key = (str(args.collection), args.problem, args.max_steps, args.hierarchical, rtol)
     if key not in _LOADED:
-        def load(rtol):
-            p = wc.petab.load(args.collection / args.problem, max_steps=args.max_steps,
-                              rtol=rtol, atol=rtol * 1e-4)
-            return p, (p.hierarchical() if args.hierarchical else p)
-
-        tight, tight_obj = load(1e-8)
-        loose_obj = tight_obj if args.screen_rtol == 1e-8 else load(args.screen_rtol)[1]
-        _LOADED[key] = tight, tight_obj, loose_obj
+        p = wc.petab.load(args.collection / args.problem, max_steps=args.max_steps,
+                          rtol=rtol, atol=rtol * 1e-4)
+        _LOADED[key] = p, (p.hierarchical() if args.hierarchical else p)
     return _LOADED[key]
+
+
+def _problems(args):
+    """(tight problem, tight objective, loose objective) for ``args``."""
+    tight, tight_obj = _load(args, 1e-8)
+    loose_obj = tight_obj if args.screen_rtol == 1e-8 else _load(args, args.screen_rtol)[1]
+    return tight, tight_obj, loose_obj
 
 
 def one_start(args, k: int, x0) -> dict:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", type=Path, help="also append the JSON lines to this file")
     args = ap.parse_args(argv)
 
-    tight = wc.petab.load(args.collection / args.problem, max_steps=args.max_steps)
+    tight = _load(args, 1e-8)[0]  # in one process, the problem its starts use
     target = float(tight.objective(tight.nominal)) + 0.1
     lo, hi = np.asarray(tight.lower_bounds), np.asarray(tight.upper_bounds)
     starts = lo + np.random.default_rng(args.seed).uniform(size=(args.starts, lo.size)) * (hi - lo)

@@ -27,7 +27,7 @@ def available_cores() -> list[int]:
 def _pin(cpus) -> None:
     """Worker start-up: run on one CPU alone (the next from ``cpus``; None: no pinning)."""
     cpu = cpus.get()
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
+    if cpu is not None:  # only given where the system can pin (`local_workers`)
         os.sched_setaffinity(0, {cpu})
 
 
