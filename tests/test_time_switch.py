@@ -146,7 +146,7 @@ class _StepEnds(Hooks):
         if accept:
             self.steps.append((float(t0), float(t1)))
 
-    def after_step(self, interp, t0, t1, x1, args, hstate, accept=None):
+    def after_step(self, interp, t0, t1, x1, args, hstate, accept=None, at_stop=None):
         ok = jnp.array(True) if accept is None else accept
         jax.debug.callback(self._record, t0, t1, ok, ordered=True)
         return t1, x1, hstate, jnp.array(False), jnp.array(0)

@@ -139,7 +139,7 @@ class ModelHooks(Hooks):
     def next_stop(self, t, estate):
         return jnp.min(estate.q_time)
 
-    def after_step(self, interp, t0, t1, x1, args, estate, accept=None):
+    def after_step(self, interp, t0, t1, x1, args, estate, accept=None, at_stop=None):
         if self.spec.n_events == 0:
             if self.has_history:
                 hist = _history.push(estate.hist, interp, t0, t1)

@@ -50,10 +50,11 @@ class Hooks(eqx.Module):
     - `step_args(args, hstate)`: the ``args`` the vector field sees (e.g. with history).
     - `next_stop(t, hstate)`: a time the next step must end at (a delayed event).
     - `max_step(hstate)`: the largest step allowed.
-    - `after_step(interp, t0, t1, x1, args, hstate, accept)`: (t_end, x, hstate,
-      jumped, status) after a step; it may cut the step at a trigger time and change
-      the state there. Its result is kept only where ``accept`` (a traced bool, or None:
-      accepted) holds; a hook may skip its work elsewhere.
+    - `after_step(interp, t0, t1, x1, args, hstate, accept, at_stop)`: (t_end, x,
+      hstate, jumped, status) after a step; it may cut the step at a trigger time and
+      change the state there. Its result is kept only where ``accept`` (a traced bool, or
+      None: accepted) holds; a hook may skip its work elsewhere. ``at_stop``: the step
+      ended on a stop (`next_stop`, an output time with ``stop_at_outputs``, the end).
     - `save(t, x, args, hstate)`: the vector stored at an output time.
     - `final(x, hstate)`: the state reported as ``Stats.x_last``.
     """
@@ -73,7 +74,7 @@ class Hooks(eqx.Module):
     def max_step(self, hstate):
         return jnp.inf
 
-    def after_step(self, interp, t0, t1, x1, args, hstate, accept=None):
+    def after_step(self, interp, t0, t1, x1, args, hstate, accept=None, at_stop=None):
         return t1, x1, hstate, jnp.array(False), jnp.array(SUCCESS)
 
     def save(self, t, x, args, hstate):
@@ -252,7 +253,7 @@ def integrate(
 
         interp = solver.interpolation_cls(t0=s.t, t1=t1, **dense)
         t_after, x_after, estate, jumped, ev_status = hooks.after_step(
-            interp, s.t, t1, x1, sargs, s.estate, accept=accept & ~done
+            interp, s.t, t1, x1, sargs, s.estate, accept=accept & ~done, at_stop=hits_stop
         )
 
         def pick(a, b):

@@ -111,6 +111,42 @@ def lanes_while(active, body, init, consts):
     return loop(init, consts)
 
 
+def when_any(pred, work, skip, operands):
+    """``work(*operands)`` where ``pred``, else ``skip(*operands)`` (the same structure).
+
+    Under `jax.vmap` ``work`` runs for the whole batch, its results kept where ``pred``,
+    and only when some lane's ``pred`` holds: a batched `jax.lax.cond` would run it on
+    every call (it becomes a select of both branches).
+    """
+
+    @custom_vmap
+    def branch(pred, operands):
+        return jax.lax.cond(pred, lambda o: work(*o), lambda o: skip(*o), operands)
+
+    @branch.def_vmap
+    def batched(axis_size, in_batched, pred, operands):
+        pred_b, ops_b = in_batched
+        pred = pred if pred_b else jnp.broadcast_to(pred, (axis_size,))
+        axes = jax.tree_util.tree_map(lambda b: 0 if b else None, ops_b)
+
+        def both(o):
+            done, rest = jax.vmap(work, in_axes=axes)(*o), jax.vmap(skip, in_axes=axes)(*o)
+            return jax.tree_util.tree_map(
+                lambda u, v: jnp.where(jnp.reshape(pred, (-1,) + (1,) * (u.ndim - 1)), u,
+                                       jnp.broadcast_to(v, u.shape)), done, rest)
+
+        def none(o):
+            rest = jax.vmap(skip, in_axes=axes)(*o)
+            shapes = jax.eval_shape(lambda: jax.vmap(work, in_axes=axes)(*o))
+            return jax.tree_util.tree_map(lambda v, s: jnp.broadcast_to(v, s.shape), rest,
+                                          shapes)
+
+        out = jax.lax.cond(jnp.any(pred), both, none, operands)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return branch(pred, operands)
+
+
 def run_step(part: Laws, key, t0, t1, z0, draws, c, go) -> Firings:
     """Every firing due in [t0, t1] from ``z0`` (none where ``go`` is false)."""
     f0 = start(part, t0, t1, z0, draws, c)
