@@ -60,6 +60,8 @@ FOLDER = "executables"
 IN_MEMORY = 32
 #: a format number: stored files of another format are never read
 FORMAT = 1
+#: XLA's options for a `cached_call(..., quick=True)`: no LLVM optimisation passes
+QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 _LOADED: OrderedDict[str, Callable] = OrderedDict()
 _NOT_EXPORTABLE = object()  # in `_LOADED`: run the function itself
@@ -73,27 +75,31 @@ class _Uncacheable(Exception):
 
 
 def cached_call(name: str, fn: Callable, held: tuple, args: tuple, static: tuple = (), *,
-                describe: object = None):
+                describe: object = None, quick: bool = False):
     """``fn(*held, *args, *static)`` through a compiled program kept on disk.
 
     ``held`` are objects (a `CompiledModel`, its structure) whose arrays are traced and
     whose everything else ``describe`` determines: the caller vouches for that (see
     `wholecell.solve._registry.stored_description`). ``args`` are arrays (traced) or
     plain numbers (static), ``static`` plain values (numbers, strings, booleans, None,
-    tuples of them). ``name`` names ``fn`` and differs between entry points. Without a
+    tuples of them). ``name`` names ``fn`` and differs between entry points. ``quick``:
+    XLA compiles it without LLVM's optimisations (`QUICK_COMPILE`), for a program that
+    runs once per process and whose result needs no last bit (the stiffness check of
+    ``solver="auto"``: 0.35 s against 0.62 s for the repressilator). Without a
     compilation cache, without ``describe`` or for a call that cannot be described
     exactly (see the module's docstring), this is ``fn(*held, *args, *static)``.
     """
     if describe is None or not _trace_free():
         return fn(*held, *args, *static)
     dynamic, fixed = eqx.partition((tuple(held), tuple(args)), eqx.is_array)
-    compiled = _program(name, fn, dynamic, fixed, static, lambda: describe)
+    compiled = _program(name, fn, dynamic, fixed, static, lambda: describe, quick)
     if compiled is None:
         return fn(*held, *args, *static)
     return compiled(*jax.tree_util.tree_leaves(dynamic))
 
 
-def _program(name, fn, dynamic, fixed, static, describe: Callable[[], object]):
+def _program(name, fn, dynamic, fixed, static, describe: Callable[[], object],
+             quick: bool = False):
     """The program of ``fn`` for these arguments (flat array leaves in), from this
     process's memory, the disk, or traced and stored now; None where the call cannot be
     described (no compilation cache, ``describe()`` None, a value without a digest) or
@@ -112,7 +118,7 @@ def _program(name, fn, dynamic, fixed, static, describe: Callable[[], object]):
         compiled = _LOADED.get(key)
         if compiled is None:
             compiled = _load_or_export(Path(folder) / FOLDER / f"{key}.bin", fn, dynamic,
-                                       fixed, static) or _NOT_EXPORTABLE
+                                       fixed, static, quick) or _NOT_EXPORTABLE
             _LOADED[key] = compiled
             while len(_LOADED) > IN_MEMORY:
                 _LOADED.popitem(last=False)
@@ -161,7 +167,7 @@ class StoredJit:
         return lambda *a: run(*jax.tree_util.tree_leaves(a))
 
 
-def _load_or_export(path: Path, fn, dynamic, fixed, static):
+def _load_or_export(path: Path, fn, dynamic, fixed, static, quick: bool = False):
     """A jitted call of the program stored at ``path``; else the program traced now,
     stored there and called the same way (so that XLA compiles one and the same module
     in this process and the next, and the next finds it in the compilation cache).
@@ -173,11 +179,11 @@ def _load_or_export(path: Path, fn, dynamic, fixed, static):
     machine = _read_machine(path.with_suffix(".xla"))
     if machine is not None:
         return _Checked(machine, path.with_suffix(".xla"),
-                        lambda: _exported(path, fn, dynamic, fixed, static))
-    return _exported(path, fn, dynamic, fixed, static)
+                        lambda: _exported(path, fn, dynamic, fixed, static, quick))
+    return _exported(path, fn, dynamic, fixed, static, quick)
 
 
-def _exported(path: Path, fn, dynamic, fixed, static):
+def _exported(path: Path, fn, dynamic, fixed, static, quick: bool = False):
     """`_load_or_export` from the exported program alone (no stored executable)."""
     refused = path.with_suffix(".refused")
     stored = _read(path)
@@ -202,7 +208,8 @@ def _exported(path: Path, fn, dynamic, fixed, static):
             return None
         _write(path, blob, out[-1])
     exported, out_tree = stored
-    return _Compiling(jax.jit(exported.call), out_tree, path.with_suffix(".xla"))
+    return _Compiling(jax.jit(exported.call), out_tree, path.with_suffix(".xla"),
+                      QUICK_COMPILE if quick else None)
 
 
 class _Checked:
@@ -233,8 +240,9 @@ class _Compiling:
     cache where it is there), then stores as a machine executable at ``machine`` so that
     the next process skips lowering as well (`_read_machine`)."""
 
-    def __init__(self, call, out_tree, machine: Path):
+    def __init__(self, call, out_tree, machine: Path, options: dict | None = None):
         self.call, self.out_tree, self.machine = call, out_tree, machine
+        self.options = options
         self.compiled = None
         self._lock = threading.Lock()
 
@@ -250,12 +258,12 @@ class _Compiling:
         calls = _custom_calls(lowered.as_text())
         unstorable = self.machine.with_suffix(".unstorable")
         if any(not c.startswith(_LAPACK) for c in calls) or unstorable.exists():
-            return lowered.compile()  # not kept as an executable: through XLA's cache
+            return lowered.compile(self.options)  # not kept: through XLA's cache
         # An executable XLA read from its own cache serialises without its code (a new
         # process fails to run it), so this one is compiled afresh, past that cache:
         # else a program whose HLO an earlier version had cached would never be stored.
         with _past_xla_cache() as fresh:
-            compiled = lowered.compile()
+            compiled = lowered.compile(self.options)
         if fresh() and not _write_machine(self.machine, compiled, self.out_tree,
                                           lapack=bool(calls)):
             with contextlib.suppress(OSError):  # next time through XLA's cache

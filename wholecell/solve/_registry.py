@@ -52,6 +52,7 @@ def stored_evaluator(sim):
         name = getattr(fn, "__name__", None)
         if name is None or not trace_state_clean():
             return evaluate_now(fn, structure, p, t0)
-        return cached_call(f"stiffness {name}", fn, (structure,), (p, t0), describe=describe)
+        return cached_call(f"stiffness {name}", fn, (structure,), (p, t0), describe=describe,
+                           quick=True)
 
     return evaluate
