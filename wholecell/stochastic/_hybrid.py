@@ -351,7 +351,10 @@ class HybridHooks(Hooks):
         part = laws_for(plan.structure, plan.stochastic)
         steps = jax.tree_util.tree_map(lambda b, v: b.at[h.n_in].set(v), h.path, interp)
         n_in = h.n_in + 1
-        first = jnp.where(h.n_in == 0, t1 - t0, h.first)
+        # (a first step that ended on a stop could have been longer: it lowers nothing)
+        stopped = jnp.array(False) if at_stop is None else at_stop
+        first = jnp.where(h.n_in == 0, jnp.where(stopped, jnp.maximum(t1 - t0, h.first),
+                                                 t1 - t0), h.first)
         go = jnp.array(True) if accept is None else accept
         if at_stop is not None:
             go = go & (at_stop | (n_in >= INTERVAL_STEPS))
