@@ -28,7 +28,7 @@ from jax.custom_batching import custom_vmap
 
 from . import _sums
 from ._laws import Laws
-from ._ssa import _exponential, _uniform2
+from ._ssa import _exponential, _select, _uniform2
 
 #: bisection iterations that place a division on the continuous path inside a step
 BISECTION_STEPS = 48
@@ -130,10 +130,8 @@ def when_any(pred, work, skip, operands):
         axes = jax.tree_util.tree_map(lambda b: 0 if b else None, ops_b)
 
         def both(o):
-            done, rest = jax.vmap(work, in_axes=axes)(*o), jax.vmap(skip, in_axes=axes)(*o)
-            return jax.tree_util.tree_map(
-                lambda u, v: jnp.where(jnp.reshape(pred, (-1,) + (1,) * (u.ndim - 1)), u,
-                                       jnp.broadcast_to(v, u.shape)), done, rest)
+            return _select(pred, jax.vmap(work, in_axes=axes)(*o),
+                           jax.vmap(skip, in_axes=axes)(*o))
 
         def none(o):
             rest = jax.vmap(skip, in_axes=axes)(*o)

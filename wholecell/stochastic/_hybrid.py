@@ -21,8 +21,9 @@ reactions change). Two couplings:
   against 11,274 (3,312) in 12.6 s with the firings after every ODE step.
   Since the firings of an interval all read the ODE species at mid-interval, a law
   that fires only while a pool holds enough (the syn3A cell's translations) can let
-  several firings, and the ODE in the same interval, take more than the pool holds: a run where an
-  amount goes below zero says so in an `OverdrawWarning` (`warn_overdrawn`).
+  several firings, and the ODE in the same interval, take more than the pool holds: a
+  run where an amount goes below zero says so in an `OverdrawWarning`
+  (`warn_overdrawn`).
   Between firings the stochastic-only species hold still, so the ODE integrates only
   the states an ODE reaction or rate rule changes (`ode_states`); the others ride in
   the hooks' state. The error control and, for stiff solvers, the Jacobian and its
@@ -80,7 +81,7 @@ from ._chunks import ensemble_size, member_rows, run_chunks
 from ._frozen import BISECTION_STEPS, locate_division, run_step, when_any
 from ._laws import laws_for
 from ._odepart import ode_part
-from ._ssa import BAD_PROPENSITY
+from ._ssa import BAD_PROPENSITY, _select
 from ._stochastic import member_keys
 
 #: status: the division condition held; the run stopped at the division time
@@ -388,11 +389,9 @@ class HybridHooks(Hooks):
                               anchor=t, path=steps, n_in=jnp.array(0),
                               rate=pend / plan.dt_comm, t_now=t, first=first)
 
-        def choose(a, b):  # the interval's end where ``go``, else the step inside it
-            return jax.tree_util.tree_map(lambda u, v: jnp.where(go, u, v), a, b)
-
+        # the interval's end where ``go``, else the step inside it
         inside = h._replace(path=steps, n_in=n_in, t_now=t1, first=first)
-        h_new = choose(new_interval(t1, x_new, pending, f.fired), inside)
+        h_new = _select(go, new_interval(t1, x_new, pending, f.fired), inside)
         y_out = jnp.where(go, y_new, y1)
         if plan.condition is None:
             return t1, y_out, h_new, go, status
@@ -408,8 +407,7 @@ class HybridHooks(Hooks):
                                             c, divides)
         # at a division the state is whole: nothing is left pending
         at_division = new_interval(t_d, x_d, jnp.zeros_like(pending), fired_d)
-        h_new = jax.tree_util.tree_map(lambda u, v: jnp.where(divides, u, v), at_division,
-                                       h_new)
+        h_new = _select(divides, at_division, h_new)
         status = jnp.where(divides, DIVIDED, status)
         return (jnp.where(divides, t_d, t1), jnp.where(divides, plan.part(x_d), y_out), h_new,
                 go | divides, status)
