@@ -2,7 +2,8 @@
 it runs.
 
     python -m benchmarks.syn3a_coupled [--data ../shared/minimal-cell] [--minutes 30]
-        [--nucleoside-uptakes-2022] [--hold o2,pi] [--save run.npz]
+        [--nucleoside-uptakes-2022] [--modular-laws PIabc] [--hold o2,pi]
+        [--save run.npz]
 
 Loads `wc.models.load("syn3a", stage="coupled")` (built from the published tables),
 runs one cell with the hybrid method as `simulate_cells` does (metabolism as ODEs,
@@ -40,6 +41,9 @@ def main() -> None:
     ap.add_argument("--nucleoside-uptakes-2022", action="store_true",
                     help="the nucleoside transporters at the 2022 model's fixed rates "
                          "(Choices.fixed_uptakes = NUCLEOSIDE_UPTAKES)")
+    ap.add_argument("--modular-laws", default="",
+                    help="reactions with the 2022 balanced table's modular law, "
+                         "comma-separated (Choices.modular_laws; e.g. PIabc)")
     ap.add_argument("--hold", default="o2",
                     help="intracellular metabolites held at their tabulated concentration, "
                          "comma-separated (Choices.fixed_metabolites; default o2)")
@@ -51,7 +55,8 @@ def main() -> None:
     t0 = time.perf_counter()
     held = tuple(h for h in args.hold.split(",") if h)
     choices = Choices(fixed_uptakes=NUCLEOSIDE_UPTAKES if args.nucleoside_uptakes_2022
-                      else (), fixed_metabolites=held)
+                      else (), fixed_metabolites=held,
+                      modular_laws=tuple(m for m in args.modular_laws.split(",") if m))
     model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
     sim = wc.compile(model)
     t_load = time.perf_counter() - t0
@@ -78,6 +83,7 @@ def main() -> None:
     lines = [
         f"`python benchmarks/syn3a_coupled.py --minutes {args.minutes:g}"
         + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "")
+        + (f" --modular-laws {args.modular_laws}" if args.modular_laws else "")
         + (f" --hold {args.hold}" if held != ("o2",) else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",

@@ -278,3 +278,64 @@ def test_a_fixed_metabolite_of_the_coupled_cell_is_out_of_gene_expression_too():
     with pytest.raises(BuildError, match="fixed_metabolites holds M_atp_c, whose count the "
                                          "formula of .* reads"):
         build_sbml(FIXTURE, metabolism=True, choices=Choices(fixed_metabolites=("atp",)))
+
+
+def _modular(e, kcat, keq, hco, subs, prods):
+    """The 2022 tables' modular law: E kcat (keq^(h/2) prod s^n - keq^(-h/2) prod p^m)
+    / sqrt(prod K^n) / (prod (1 + (s/K)^n) + prod (1 + (p/K)^m) - 1), in mM/s."""
+    num_s = math.prod(c ** n for c, _, n in subs)
+    num_p = math.prod(c ** n for c, _, n in prods)
+    ks = math.prod(k ** n for _, k, n in (*subs, *prods))
+    den = (math.prod(1 + (c / k) ** n for c, k, n in subs)
+           + math.prod(1 + (c / k) ** n for c, k, n in prods) - 1)
+    return e * kcat * (keq ** (hco / 2) * num_s - keq ** (-hco / 2) * num_p) / math.sqrt(ks) / den
+
+
+def test_a_modular_law_follows_the_2022_balanced_table(tmp_path):
+    """`Choices.modular_laws`: the 2022 nucleotide table's law, with its own enzyme
+    concentration and its own medium concentration (arginine 0.25 mM, not the
+    simulation medium's 0.1), in molecules per second. A table without the law's numbers,
+    or whose equation is not the network's, is named."""
+    folder = _copy(tmp_path)
+    table = folder / "cell2022_cmeode" / "Nucleotide_Kinetic_Parameters.tsv"
+    rows = [
+        "!!SBtab TableType='Compound'",
+        "M_arg__L_e\tArginine\te\t0\tFALSE\t0.25\tFALSE",
+        "R_ADK1\tADK1\tM_atp_c + M_amp_c <=> 2.0 M_adp_c\t(law)\tTRUE",
+        "R_ARGt2r\tARGt2r\tM_arg__L_e + M_h_e <=> M_arg__L_c + M_h_c\t(law)\tTRUE",
+        "concentration of enzyme\tR_ADK1\t\t0.002\tmM",
+        "concentration of enzyme\tR_ARGt2r\t\t0.0005\tmM",
+        "concentration of enzyme\tMultiplicative\t\tmM",  # the priors' table: not a row
+    ]
+    params = {"ADK1": {"kcrg": 10, "keq": 4, "hco": 1, "kmc_M_atp_c": 0.5,
+                       "kmc_M_amp_c": 0.2, "kmc_M_adp_c": 0.3},
+              "ARGt2r": {"kcrg": 7, "keq": 2.5, "hco": 2, "kmc_M_arg__L_e": 0.05,
+                         "kmc_M_arg__L_c": 0.4}}
+    for name, ps in params.items():
+        for key, value in ps.items():
+            base, _, sid = key.partition("_M_")
+            pid = f"{base}_R_{name}" + (f"_M_{sid}" if sid else "")
+            rows.append(f"{pid}_R_{name}\t{pid}\t{value}\t\tlocal parameter")
+    table.write_text("\n".join(rows) + "\n")
+    choices = Choices(modular_laws=("ADK1", "ARGt2r"))
+    v = _rates(wc.compile(wc.load_sbml(build_metabolism_sbml(folder, choices=choices))))
+    assert v["R_ADK1"] == pytest.approx(COUNT_PER_MM * _modular(
+        0.002, 10, 4, 1, [(C["atp"], 0.5, 1), (C["amp"], 0.2, 1)],
+        [(C["adp"], 0.3, 2)]), rel=RTOL)
+    assert v["R_ARGt2r"] == pytest.approx(COUNT_PER_MM * _modular(
+        0.0005, 7, 2.5, 2, [(0.25, 0.05, 1)], [(C["arg"], 0.4, 1)]), rel=RTOL)
+    assert v["R_ARGt2r"] > 0 and v["R_ADK1"] > 0
+    with pytest.raises(BuildError, match=r"modular_laws names \['GSNabc'\]"):
+        build_metabolism_sbml(folder, choices=Choices(modular_laws=("GSNabc",)))
+    with pytest.raises(BuildError, match="named by both"):
+        build_metabolism_sbml(folder, choices=Choices(modular_laws=("ADK1",),
+                                                      fixed_uptakes=("ADK1",)))
+    with pytest.raises(MinimalCellDataError, match="no equation of PGI"):
+        build_metabolism_sbml(folder, choices=Choices(modular_laws=("PGI",)))
+    table.write_text(table.read_text().replace("M_atp_c + M_amp_c", "M_gtp_c + M_amp_c")
+                     .replace("kmc_R_ADK1_M_atp_c\t", "kmc_R_ADK1_M_gtp_c\t"))
+    with pytest.raises(BuildError, match="R_ADK1: the 2022 table's equation"):
+        build_metabolism_sbml(folder, choices=Choices(modular_laws=("ADK1",)))
+    table.write_text(table.read_text().replace("kcrg_R_ARGt2r\t", "kcrg_X\t"))
+    with pytest.raises(MinimalCellDataError, match="lacks kcrg_R_ARGt2r"):
+        build_metabolism_sbml(folder, choices=Choices(modular_laws=("ARGt2r",)))

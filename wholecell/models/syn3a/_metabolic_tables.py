@@ -37,9 +37,12 @@ METABOLISM_FILES = {
     "balanced_2022": "cell2022_cmeode/Central_AA_Zane_Balanced_direction_fixed_nounqATP.tsv",
     "priors_2019": "cell2022_rdme/MinCell_params_CentralMet_AA_Cofactor_Final.tsv",
     "uptakes_2022": "cell2022_cmeode/transport_NoH2O_Zane-TB-DB.tsv",
+    "nucleotide_2022": "cell2022_cmeode/Nucleotide_Kinetic_Parameters.tsv",
 }
-#: files the build reads only for some choices (`Choices.fixed_uptakes`)
-OPTIONAL_FILES = frozenset({METABOLISM_FILES["uptakes_2022"]})
+#: files the build reads only for some choices (`Choices.fixed_uptakes`,
+#: `Choices.modular_laws`)
+OPTIONAL_FILES = frozenset({METABOLISM_FILES["uptakes_2022"],
+                            METABOLISM_FILES["nucleotide_2022"]})
 #: where `tabulated_equilibria` reads K_eq from (`Choices.equilibria_from`)
 EQUILIBRIUM_SOURCES = ("priors_2019", "balanced_2022")
 #: water and protons: held fixed, left out of the stoichiometry and the rate laws
@@ -252,6 +255,75 @@ def tabulated_equilibria(folder: Path, names, source: str = "priors_2019",
             raise MinimalCellDataError(f"minimal-cell data: {METABOLISM_FILES['balanced_2022']}"
                                        f" has no equation of {name}")
         out[name] = (keq[name], equation[name])
+    return out
+
+
+@dataclass(frozen=True)
+class ModularLaw:
+    """A reaction's common modular rate law as the 2022 well-stirred model's balanced
+    nucleotide table writes it (Liebermeister, Uhlendorf & Klipp 2010): a fixed enzyme
+    concentration ``enzyme_mM``, the geometric mean ``kcat`` of the forward and reverse
+    constants, ``keq``, a Michaelis constant per species (``km``), the cooperativity
+    ``hco``, and the concentrations the table gives the medium's species
+    (``medium_mM``)."""
+
+    name: str
+    reactants: dict[str, float]
+    products: dict[str, float]
+    enzyme_mM: Number
+    kcat: Number
+    keq: Number
+    hco: Number
+    km: dict[str, Number]
+    medium_mM: dict[str, Number]
+
+
+def modular_laws_2022(folder: Path, names) -> dict[str, ModularLaw]:
+    """name -> the `ModularLaw` of each reaction ``names`` in the 2022 balanced
+    nucleotide table (SBtab: a reaction row with its equation, ``local parameter`` rows
+    ``kcrg_R_<name>``, ``keq_R_<name>``, ``hco_R_<name>`` and ``kmc_R_<name>_<species>``,
+    a ``concentration of enzyme`` row, and a compound row per medium species with its
+    initial concentration)."""
+    rel = METABOLISM_FILES["nucleotide_2022"]
+    local: dict[str, Number] = {}
+    enzyme: dict[str, Number] = {}
+    equation: dict[str, str] = {}
+    compound: dict[str, Number] = {}
+    for i, line in enumerate(_table_lines(folder, rel), start=1):
+        cells = [c.strip() for c in line.split("\t")]
+        if len(cells) < 4:
+            continue
+        where = f"{rel} row {i}"
+        if cells[0].startswith("R_") and "<=>" in cells[2]:
+            equation[cells[0].removeprefix("R_")] = cells[2]
+        elif len(cells) >= 5 and cells[4] == "local parameter":
+            local[cells[1]] = _number(cells[2], "", f"{where} ({cells[1]})")
+        elif cells[0] == "concentration of enzyme" and cells[1].startswith("R_"):
+            enzyme[cells[1].removeprefix("R_")] = _number(
+                cells[3], "mM", f"{where} (concentration of enzyme, {cells[1]})")
+        elif cells[0].startswith("M_") and cells[2] == "e" and len(cells) >= 6:
+            compound[cells[0]] = _number(cells[5], "mM",
+                                         f"{where} ({cells[0]}, initial concentration)")
+    out = {}
+    for name in names:
+        if name not in equation:
+            raise MinimalCellDataError(f"minimal-cell data: {rel} has no equation of {name}")
+        left, right = (_side(x) for x in equation[name].split("<=>"))
+        left, right = ({s: n for s, n in side.items() if s not in FIXED_SPECIES}
+                       for side in (left, right))
+        keys = [f"kcrg_R_{name}", f"keq_R_{name}", f"hco_R_{name}",
+                *(f"kmc_R_{name}_{s}" for s in (*left, *right))]
+        missing = [k for k in keys if k not in local]
+        outside = [s for s in (*left, *right) if s.endswith("_e")]
+        missing += [f"concentration of enzyme of R_{name}"] if name not in enzyme else []
+        missing += [f"the medium concentration of {s}" for s in outside if s not in compound]
+        if missing:
+            raise MinimalCellDataError(f"minimal-cell data: {rel} lacks {', '.join(missing)}"
+                                       f" (the modular law of {name})")
+        out[name] = ModularLaw(
+            name, left, right, enzyme[name], local[keys[0]], local[keys[1]], local[keys[2]],
+            {s: local[f"kmc_R_{name}_{s}"] for s in (*left, *right)},
+            {s: compound[s] for s in outside})
     return out
 
 

@@ -30,11 +30,13 @@ from ._metabolic_tables import (
     BindingReaction,
     EnzymeReaction,
     MetabolicTables,
+    ModularLaw,
+    modular_laws_2022,
     read_metabolism,
     tabulated_equilibria,
     uptake_rates_2022,
 )
-from ._ratelaws import N_A, convenience_formula, real
+from ._ratelaws import N_A, convenience_formula, modular_formula, real
 from ._tables import FILES, MinimalCellDataError, Number, Tables, read_tables
 from ._writer import LIPIDS, PENTOSE_PHOSPHATE, BuildError, Choices, _Writer
 
@@ -195,9 +197,23 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     if unknown:
         raise BuildError(f"syn3a builder: choice fixed_uptakes names {unknown}, which are "
                          "not enzymatic reactions of the network")
+    modular = tuple(ch.modular_laws)
+    unknown = sorted(set(modular) - present)
+    if unknown:
+        raise BuildError(f"syn3a builder: choice modular_laws names {unknown}, which are "
+                         "not enzymatic reactions of the network")
+    both = sorted(set(modular) & set(fixed))
+    if both:
+        raise BuildError(f"syn3a builder: {both} named by both choices fixed_uptakes and "
+                         "modular_laws")
     uptakes = uptake_rates_2022(t.folder, fixed) if fixed else {}
+    laws = modular_laws_2022(t.folder, modular) if modular else {}
     for r in mt.reactions:
         name = r.id.removeprefix("R_")
+        if name in laws:
+            w.reaction(r.id, _inside(r.reactants, held), _inside(r.products, held),
+                       _modular_law(w, r, laws[name], conc), [], reversible=True)
+            continue
         if name in uptakes:
             w.reaction(r.id, _inside(r.reactants, held), _inside(r.products, held),
                        _fixed_uptake_law(w, r, uptakes[name], conc, held),
@@ -243,6 +259,37 @@ def _fixed_uptake_law(w: _Writer, r: EnzymeReaction, rate: Number, conc,
         k = _km(w, r, sid)
         terms.append(f"{conc(sid)} / ({conc(sid)} + {k})")
     return " * ".join(terms)
+
+
+def _modular_law(w: _Writer, r: EnzymeReaction, law: ModularLaw, conc) -> str:
+    """``law`` (mM/s) in molecules per second: its fixed enzyme concentration, kcat,
+    K_eq, cooperativity and Michaelis constants, and its own medium concentrations."""
+    name = r.id.removeprefix("R_")
+    if (law.reactants, law.products) != (r.reactants, r.products):
+        raise BuildError(f"syn3a builder: {r.id}: the 2022 table's equation "
+                         f"{law.reactants} <=> {law.products} is not the network's "
+                         f"{r.reactants} -> {r.products}")
+    why = "choice modular_laws"
+    for key, n in (("Em", law.enzyme_mM), ("kcrg", law.kcat), ("keq", law.keq),
+                   ("hco", law.hco)):
+        w.parameter(f"{key}_{name}", n.value, f"{n.source}, {why}")
+    sides = []
+    for side in (law.reactants, law.products):
+        sides.append({})
+        for sid, n in side.items():
+            if n != int(n):
+                raise BuildError(f"syn3a builder: {r.id}: stoichiometry {n} of {sid} "
+                                 "is not whole")
+            k = f"Kmc_{name}_{sid.removeprefix('M_')}"
+            w.parameter(k, law.km[sid].value, f"{law.km[sid].source}, {why}")
+            c = conc(sid)
+            if sid in law.medium_mM:  # the table's medium, with which it was balanced
+                c = f"c2022_{name}_{sid.removeprefix('M_')}"
+                w.parameter(c, law.medium_mM[sid].value, f"{law.medium_mM[sid].source}, {why}")
+            sides[-1][c] = (k, int(n))
+    rate = modular_formula(f"Em_{name}", f"kcrg_{name}", f"keq_{name}", f"hco_{name}",
+                           sides[0], sides[1])
+    return f"({rate}) * count_per_mM"
 
 
 def _km(w: _Writer, r: EnzymeReaction, sid: str) -> str:

@@ -17,6 +17,9 @@
   coupled cell: two GTP and, for charging, one ATP per residue), each adds its own
   waiting time ``sum_j m_j L K_j / y_j`` to the sum, ``m_j`` per monomer added; so the
   rate goes to zero with the pool instead of drawing it below zero.
+- **Common modular kinetics** (Liebermeister, Uhlendorf & Klipp, Bioinformatics 2010,
+  "Modular rate laws for enzymatic reactions"), in the form the 2022 well-stirred
+  model's balanced tables write it: `modular_formula`.
 - **Bimolecular binding** with a second-order constant ``k`` in M^-1 s^-1, as a
   propensity on molecule counts in a volume ``V`` (litres): ``k / (N_A V) * n_a * n_b``.
 """
@@ -104,3 +107,33 @@ def convenience_formula(enzyme: str, kcat_f: str, kcat_r: str,
     pn, pd = side(products)
     return f"{enzyme} * ({kcat_f} * {sn} - {kcat_r} * {pn}) / ({sd} + {pd} - 1.0)"
 
+
+
+def modular_formula(enzyme: str, kcat: str, keq: str, hco: str,
+                    substrates: Mapping[str, tuple[str, int]],
+                    products: Mapping[str, tuple[str, int]]) -> str:
+    """Common modular kinetics as the 2022 balanced tables write it, an SBML formula::
+
+        E kcat (keq^(h/2) prod_i s_i^n_i - keq^(-h/2) prod_j p_j^m_j)
+          / sqrt(prod_i K_i^n_i prod_j K_j^m_j)
+          / (prod_i (1 + (s_i/K_i)^n_i) + prod_j (1 + (p_j/K_j)^m_j) - 1)
+
+    (the tables raise the ratio, not the sum, to the stoichiometry: ``1 + (c/K)^n``).
+    ``substrates`` and ``products`` map each concentration (a formula) to the id of its
+    Michaelis constant and its stoichiometry; the result has the unit of ``enzyme`` per
+    second.
+    """
+    def power(x: str, n: int) -> str:
+        return x if n == 1 else f"{x}^{n}"
+
+    def side(terms):
+        num = " * ".join(power(c, n) for c, (_, n) in terms.items()) or "1.0"
+        den = " * ".join(f"(1.0 + {power(f'({c} / {k})', n)})"
+                         for c, (k, n) in terms.items()) or "1.0"
+        return num, den
+
+    sn, sd = side(substrates)
+    pn, pd = side(products)
+    ks = " * ".join(power(k, n) for k, n in [*substrates.values(), *products.values()])
+    return (f"{enzyme} * {kcat} * ({keq}^({hco} / 2.0) * {sn} - {keq}^(-{hco} / 2.0) * {pn})"
+            f" / sqrt({ks}) / ({sd} + {pd} - 1.0)")

@@ -88,6 +88,13 @@ class Choices:
             (GTP runs out at 60-70 min in the coupled cell) and the deoxynucleosides at
             ~405/s (the dNTPs pile up to 3-9 mM). Empty (the default): the sheet's
             kinetics everywhere (models/syn3a/README.md says why it stays the default).
+        modular_laws: reactions that follow the 2022 well-stirred model's balanced
+            nucleotide table (Nucleotide_Kinetic_Parameters.tsv): common modular
+            kinetics with its fixed enzyme concentration, kcat, K_eq and Michaelis
+            constants, and the medium concentrations it was balanced with. ``PIabc``:
+            phosphate uptake is slowed by its product, (1 + (Pi/0.1 mM)^2) in the
+            denominator, where the sheet's irreversible law takes ~4,100 Pi/s whatever
+            the cell holds. Empty (the default): the sheet's kinetics.
     """
 
     ribosome_binding: float = 8.9e4
@@ -104,6 +111,7 @@ class Choices:
     equilibria_from: str = "priors_2019"
     fixed_metabolites: tuple[str, ...] = ("o2",)
     fixed_uptakes: tuple[str, ...] = ()
+    modular_laws: tuple[str, ...] = ()
 
     @property
     def held_species(self) -> frozenset[str]:
