@@ -41,9 +41,10 @@ def main() -> None:
     ap.add_argument("--nucleoside-uptakes-2022", action="store_true",
                     help="the nucleoside transporters at the 2022 model's fixed rates "
                          "(Choices.fixed_uptakes = NUCLEOSIDE_UPTAKES)")
-    ap.add_argument("--modular-laws", default="",
+    ap.add_argument("--modular-laws", default=None,
                     help="reactions with the 2022 balanced table's modular law, "
-                         "comma-separated (Choices.modular_laws; e.g. PIabc)")
+                         "comma-separated, or 'none' (Choices.modular_laws; default "
+                         "PIabc)")
     ap.add_argument("--hold", default="o2",
                     help="intracellular metabolites held at their tabulated concentration, "
                          "comma-separated (Choices.fixed_metabolites; default o2)")
@@ -56,7 +57,8 @@ def main() -> None:
     held = tuple(h for h in args.hold.split(",") if h)
     choices = Choices(fixed_uptakes=NUCLEOSIDE_UPTAKES if args.nucleoside_uptakes_2022
                       else (), fixed_metabolites=held,
-                      modular_laws=tuple(m for m in args.modular_laws.split(",") if m))
+                      modular_laws=None if args.modular_laws is None else tuple(
+                          m for m in args.modular_laws.split(",") if m and m != "none"))
     model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
     sim = wc.compile(model)
     t_load = time.perf_counter() - t0
@@ -83,7 +85,7 @@ def main() -> None:
     lines = [
         f"`python benchmarks/syn3a_coupled.py --minutes {args.minutes:g}"
         + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "")
-        + (f" --modular-laws {args.modular_laws}" if args.modular_laws else "")
+        + (f" --modular-laws {args.modular_laws}" if args.modular_laws is not None else "")
         + (f" --hold {args.hold}" if held != ("o2",) else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",

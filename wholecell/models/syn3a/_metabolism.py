@@ -38,7 +38,14 @@ from ._metabolic_tables import (
 )
 from ._ratelaws import N_A, convenience_formula, modular_formula, real
 from ._tables import FILES, MinimalCellDataError, Number, Tables, read_tables
-from ._writer import LIPIDS, PENTOSE_PHOSPHATE, BuildError, Choices, _Writer
+from ._writer import (
+    LIPIDS,
+    PENTOSE_PHOSPHATE,
+    PHOSPHATE_UPTAKE,
+    BuildError,
+    Choices,
+    _Writer,
+)
 
 
 def build_metabolism_sbml(data: str | Path | None = None, *,
@@ -197,7 +204,9 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
     if unknown:
         raise BuildError(f"syn3a builder: choice fixed_uptakes names {unknown}, which are "
                          "not enzymatic reactions of the network")
-    modular = tuple(ch.modular_laws)
+    modular = ch.modular_laws
+    if modular is None:
+        modular = tuple(n for n in PHOSPHATE_UPTAKE if n in present)
     unknown = sorted(set(modular) - present)
     if unknown:
         raise BuildError(f"syn3a builder: choice modular_laws names {unknown}, which are "

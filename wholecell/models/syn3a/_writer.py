@@ -28,6 +28,8 @@ class BuildError(WholecellError, ValueError):
 
 #: the non-oxidative pentose phosphate reactions (`Choices.balanced_equilibria`)
 PENTOSE_PHOSPHATE = ("TALA", "TKT1", "TKT2", "RPE", "RPI")
+#: phosphate uptake (`Choices.modular_laws`)
+PHOSPHATE_UPTAKE = ("PIabc",)
 #: the nucleoside ABC transporters (`Choices.fixed_uptakes`)
 NUCLEOSIDE_UPTAKES = ("ADNabc", "DADNabc", "GSNabc", "DGSNabc", "URIabc", "THMDabc",
                       "DCYTabc")
@@ -94,7 +96,8 @@ class Choices:
             constants, and the medium concentrations it was balanced with. ``PIabc``:
             phosphate uptake is slowed by its product, (1 + (Pi/0.1 mM)^2) in the
             denominator, where the sheet's irreversible law takes ~4,100 Pi/s whatever
-            the cell holds. Empty (the default): the sheet's kinetics.
+            the cell holds. None (the default): those of `PHOSPHATE_UPTAKE` in the
+            network; empty: the sheet's kinetics everywhere.
     """
 
     ribosome_binding: float = 8.9e4
@@ -111,7 +114,7 @@ class Choices:
     equilibria_from: str = "priors_2019"
     fixed_metabolites: tuple[str, ...] = ("o2",)
     fixed_uptakes: tuple[str, ...] = ()
-    modular_laws: tuple[str, ...] = ()
+    modular_laws: tuple[str, ...] | None = None
 
     @property
     def held_species(self) -> frozenset[str]:
