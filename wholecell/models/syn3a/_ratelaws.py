@@ -108,7 +108,6 @@ def convenience_formula(enzyme: str, kcat_f: str, kcat_r: str,
     return f"{enzyme} * ({kcat_f} * {sn} - {kcat_r} * {pn}) / ({sd} + {pd} - 1.0)"
 
 
-
 def modular_formula(enzyme: str, kcat: str, keq: str, hco: str,
                     substrates: Mapping[str, tuple[str, int]],
                     products: Mapping[str, tuple[str, int]]) -> str:
