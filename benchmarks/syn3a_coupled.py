@@ -2,8 +2,8 @@
 it runs.
 
     python -m benchmarks.syn3a_coupled [--data ../shared/minimal-cell] [--minutes 30]
-        [--nucleoside-uptakes-2022] [--modular-laws PIabc] [--hold o2,pi]
-        [--save run.npz]
+        [--nucleoside-uptakes-2022 | --fixed-uptakes GSNabc] [--modular-laws PIabc]
+        [--hold o2,pi] [--save run.npz]
 
 Loads `wc.models.load("syn3a", stage="coupled")` (built from the published tables),
 runs one cell with the hybrid method as `simulate_cells` does (metabolism as ODEs,
@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--nucleoside-uptakes-2022", action="store_true",
                     help="the nucleoside transporters at the 2022 model's fixed rates "
                          "(Choices.fixed_uptakes = NUCLEOSIDE_UPTAKES)")
+    ap.add_argument("--fixed-uptakes", default="",
+                    help="transporters at the 2022 model's fixed rates, comma-separated "
+                         "(Choices.fixed_uptakes; e.g. GSNabc)")
     ap.add_argument("--modular-laws", default=None,
                     help="reactions with the 2022 balanced table's modular law, "
                          "comma-separated, or 'none' (Choices.modular_laws; default "
@@ -55,8 +58,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     held = tuple(h for h in args.hold.split(",") if h)
+    fixed = tuple(f for f in args.fixed_uptakes.split(",") if f)
     choices = Choices(fixed_uptakes=NUCLEOSIDE_UPTAKES if args.nucleoside_uptakes_2022
-                      else (), fixed_metabolites=held,
+                      else fixed, fixed_metabolites=held,
                       modular_laws=None if args.modular_laws is None else tuple(
                           m for m in args.modular_laws.split(",") if m and m != "none"))
     model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
@@ -85,6 +89,7 @@ def main() -> None:
     lines = [
         f"`python benchmarks/syn3a_coupled.py --minutes {args.minutes:g}"
         + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "")
+        + (f" --fixed-uptakes {args.fixed_uptakes}" if fixed else "")
         + (f" --modular-laws {args.modular_laws}" if args.modular_laws is not None else "")
         + (f" --hold {args.hold}" if held != ("o2",) else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
