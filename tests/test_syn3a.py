@@ -231,6 +231,24 @@ def test_the_minimal_cell_command_on_the_fixture(tmp_path, monkeypatch):
     assert bad == 1
 
 
+def test_the_minimal_cell_command_says_when_a_cycle_did_not_end(tmp_path, monkeypatch,
+                                                                capsys):
+    """Ten minutes are too few for the fixture's cycle (~100 min): the command says so,
+    even when quiet, and the lineage has no division time."""
+    import pandas as pd
+
+    from wholecell._cli import main
+
+    monkeypatch.setenv("WHOLECELL_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "lineage.csv"
+    code = main(["minimal-cell", "--data", str(FIXTURE), "--minutes", "10", "--every",
+                 "120", "-o", str(out), "--quiet"])
+    assert code == 0
+    assert "1 of 1 cell cycles did not end in division by minute 10" in capsys.readouterr().err
+    assert np.isnan(pd.read_csv(out)["division"]).all()
+    assert main(["minimal-cell", "--data", str(FIXTURE), "--minutes", "0", "--quiet"]) == 1
+
+
 # -- step 3: metabolism coupled to gene expression ----------------------------------------
 AA_IDS = {"A": "ala__L", "R": "arg__L", "N": "asn__L", "D": "asp__L", "C": "cys__L",
           "Q": "gln__L", "E": "glu__L", "G": "gly", "H": "his__L", "I": "ile__L",

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--metabolism", action="store_true", help="couple the metabolic network "
                    "(ODEs) to gene expression, instead of fixed pools and one lipid rate")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--minutes", type=float, default=None, help="model time to run "
+                   "(default 150 per generation); a cycle not over by then is reported")
     c.add_argument("--every", type=float, default=60.0, help="recording interval, s")
     c.add_argument("-o", "--output", type=Path, help="lineage CSV (one row per cell)")
     c.add_argument("--plot", type=Path, help="PNG: one cell's cycle (volume, mRNA, "
@@ -77,10 +79,18 @@ def _minimal_cell(args) -> None:
                            stage="coupled" if args.metabolism else "gene_expression")
     say(f"loaded {model} in {time.perf_counter() - t0:.1f} s")
     t1 = time.perf_counter()
+    if args.minutes is not None and not args.minutes > 0:
+        raise wc.SimulationError("--minutes must be positive")
     lin = simulate_cells(model, cells=args.cells, generations=args.generations,
-                         seed=args.seed, every_s=args.every, progress=not args.quiet)
+                         t_end_min=args.minutes, seed=args.seed, every_s=args.every,
+                         progress=not args.quiet)
     say(f"simulated {len(lin)} cell cycles in {time.perf_counter() - t1:.1f} s "
         "(compile included)")
+    open_cycles = int(np.sum(~np.isfinite(lin.division)))
+    if open_cycles:
+        print(f"wholecell: {open_cycles} of {len(lin)} cell cycles did not end in division "
+              f"by minute {lin.time[-1] / 60:.0f}; the figures below count only those that "
+              "did", file=sys.stderr)
     for name, f in summary(lin).items():
         say(f"  {name}: median {f['median']:.4g} ({f['p5']:.4g}-{f['p95']:.4g})"
             + (f"  published: {f['published']}" if f.get("published") else ""))

@@ -109,6 +109,8 @@ def summary(lin: Lineage) -> dict[str, dict[str, float | str]]:
     published value. Only cells that divided count."""
     done = np.isfinite(lin.division)
     out: dict[str, dict[str, float | str]] = {}
+    if not done.any():
+        return out
 
     def add(name, values, scale=1.0):
         v = np.asarray(values, dtype=float)[done] * scale
