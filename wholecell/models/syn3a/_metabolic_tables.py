@@ -285,25 +285,9 @@ def modular_laws_2022(folder: Path, names) -> dict[str, ModularLaw]:
     a ``concentration of enzyme`` row, and a compound row per medium species with its
     initial concentration)."""
     rel = METABOLISM_FILES["nucleotide_2022"]
-    local: dict[str, Number] = {}
-    enzyme: dict[str, Number] = {}
-    equation: dict[str, str] = {}
-    compound: dict[str, Number] = {}
-    for i, line in enumerate(_table_lines(folder, rel), start=1):
-        cells = [c.strip() for c in line.split("\t")]
-        if len(cells) < 4:
-            continue
-        where = f"{rel} row {i}"
-        if cells[0].startswith("R_") and "<=>" in cells[2]:
-            equation[cells[0].removeprefix("R_")] = cells[2]
-        elif len(cells) >= 5 and cells[4] == "local parameter":
-            local[cells[1]] = _number(cells[2], "", f"{where} ({cells[1]})")
-        elif cells[0] == "concentration of enzyme" and cells[1].startswith("R_"):
-            enzyme[cells[1].removeprefix("R_")] = _number(
-                cells[3], "mM", f"{where} (concentration of enzyme, {cells[1]})")
-        elif cells[0].startswith("M_") and cells[2] == "e" and len(cells) >= 6:
-            compound[cells[0]] = _number(cells[5], "mM",
-                                         f"{where} ({cells[0]}, initial concentration)")
+    rows = _balanced_rows(folder, rel)
+    equation, local, enzyme, compound = (rows.equation, rows.local, rows.enzyme_mM,
+                                         rows.medium_mM)
     out = {}
     for name in names:
         if name not in equation:
@@ -334,19 +318,44 @@ def _table_lines(folder: Path, rel: str) -> list[str]:
     return path.read_text().splitlines()
 
 
-def _balanced_table(folder: Path, rel: str) -> tuple[dict[str, Number], dict[str, str]]:
-    keq: dict[str, Number] = {}
-    equation: dict[str, str] = {}
+@dataclass
+class _Balanced:
+    """The rows of a 2022 parameter-balanced SBtab table that the builder reads."""
+
+    equation: dict[str, str] = field(default_factory=dict)  # name -> "A + B <=> C"
+    local: dict[str, Number] = field(default_factory=dict)  # "keq_R_<name>" -> value
+    enzyme_mM: dict[str, Number] = field(default_factory=dict)  # name -> enzyme, mM
+    medium_mM: dict[str, Number] = field(default_factory=dict)  # "M_<met>_e" -> mM
+
+
+def _balanced_rows(folder: Path, rel: str) -> _Balanced:
+    """A reaction row per equation (``R_<name>``, name, equation), ``local parameter``
+    rows (``kcrg_R_<name>``, ``keq_R_<name>``, ...), ``concentration of enzyme`` rows
+    and a compound row per medium species (its initial concentration)."""
+    out = _Balanced()
     for i, line in enumerate(_table_lines(folder, rel), start=1):
-        cells = line.split("\t")
+        cells = [c.strip() for c in line.split("\t")]
         if len(cells) < 3:
             continue
+        where = f"{rel} row {i}"
         if cells[0].startswith("R_") and "<=>" in cells[2]:
-            equation[cells[0].removeprefix("R_")] = cells[2]
-        elif cells[1].startswith("keq_R_"):
-            name = cells[1].removeprefix("keq_R_")
-            keq[name] = Number(float(cells[2]), "", f"{rel} row {i} ({cells[1]})")
-    return keq, equation
+            out.equation[cells[0].removeprefix("R_")] = cells[2]
+        elif len(cells) >= 5 and cells[4] == "local parameter":
+            out.local[cells[1]] = _number(cells[2], "", f"{where} ({cells[1]})")
+        elif (cells[0] == "concentration of enzyme" and cells[1].startswith("R_")
+              and len(cells) >= 4):
+            out.enzyme_mM[cells[1].removeprefix("R_")] = _number(
+                cells[3], "mM", f"{where} (concentration of enzyme, {cells[1]})")
+        elif cells[0].startswith("M_") and cells[2] == "e" and len(cells) >= 6:
+            out.medium_mM[cells[0]] = _number(cells[5], "mM",
+                                              f"{where} ({cells[0]}, initial concentration)")
+    return out
+
+
+def _balanced_table(folder: Path, rel: str) -> tuple[dict[str, Number], dict[str, str]]:
+    rows = _balanced_rows(folder, rel)
+    keq = {k.removeprefix("keq_R_"): v for k, v in rows.local.items() if k.startswith("keq_R_")}
+    return keq, rows.equation
 
 
 def _prior_equilibria(folder: Path, rel: str) -> dict[str, Number]:
