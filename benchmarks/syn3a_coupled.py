@@ -48,6 +48,10 @@ def main() -> None:
                     help="reactions with the 2022 balanced table's modular law, "
                          "comma-separated, or 'none' (Choices.modular_laws; default "
                          "PIabc)")
+    ap.add_argument("--forward-equilibria", default="",
+                    help="reactions at the collected equilibrium constant keeping the sheet's "
+                         "forward kcat, comma-separated (Choices.forward_equilibria; e.g. "
+                         "GAPD,TPI,PGM)")
     ap.add_argument("--hold", default="o2",
                     help="intracellular metabolites held at their tabulated concentration, "
                          "comma-separated (Choices.fixed_metabolites; default o2)")
@@ -62,7 +66,8 @@ def main() -> None:
     choices = Choices(fixed_uptakes=NUCLEOSIDE_UPTAKES if args.nucleoside_uptakes_2022
                       else fixed, fixed_metabolites=held,
                       modular_laws=None if args.modular_laws is None else tuple(
-                          m for m in args.modular_laws.split(",") if m and m != "none"))
+                          m for m in args.modular_laws.split(",") if m and m != "none"),
+                      forward_equilibria=tuple(f for f in args.forward_equilibria.split(",") if f))
     model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
     sim = wc.compile(model)
     t_load = time.perf_counter() - t0
@@ -91,6 +96,8 @@ def main() -> None:
         + (" --nucleoside-uptakes-2022" if args.nucleoside_uptakes_2022 else "")
         + (f" --fixed-uptakes {args.fixed_uptakes}" if fixed else "")
         + (f" --modular-laws {args.modular_laws}" if args.modular_laws is not None else "")
+        + (f" --forward-equilibria {args.forward_equilibria}" if args.forward_equilibria
+           else "")
         + (f" --hold {args.hold}" if held != ("o2",) else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",

@@ -21,6 +21,9 @@ from wholecell.models.syn3a import (
     build_metabolism_sbml,
     build_sbml,
 )
+from wholecell.models.syn3a._metabolic_tables import EnzymeReaction
+from wholecell.models.syn3a._metabolism import _balanced_kcats
+from wholecell.models.syn3a._tables import Number
 
 FIXTURE = Path(__file__).parent / "data" / "syn3a_fixture"
 N_A = 6.02214076e23
@@ -161,6 +164,39 @@ def test_tabulated_equilibria_that_do_not_fit_are_named():
                                                            equilibria_from=source))
     with pytest.raises(BuildError, match="equilibria_from must be one of"):
         build_metabolism_sbml(FIXTURE, choices=Choices(equilibria_from="measured"))
+
+
+def test_a_forward_equilibrium_keeps_the_sheets_kf():
+    """`Choices.forward_equilibria`: kf stays the sheet's 800/s and kr follows from the
+    collected K_eq (0.5) by Haldane; a molar K_eq of a reaction with more substrates
+    than products is converted to mM."""
+    ch = Choices(forward_equilibria=("PGI",))
+    sim = wc.compile(wc.load_sbml(build_metabolism_sbml(FIXTURE, choices=ch)))
+    kr = 800 / (0.5 * 0.28 / 0.15)
+    assert _rates(sim)["R_PGI"] == pytest.approx(
+        _conv(P["0003"], 800, kr, [(C["g6p"], 0.28, 1)], [(C["f6p"], 0.15, 1)]), rel=RTOL)
+    with pytest.raises(BuildError, match=r"\['PGI'\] named by both"):
+        build_metabolism_sbml(FIXTURE, choices=Choices(balanced_equilibria=("PGI",),
+                                                       forward_equilibria=("PGI",)))
+    with pytest.raises(MinimalCellDataError, match="no K_eq of PYK"):
+        build_metabolism_sbml(FIXTURE, choices=Choices(forward_equilibria=("PYK",)))
+    # GAPD-like: g3p + nad + pi <=> 13dpg + nadh, K_eq 0.12 / M = 1.2e-4 / mM
+    km = {"M_a": 0.02, "M_b": 1.3, "M_c": 6.6, "M_d": 0.47, "M_e": 0.06}
+    r = EnzymeReaction("R_X", "Central", "P_0001", "", Number(442.0, "1/s", "sheet"),
+                       Number(73.6, "1/s", "sheet"),
+                       {k: Number(v, "mM", "sheet") for k, v in km.items()},
+                       {"M_a": 1, "M_b": 1, "M_c": 1}, {"M_d": 1, "M_e": 1})
+    keq = Number(0.12, "", "collected")
+    kf, kr = _balanced_kcats(r, keq, "M_a + M_b + M_c <=> M_d + M_e", "priors_2019",
+                             forward=True)
+    assert kf.value == 442.0
+    # Haldane: K_eq = kf/kr x prod K_products / prod K_substrates
+    assert kf.value / kr.value * 0.47 * 0.06 / (0.02 * 1.3 * 6.6) == pytest.approx(
+        1.2e-4, rel=RTOL)
+    for source, forward in (("priors_2019", False), ("balanced_2022", True)):
+        with pytest.raises(BuildError, match="unequal numbers"):
+            _balanced_kcats(r, keq, "M_a + M_b + M_c <=> M_d + M_e", source,
+                            forward=forward)
 
 
 def test_a_fixed_metabolite_is_a_constant_concentration_out_of_the_stoichiometry():
@@ -336,6 +372,11 @@ def test_a_modular_law_follows_the_2022_balanced_table(tmp_path):
                      .replace("kmc_R_ADK1_M_atp_c\t", "kmc_R_ADK1_M_gtp_c\t"))
     with pytest.raises(BuildError, match="R_ADK1: the 2022 table's equation"):
         build_metabolism_sbml(folder, choices=Choices(modular_laws=("ADK1",)))
+    keq = "keq_R_ARGt2r_R_ARGt2r\tkeq_R_ARGt2r\t2.5"
+    table.write_text(table.read_text().replace(keq, keq[:-3] + "0"))  # rounded to 0
+    with pytest.raises(MinimalCellDataError, match="keq_R_ARGt2r of the modular law of "
+                       "ARGt2r not positive"):
+        build_metabolism_sbml(folder, choices=Choices(modular_laws=("ARGt2r",)))
     table.write_text(table.read_text().replace("kcrg_R_ARGt2r\t", "kcrg_X\t"))
     with pytest.raises(MinimalCellDataError, match="lacks kcrg_R_ARGt2r"):
         build_metabolism_sbml(folder, choices=Choices(modular_laws=("ARGt2r",)))

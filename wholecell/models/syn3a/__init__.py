@@ -16,5 +16,6 @@ from ._load import sbml_path as sbml_path
 from ._metabolism import build_metabolism_sbml as build_metabolism_sbml
 from ._tables import MinimalCellDataError as MinimalCellDataError
 from ._tables import default_folder as default_folder
+from ._writer import GLYCOLYSIS_EQUILIBRIA as GLYCOLYSIS_EQUILIBRIA
 from ._writer import NUCLEOSIDE_UPTAKES as NUCLEOSIDE_UPTAKES
 from ._writer import PHOSPHATE_UPTAKE as PHOSPHATE_UPTAKE

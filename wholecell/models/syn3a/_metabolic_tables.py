@@ -18,6 +18,7 @@ Numbers are read at build time, each with its source; no file is copied.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,6 +305,14 @@ def modular_laws_2022(folder: Path, names) -> dict[str, ModularLaw]:
         if missing:
             raise MinimalCellDataError(f"minimal-cell data: {rel} lacks {', '.join(missing)}"
                                        f" (the modular law of {name})")
+        # the table rounds to four decimals: a K_eq of 0 would divide by zero in the law
+        bad = [k for k in keys if not 0 < local[k].value < math.inf]
+        bad += ([f"concentration of enzyme of R_{name}"]
+                if not 0 < enzyme[name].value < math.inf else [])
+        if bad:
+            raise MinimalCellDataError(
+                f"minimal-cell data: {rel}: {', '.join(bad)} of the modular law of {name} "
+                "not positive and finite (a value rounded to 0 in the table?)")
         out[name] = ModularLaw(
             name, left, right, enzyme[name], local[keys[0]], local[keys[1]], local[keys[2]],
             {s: local[f"kmc_R_{name}_{s}"] for s in (*left, *right)},

@@ -199,6 +199,12 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         raise BuildError(f"syn3a builder: choice equilibria_from must be one of "
                          f"{EQUILIBRIUM_SOURCES}, not {ch.equilibria_from!r}")
     keqs = tabulated_equilibria(t.folder, names, ch.equilibria_from) if names else {}
+    forward = tuple(ch.forward_equilibria)
+    both = sorted(set(forward) & set(keqs))
+    if both:
+        raise BuildError(f"syn3a builder: {both} named by both choices balanced_equilibria "
+                         "and forward_equilibria")
+    fkeqs = tabulated_equilibria(t.folder, forward, ch.equilibria_from) if forward else {}
     fixed = tuple(ch.fixed_uptakes)
     unknown = sorted(set(fixed) - present)
     if unknown:
@@ -232,6 +238,8 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         kf, kr = r.kcat_f, r.kcat_r
         if name in keqs:
             kf, kr = _balanced_kcats(r, *keqs.pop(name), ch.equilibria_from)
+        elif name in fkeqs:
+            kf, kr = _balanced_kcats(r, *fkeqs.pop(name), ch.equilibria_from, forward=True)
         w.parameter(f"kf_{name}", kf.value, kf.source)
         w.parameter(f"kr_{name}", kr.value, kr.source)
         terms = []
@@ -247,9 +255,10 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         enzymes = [i for i in re.findall(r"\bP_\w+", enzyme) if w.m.getSpecies(i) is not None]
         w.reaction(r.id, _inside(r.reactants, held), _inside(r.products, held), law,
                    _medium_of(r) + enzymes, reversible=r.kcat_r.value > 0)
-    if keqs:
-        raise BuildError(f"syn3a builder: choice balanced_equilibria names {sorted(keqs)}, "
-                         "which are not enzymatic reactions of the network")
+    for choice, left in (("balanced_equilibria", keqs), ("forward_equilibria", fkeqs)):
+        if left:
+            raise BuildError(f"syn3a builder: choice {choice} names {sorted(left)}, "
+                             "which are not enzymatic reactions of the network")
     for b in mt.bindings:
         w.reaction(b.id, _inside(b.reactants, held), _inside(b.products, held),
                    _binding_law(w, b, conc),
@@ -308,22 +317,32 @@ def _km(w: _Writer, r: EnzymeReaction, sid: str) -> str:
     return k
 
 
-def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str,
-                    source: str) -> tuple[Number, Number]:
-    """kf, kr of ``r`` whose Haldane equilibrium constant is ``keq``, keeping sqrt(kf kr).
+def _balanced_kcats(r: EnzymeReaction, keq: Number, equation: str, source: str,
+                    forward: bool = False) -> tuple[Number, Number]:
+    """kf, kr of ``r`` whose Haldane equilibrium constant is ``keq``, keeping sqrt(kf kr),
+    or with ``forward`` the sheet's kf.
 
-    ``equation`` is the 2022 table's; it must have the network's direction, and as many
-    substrates as products (K_eq without units)."""
+    ``equation`` is the 2022 table's; it must have the network's direction. Kept
+    sqrt(kf kr) needs as many substrates as products (K_eq without units); with
+    ``forward`` a K_eq of ``priors_2019`` (molar) is converted to mM."""
     left, right = (sorted(re.findall(r"M_\w+", side)) for side in equation.split("<=>"))
     if (left, right) != (sorted(r.reactants), sorted(r.products)):
         raise BuildError(f"syn3a builder: {r.id}: the balanced table's equation "
                          f"'{equation}' is not the network's direction")
-    if sum(r.reactants.values()) != sum(r.products.values()):
-        raise BuildError(f"syn3a builder: {r.id}: a balanced K_eq needs as many substrates "
-                         "as products")
+    dn = sum(r.products.values()) - sum(r.reactants.values())
+    if dn and not (forward and source == "priors_2019"):
+        raise BuildError(f"syn3a builder: {r.id}: a K_eq of {source} with unequal numbers "
+                         "of substrates and products needs forward_equilibria and "
+                         "equilibria_from 'priors_2019' (molar)")
+    k_mm = keq.value * 1000.0 ** dn  # M^dn -> mM^dn
     km = {s: r.km[s].value for s in (*r.reactants, *r.products)}
-    ratio = keq.value * math.prod(km[s] ** n for s, n in r.reactants.items()) / math.prod(
+    ratio = k_mm * math.prod(km[s] ** n for s, n in r.reactants.items()) / math.prod(
         km[s] ** n for s, n in r.products.items())  # kf / kr
+    if forward:
+        why = (f"choice forward_equilibria ({source}): kf / (K_eq = {keq.value:g} "
+               f"({keq.source}){' in mM' if dn else ''} x the Michaelis constants' ratio; "
+               "Haldane)")
+        return r.kcat_f, Number(r.kcat_f.value / ratio, "1/s", why)
     mean = math.sqrt(r.kcat_f.value * r.kcat_r.value)
     why = (f"choice balanced_equilibria ({source}): sqrt(kf kr) of {r.kcat_f.source} and "
            f"{r.kcat_r.source}, kf/kr from K_eq = {keq.value:g} ({keq.source}) and the "

@@ -28,6 +28,9 @@ class BuildError(WholecellError, ValueError):
 
 #: the non-oxidative pentose phosphate reactions (`Choices.balanced_equilibria`)
 PENTOSE_PHOSPHATE = ("TALA", "TKT1", "TKT2", "RPE", "RPI")
+#: glycolytic reactions whose sheet kcats imply equilibria far from the collected ones
+#: (`Choices.forward_equilibria`)
+GLYCOLYSIS_EQUILIBRIA = ("GAPD", "TPI", "PGM")
 #: phosphate uptake (`Choices.modular_laws`)
 PHOSPHATE_UPTAKE = ("PIabc",)
 #: the nucleoside ABC transporters (`Choices.fixed_uptakes`)
@@ -72,6 +75,14 @@ class Choices:
             fluxes; ``balanced_2022``: the balanced ones (K = 6.6e-11), with which no
             ribose comes from glucose, PRPP runs short and uracil salvage lags uridine
             uptake.
+        forward_equilibria: reactions set to a tabulated equilibrium constant
+            (`equilibria_from`, converted from M to mM where substrates and products
+            differ in number) keeping the sheet's forward kcat, the reverse one from
+            Haldane. The sheet's kcats give GAPD a K_eq of 1.18 mM^-1 against the
+            collected 1.2e-4 mM^-1 (TPI 12.4 against 0.11, PGM 3.44 against 0.18), so
+            that GAPD pumps phosphate into 1,3-bisphosphoglycerate (~250 mM in the
+            coupled cell). `GLYCOLYSIS_EQUILIBRIA` names the three. Empty (the
+            default): the sheet's kcats.
         fixed_metabolites: intracellular metabolites held at their tabulated
             concentration and left out of the stoichiometry. O2: the 2022 model holds it
             fixed (its global parameter "O2 Concentration"), and the network's O2
@@ -112,6 +123,7 @@ class Choices:
     pts_phosphorylated: float = 0.95
     balanced_equilibria: tuple[str, ...] | None = None
     equilibria_from: str = "priors_2019"
+    forward_equilibria: tuple[str, ...] = ()
     fixed_metabolites: tuple[str, ...] = ("o2",)
     fixed_uptakes: tuple[str, ...] = ()
     modular_laws: tuple[str, ...] | None = None
