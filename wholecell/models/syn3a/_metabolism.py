@@ -206,17 +206,11 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
                          "and forward_equilibria")
     fkeqs = tabulated_equilibria(t.folder, forward, ch.equilibria_from) if forward else {}
     fixed = tuple(ch.fixed_uptakes)
-    unknown = sorted(set(fixed) - present)
-    if unknown:
-        raise BuildError(f"syn3a builder: choice fixed_uptakes names {unknown}, which are "
-                         "not enzymatic reactions of the network")
+    _not_in_network("fixed_uptakes", set(fixed) - present)
     modular = ch.modular_laws
     if modular is None:
         modular = tuple(n for n in PHOSPHATE_UPTAKE if n in present)
-    unknown = sorted(set(modular) - present)
-    if unknown:
-        raise BuildError(f"syn3a builder: choice modular_laws names {unknown}, which are "
-                         "not enzymatic reactions of the network")
+    _not_in_network("modular_laws", set(modular) - present)
     both = sorted(set(modular) & set(fixed))
     if both:
         raise BuildError(f"syn3a builder: {both} named by both choices fixed_uptakes and "
@@ -255,15 +249,21 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
         enzymes = [i for i in re.findall(r"\bP_\w+", enzyme) if w.m.getSpecies(i) is not None]
         w.reaction(r.id, _inside(r.reactants, held), _inside(r.products, held), law,
                    _medium_of(r) + enzymes, reversible=r.kcat_r.value > 0)
-    for choice, left in (("balanced_equilibria", keqs), ("forward_equilibria", fkeqs)):
-        if left:
-            raise BuildError(f"syn3a builder: choice {choice} names {sorted(left)}, "
-                             "which are not enzymatic reactions of the network")
+    # left over: not in the network, or taken by another law above
+    _not_in_network("balanced_equilibria", keqs)
+    _not_in_network("forward_equilibria", fkeqs)
     for b in mt.bindings:
         w.reaction(b.id, _inside(b.reactants, held), _inside(b.products, held),
                    _binding_law(w, b, conc),
                    _medium_of(b), reversible=b.law != "uptake")
     return inside
+
+
+def _not_in_network(choice: str, names) -> None:
+    """BuildError naming the reactions ``names`` of ``choice``, if any."""
+    if names:
+        raise BuildError(f"syn3a builder: choice {choice} names {sorted(names)}, which are "
+                         "not enzymatic reactions of the network")
 
 
 def _fixed_uptake_law(w: _Writer, r: EnzymeReaction, rate: Number, conc,
