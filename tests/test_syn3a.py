@@ -294,6 +294,18 @@ def test_coupled_polymerisation_uses_its_monomers(coupled_model):
     assert makes["M_ppi_c"] == 2 * (at + gc)
 
 
+def test_a_new_carrier_protein_is_a_new_carrier(coupled_model):
+    """Protein 0010 is the fixture's PTS carrier (ptsi, ptsi_P): its translation also
+    makes one unphosphorylated carrier, so that the carriers follow the live count
+    (Choices.new_protein_forms); without the choice they keep their birth total."""
+    _, makes, _ = _sides(coupled_model, "tl_0010")
+    assert makes["P_0010"] == 1 and makes["ptsi"] == 1 and "ptsi_P" not in makes
+    assert "ptsi" not in _sides(coupled_model, "tl_0001")[1]
+    frozen = wc.load_sbml(build_sbml(FIXTURE, metabolism=True,
+                                     choices=Choices(new_protein_forms=False)))
+    assert "ptsi" not in _sides(frozen, "tl_0010")[1]
+
+
 def test_coupled_pools_enzymes_and_membrane(coupled_model, fixture_model):
     """The pools the laws read are the metabolites (at the tabulated mM at birth), the
     enzymes are the live protein counts, and the birth geometry is step 1's."""
@@ -367,6 +379,10 @@ def test_a_coupled_run_balances_what_translation_uses(coupled_model):
     alanines = sum(k * genes[g][3].count("A") for g, k in made.items())
     assert float(r["M_gdp_c"][0, -1] - r["M_gdp_c"][0, 0]) == pytest.approx(2 * residues)
     assert float(r["M_ala__L_c"][0, -1] - r["M_ala__L_c"][0, 0]) == pytest.approx(-alanines)
+    # the PTS carrier forms of protein 0010 grow by the proteins made, no more
+    carriers = r["ptsi"][0] + r["ptsi_P"][0]
+    assert made["0010"] > 0
+    assert float(carriers[-1] - carriers[0]) == pytest.approx(made["0010"])
     assert float(r["ATP_mM"][0, -1]) < 3.0  # nothing in the fixture makes ATP back
 
 

@@ -132,9 +132,24 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
     if coupled:
         proteins = enzyme_counts(w, t, mt, prot)
         inside = add_metabolism(w, t, mt, ch, proteins, v0_l)
+        if ch.new_protein_forms:
+            _new_protein_forms(w, mt, prot)
         _pools(w, t, inside, v0_l)
     _membrane(w, t, genes, prot, ch, sa0, v0_l, coupled)
     return w.text()
+
+
+def _new_protein_forms(w: _Writer, mt, prot: dict) -> None:
+    """Each translation of a protein that the network holds as metabolite forms (the PTS
+    carriers, ACP, thioredoxin, ...; `MetabolicTables.protein_forms`) also makes one
+    molecule of its first listed form (unphosphorylated, apo), so that the forms grow
+    with the live protein count (`Choices.new_protein_forms`)."""
+    for locus, (forms, source) in sorted(mt.protein_forms.items()):
+        first = forms[0]
+        if locus not in prot or first in w.held or w.m.getSpecies(first) is None:
+            continue
+        w.add_product(f"tl_{locus}", first, 1.0, f"{source}: a new {locus} protein is one "
+                      f"more {first}")
 
 
 def _pools(w: _Writer, t: Tables, inside: list[str], v0_l: float) -> None:

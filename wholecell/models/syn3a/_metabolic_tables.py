@@ -100,6 +100,9 @@ class MetabolicTables:
     #: protein states that are not metabolites of the concentration table (the PTS
     #: carriers, "ptsi" and "ptsi_P"): species -> (locus, phosphorylated, source)
     carriers: dict[str, tuple[str, bool, str]] = field(default_factory=dict)
+    #: every protein the network holds as metabolite forms (PTS carriers, ACP,
+    #: thioredoxin, ...): locus -> (its forms in the table's order, source)
+    protein_forms: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
 
 def _file(folder: Path, key: str) -> Path:
@@ -224,8 +227,12 @@ def read_metabolism(folder: str | Path) -> MetabolicTables:
     rel = METABOLISM_FILES["protein_metabolites"]
     for i, r in enumerate(_rows(_file(folder, "protein_metabolites")), start=2):
         locus = r.get("Protein", "").removeprefix("P_")
-        for sid in (s.strip() for s in r.get("Metabolite IDs", "").split(",")):
-            if sid and not sid.startswith("M_"):
+        forms = tuple(s for s in (s.strip() for s in r.get("Metabolite IDs", "").split(","))
+                      if s)
+        if locus and forms:
+            mt.protein_forms[locus] = (forms, f"{rel} row {i}")
+        for sid in forms:
+            if not sid.startswith("M_"):
                 mt.carriers[sid] = (locus, sid.endswith("_P"), f"{rel} row {i}")
     return mt
 

@@ -109,6 +109,15 @@ class Choices:
             denominator, where the sheet's irreversible law takes ~4,100 Pi/s whatever
             the cell holds. None (the default): those of `PHOSPHATE_UPTAKE` in the
             network; empty: the sheet's kinetics everywhere.
+        new_protein_forms: in the coupled cell, each translation of a protein that the
+            network holds as metabolite forms (Protein_Metabolites.csv: the PTS carriers
+            ptsI, ptsH, crr and ptsG, ACP, thioredoxin, the PdhC lipoyl domain) also makes
+            one molecule of its first listed form (unphosphorylated, apo), so that their
+            total follows the live protein count as the enzymes of the rate laws do.
+            False: the forms keep their birth totals; glucose uptake through the PTS
+            then stays at its birth rate while glycolysis grows with the proteome, and
+            the cell lives on a store of glycolytic intermediates until, near 120
+            minutes, glycolysis stops (models/syn3a/README.md).
     """
 
     ribosome_binding: float = 8.9e4
@@ -127,6 +136,7 @@ class Choices:
     fixed_metabolites: tuple[str, ...] = ("o2",)
     fixed_uptakes: tuple[str, ...] = ()
     modular_laws: tuple[str, ...] | None = None
+    new_protein_forms: bool = True
 
     @property
     def held_species(self) -> frozenset[str]:
@@ -239,6 +249,18 @@ class _Writer:
             if sid not in reactants and sid not in products:
                 r.createModifier().setSpecies(sid)
         r.createKineticLaw().setMath(self._math(law, ident))
+
+    def add_product(self, reaction: str, species: str, n: float, source: str) -> None:
+        """One more product of an existing reaction, with the source of the choice."""
+        r = self.m.getReaction(reaction)
+        if r is None or self.m.getSpecies(species) is None:
+            raise BuildError(f"syn3a builder: cannot add {species} to reaction {reaction}: "
+                             "one of them is not in the model")
+        ref = r.createProduct()
+        ref.setSpecies(species)
+        ref.setStoichiometry(n)
+        ref.setConstant(True)
+        self._annotate(ref, source)
 
     def _check_held(self, formula: str, where: str) -> None:
         read = sorted(self.held & set(re.findall(r"\b\w+\b", formula)))
