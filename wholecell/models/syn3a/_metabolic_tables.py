@@ -97,12 +97,17 @@ class MetabolicTables:
     reactions: list[EnzymeReaction] = field(default_factory=list)
     bindings: list[BindingReaction] = field(default_factory=list)
     medium_mM: dict[str, Number] = field(default_factory=dict)  # "M_glc__D_e" -> mM
-    #: protein states that are not metabolites of the concentration table (the PTS
-    #: carriers, "ptsi" and "ptsi_P"): species -> (locus, phosphorylated, source)
-    carriers: dict[str, tuple[str, bool, str]] = field(default_factory=dict)
     #: every protein the network holds as metabolite forms (PTS carriers, ACP,
     #: thioredoxin, ...): locus -> (its forms in the table's order, source)
     protein_forms: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+
+    @property
+    def carriers(self) -> dict[str, tuple[str, bool, str]]:
+        """The forms that are not metabolites of the concentration table (the PTS
+        carriers, "ptsi" and "ptsi_P"): species -> (locus, phosphorylated, source)."""
+        return {sid: (locus, sid.endswith("_P"), source)
+                for locus, (forms, source) in self.protein_forms.items()
+                for sid in forms if not sid.startswith("M_")}
 
 
 def _file(folder: Path, key: str) -> Path:
@@ -231,9 +236,6 @@ def read_metabolism(folder: str | Path) -> MetabolicTables:
                       if s)
         if locus and forms:
             mt.protein_forms[locus] = (forms, f"{rel} row {i}")
-        for sid in forms:
-            if not sid.startswith("M_"):
-                mt.carriers[sid] = (locus, sid.endswith("_P"), f"{rel} row {i}")
     return mt
 
 

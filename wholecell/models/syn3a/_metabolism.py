@@ -85,8 +85,9 @@ def enzyme_counts(w: _Writer, t: Tables, mt: MetabolicTables,
                 loci.add(part[2:])
             elif part in t.complexes:
                 loci.update(t.complexes[part])
+    carriers = mt.carriers
     for b in mt.bindings:
-        loci.update(mt.carriers[s][0] for s in [*b.reactants, *b.products] if s in mt.carriers)
+        loci.update(carriers[s][0] for s in [*b.reactants, *b.products] if s in carriers)
     out = {}
     for locus in sorted(loci):
         if locus in live:
@@ -172,9 +173,10 @@ def add_metabolism(w: _Writer, t: Tables, mt: MetabolicTables, ch: Choices,
                 f"minimal-cell data: {METABOLISM_FILES['medium']} lacks {sid[2:]}")
         w.fixed_concentration(sid, "medium", mt.medium_mM[sid].value, mt.medium_mM[sid].source)
     count0 = N_A * v0_l * 1e-3
+    carriers = mt.carriers
     for sid in inside:
-        if sid in mt.carriers:
-            locus, phosphorylated, where = mt.carriers[sid]
+        if sid in carriers:
+            locus, phosphorylated, where = carriers[sid]
             if locus not in t.proteins:
                 raise BuildError(f"syn3a builder: {sid} is a state of protein {locus} "
                                  f"({where}), which has no count")

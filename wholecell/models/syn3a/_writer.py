@@ -236,15 +236,9 @@ class _Writer:
         r.setId(ident)
         r.setReversible(reversible)
         for sid, n in reactants.items():
-            ref = r.createReactant()
-            ref.setSpecies(sid)
-            ref.setStoichiometry(n)
-            ref.setConstant(True)
+            _reference(r.createReactant(), sid, n)
         for sid, n in products.items():
-            ref = r.createProduct()
-            ref.setSpecies(sid)
-            ref.setStoichiometry(n)
-            ref.setConstant(True)
+            _reference(r.createProduct(), sid, n)
         for sid in dict.fromkeys(modifiers):
             if sid not in reactants and sid not in products:
                 r.createModifier().setSpecies(sid)
@@ -256,11 +250,7 @@ class _Writer:
         if r is None or self.m.getSpecies(species) is None:
             raise BuildError(f"syn3a builder: cannot add {species} to reaction {reaction}: "
                              "one of them is not in the model")
-        ref = r.createProduct()
-        ref.setSpecies(species)
-        ref.setStoichiometry(n)
-        ref.setConstant(True)
-        self._annotate(ref, source)
+        self._annotate(_reference(r.createProduct(), species, n), source)
 
     def _check_held(self, formula: str, where: str) -> None:
         read = sorted(self.held & set(re.findall(r"\b\w+\b", formula)))
@@ -277,3 +267,11 @@ class _Writer:
 
     def text(self) -> str:
         return libsbml.writeSBMLToString(self.doc)
+
+
+def _reference(ref, species: str, n: float):
+    """``ref`` (a new reactant or product of a reaction) for ``n`` of ``species``."""
+    ref.setSpecies(species)
+    ref.setStoichiometry(n)
+    ref.setConstant(True)
+    return ref
