@@ -216,6 +216,37 @@ def test_a_clean_lint_verdict_is_kept_for_the_same_files(tmp_path):
     assert "petab library finds" in third["verdict"] and "cauchy" in third["verdict"]
 
 
+def _with_a_copied_condition(tmp_path, name, settings):
+    """Boehm with a second condition (``settings``: its condition table columns) that
+    repeats every measurement of the first."""
+    (tmp_path / name).mkdir()
+    d = _copy_problem(tmp_path / name)
+    cond = d / "experimentalCondition_Boehm_JProteomeRes2014.tsv"
+    table = pd.read_csv(cond, sep="\t")
+    table = pd.concat([table, pd.DataFrame([{"conditionId": "copy", "conditionName": "copy"}])])
+    for column, values in settings.items():
+        table[column] = values
+    table.to_csv(cond, sep="\t", index=False)
+    meas = d / "measurementData_Boehm_JProteomeRes2014.tsv"
+    df = pd.read_csv(meas, sep="\t", dtype=str, keep_default_na=False)
+    pd.concat([df, df.assign(simulationConditionId="copy")]).to_csv(meas, sep="\t",
+                                                                     index=False)
+    return wc.petab.load(d, lint=False)
+
+
+def test_condition_pairs_that_set_the_same_inputs_are_solved_once(tmp_path, boehm):
+    """A copy of Boehm's condition that sets nothing differently is solved with it (one
+    simulation for two pairs), one that sets a parameter is solved on its own; either
+    way every measurement counts twice: the negative log-likelihood doubles."""
+    single = float(boehm.objective(boehm.nominal))
+    same = _with_a_copied_condition(tmp_path, "same", {})
+    apart = _with_a_copied_condition(tmp_path, "apart", {"specC17": [None, 0.107]})
+    assert [len(solve) for solve, _ in same._solved] == [1]
+    assert [len(solve) for solve, _ in apart._solved] == [2]
+    for prob in (same, apart):
+        assert float(prob.objective(prob.nominal)) == pytest.approx(2 * single, rel=1e-12)
+
+
 def test_missing_table_is_a_named_error(tmp_path):
     d = _copy_problem(tmp_path)
     (d / "measurementData_Boehm_JProteomeRes2014.tsv").unlink()

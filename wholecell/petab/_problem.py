@@ -107,6 +107,7 @@ class PetabProblem:
         self._pair_cond = np.array([cpos[s] for _, s in self._sims.pairs], dtype=np.int64)
         self._pre_cond = np.array([cpos[c] for c in self._sims.preeq_ids], dtype=np.int64)
         self._columns = self._model_columns(tindex)
+        self._solved = self._distinct_simulations()
         self.rtol, self.atol, self.max_steps, self.preeq_time = rtol, atol, max_steps, preeq_time
         self.preeq_method = preeq_method
         P0 = np.asarray(self._conds.params(jnp.asarray(np.nan_to_num(self.table.nominal))))
@@ -197,6 +198,33 @@ class PetabProblem:
         self._observe_index = np.array([ids[n] for n in cols], dtype=np.int64)
         return cols
 
+    def _distinct_simulations(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """Per group of simulations: (the pairs to solve, for each member the row of its
+        solution). Pairs whose conditions set every model input alike (the same parameter
+        values or ids and initial values, after a pre-equilibration condition that does)
+        have the same solution for every theta, and are solved once: Bachmann_MSB2011's
+        36 condition pairs are 12 distinct simulations (they differ in observable
+        parameters only)."""
+        c = self._conds
+
+        def settings(k: int) -> bytes:
+            return b"".join(np.ascontiguousarray(a[k]).tobytes()
+                            for a in (c.p_const, c.p_index, c.x_mask, c.x_const, c.x_index))
+
+        out = []
+        for g in self._sims.groups:
+            first: dict[tuple[bytes, bytes], int] = {}
+            row = []
+            for q in g.members.tolist():
+                pre = int(self._sims.preeq_of[q])
+                key = (settings(self._pair_cond[q]),
+                       settings(self._pre_cond[pre]) if pre >= 0 else b"")
+                row.append(first.setdefault(key, len(first)))
+            solve = np.array([g.members[row.index(i)] for i in range(len(first))],
+                             dtype=np.int64)
+            out.append((solve, np.array(row, dtype=np.int64)))
+        return tuple(out)
+
     def _find_scalings(self) -> dict[int, list[tuple[int, int]]]:
         """Estimated parameters that are pure scaling factors of observables: table index
         -> [(plan, placeholder column)]. Such a parameter ``s`` only ever enters as
@@ -279,14 +307,15 @@ class PetabProblem:
             X = jnp.where(has[:, None], Xafter, X)
         out = []
         cols = self._observe_index
-        for g in sims.groups:
+        for k, g in enumerate(sims.groups):
             ts = jnp.asarray(g.ts)
 
             def one(p, x0, ts=ts):
                 ys = self._solve(ts, p, x0, self.solver, adjoint)
                 return self.sim.observe(ts, ys, p, t0=0.0)[:, cols]
 
-            vals = jax.vmap(one)(P[g.members], X[g.members])
+            solve, row = self._solved[k]
+            vals = jax.vmap(one)(P[solve], X[solve])[row]
             out.append(vals.reshape(-1, len(cols)))
         return jnp.concatenate(out, axis=0)
 
