@@ -16,6 +16,7 @@ import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
@@ -379,12 +380,21 @@ class Program:
                     cols, weights = g.linear
                     outs.append(jnp.sum(gathered[:, cols] * weights, axis=1).astype(vals.dtype))
                     continue
-                for j in range(g.n_args):
-                    env[arg(j)] = gathered[:, j]
-                for j in range(g.n_consts):
-                    env[const(j)] = jnp.asarray(g.consts[:, j])
-                out = as_number(Lowerer(env, key)(g.shape))
-                outs.append(jnp.broadcast_to(jnp.asarray(out, dtype=vals.dtype), (len(g.idx),)))
+                if key is None and g.n_args:
+                    # the arguments as rows (1, members) of one split: a column each is a
+                    # slice and a squeeze, two operations per argument to trace,
+                    # differentiate and batch (half of a 25-state model's right-hand side)
+                    args = jax.lax.split(gathered.T, (1,) * g.n_args, axis=0)
+                    consts = [g.consts[None, :, j] for j in range(g.n_consts)]
+                else:  # (distrib draws take their shape from the arguments)
+                    args = [gathered[:, j] for j in range(g.n_args)]
+                    consts = [g.consts[:, j] for j in range(g.n_consts)]
+                env.update({arg(j): a for j, a in enumerate(args)})
+                env.update({const(j): jnp.asarray(c) for j, c in enumerate(consts)})
+                out = jnp.asarray(as_number(Lowerer(env, key)(g.shape)), dtype=vals.dtype)
+                if out.ndim == 2:
+                    out = jnp.reshape(out, (-1,))
+                outs.append(jnp.broadcast_to(out, (len(g.idx),)))
             vals = jnp.concatenate([vals, *outs])
         return vals
 
