@@ -213,16 +213,17 @@ class PetabProblem:
 
         out = []
         for g in self._sims.groups:
-            first: dict[tuple[bytes, bytes], int] = {}
-            row = []
+            row_of: dict[tuple[bytes, bytes], int] = {}
+            solve, row = [], []
             for q in g.members.tolist():
                 pre = int(self._sims.preeq_of[q])
                 key = (settings(self._pair_cond[q]),
                        settings(self._pre_cond[pre]) if pre >= 0 else b"")
-                row.append(first.setdefault(key, len(first)))
-            solve = np.array([g.members[row.index(i)] for i in range(len(first))],
-                             dtype=np.int64)
-            out.append((solve, np.array(row, dtype=np.int64)))
+                if key not in row_of:
+                    row_of[key] = len(solve)
+                    solve.append(q)
+                row.append(row_of[key])
+            out.append((np.array(solve, dtype=np.int64), np.array(row, dtype=np.int64)))
         return tuple(out)
 
     def _find_scalings(self) -> dict[int, list[tuple[int, int]]]:
@@ -307,14 +308,13 @@ class PetabProblem:
             X = jnp.where(has[:, None], Xafter, X)
         out = []
         cols = self._observe_index
-        for k, g in enumerate(sims.groups):
+        for g, (solve, row) in zip(sims.groups, self._solved, strict=True):
             ts = jnp.asarray(g.ts)
 
             def one(p, x0, ts=ts):
                 ys = self._solve(ts, p, x0, self.solver, adjoint)
                 return self.sim.observe(ts, ys, p, t0=0.0)[:, cols]
 
-            solve, row = self._solved[k]
             vals = jax.vmap(one)(P[solve], X[solve])[row]
             out.append(vals.reshape(-1, len(cols)))
         return jnp.concatenate(out, axis=0)
