@@ -132,6 +132,49 @@ def test_a_state_below_its_atol_is_named():
         wc.simulate(model, TS, params=params)
 
 
+def _first_order(rid, species, rate, reactant=None, product=None):
+    """``reactant -> product`` at ``rate * species`` (a modifier where it is
+    neither side)."""
+    side = "".join(f"<{tag}>{_ref(s)}</{tag}>" for tag, s in
+                   (("listOfReactants", reactant), ("listOfProducts", product)) if s)
+    mod = ("" if species in (reactant, product) else
+           f'<listOfModifiers><modifierSpeciesReference species="{species}"/></listOfModifiers>')
+    law = _math(f"<apply><times/><ci>{rate}</ci><ci>{species}</ci></apply>")
+    return (f'<reaction id="{rid}" reversible="false">{side}{mod}'
+            f"<kineticLaw>{law}</kineticLaw></reaction>")
+
+
+@functools.cache
+def _rounding_dust_model():
+    """A and A2 (25 M each) decay at the same rate, A2 through two reactions (0.1 + 0.2
+    against 0.3: equal up to rounding); D starts at 1e-34 M and is made at k [A] and taken
+    at k [A2], so it is D0 exactly, and rounding's 1e-15 in the solver."""
+    species = _species("A", 25.0) + _species("A2", 25.0) + _species("D", 1e-34)
+    rxns = (_first_order("r", "A", "k", reactant="A")
+            + _first_order("r1", "A2", "k1", reactant="A2")
+            + _first_order("r2", "A2", "k2", reactant="A2")
+            + _first_order("make", "A", "k", product="D")
+            + _first_order("take", "A2", "k", reactant="D"))
+    return wc.load_sbml(_doc(1.0, species, {"k": 0.3, "k1": 0.1, "k2": 0.2}, rxns))
+
+
+@pytest.mark.parametrize("solver", ["tsit5", "rodas5", "bdf"])
+def test_a_state_that_starts_at_rounding_dust_gets_atol(solver):
+    """A state that starts below 1e-15 of the largest initial value (8e-34 beside 25 after
+    Raimundez 2020's pre-equilibration) is held to atol, not atol times its start: every
+    solver gave up within t = 1e-3 before (steps shrinking to chase rounding). Lock step
+    too (two members)."""
+    model = _rounding_dust_model()
+    ts = np.linspace(0.0, 20.0, 11)
+    exact = 25.0 * np.exp(-0.3 * ts)
+    res = wc.simulate(model, ts, solver=solver, rtol=1e-8, atol=1e-12)
+    assert np.max(np.abs(res["A"] - exact)) < 1e-6 * 25.0
+    assert np.max(np.abs(res["D"] - 1e-34)) < 1e-12
+    both = wc.simulate(model, ts, params={"k": [0.3, 0.3]}, solver=solver, rtol=1e-8,
+                       atol=1e-12)
+    assert np.max(np.abs(both["A"] - exact)) < 1e-6 * 25.0
+
+
 def test_tolerances_per_id():
     """atol and rtol as a dict per id; an id outside the state is refused by name."""
     model, exact = _model(binding)
