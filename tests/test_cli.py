@@ -18,6 +18,7 @@ import wholecell as wc
 from wholecell._cli import _write_csv
 from wholecell._cli import main as wholecell_main
 from wholecell.petab.__main__ import main as petab_main
+from wholecell.petab.__main__ import simulated_data_difference
 from wholecell.testsuite.__main__ import main as suite_main
 
 #: tolerance on analytic solutions when solving with rtol=1e-10 (as in test_simulate)
@@ -166,6 +167,37 @@ def test_petab_command_on_boehm(tmp_path, capsys):
     assert float(row["reference"]) == BOEHM_LLH
     assert float(row["simdata_rel"]) <= SIMDATA_RTOL
 
+
+
+def _simulated_rows():
+    return pd.DataFrame({
+        "observableId": ["obs_a", "obs_a", "obs_b", "obs_b"],
+        "simulationConditionId": ["c1", "c2", "c1", "c1"],
+        "time": [1.0, 1.0, 0.0, 2.0],
+        "noiseParameters": ["", "", "sd_b", "sd_b"],
+        "simulation": [10.0, 20.0, 3.0, 4.0],
+    })
+
+
+def test_simulated_data_rows_are_matched_by_their_keys():
+    """A collection file's rows in another order, its observables named as AMICI's
+    importer flattens them and its empty cells as NaN are matched with ours by their keys;
+    rows whose conditions it names otherwise are matched in file order, and rows that
+    match neither way give no figure."""
+    ours = _simulated_rows()
+    ref = ours.iloc[[3, 1, 0, 2]].reset_index(drop=True)
+    ref["observableId"] = [f"{o}__{n}__{n}__{c}" for o, n, c in zip(
+        ref["observableId"], ref["noiseParameters"], ref["simulationConditionId"],
+        strict=True)]
+    ref["noiseParameters"] = ref["noiseParameters"].replace("", np.nan)
+    ref["time"] = ref["time"].astype(int)
+    ref.loc[ref["simulation"] == 20.0, "simulation"] = 20.0 * (1 + 3e-7)
+    assert simulated_data_difference(ours, ref) == pytest.approx(3e-7, rel=1e-6)
+    renamed = ours.assign(simulationConditionId=["d1", "d2", "d1", "d1"],
+                          simulation=ours["simulation"] * (1 + 1e-9))
+    assert simulated_data_difference(ours, renamed) == pytest.approx(1e-9, rel=1e-5)
+    assert simulated_data_difference(ours, renamed.iloc[::-1]) is None
+    assert simulated_data_difference(ours, ours.iloc[:3]) is None
 
 def test_testsuite_command_on_three_cases(tmp_path, capsys):
     out = tmp_path / "suite.csv"

@@ -83,26 +83,60 @@ def explain_nan(prob) -> str:
 
 def compare_simulated_data(prob, folder: str) -> float | None:
     """Largest relative difference between our simulation at the nominal parameters and the
-    collection's ``simulatedData_*.tsv`` (None where the problem has none)."""
-    import numpy as np
+    collection's ``simulatedData_*.tsv`` (None where the problem has none, or where its
+    rows cannot be matched with ours: `simulated_data_difference`)."""
     import pandas as pd
 
     files = sorted(Path(folder).glob("simulatedData*.tsv"))
     if not files:
         return None
-    ref = pd.read_csv(files[0], sep="\t")
-    ours = prob.simulate()
+    return simulated_data_difference(prob.simulate(), pd.read_csv(files[0], sep="\t"))
+
+
+def _row_keys(df, keys: list[str]):
+    """The key columns as comparable text: empty cells and NaN alike, numbers by value."""
+    import numpy as np
+    import pandas as pd
+
+    out = pd.DataFrame(index=df.index)
+    for k in keys:
+        col = df[k]
+        if k == "time":
+            out[k] = [repr(float(v)) for v in np.asarray(col, dtype=float)]
+        else:
+            text = col.astype(object).where(col.notna(), "").astype(str)
+            out[k] = text.str.replace(r"\.0$", "", regex=True)
+    return out
+
+
+def simulated_data_difference(ours, ref) -> float | None:
+    """Largest relative difference of ``ours["simulation"]`` to ``ref["simulation"]``
+    (``|a - b| / max(|b|, 1e-6 max |b|)``), rows matched by their keys (observable,
+    conditions, time, parameters). Some collection files name each observable as AMICI's
+    importer flattens it (``obs__obsPars__noisePars__condition__preequilibration``): a
+    name that is not one of ours is read up to its first ``__``. Where the keys cannot be
+    matched (the file names its conditions otherwise), the rows are matched in file order
+    if observables and times agree row by row; else None."""
+    import numpy as np
+
     if len(ref) != len(ours):
         return None
+    ref = ref.copy()
+    known = set(ours["observableId"].astype(str))
+    ref["observableId"] = [o if o in known else o.split("__")[0]
+                           for o in ref["observableId"].astype(str)]
     keys = [k for k in _KEYS if k in ref.columns and k in ours.columns]
-
-    def ordered(df):
-        df = df.copy()
-        for k in keys:
-            df[k] = df[k].astype(str).str.replace(r"\.0$", "", regex=True)
-        return df.sort_values(keys, kind="stable")["simulation"].to_numpy(dtype=float)
-
-    a, b = ordered(ours), ordered(ref)
+    ka, kb = _row_keys(ours, keys), _row_keys(ref, keys)
+    ia = ka.sort_values(keys, kind="stable").index
+    ib = kb.sort_values(keys, kind="stable").index
+    if (ka.loc[ia].to_numpy() == kb.loc[ib].to_numpy()).all():
+        a = ours.loc[ia, "simulation"].to_numpy(dtype=float)
+        b = ref.loc[ib, "simulation"].to_numpy(dtype=float)
+    elif (ka[["observableId", "time"]].to_numpy() == kb[["observableId", "time"]].to_numpy()).all():
+        a = ours["simulation"].to_numpy(dtype=float)
+        b = ref["simulation"].to_numpy(dtype=float)
+    else:
+        return None
     scale = np.maximum(np.abs(b), 1e-6 * max(float(np.max(np.abs(b))), 1e-300))
     return float(np.max(np.abs(a - b) / scale))
 
