@@ -114,9 +114,9 @@ def simulated_data_difference(ours, ref) -> float | None:
     (``|a - b| / max(|b|, 1e-6 max |b|)``), rows matched by their keys (observable,
     conditions, time, parameters). Some collection files name each observable as AMICI's
     importer flattens it (``obs__obsPars__noisePars__condition__preequilibration``): a
-    name that is not one of ours is read up to its first ``__``. Where the keys cannot be
-    matched (the file names its conditions otherwise), the rows are matched in file order
-    if observables and times agree row by row; else None."""
+    name that is not one of ours is read up to its first ``__``. None where the keys
+    cannot be matched (files that name the conditions of an older version of the
+    problem) or where the file holds the measurements themselves, not a simulation."""
     import numpy as np
 
     if len(ref) != len(ours):
@@ -129,14 +129,13 @@ def simulated_data_difference(ours, ref) -> float | None:
     ka, kb = _row_keys(ours, keys), _row_keys(ref, keys)
     ia = ka.sort_values(keys, kind="stable").index
     ib = kb.sort_values(keys, kind="stable").index
-    if (ka.loc[ia].to_numpy() == kb.loc[ib].to_numpy()).all():
-        a = ours.loc[ia, "simulation"].to_numpy(dtype=float)
-        b = ref.loc[ib, "simulation"].to_numpy(dtype=float)
-    elif (ka[["observableId", "time"]].to_numpy() == kb[["observableId", "time"]].to_numpy()).all():
-        a = ours["simulation"].to_numpy(dtype=float)
-        b = ref["simulation"].to_numpy(dtype=float)
-    else:
+    if not (ka.loc[ia].to_numpy() == kb.loc[ib].to_numpy()).all():
         return None
+    b = ref.loc[ib, "simulation"].to_numpy(dtype=float)
+    if "measurement" in ours.columns and np.array_equal(
+            ours.loc[ia, "measurement"].to_numpy(dtype=float), b, equal_nan=True):
+        return None
+    a = ours.loc[ia, "simulation"].to_numpy(dtype=float)
     scale = np.maximum(np.abs(b), 1e-6 * max(float(np.max(np.abs(b))), 1e-300))
     return float(np.max(np.abs(a - b) / scale))
 
