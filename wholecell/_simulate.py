@@ -170,7 +170,8 @@ def simulate(
 def _guard(sim: CompiledModel, values: np.ndarray, atol) -> None:
     """Warn about states that stayed below their absolute tolerance (user units): the
     tolerance of a state is ``atol`` times its initial magnitude where that is below 1
-    (`_tolerances`), so only states that start at zero can stay below it."""
+    (`_tolerances`), so only states that start at zero (or at rounding level) can stay
+    below it."""
     where = {name: i for i, name in enumerate(sim.observable_ids)}
     cols = [where.get(s, -1) for s in sim.state_ids]
     keep = [k for k, c in enumerate(cols) if c >= 0]
