@@ -181,9 +181,10 @@ def _simulated_rows():
 
 def test_simulated_data_rows_are_matched_by_their_keys():
     """A collection file's rows in another order, its observables named as AMICI's
-    importer flattens them and its empty cells as NaN are matched with ours by their keys;
-    rows whose conditions it names otherwise, or a file that holds the measurements, give
-    no figure."""
+    importer flattens them and its empty cells as NaN are matched with ours by their keys,
+    and without the parameter columns where it writes values for them (if the other keys
+    pick one row each); rows whose conditions it names otherwise, or a file that holds the
+    measurements, give no figure."""
     ours = _simulated_rows()
     ref = ours.iloc[[3, 1, 0, 2]].reset_index(drop=True)
     ref["observableId"] = [f"{o}__{n}__{n}__{c}" for o, n, c in zip(
@@ -193,6 +194,10 @@ def test_simulated_data_rows_are_matched_by_their_keys():
     ref["time"] = ref["time"].astype(int)
     ref.loc[ref["simulation"] == 20.0, "simulation"] = 20.0 * (1 + 3e-7)
     assert simulated_data_difference(ours, ref) == pytest.approx(3e-7, rel=1e-6)
+    valued = ref.assign(noiseParameters=ref["noiseParameters"].replace("sd_b", "0.5"))
+    assert simulated_data_difference(ours, valued) == pytest.approx(3e-7, rel=1e-6)
+    twice = pd.concat([ours, ours.assign(noiseParameters="sd_c")], ignore_index=True)
+    assert simulated_data_difference(twice, twice.assign(noiseParameters="0.5")) is None
     renamed = ours.assign(simulationConditionId=["d1", "d2", "d1", "d1"])
     assert simulated_data_difference(ours, renamed) is None
     measured = ours.assign(measurement=[11.0, 19.0, 3.5, 4.5])

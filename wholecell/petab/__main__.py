@@ -109,13 +109,27 @@ def _row_keys(df, keys: list[str]):
     return out
 
 
+def _matched_rows(ours, ref, keys: list[str], unique: bool = False):
+    """(ours' index, ref's index) pairing rows with equal keys, or None where the keys
+    differ (or, with ``unique``, where a key picks more than one row)."""
+    ka, kb = _row_keys(ours, keys), _row_keys(ref, keys)
+    if unique and ka.duplicated().any():
+        return None
+    ia = ka.sort_values(keys, kind="stable").index
+    ib = kb.sort_values(keys, kind="stable").index
+    if not (ka.loc[ia].to_numpy() == kb.loc[ib].to_numpy()).all():
+        return None
+    return ia, ib
+
+
 def simulated_data_difference(ours, ref) -> float | None:
     """Largest relative difference of ``ours["simulation"]`` to ``ref["simulation"]``
     (``|a - b| / max(|b|, 1e-6 max |b|)``), rows matched by their keys (observable,
     conditions, time, parameters). Some collection files name each observable as AMICI's
     importer flattens it (``obs__obsPars__noisePars__condition__preequilibration``): a
-    name that is not one of ours is read up to its first ``__``. None where the keys
-    cannot be matched (files that name the conditions of an older version of the
+    name that is not one of ours is read up to its first ``__``; where the parameter
+    columns differ, rows are matched without them if the other keys pick one row each.
+    None where the keys cannot be matched (files that name the conditions of an older version of the
     problem) or where the file holds the measurements themselves, not a simulation."""
     import numpy as np
 
@@ -126,11 +140,15 @@ def simulated_data_difference(ours, ref) -> float | None:
     ref["observableId"] = [o if o in known else o.split("__")[0]
                            for o in ref["observableId"].astype(str)]
     keys = [k for k in _KEYS if k in ref.columns and k in ours.columns]
-    ka, kb = _row_keys(ours, keys), _row_keys(ref, keys)
-    ia = ka.sort_values(keys, kind="stable").index
-    ib = kb.sort_values(keys, kind="stable").index
-    if not (ka.loc[ia].to_numpy() == kb.loc[ib].to_numpy()).all():
+    matched = _matched_rows(ours, ref, keys)
+    if matched is None:
+        # files that write the parameters' values where the table names them (Sneyd's
+        # noise 0.0227 for 'sigma'): without them, where the rest picks one row each
+        short = [k for k in keys if k not in ("observableParameters", "noiseParameters")]
+        matched = _matched_rows(ours, ref, short, unique=True)
+    if matched is None:
         return None
+    ia, ib = matched
     b = ref.loc[ib, "simulation"].to_numpy(dtype=float)
     if "measurement" in ours.columns and np.array_equal(
             ours.loc[ia, "measurement"].to_numpy(dtype=float), b, equal_nan=True):
