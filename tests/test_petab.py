@@ -376,3 +376,57 @@ def test_least_squares_is_refused_with_estimated_noise(boehm):
         wc.fit(boehm, x0=[boehm.nominal], method="least_squares", progress=False)
     with pytest.raises(wc.WholecellError, match="residuals"):
         wc.fit(lambda x: (x**2).sum(), bounds=([0.0], [1.0]), method="least_squares")
+
+
+_MATH = 'xmlns="http://www.w3.org/1998/Math/MathML"'
+_DOSE_MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version1/core" level="3" version="1">
+<model id="dose"><listOfCompartments><compartment id="c" size="1" constant="true"/>
+</listOfCompartments><listOfSpecies><species id="A" compartment="c"
+hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/></listOfSpecies>
+<listOfParameters><parameter id="k" value="0.5" constant="true"/>
+<parameter id="u" constant="true"/></listOfParameters>
+<listOfInitialAssignments>
+<initialAssignment symbol="A"><math {_MATH}><ci>u</ci></math></initialAssignment>
+<initialAssignment symbol="u"><math {_MATH}><cn>10</cn></math></initialAssignment>
+</listOfInitialAssignments><listOfReactions><reaction id="deg" reversible="false" fast="false">
+<listOfReactants><speciesReference species="A" stoichiometry="1" constant="true"/>
+</listOfReactants><kineticLaw><math {_MATH}><apply><times/><ci>k</ci><ci>A</ci></apply>
+</math></kineticLaw></reaction></listOfReactions></model></sbml>"""
+
+
+def _dose_problem(folder, conditions: str):
+    """A decays at k = 0.5 from A(0) = u, and u = 10 by an initial assignment; the
+    conditions set u (Liu 2025's virus dose in the PEtab collection is built so)."""
+    folder.mkdir()
+    (folder / "model.xml").write_text(_DOSE_MODEL)
+    (folder / "parameters.tsv").write_text(
+        "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\n"
+        "k\tlin\t0.01\t10\t0.5\t1\n")
+    (folder / "conditions.tsv").write_text(conditions)
+    (folder / "observables.tsv").write_text(
+        "observableId\tobservableFormula\tnoiseFormula\nobs_A\tA\t1\n")
+    conds = [line.split("\t")[0] for line in conditions.splitlines()[1:]]
+    rows = [f"obs_A\t{c}\t1.0\t{t}" for c in conds for t in (0.0, 1.0, 3.0)]
+    (folder / "measurements.tsv").write_text(
+        "observableId\tsimulationConditionId\tmeasurement\ttime\n" + "\n".join(rows) + "\n")
+    (folder / "problem.yaml").write_text(
+        "format_version: 1\nparameter_file: parameters.tsv\nproblems:\n"
+        "- condition_files: [conditions.tsv]\n  measurement_files: [measurements.tsv]\n"
+        "  observable_files: [observables.tsv]\n  sbml_files: [model.xml]\n")
+    return folder / "problem.yaml"
+
+
+def test_a_condition_value_replaces_the_parameters_initial_assignment(tmp_path):
+    """u = 0 in the control and 2 in the dose condition, not the model's 10: A = u
+    exp(-k t) (before, both conditions ran from the assignment's 10, and Liu 2025's
+    control condition was the virus one). A condition that leaves u empty beside one
+    that sets it is refused by name."""
+    yaml = _dose_problem(tmp_path / "set", "conditionId\tu\nctrl\t0\ndose\t2\n")
+    df = wc.petab.load(yaml, lint=False).simulate()
+    u = df["simulationConditionId"].map({"ctrl": 0.0, "dose": 2.0})
+    exact = u * np.exp(-0.5 * df["time"].astype(float))
+    np.testing.assert_allclose(df["simulation"], exact, rtol=1e-6, atol=1e-9)
+    mixed = _dose_problem(tmp_path / "mixed", "conditionId\tu\nctrl\t0\nmodel\t\n")
+    with pytest.raises(wc.petab.UnsupportedPetabError, match="'u'.*'model'"):
+        wc.petab.load(mixed, lint=False)

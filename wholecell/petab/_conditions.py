@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -10,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ..compiler._layout import amount_sym
+from ..sbml._model import Model
 from ..solve._compiled import CompiledModel
-from ._errors import PetabError
+from ._errors import PetabError, UnsupportedPetabError
 from ._parameters import ParameterTable
 
 _META = ("conditionId", "conditionName")
@@ -51,6 +53,36 @@ class Conditions:
         comp = self.x_compartment
         vol = jnp.where(comp >= 0, P[:, np.maximum(comp, 0)], 1.0)
         return jnp.where(mask, val * vol, X)
+
+
+def without_overridden_assignments(model: Model, df: pd.DataFrame, ids: list[str]) -> Model:
+    """``model`` without the initial assignments of the parameters and compartments that
+    the condition table sets: a condition's value replaces the model's (Liu 2025's virus
+    dose ``u_2`` is 1e9 by its initial assignment and 0 in the control condition).
+
+    Raises:
+        UnsupportedPetabError: a condition sets the target and another used one leaves it
+            empty (the model's assignment would hold there only).
+    """
+    species = model.species_by_id()
+    assigned = {a.symbol for a in model.initial_assignments} - set(species)
+    rows = {cid: r for cid, r in zip(df["conditionId"], df.to_dict("records"), strict=True)}
+    targets = [c for c in df.columns if c not in _META and c in assigned]
+    drop = set()
+    for col in targets:
+        empty = [cid for cid in ids if cid in rows and str(rows[cid][col]).strip() in ("", "nan")]
+        if len(empty) == len(ids):
+            continue
+        if empty:
+            raise UnsupportedPetabError(
+                f"condition table column '{col}' sets a value with an initial assignment in "
+                f"model '{model.id}' for some conditions but not for '{empty[0]}' "
+                "(the assignment holding in some conditions only)")
+        drop.add(col)
+    if not drop:
+        return model
+    kept = tuple(a for a in model.initial_assignments if a.symbol not in drop)
+    return dataclasses.replace(model, initial_assignments=kept)
 
 
 def _entry(text: str, table_index: dict[str, int], where: str) -> tuple[float, int]:

@@ -14,7 +14,7 @@ from ..solve._compiled import CompiledModel
 from ..solve._compiled import compile as compile_model
 from ..solve._plan import choose_solver
 from ..solve._registry import stored_description
-from ._conditions import build_conditions
+from ._conditions import build_conditions, without_overridden_assignments
 from ._errors import PetabError, UnsupportedPetabError
 from ._files import Tables
 from ._hierarchical import HierarchicalObjective
@@ -77,7 +77,6 @@ class PetabProblem:
                              f"not {sensitivities!r}")
         self.tables = tables
         self.name = tables.name
-        self.sim: CompiledModel = compile_model(load_sbml(str(tables.sbml)))
         self.table = read_parameters(tables.parameters, truncate=tables.version >= 2)
         est = self.table.estimated_index
         self.parameter_ids = tuple(self.table.ids[i] for i in est)
@@ -102,6 +101,9 @@ class PetabProblem:
         cond_ids = list(dict.fromkeys(
             [s for _, s in self._sims.pairs] + list(self._sims.preeq_ids)
         ))
+        model = without_overridden_assignments(load_sbml(str(tables.sbml)),
+                                               tables.conditions, cond_ids)
+        self.sim: CompiledModel = compile_model(model)
         self._conds = build_conditions(self.sim, self.table, tables.conditions, cond_ids)
         cpos = {c: i for i, c in enumerate(cond_ids)}
         self._pair_cond = np.array([cpos[s] for _, s in self._sims.pairs], dtype=np.int64)
