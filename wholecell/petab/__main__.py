@@ -129,8 +129,8 @@ def simulated_data_difference(ours, ref) -> float | None:
     importer flattens it (``obs__obsPars__noisePars__condition__preequilibration``): a
     name that is not one of ours is read up to its first ``__``; where the parameter
     columns differ, rows are matched without them if the other keys pick one row each.
-    None where the keys cannot be matched (files that name the conditions of an older version of the
-    problem) or where the file holds the measurements themselves, not a simulation."""
+    None where the keys cannot be matched (files that name the conditions of an older
+    version of the problem) or where the file holds the measurements themselves."""
     import numpy as np
 
     if len(ref) != len(ours):

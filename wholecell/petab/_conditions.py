@@ -70,7 +70,8 @@ def without_overridden_assignments(model: Model, df: pd.DataFrame, ids: list[str
     targets = [c for c in df.columns if c not in _META and c in assigned]
     drop = set()
     for col in targets:
-        empty = [cid for cid in ids if cid in rows and str(rows[cid][col]).strip() in ("", "nan")]
+        empty = [cid for cid in ids
+                 if cid in rows and str(rows[cid][col]).strip() in ("", "nan")]
         if len(empty) == len(ids):
             continue
         if empty:
