@@ -215,3 +215,63 @@ def test_conservation_laws_found_inside_jit_for_a_non_constant_stoichiometry():
     np.testing.assert_allclose(np.asarray(x)[[i["A"], i["B"]]], [0.3 * 4.0, 0.7 * 4.0],
                                rtol=ROOT_RTOL)
     assert conservation_laws(sim.structure).C.shape[1] == 1
+
+
+#: A <-> B (kf, kr) from A = 1, B = 0: at steady state A* = T kr / (kf + kr), and at
+#: time t A(t) = T (kr + kf exp(-(kf + kr) t)) / (kf + kr), T = A + B
+EXCHANGE = """
+model exchange
+  compartment c = 1
+  species A in c = 1; species B in c = 0
+  J1: A -> B; kf * A
+  J2: B -> A; kr * B
+  kf = 1; kr = 0.5
+end
+"""
+
+
+def _steady_measurement_problem(folder: Path) -> Path:
+    """Measurements of A at steady state (time inf) in conditions kf = 1 and kf = 3, the
+    second also after pre-equilibrating with A = 2 (total 2), and one at t = 1."""
+    import antimony
+
+    folder.mkdir()
+    antimony.clearPreviousLoads()
+    assert antimony.loadAntimonyString(EXCHANGE) >= 0
+    (folder / "model.xml").write_text(antimony.getSBMLString("exchange"))
+    (folder / "parameters.tsv").write_text(
+        "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\n"
+        "kr\tlin\t0.01\t10\t0.5\t1\n")
+    (folder / "conditions.tsv").write_text(
+        "conditionId\tkf\tA\nslow\t1\t\nfast\t3\t\nmore\t1\t2\n")
+    (folder / "observables.tsv").write_text(
+        "observableId\tobservableFormula\tnoiseFormula\nobs_A\tA\t0.1\n")
+    (folder / "measurements.tsv").write_text(
+        "observableId\tpreequilibrationConditionId\tsimulationConditionId\tmeasurement\ttime\n"
+        "obs_A\t\tslow\t0.3\tinf\n"
+        "obs_A\t\tslow\t0.5\t1\n"
+        "obs_A\t\tfast\t0.2\tinf\n"
+        "obs_A\tmore\tfast\t0.25\tinf\n")
+    (folder / "problem.yaml").write_text(
+        "format_version: 1\nparameter_file: parameters.tsv\nproblems:\n"
+        "- condition_files: [conditions.tsv]\n  measurement_files: [measurements.tsv]\n"
+        "  observable_files: [observables.tsv]\n  sbml_files: [model.xml]\n")
+    return folder / "problem.yaml"
+
+
+def test_measurements_at_steady_state_are_post_equilibrated(tmp_path):
+    """Time-inf measurements are the steady state of their simulation condition from its
+    start (after pre-equilibration where there is one): the analytic A*, beside a finite
+    time's A(t). The adjoint gradient equals central differences of the objective."""
+    yaml = _steady_measurement_problem(tmp_path / "exchange")
+    prob = wc.petab.load(yaml, lint=False, sensitivities="adjoint")
+    df = prob.simulate()
+    kr = 0.5
+    exact = [kr / (1 + kr), (kr + np.exp(-(1 + kr))) / (1 + kr), kr / (3 + kr),
+             2 * kr / (3 + kr)]
+    np.testing.assert_allclose(df["simulation"], exact, rtol=1e-7)
+    theta, h = np.array([0.6]), 1e-5
+    value, grad = prob.value_and_grad(theta)
+    central = (float(prob.objective(theta + h)) - float(prob.objective(theta - h))) / (2 * h)
+    assert float(value) == pytest.approx(float(prob.objective(theta)), rel=1e-12)
+    assert float(np.asarray(grad)[0]) == pytest.approx(central, rel=1e-5)

@@ -57,6 +57,9 @@ class Simulations:
     preeq_of: np.ndarray  # per pair: index into preeq_ids, or -1
     groups: tuple[Group, ...]
     n_rows: int
+    #: pairs with measurements at steady state (time ``inf``): their rows follow the
+    #: groups' in this order, one per pair
+    steady: np.ndarray
 
 
 #: ``batch="auto"`` batches by end time up to this many batches, else all together
@@ -74,15 +77,16 @@ def plan_simulations(meas: pd.DataFrame, batch: str = "auto") -> tuple[Simulatio
     batch on the union of all output times) or ``"auto"`` (``"end"`` while that makes
     at most `MAX_AUTO_GROUPS` batches: each batch is compiled separately).
 
+    Measurements at time ``inf`` (at steady state: post-equilibration) are not in the
+    groups; their pairs are `Simulations.steady`, one row each after the groups' rows.
+
     Raises:
-        PetabError: a time that is not a number.
-        UnsupportedPetabError: steady-state measurements (time ``inf``).
+        PetabError: a time that is not a number, or minus infinity.
     """
     times = np.array([_time(t) for t in meas["time"]])
-    if np.any(np.isinf(times)):
-        raise UnsupportedPetabError(
-            "steady-state measurements (time = inf)", "post-equilibration is not implemented"
-        )
+    if np.any(np.isneginf(times)):
+        raise PetabError("measurement table: a time of -inf (steady state is time inf)")
+    steady = np.isinf(times)
     pre = _col(meas, "preequilibrationConditionId").tolist()
     sim = meas["simulationConditionId"].tolist()
     pairs = list(dict.fromkeys(zip(pre, sim, strict=True)))
@@ -93,21 +97,28 @@ def plan_simulations(meas: pd.DataFrame, batch: str = "auto") -> tuple[Simulatio
     # group by end time: the end time sets the cost, extra output times are nearly free
     ends: dict[float, list[int]] = {}
     for q in range(len(pairs)):
-        ends.setdefault(float(times[which == q].max()), []).append(q)
+        finite = (which == q) & ~steady
+        if finite.any():
+            ends.setdefault(float(times[finite].max()), []).append(q)
     if batch not in ("auto", "end", "all"):
         raise PetabError(f"batch must be 'auto', 'end' or 'all', not '{batch}'")
-    if batch == "all" or (batch == "auto" and len(ends) > MAX_AUTO_GROUPS):
+    if ends and (batch == "all" or (batch == "auto" and len(ends) > MAX_AUTO_GROUPS)):
         ends = {max(ends): [q for qs in ends.values() for q in qs]}
     groups, flat, offset = [], np.zeros(len(meas), dtype=np.int64), 0
     for _, members in sorted(ends.items()):
-        mask = np.isin(which, members)
+        mask = np.isin(which, members) & ~steady
         ts = np.unique(np.concatenate([[0.0], times[mask]]))
         pos = {q: k for k, q in enumerate(members)}
         for m in np.flatnonzero(mask):
             flat[m] = offset + pos[which[m]] * len(ts) + np.searchsorted(ts, times[m])
         groups.append(Group(ts, np.asarray(members, dtype=np.int64), offset))
         offset += len(members) * len(ts)
-    sims = Simulations(tuple(pairs), tuple(preeq_ids), preeq_of, tuple(groups), offset)
+    at_steady = np.unique(which[steady])
+    for m in np.flatnonzero(steady):
+        flat[m] = offset + np.searchsorted(at_steady, which[m])
+    offset += len(at_steady)
+    sims = Simulations(tuple(pairs), tuple(preeq_ids), preeq_of, tuple(groups), offset,
+                       at_steady.astype(np.int64))
     return sims, flat
 
 

@@ -113,14 +113,16 @@ class PetabProblem:
         self.rtol, self.atol, self.max_steps, self.preeq_time = rtol, atol, max_steps, preeq_time
         self.preeq_method = preeq_method
         P0 = np.asarray(self._conds.params(jnp.asarray(np.nan_to_num(self.table.nominal))))
-        span = max(float(g.ts[-1]) for g in self._sims.groups)
+        span = max((float(g.ts[-1]) for g in self._sims.groups), default=preeq_time)
         # the conditions' simulations run as vmapped batches: stiff problems get Rosenbrock
         # steps
         self.solver = (choose_solver(self.sim, span, P0[0], 0.0, batched=True)
                        if solver == "auto" else solver)
+        # pre- and post-equilibration (steady-state measurements) integrate to preeq_time
+        to_steady = np.concatenate([self._pre_cond, self._pair_cond[self._sims.steady]])
         self.preeq_solver = (
-            choose_solver(self.sim, preeq_time, P0[self._pre_cond[0]], 0.0, batched=True)
-            if solver == "auto" and len(self._pre_cond) else solver
+            choose_solver(self.sim, preeq_time, P0[to_steady[0]], 0.0, batched=True)
+            if solver == "auto" and len(to_steady) else solver
         )
         self._scalings = self._find_scalings()
         self._jit()
@@ -319,7 +321,23 @@ class PetabProblem:
 
             vals = jax.vmap(one)(P[solve], X[solve])[row]
             out.append(vals.reshape(-1, len(cols)))
+        if len(sims.steady):
+            out.append(self._at_steady_state(P[sims.steady], X[sims.steady], adjoint))
         return jnp.concatenate(out, axis=0)
+
+    def _at_steady_state(self, P, X, adjoint: str):
+        """Model values at the steady states of the simulations ``P`` from ``X`` (PEtab's
+        post-equilibration, for measurements at time ``inf``): found as pre-equilibration's
+        are (`steady_states`), observed at ``preeq_time``."""
+        Xss = steady_states(
+            self.sim, P, X, solver=self.preeq_solver, rtol=self.rtol, atol=self.atol,
+            max_steps=self.max_steps, adjoint=adjoint, t_end=self.preeq_time,
+            method=self.preeq_method,
+        )[0]
+        t = jnp.asarray([self.preeq_time])
+        cols = self._observe_index
+        return jax.vmap(lambda p, x: self.sim.observe(t, x[None, :], p, t0=0.0)[0, cols])(
+            P, Xss)
 
     def _evaluate(self, theta, adjoint: str, analytic: bool = False):
         """(per observable [simulation, sigma], {table index: scaling value}).
