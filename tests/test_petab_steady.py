@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 import wholecell as wc
@@ -275,3 +276,24 @@ def test_measurements_at_steady_state_are_post_equilibrated(tmp_path):
     central = (float(prob.objective(theta + h)) - float(prob.objective(theta - h))) / (2 * h)
     assert float(value) == pytest.approx(float(prob.objective(theta)), rel=1e-12)
     assert float(np.asarray(grad)[0]) == pytest.approx(central, rel=1e-5)
+
+
+def test_plot_of_steady_state_measurements_sits_right_of_the_finite_times():
+    """`plot_fit` draws time-inf rows at 1.1 times the panel's last finite time (1 where
+    there is none), the simulation as one mark per condition."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from wholecell.petab._plot import plot_fit
+
+    df = pd.DataFrame({
+        "observableId": ["a", "a", "a", "b"], "preequilibrationConditionId": [""] * 4,
+        "simulationConditionId": ["c1"] * 4, "time": [0.0, 2.0, np.inf, np.inf],
+        "measurement": [1.0, 0.5, 0.3, 0.4], "simulation": [1.0, 0.55, 0.33, 0.42],
+    })
+    fig = plot_fit(df)
+    a, b = fig.axes[:2]
+    xs = [list(line.get_xdata()) for line in a.get_lines()]
+    assert xs == [[0.0, 2.0], [0.0, 2.0], [2.2], [2.2]]
+    assert [list(line.get_xdata()) for line in b.get_lines()][-2:] == [[1.0], [1.0]]
+    assert list(a.get_lines()[-1].get_ydata()) == [0.33]

@@ -37,11 +37,27 @@ def plot_fit(df: pd.DataFrame, *, title: str = "", axes=None):
     key = df["simulationConditionId"].astype(str) + np.where(pre != "", " (pre " + pre + ")", "")
     for ax, oid in zip(axes, obs, strict=False):
         sub = df[df["observableId"] == oid]
+        times = sub["time"].astype(float)
+        # measurements at steady state (time inf) are drawn right of the finite times
+        finite = times[np.isfinite(times)]
+        at_steady = 1.1 * float(finite.max()) if len(finite) and finite.max() > 0 else 1.0
         for k, (cond, part) in enumerate(sub.groupby(key.loc[sub.index], sort=False)):
-            part = part.sort_values("time")
+            part = part.assign(time=part["time"].astype(float)).sort_values("time")
+            steady = np.isinf(part["time"])
             color = f"C{k % 10}"
-            ax.plot(part["time"], part["measurement"], "o", ms=3.5, color=color, alpha=0.7)
-            ax.plot(part["time"], part["simulation"], "-", color=color, lw=1.5, label=cond)
+            run = part[~steady]
+            ax.plot(run["time"], run["measurement"], "o", ms=3.5, color=color, alpha=0.7)
+            ax.plot(run["time"], run["simulation"], "-", color=color, lw=1.5,
+                    label=cond if len(run) else None)
+            if steady.any():
+                ss = part[steady]
+                ax.plot([at_steady] * len(ss), ss["measurement"], "o", ms=3.5, color=color,
+                        alpha=0.7)
+                ax.plot([at_steady], ss["simulation"].iloc[:1], "_", ms=14, mew=2,
+                        color=color, label=None if len(run) else cond)
+        if np.isinf(times).any():
+            ax.annotate("steady state", (at_steady, 0), xycoords=("data", "axes fraction"),
+                        xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
         ax.set_title(oid, fontsize=9)
         ax.set_xlabel("time")
         if sub["simulationConditionId"].nunique() <= 6:
