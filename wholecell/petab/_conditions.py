@@ -55,6 +55,10 @@ class Conditions:
         return jnp.where(mask, val * vol, X)
 
 
+def _rows_by_id(df: pd.DataFrame) -> dict[str, dict]:
+    """The condition table's rows (column -> cell) by condition id."""
+    return {cid: r for cid, r in zip(df["conditionId"], df.to_dict("records"), strict=True)}
+
 def without_overridden_assignments(model: Model, df: pd.DataFrame, ids: list[str]) -> Model:
     """``model`` without the initial assignments of the parameters and compartments that
     the condition table sets: a condition's value replaces the model's (Liu 2025's virus
@@ -66,7 +70,7 @@ def without_overridden_assignments(model: Model, df: pd.DataFrame, ids: list[str
     """
     species = model.species_by_id()
     assigned = {a.symbol for a in model.initial_assignments} - set(species)
-    rows = {cid: r for cid, r in zip(df["conditionId"], df.to_dict("records"), strict=True)}
+    rows = _rows_by_id(df)
     targets = [c for c in df.columns if c not in _META and c in assigned]
     drop = set()
     for col in targets:
@@ -132,7 +136,7 @@ def build_conditions(
             if not s.has_only_substance_units:
                 x_comp[i] = pindex[s.compartment]
 
-    rows = {cid: r for cid, r in zip(df["conditionId"], df.to_dict("records"), strict=True)}
+    rows = _rows_by_id(df)
     columns = [c for c in df.columns if c not in _META]
     for k, cid in enumerate(ids):
         if cid not in rows:

@@ -301,11 +301,7 @@ class PetabProblem:
         if len(self._pre_cond):
             Ppre = Pc[self._pre_cond]
             Xpre = self._initial_states(self._pre_cond, v, Ppre)
-            Xss = steady_states(
-                self.sim, Ppre, Xpre, solver=self.preeq_solver, rtol=self.rtol,
-                atol=self.atol, max_steps=self.max_steps, adjoint=adjoint,
-                t_end=self.preeq_time, method=self.preeq_method,
-            )[0]
+            Xss = self._steady_states(Ppre, Xpre, adjoint)
             has = sims.preeq_of >= 0
             # after pre-equilibration only the species the simulation condition sets restart
             Xafter = conds.initial(self._pair_cond, v, P, Xss[np.maximum(sims.preeq_of, 0)])
@@ -325,15 +321,20 @@ class PetabProblem:
             out.append(self._at_steady_state(P[sims.steady], X[sims.steady], adjoint))
         return jnp.concatenate(out, axis=0)
 
-    def _at_steady_state(self, P, X, adjoint: str):
-        """Model values at the steady states of the simulations ``P`` from ``X`` (PEtab's
-        post-equilibration, for measurements at time ``inf``): found as pre-equilibration's
-        are (`steady_states`), observed at ``preeq_time``."""
-        Xss = steady_states(
+    def _steady_states(self, P, X, adjoint: str):
+        """The steady states of the conditions ``P`` from ``X`` (`steady_states` with the
+        problem's settings): pre- and post-equilibration alike."""
+        return steady_states(
             self.sim, P, X, solver=self.preeq_solver, rtol=self.rtol, atol=self.atol,
             max_steps=self.max_steps, adjoint=adjoint, t_end=self.preeq_time,
             method=self.preeq_method,
         )[0]
+
+    def _at_steady_state(self, P, X, adjoint: str):
+        """Model values at the steady states of the simulations ``P`` from ``X`` (PEtab's
+        post-equilibration, for measurements at time ``inf``), observed at
+        ``preeq_time``."""
+        Xss = self._steady_states(P, X, adjoint)
         t = jnp.asarray([self.preeq_time])
         cols = self._observe_index
         return jax.vmap(lambda p, x: self.sim.observe(t, x[None, :], p, t0=0.0)[0, cols])(
