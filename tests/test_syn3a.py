@@ -267,23 +267,45 @@ def _sides(model, rid):
             {s.species: s.stoichiometry for s in r.products}, r.modifiers)
 
 
+def _trna(a):
+    """(charged, uncharged) species of amino acid ``a`` (one letter), the network's ids."""
+    short = AA_IDS[a].split("_")[0]
+    return f"M_{short}trna_c", f"M_trna{short}_c"
+
+
 def test_coupled_polymerisation_uses_its_monomers(coupled_model):
-    """Each transcript takes its NTPs and leaves one PPi per nucleotide; each protein its
-    amino acids, one ATP -> AMP + PPi per charged tRNA and 2 GTP -> 2 GDP + 2 Pi per
-    residue; degradation returns the NMPs; a fork segment takes both strands' dNTPs."""
+    """Each transcript takes its NTPs and leaves one PPi per nucleotide; each protein
+    takes one charged tRNA per residue and returns it uncharged, and 2 GTP -> 2 GDP +
+    2 Pi per residue; charging takes the amino acid and ATP -> AMP + PPi; the tRNA gene's
+    transcript is an uncharged tRNA-Ala; degradation returns the NMPs; a fork segment
+    takes both strands' dNTPs. Without tRNA charging, translation takes the amino acids
+    and the charging ATP itself."""
     seq, genes = _genbank()
     rna = Counter(_transcript(seq, *genes["0001"][:3]))
     uses, makes, _ = _sides(coupled_model, "tx_0001")
     assert uses == {"Gb_0001": 1, "M_atp_c": rna["A"], "M_ctp_c": rna["C"],
                     "M_gtp_c": rna["G"], "M_utp_c": rna["U"]}
     assert makes == {"R_0001": 1, "M_ppi_c": sum(rna.values())}
+    assert _sides(coupled_model, "tx_0009")[1]["M_trnaala_c"] == 1
     protein = Counter(genes["0001"][3])
     n = sum(protein.values())
     uses, makes, _ = _sides(coupled_model, "tl_0001")
+    assert uses == {"Rr_0001": 1, "M_gtp_c": 2 * n,
+                    **{_trna(a)[0]: k for a, k in protein.items()}}
+    assert makes == {"R_0001": 1, "P_0001": 1, "M_gdp_c": 2 * n, "M_pi_c": 2 * n,
+                     **{_trna(a)[1]: k for a, k in protein.items()}}
+    uses, makes, modifiers = _sides(coupled_model, "R_ALATRS")
+    assert uses == {"M_ala__L_c": 1, "M_atp_c": 1, "M_trnaala_c": 1}
+    assert makes == {"M_alatrna_c": 1, "M_amp_c": 1, "M_ppi_c": 1}
+    assert tuple(modifiers) == ("P_0001",)
+    fixed = wc.load_sbml(build_sbml(FIXTURE, metabolism=True,
+                                    choices=Choices(trna_charging=False)))
+    uses, makes, _ = _sides(fixed, "tl_0001")
     assert uses == {"Rr_0001": 1, "M_atp_c": n, "M_gtp_c": 2 * n,
                     **{f"M_{AA_IDS[a]}_c": k for a, k in protein.items()}}
     assert makes == {"R_0001": 1, "P_0001": 1, "M_amp_c": n, "M_ppi_c": n,
                      "M_gdp_c": 2 * n, "M_pi_c": 2 * n}
+    assert not any("TRS" in r.id for r in fixed.reactions)
     _, makes, _ = _sides(coupled_model, "deg_0001")
     assert makes == {"mRNA_degraded": 1, "M_amp_c": rna["A"], "M_cmp_c": rna["C"],
                      "M_gmp_c": rna["G"], "M_ump_c": rna["U"]}
@@ -324,23 +346,25 @@ def test_coupled_pools_enzymes_and_membrane(coupled_model, fixture_model):
     assert not any(r.id == "lipid_synthesis" for r in coupled_model.reactions)
 
 
-def test_coupled_translation_waits_for_gtp_and_atp(coupled_model):
-    """Coupled, the translation law adds the waiting for 2 GTP and 1 ATP per residue,
-    each with the sheet's NTP K_D (0.2 mM in the fixture), to the polymerisation law
-    (Hofmeyr et al. 2013): kcat / (... + L - 1 + 2 L K/GTP + L K/ATP), per bound mRNA."""
+def test_coupled_translation_waits_for_gtp_and_the_charged_trnas(coupled_model):
+    """Coupled, the translation law reads the charged tRNAs (0.05 mM each at birth in
+    the fixture) and adds the waiting for 2 GTP per residue, with the sheet's NTP K_D
+    (0.2 mM in the fixture), to the polymerisation law (Hofmeyr et al. 2013):
+    kcat / (... + L - 1 + 2 L K/GTP), per bound mRNA."""
     sim = wc.compile(coupled_model)
     st = sim.structure
     x0, c = st.initial(sim.param_values, 0.0)
     seen = dict(zip(st.observable_ids, np.asarray(st.observe_prog(st.base(0.0, x0, c))),
                     strict=True))
     protein = _genbank()[1]["0001"][3]
-    aa = dict.fromkeys(set(protein), Choices().charged_trna_mM)
+    aa = {a: seen[f"trna_{a}_mM"] for a in set(protein)}
+    assert all(v == pytest.approx(0.05, rel=RTOL) for v in aa.values())
     L, kd = len(protein), 0.2
-    gtp, atp = seen["GTP_mM"], seen["ATP_mM"]
+    gtp = seen["GTP_mM"]
     n = Counter(protein)
     waits = (0.002 ** 2 / (aa[protein[0]] * aa[protein[1]])
              + sum(k * 0.002 / aa[m] for m, k in n.items()) + L - 1
-             + 2 * L * kd / gtp + L * kd / atp)
+             + 2 * L * kd / gtp)
     bound = seen["Rr_0001"]
     assert bound > 0
     assert _rates_at(sim, {})["tl_0001"] == pytest.approx(bound * 10 / waits, rel=RTOL)
@@ -363,10 +387,28 @@ def test_coupled_polymerisation_stops_short_of_an_empty_pool(coupled_model):
     assert _rates_at(sim, {"M_utp_c": n_u - 1, "Gb_0001": 1})["tx_0001"] == 0
 
 
+def test_trna_charging_law_equals_the_hand_computation(coupled_model):
+    """Each synthetase charges at E / (1/(k_atp ATP) + 1/(k_aa aa) + 1/(k_tRNA tRNA) +
+    1/k_cat), on counts (the fixture's sheet: 0.02, 0.02, 0.2 per molecule per second,
+    25/s; ALATRS is protein 0001), and not at all without uncharged tRNA."""
+    sim = wc.compile(coupled_model)
+    st = sim.structure
+    x0, _ = st.initial(sim.param_values, 0.0)
+    x = dict(zip(sim.state_ids, np.asarray(x0), strict=True))
+    rate = x["P_0001"] / (1 / (0.02 * x["M_atp_c"]) + 1 / (0.02 * x["M_ala__L_c"])
+                          + 1 / (0.2 * x["M_trnaala_c"]) + 1 / 25)
+    assert _rates_at(sim, {})["R_ALATRS"] == pytest.approx(rate, rel=RTOL)
+    # 0.04 mM uncharged at birth; ATP is 3.0 mM at birth, so count_per_mM = ATP / 3
+    assert x["M_trnaala_c"] == pytest.approx(0.04 * x["M_atp_c"] / 3.0, rel=RTOL)
+    assert _rates_at(sim, {"M_trnaala_c": 0.0})["R_ALATRS"] == 0.0
+
+
 def test_a_coupled_run_balances_what_translation_uses(coupled_model):
-    """60 s of the hybrid (gene expression stochastic, metabolism as ODEs): GDP and
-    alanine change only through translation in the fixture, so their changes equal
-    2 x residues and minus the alanines of the proteins made, exactly."""
+    """60 s of the hybrid (gene expression stochastic, metabolism and tRNA charging as
+    ODEs): GDP changes only through translation in the fixture, and alanine only
+    through its charging, so GDP rises by 2 x residues and alanine plus charged
+    Ala-tRNA falls by the alanines of the proteins made, exactly; tRNAs of amino acids
+    without a tRNA gene are neither made nor lost."""
     from wholecell.models.syn3a._cells import stochastic_reactions
 
     _, genes = _genbank()
@@ -378,7 +420,10 @@ def test_a_coupled_run_balances_what_translation_uses(coupled_model):
     residues = sum(k * len(genes[g][3]) for g, k in made.items())
     alanines = sum(k * genes[g][3].count("A") for g, k in made.items())
     assert float(r["M_gdp_c"][0, -1] - r["M_gdp_c"][0, 0]) == pytest.approx(2 * residues)
-    assert float(r["M_ala__L_c"][0, -1] - r["M_ala__L_c"][0, 0]) == pytest.approx(-alanines)
+    ala = r["M_ala__L_c"][0] + r["M_alatrna_c"][0]
+    assert float(ala[-1] - ala[0]) == pytest.approx(-alanines)
+    leu = r["M_leutrna_c"][0] + r["M_trnaleu_c"][0]
+    assert float(leu[-1]) == pytest.approx(float(leu[0]))
     # the PTS carrier forms of protein 0010 grow by the proteins made, no more
     carriers = r["ptsi"][0] + r["ptsi_P"][0]
     assert made["0010"] > 0

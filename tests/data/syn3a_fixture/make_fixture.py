@@ -62,7 +62,8 @@ def genbank(rng: random.Random) -> str:
             quals += ["/transl_table=4", f'/product="fixture protein {name}"',
                       f'/translation="{prot}"']
         else:
-            quals.append(f'/product="fixture {kind} {name}"')
+            product = "tRNA-Ala (fixture)" if kind == "tRNA" else f"fixture {kind} {name}"
+            quals.append(f'/product="{product}"')
         features.append(f"     gene            {loc}\n" + "".join(
             f"                     {q}\n" for q in quals[:2]))
         features.append(f"     {kind:<16}{loc}\n" + "".join(
@@ -262,6 +263,7 @@ def metabolism(cf: Path, d4: Path) -> None:
     write_csv(cf / "initial_concentrations_csv" / "Protein_Metabolites.csv",
               ["Protein", "Metabolite IDs", "Reactions", "Subsystem"],
               [["P_0010", "ptsi,ptsi_P", "GLCpts0, GLCpts4", "Central"]])
+    trna_charging(cf)
     balanced = HERE / "cell2022_cmeode" / "Central_AA_Zane_Balanced_direction_fixed_nounqATP.tsv"
     balanced.parent.mkdir(exist_ok=True)
     balanced.write_text("\n".join([
@@ -284,6 +286,34 @@ def metabolism(cf: Path, d4: Path) -> None:
         "equilibrium constant\tR_LDH_L\t1.1.1.27\t\t\t3e-4\t\t",
         ""]))
 
+
+
+#: synthetases of the charging fixture: one per amino acid, spread over the proteins
+TRS_PROTEINS = ("P_0001", "P_0002", "P_0003", "P_0004", "P_0008", "P_0010")
+
+
+def trna_charging(cf: Path) -> None:
+    """The tRNA_Charging sheet (a synthetase per amino acid, binding rates per molecule
+    per second) and the tRNAs at birth in the 2022 spatial model's layout."""
+    acids = sorted({m.removesuffix("_c") for m, _ in METABOLITES
+                    if m.removesuffix("_c").removesuffix("__L") in AMINO_ACID_NAMES})
+    rows = []
+    for i, aa in enumerate(acids):
+        name = f"{aa.split('_')[0].upper()}TRS"
+        rows += [[name, "amino acid", f"M_{aa}_c", ""],
+                 [name, "synthetase", TRS_PROTEINS[i % len(TRS_PROTEINS)], ""],
+                 [name, "k_atp", 0.02, "1/(molecules*s)"], [name, "k_aa", 0.02, "1/(molecules*s)"],
+                 [name, "k_tRNA", 0.2, "1/(molecules*s)"], [name, "k_cat", 25, "1/s"]]
+    write_csv(cf / "kinetic_params_csv" / "tRNA_Charging.csv",
+              ["Reaction Name", "Parameter Type", "Value", "Units"], rows)
+    short = [aa.split("_")[0] for aa in acids]
+    write_csv(HERE / "cell2022_rdme" / "Escher_metData.csv", ["metabolite", "concentration"],
+              [["adp_c", 0.3]] + [r for s in short
+                                  for r in ([f"{s}trna_c", 0.05], [f"trna{s}_c", 0.04])])
+
+
+AMINO_ACID_NAMES = {"ala", "arg", "asn", "asp", "cys", "gln", "glu", "gly", "his", "ile", "leu",
+                    "lys", "met", "phe", "pro", "ser", "thr", "trp", "tyr", "val"}
 
 if __name__ == "__main__":
     main()

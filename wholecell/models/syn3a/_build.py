@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from ._charging import INITIATOR, add_trna_charging, decoded_amino_acid, trna_ids
 from ._genome import Gene, Genome, read_genbank
 from ._metabolic_tables import read_metabolism
 from ._metabolism import add_metabolism, add_metabolite, enzyme_counts, lipid_area
@@ -126,12 +127,16 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
     if coupled:  # gene expression neither changes nor reads a held metabolite
         w.held = ch.held_species
     sa0, v0_l = _constants(w, t, ch, coupled)
-    prot, pools = _gene_expression(w, t, genome, genes, coupled)
+    charging = coupled and ch.trna_charging
+    initiator = charging and any(INITIATOR in r.products for r in mt.reactions)
+    prot, pools = _gene_expression(w, t, genome, genes, coupled, charging, initiator)
     _complexes(w, t, genes, prot, pools)
     _replication(w, t, genome, genes, prot, ch.filament_length, coupled)
     if coupled:
         proteins = enzyme_counts(w, t, mt, prot)
         inside = add_metabolism(w, t, mt, ch, proteins, v0_l)
+        if charging:
+            add_trna_charging(w, t, {a: f"M_{AA_POOLS[a]}" for a in AMINO_ACIDS}, prot, v0_l)
         if ch.new_protein_forms:
             _new_protein_forms(w, mt, prot)
         _pools(w, t, inside, v0_l)
@@ -181,7 +186,11 @@ def _constants(w: _Writer, t: Tables, ch: Choices, coupled: bool = False
         else:
             w.parameter(f"{name}_mM", n.value, n.source)
     for aa in AMINO_ACIDS:
-        w.parameter(f"trna_{aa}_mM", ch.charged_trna_mM, "choice: charged_trna_mM (fixed pool)")
+        if coupled and ch.trna_charging:  # the live charged tRNAs (`_charging`)
+            w.rule(f"trna_{aa}_mM", f"{trna_ids('M_' + AA_POOLS[aa])[0]} * mM_per_count")
+        else:
+            w.parameter(f"trna_{aa}_mM", ch.charged_trna_mM,
+                        "choice: charged_trna_mM (fixed pool)")
     for key, ident in (("transcription|KD", "KD_tx"), ("translation|KD", "KD_tl"),
                        ("replication|KD", "KD_rep"), ("translation|kcat", "kcat_tl"),
                        ("replication|kcat", "kcat_rep"), ("degradation|kcat", "kcat_deg"),
@@ -206,13 +215,18 @@ def _constants(w: _Writer, t: Tables, ch: Choices, coupled: bool = False
 
 
 def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
-                     coupled: bool = False):
+                     coupled: bool = False, charging: bool = False,
+                     initiator: bool = False):
     """Transcription of every gene; translation and degradation of every mRNA. Returns
     the protein species by locus and the species lists the complexes' rules need (bound
-    genes, mRNAs on ribosomes and on degradosomes, rRNAs by kind)."""
+    genes, mRNAs on ribosomes and on degradosomes, rRNAs by kind). With ``charging``
+    (coupled), translation takes charged tRNAs and returns them uncharged, and a tRNA
+    gene's transcript is an uncharged tRNA of its amino acid (`_charging`); with
+    ``initiator``, a protein that starts with Met takes one fMet-tRNA for it."""
     all_genes = genome.genes
     nt_pool = {b: f"{NTP[b]}_mM" for b in "ACGU"}
     aa_pool = {a: f"trna_{a}_mM" for a in AMINO_ACIDS}
+    trna = {a: trna_ids(f"M_{AA_POOLS[a]}") for a in AMINO_ACIDS}  # (charged, uncharged)
     # promoter strength: protein count over the mean count of all 455 proteins
     counts = {k: v.value for k, v in t.proteins.items()}
     mean_protein = sum(counts.values()) / len(counts)
@@ -250,6 +264,14 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
                 n_op = sum(1 for x in all_genes if x.name[:3] == g.name[:3])
                 start = t.complex_counts["Ribosome"].value / n_op
                 rrna[kind].append(f"R_{L}")
+        transcript = f"R_{L}"
+        if charging and g.kind == "tRNA":
+            decoded = decoded_amino_acid(g.product, g.name)
+            if decoded is None:
+                raise BuildError(f"syn3a builder: tRNA gene {L} ({g.name}): its product "
+                                 f"{g.product!r} names no amino acid (tRNA-Xxx)")
+            transcript = trna[decoded][1]
+        elif g.kind != "mRNA":
             w.species(f"R_{L}", start, t.complex_counts["Ribosome"].source if kind else None)
         tx_counts = _counts(w, f"tx_{L}", g.rna)
         tx = polymerisation_formula(kcat, "KD_tx", tx_counts, _length(w, f"tx_{L}", g.rna),
@@ -262,13 +284,17 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
             uses = {f"M_{POOL_IDS[NTP[b]]}": n for b, n in g.rna.items() if n}
             makes = {"M_ppi_c": g.length}
         needs = ({f"M_{POOL_IDS[NTP[b]]}": tx_counts[b] for b in g.rna} if coupled else {})
-        w.reaction(f"tx_{L}", {f"Gb_{L}": 1, **uses}, {f"R_{L}": 1, **makes},
+        w.reaction(f"tx_{L}", {f"Gb_{L}": 1, **uses}, {transcript: 1, **makes},
                    _while_enough(f"({tx}) * Gb_{L}", needs), _unused(needs, uses))
         if g.kind == "mRNA":
             aa = {a: g.protein.get(a, 0) for a in AMINO_ACIDS}
-            # coupled: elongation also waits for its 2 GTP and charging's ATP per residue
-            energy = ({"GTP_mM": (2.0, "KD_tl_ntp"), "ATP_mM": (1.0, "KD_tl_ntp")}
-                      if coupled else None)
+            # coupled: elongation also waits for its 2 GTP (and, without a charging
+            # module, charging's ATP) per residue
+            energy = None
+            if coupled:
+                energy = {"GTP_mM": (2.0, "KD_tl_ntp")}
+                if not charging:
+                    energy["ATP_mM"] = (1.0, "KD_tl_ntp")
             tl_counts, tl_len = _counts(w, f"tl_{L}", aa), _length(w, f"tl_{L}", aa)
             tl = polymerisation_formula("kcat_tl", "KD_tl", tl_counts, tl_len, aa_pool,
                                         g.first_aa, energy)
@@ -276,10 +302,25 @@ def _gene_expression(w: _Writer, t: Tables, genome: Genome, genes: list[Gene],
                        binding_formula("kbind_ribosome", "max(ribosome_free, 0)", f"R_{L}",
                                        "cell"))
             uses, makes, needs = ({}, {}, {})
-            if coupled:  # amino acids; charging ATP -> AMP + PPi, elongation 2 GTP
+            n_aa = g.protein_length
+            if charging:  # charged tRNAs, returned uncharged; elongation 2 GTP
+                needs = {trna[a][0]: tl_counts[a] for a in AMINO_ACIDS}
+                needs["M_gtp_c"] = f"2.0 * {tl_len}"
+                uses = {trna[a][0]: n for a, n in g.protein.items() if n}
+                uses["M_gtp_c"] = 2 * n_aa
+                makes = {trna[a][1]: n for a, n in g.protein.items() if n}
+                makes.update({"M_gdp_c": 2 * n_aa, "M_pi_c": 2 * n_aa})
+                if initiator and g.first_aa[0] == "M":  # fMet-tRNA starts the chain
+                    met = trna["M"][0]
+                    needs[met] = f"{tl_counts['M']} - 1.0"
+                    needs[INITIATOR] = "1.0"
+                    uses[INITIATOR] = 1
+                    uses[met] -= 1
+                    if not uses[met]:
+                        del uses[met]
+            elif coupled:  # amino acids; charging ATP -> AMP + PPi, elongation 2 GTP
                 needs = {f"M_{AA_POOLS[a]}": tl_counts[a] for a in AMINO_ACIDS}
                 needs.update({"M_atp_c": tl_len, "M_gtp_c": f"2.0 * {tl_len}"})
-                n_aa = g.protein_length
                 uses = {f"M_{AA_POOLS[a]}": n for a, n in g.protein.items() if n}
                 uses.update({"M_atp_c": n_aa, "M_gtp_c": 2 * n_aa})
                 makes = {"M_amp_c": n_aa, "M_ppi_c": n_aa, "M_gdp_c": 2 * n_aa,

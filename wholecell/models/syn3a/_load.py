@@ -12,6 +12,7 @@ from pathlib import Path
 from ...sbml._model import Model
 from ...sbml._sbml_import import load_sbml
 from ._build import BuildError, Choices, build_sbml
+from ._charging import CHARGING_FILES
 from ._metabolic_tables import METABOLISM_FILES, OPTIONAL_FILES
 from ._metabolism import build_metabolism_sbml
 from ._tables import FILES, MinimalCellDataError, default_folder
@@ -37,9 +38,13 @@ def _key(folder: Path, genes, choices: Choices, stage: str) -> str:
             "$WHOLECELL_MINIMAL_CELL_DATA)")
     h = hashlib.sha256()
     files = FILES if stage == "gene_expression" else {**FILES, **METABOLISM_FILES}
+    optional = set(OPTIONAL_FILES)
+    if stage == "coupled":  # tRNA charging, unless Choices(trna_charging=False)
+        files = {**files, **CHARGING_FILES}
+        optional.update(CHARGING_FILES.values())
     for rel in sorted(files.values()):
         p = folder / rel
-        if rel in OPTIONAL_FILES and not p.is_file():  # the build names it if it is needed
+        if rel in optional and not p.is_file():  # the build names it if it is needed
             h.update(f"{rel} absent".encode())
             continue
         if not p.is_file():

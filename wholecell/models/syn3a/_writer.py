@@ -49,8 +49,16 @@ class Choices:
         dnaa_kon, dnaa_koff: DnaA on ssDNA (M^-1 s^-1, s^-1); the sheet's 1.4e5 / 0.42
             initiates in about a minute, the slower 1e5 / 0.55 gives the published ~5 min.
         filament_length: DnaA on the unwound oriC ssDNA when the replisome loads.
-        charged_trna_mM: each charged tRNA pool, held fixed in this stage (the
-            translation law's K_D is 1e-3 mM, so translation runs at ~91 % of kcat).
+        charged_trna_mM: each charged tRNA pool, held fixed where tRNAs are not charged
+            (step 1, or ``trna_charging=False``; the translation law's K_D is 1e-3 mM, so
+            translation runs at ~91 % of kcat).
+        trna_charging: in the coupled cell, each amino acid's tRNAs are species, charged
+            by its synthetase (the tRNA_Charging sheet, `wholecell.models.syn3a._charging`)
+            from the amino acid and ATP, used by translation and returned uncharged; the
+            tRNA genes' transcripts add to them. At birth they are the 2022 spatial
+            model's example concentrations (~0.1 mM charged, ~0.1 mM uncharged each).
+            False: translation reads the fixed ``charged_trna_mM`` pools and takes the
+            amino acids and one ATP -> AMP + PPi per residue itself.
         lipid_doubling_min: the lipid pool's doubling time: the one rate that sets growth
             in this stage (default the measured doubling, 105 min).
         radius_nm: the cell's radius at birth (Cell 2022: 200 nm); it fixes the area per
@@ -126,6 +134,7 @@ class Choices:
     dnaa_koff: float = 0.55
     filament_length: int = 30
     charged_trna_mM: float = 0.01
+    trna_charging: bool = True
     lipid_doubling_min: float = 105.0
     radius_nm: float = 200.0
     default_enzyme_count: float | None = None
