@@ -403,6 +403,39 @@ def test_trna_charging_law_equals_the_hand_computation(coupled_model):
     assert _rates_at(sim, {"M_trnaala_c": 0.0})["R_ALATRS"] == 0.0
 
 
+def test_a_protein_starts_with_the_network_s_fmet_trna(monkeypatch):
+    """Where the network formylates Met-tRNA (FMETTRS, added here to the fixture's
+    tables), each protein that starts with Met takes one fMet-tRNA and one Met-tRNA fewer,
+    returns all its tRNA-Met uncharged, and waits for an fMet-tRNA; Met-tRNA is then the
+    network's species at its tabulated concentration (0.03 mM)."""
+    from wholecell.models.syn3a import _build
+    from wholecell.models.syn3a._metabolic_tables import EnzymeReaction, read_metabolism
+    from wholecell.models.syn3a._tables import Number
+
+    def with_formylation(folder):
+        mt = read_metabolism(folder)
+        k = {s: Number(0.01, "mM", "test") for s in ("M_mettrna_c", "M_fmettrna_c")}
+        mt.reactions.append(EnzymeReaction(
+            "R_FMETTRS", "Cofactor", "P_0004", "", Number(1.0, "1/s", "test"),
+            Number(0.0, "1/s", "test"), k, {"M_mettrna_c": 1.0}, {"M_fmettrna_c": 1.0}))
+        return mt
+
+    monkeypatch.setattr(_build, "read_metabolism", with_formylation)
+    model = wc.load_sbml(build_sbml(FIXTURE, metabolism=True))
+    protein = _genbank()[1]["0001"][3]
+    assert protein[0] == "M"
+    n_met = protein.count("M")
+    uses, makes, _ = _sides(model, "tl_0001")
+    assert uses["M_fmettrna_c"] == 1 and uses.get("M_mettrna_c", 0) == n_met - 1
+    assert makes["M_trnamet_c"] == n_met
+    sim = wc.compile(model)
+    x0 = np.asarray(sim.structure.initial(sim.param_values, 0.0)[0])
+    per_mM = x0[sim.state_ids.index("M_atp_c")] / 3.0
+    assert x0[sim.state_ids.index("M_mettrna_c")] == pytest.approx(0.03 * per_mM, rel=RTOL)
+    assert _rates_at(sim, {})["tl_0001"] > 0
+    assert _rates_at(sim, {"M_fmettrna_c": 0.0})["tl_0001"] == 0
+
+
 def test_a_coupled_run_balances_what_translation_uses(coupled_model):
     """60 s of the hybrid (gene expression stochastic, metabolism and tRNA charging as
     ODEs): GDP changes only through translation in the fixture, and alanine only

@@ -167,7 +167,9 @@ METABOLITES = [("g6p_c", 3.0), ("f6p_c", 1.0), ("pep_c", 0.05), ("adp_c", 0.3),
                                 "phe__L", "pro__L", "ser__L", "thr__L", "trp__L", "tyr__L",
                                 "val__L")] + [
     ("cmp_c", 0.1), ("gmp_c", 0.1), ("ump_c", 0.1), ("ppi_c", 0.5), ("pi_c", 10.0),
-    ("gdp_c", 0.2)]
+    ("gdp_c", 0.2),
+    # Met-tRNA and the initiator fMet-tRNA, for a test that adds their formylation
+    ("mettrna_c", 0.03), ("fmettrna_c", 0.001)]
 MEDIUM = [("glc__D_e", 40.0), ("arg__L_e", 0.1), ("lac__L_e", 0.5), ("chsterol_e", 0.1)]
 # module, reaction, (reactants, products) with stoichiometry, enzyme, GPR, kcat f/r, KM
 ENZYMATIC = [
