@@ -3,7 +3,7 @@ it runs.
 
     python -m benchmarks.syn3a_coupled [--data ../shared/minimal-cell] [--minutes 30]
         [--nucleoside-uptakes-2022 | --fixed-uptakes GSNabc] [--modular-laws PIabc]
-        [--hold o2,pi] [--save run.npz]
+        [--hold o2,pi] [--trna-charging] [--save run.npz] [--no-write]
 
 Loads `wc.models.load("syn3a", stage="coupled")` (built from the published tables),
 runs one cell with the hybrid method as `simulate_cells` does (metabolism as ODEs,
@@ -55,6 +55,11 @@ def main() -> None:
     ap.add_argument("--hold", default="o2",
                     help="intracellular metabolites held at their tabulated concentration, "
                          "comma-separated (Choices.fixed_metabolites; default o2)")
+    ap.add_argument("--trna-charging", action="store_true",
+                    help="charge each amino acid's tRNAs by its synthetase "
+                         "(Choices.trna_charging; default: fixed charged pools)")
+    ap.add_argument("--no-write", action="store_true",
+                    help="print the block without writing it to benchmarks/RESULTS.md")
     ap.add_argument("--save", type=Path, default=None,
                     help="also write every value of the result (ids, values) to this .npz")
     args = ap.parse_args()
@@ -67,7 +72,8 @@ def main() -> None:
                       else fixed, fixed_metabolites=held,
                       modular_laws=None if args.modular_laws is None else tuple(
                           m for m in args.modular_laws.split(",") if m and m != "none"),
-                      forward_equilibria=tuple(f for f in args.forward_equilibria.split(",") if f))
+                      forward_equilibria=tuple(f for f in args.forward_equilibria.split(",") if f),
+                      trna_charging=args.trna_charging)
     model = wc.models.load("syn3a", data=args.data, stage="coupled", choices=choices)
     sim = wc.compile(model)
     t_load = time.perf_counter() - t0
@@ -98,7 +104,8 @@ def main() -> None:
         + (f" --modular-laws {args.modular_laws}" if args.modular_laws is not None else "")
         + (f" --forward-equilibria {args.forward_equilibria}" if args.forward_equilibria
            else "")
-        + (f" --hold {args.hold}" if held != ("o2",) else "") + "` "
+        + (f" --hold {args.hold}" if held != ("o2",) else "")
+        + (" --trna-charging" if args.trna_charging else "") + "` "
         f"({time.strftime('%Y-%m-%d %H:%M')}; {machine()}; {versions()}).",
         "",
         f"The coupled cell (step 3 of models/syn3a/README.md): {len(sim.state_ids)} states, "
@@ -121,7 +128,8 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    write_section("syn3a-coupled", text)
+    if not args.no_write:
+        write_section("syn3a-coupled", text)
 
 
 if __name__ == "__main__":

@@ -261,6 +261,12 @@ def coupled_model():
     return wc.load_sbml(build_sbml(FIXTURE, metabolism=True))
 
 
+@pytest.fixture(scope="module")
+def charging_model():
+    return wc.load_sbml(build_sbml(FIXTURE, metabolism=True,
+                                   choices=Choices(trna_charging=True)))
+
+
 def _sides(model, rid):
     r = next(r for r in model.reactions if r.id == rid)
     return ({s.species: s.stoichiometry for s in r.reactants},
@@ -273,39 +279,38 @@ def _trna(a):
     return f"M_{short}trna_c", f"M_trna{short}_c"
 
 
-def test_coupled_polymerisation_uses_its_monomers(coupled_model):
-    """Each transcript takes its NTPs and leaves one PPi per nucleotide; each protein
-    takes one charged tRNA per residue and returns it uncharged, and 2 GTP -> 2 GDP +
-    2 Pi per residue; charging takes the amino acid and ATP -> AMP + PPi; the tRNA gene's
-    transcript is an uncharged tRNA-Ala; degradation returns the NMPs; a fork segment
-    takes both strands' dNTPs. Without tRNA charging, translation takes the amino acids
-    and the charging ATP itself."""
+def test_coupled_polymerisation_uses_its_monomers(coupled_model, charging_model):
+    """Each transcript takes its NTPs and leaves one PPi per nucleotide; each protein its
+    amino acids, one ATP -> AMP + PPi per charged tRNA and 2 GTP -> 2 GDP + 2 Pi per
+    residue; degradation returns the NMPs; a fork segment takes both strands' dNTPs.
+    With tRNA charging, a protein takes one charged tRNA per residue and returns it
+    uncharged (and the 2 GTP), charging takes the amino acid and ATP -> AMP + PPi, and
+    the tRNA gene's transcript is an uncharged tRNA-Ala."""
     seq, genes = _genbank()
     rna = Counter(_transcript(seq, *genes["0001"][:3]))
     uses, makes, _ = _sides(coupled_model, "tx_0001")
     assert uses == {"Gb_0001": 1, "M_atp_c": rna["A"], "M_ctp_c": rna["C"],
                     "M_gtp_c": rna["G"], "M_utp_c": rna["U"]}
     assert makes == {"R_0001": 1, "M_ppi_c": sum(rna.values())}
-    assert _sides(coupled_model, "tx_0009")[1]["M_trnaala_c"] == 1
     protein = Counter(genes["0001"][3])
     n = sum(protein.values())
     uses, makes, _ = _sides(coupled_model, "tl_0001")
-    assert uses == {"Rr_0001": 1, "M_gtp_c": 2 * n,
-                    **{_trna(a)[0]: k for a, k in protein.items()}}
-    assert makes == {"R_0001": 1, "P_0001": 1, "M_gdp_c": 2 * n, "M_pi_c": 2 * n,
-                     **{_trna(a)[1]: k for a, k in protein.items()}}
-    uses, makes, modifiers = _sides(coupled_model, "R_ALATRS")
-    assert uses == {"M_ala__L_c": 1, "M_atp_c": 1, "M_trnaala_c": 1}
-    assert makes == {"M_alatrna_c": 1, "M_amp_c": 1, "M_ppi_c": 1}
-    assert tuple(modifiers) == ("P_0001",)
-    fixed = wc.load_sbml(build_sbml(FIXTURE, metabolism=True,
-                                    choices=Choices(trna_charging=False)))
-    uses, makes, _ = _sides(fixed, "tl_0001")
     assert uses == {"Rr_0001": 1, "M_atp_c": n, "M_gtp_c": 2 * n,
                     **{f"M_{AA_IDS[a]}_c": k for a, k in protein.items()}}
     assert makes == {"R_0001": 1, "P_0001": 1, "M_amp_c": n, "M_ppi_c": n,
                      "M_gdp_c": 2 * n, "M_pi_c": 2 * n}
-    assert not any("TRS" in r.id for r in fixed.reactions)
+    assert not any("TRS" in r.id for r in coupled_model.reactions)
+    uses, makes, _ = _sides(charging_model, "tl_0001")
+    assert uses == {"Rr_0001": 1, "M_gtp_c": 2 * n,
+                    **{_trna(a)[0]: k for a, k in protein.items()}}
+    assert makes == {"R_0001": 1, "P_0001": 1, "M_gdp_c": 2 * n, "M_pi_c": 2 * n,
+                     **{_trna(a)[1]: k for a, k in protein.items()}}
+    uses, makes, modifiers = _sides(charging_model, "R_ALATRS")
+    assert uses == {"M_ala__L_c": 1, "M_atp_c": 1, "M_trnaala_c": 1}
+    assert makes == {"M_alatrna_c": 1, "M_amp_c": 1, "M_ppi_c": 1}
+    assert tuple(modifiers) == ("P_0001",)
+    assert _sides(charging_model, "tx_0009")[1] == {
+        "M_trnaala_c": 1, "M_ppi_c": len(_transcript(seq, *genes["0009"][:3]))}
     _, makes, _ = _sides(coupled_model, "deg_0001")
     assert makes == {"mRNA_degraded": 1, "M_amp_c": rna["A"], "M_cmp_c": rna["C"],
                      "M_gmp_c": rna["G"], "M_ump_c": rna["U"]}
@@ -346,25 +351,29 @@ def test_coupled_pools_enzymes_and_membrane(coupled_model, fixture_model):
     assert not any(r.id == "lipid_synthesis" for r in coupled_model.reactions)
 
 
-def test_coupled_translation_waits_for_gtp_and_the_charged_trnas(coupled_model):
-    """Coupled, the translation law reads the charged tRNAs (0.05 mM each at birth in
-    the fixture) and adds the waiting for 2 GTP per residue, with the sheet's NTP K_D
-    (0.2 mM in the fixture), to the polymerisation law (Hofmeyr et al. 2013):
-    kcat / (... + L - 1 + 2 L K/GTP), per bound mRNA."""
-    sim = wc.compile(coupled_model)
+@pytest.mark.parametrize("charging", [False, True], ids=["fixed_pools", "charging"])
+def test_coupled_translation_waits_for_gtp_and_atp(coupled_model, charging_model, charging):
+    """Coupled, the translation law adds the waiting for 2 GTP and 1 ATP per residue,
+    each with the sheet's NTP K_D (0.2 mM in the fixture), to the polymerisation law
+    (Hofmeyr et al. 2013): kcat / (... + L - 1 + 2 L K/GTP + L K/ATP), per bound mRNA,
+    over the fixed charged-tRNA pools. With tRNA charging it reads the live charged
+    tRNAs (0.05 mM each at birth in the fixture) and waits for the GTP only: the ATP
+    is charging's."""
+    sim = wc.compile(charging_model if charging else coupled_model)
     st = sim.structure
     x0, c = st.initial(sim.param_values, 0.0)
     seen = dict(zip(st.observable_ids, np.asarray(st.observe_prog(st.base(0.0, x0, c))),
                     strict=True))
     protein = _genbank()[1]["0001"][3]
-    aa = {a: seen[f"trna_{a}_mM"] for a in set(protein)}
-    assert all(v == pytest.approx(0.05, rel=RTOL) for v in aa.values())
+    pool = 0.05 if charging else Choices().charged_trna_mM
+    aa = {a: seen[f"trna_{a}_mM"] if charging else pool for a in set(protein)}
+    assert all(v == pytest.approx(pool, rel=RTOL) for v in aa.values())
     L, kd = len(protein), 0.2
-    gtp = seen["GTP_mM"]
+    gtp, atp = seen["GTP_mM"], seen["ATP_mM"]
     n = Counter(protein)
     waits = (0.002 ** 2 / (aa[protein[0]] * aa[protein[1]])
              + sum(k * 0.002 / aa[m] for m, k in n.items()) + L - 1
-             + 2 * L * kd / gtp)
+             + 2 * L * kd / gtp + (0 if charging else L * kd / atp))
     bound = seen["Rr_0001"]
     assert bound > 0
     assert _rates_at(sim, {})["tl_0001"] == pytest.approx(bound * 10 / waits, rel=RTOL)
@@ -387,11 +396,11 @@ def test_coupled_polymerisation_stops_short_of_an_empty_pool(coupled_model):
     assert _rates_at(sim, {"M_utp_c": n_u - 1, "Gb_0001": 1})["tx_0001"] == 0
 
 
-def test_trna_charging_law_equals_the_hand_computation(coupled_model):
+def test_trna_charging_law_equals_the_hand_computation(charging_model):
     """Each synthetase charges at E / (1/(k_atp ATP) + 1/(k_aa aa) + 1/(k_tRNA tRNA) +
     1/k_cat), on counts (the fixture's sheet: 0.02, 0.02, 0.2 per molecule per second,
     25/s; ALATRS is protein 0001), and not at all without uncharged tRNA."""
-    sim = wc.compile(coupled_model)
+    sim = wc.compile(charging_model)
     st = sim.structure
     x0, _ = st.initial(sim.param_values, 0.0)
     x = dict(zip(sim.state_ids, np.asarray(x0), strict=True))
@@ -421,7 +430,8 @@ def test_a_protein_starts_with_the_network_s_fmet_trna(monkeypatch):
         return mt
 
     monkeypatch.setattr(_build, "read_metabolism", with_formylation)
-    model = wc.load_sbml(build_sbml(FIXTURE, metabolism=True))
+    model = wc.load_sbml(build_sbml(FIXTURE, metabolism=True,
+                                    choices=Choices(trna_charging=True)))
     protein = _genbank()[1]["0001"][3]
     assert protein[0] == "M"
     n_met = protein.count("M")
@@ -436,27 +446,31 @@ def test_a_protein_starts_with_the_network_s_fmet_trna(monkeypatch):
     assert _rates_at(sim, {"M_fmettrna_c": 0.0})["tl_0001"] == 0
 
 
-def test_a_coupled_run_balances_what_translation_uses(coupled_model):
-    """60 s of the hybrid (gene expression stochastic, metabolism and tRNA charging as
-    ODEs): GDP changes only through translation in the fixture, and alanine only
-    through its charging, so GDP rises by 2 x residues and alanine plus charged
-    Ala-tRNA falls by the alanines of the proteins made, exactly; tRNAs of amino acids
-    without a tRNA gene are neither made nor lost."""
+@pytest.mark.parametrize("charging", [False, True], ids=["fixed_pools", "charging"])
+def test_a_coupled_run_balances_what_translation_uses(coupled_model, charging_model,
+                                                      charging):
+    """60 s of the hybrid (gene expression stochastic, metabolism as ODEs): GDP changes
+    only through translation in the fixture, and alanine only through translation (or,
+    with tRNA charging, an ODE too, through its charging), so GDP rises by 2 x residues
+    and alanine (plus charged Ala-tRNA) falls by the alanines of the proteins made,
+    exactly; tRNAs of amino acids without a tRNA gene are neither made nor lost."""
     from wholecell.models.syn3a._cells import stochastic_reactions
 
     _, genes = _genbank()
-    r = wc.simulate(coupled_model, [0.0, 60.0], method="hybrid", n=1, seed=3,
-                    stochastic=stochastic_reactions(coupled_model), solver="tsit5")
+    model = charging_model if charging else coupled_model
+    r = wc.simulate(model, [0.0, 60.0], method="hybrid", n=1, seed=3,
+                    stochastic=stochastic_reactions(model), solver="tsit5")
     made = {g: float(r[f"P_{g}"][0, -1] - r[f"P_{g}"][0, 0]) for g, v in genes.items()
             if v[3]}
     assert sum(made.values()) > 0
     residues = sum(k * len(genes[g][3]) for g, k in made.items())
     alanines = sum(k * genes[g][3].count("A") for g, k in made.items())
     assert float(r["M_gdp_c"][0, -1] - r["M_gdp_c"][0, 0]) == pytest.approx(2 * residues)
-    ala = r["M_ala__L_c"][0] + r["M_alatrna_c"][0]
+    ala = r["M_ala__L_c"][0] + (r["M_alatrna_c"][0] if charging else 0.0)
     assert float(ala[-1] - ala[0]) == pytest.approx(-alanines)
-    leu = r["M_leutrna_c"][0] + r["M_trnaleu_c"][0]
-    assert float(leu[-1]) == pytest.approx(float(leu[0]))
+    if charging:
+        leu = r["M_leutrna_c"][0] + r["M_trnaleu_c"][0]
+        assert float(leu[-1]) == pytest.approx(float(leu[0]))
     # the PTS carrier forms of protein 0010 grow by the proteins made, no more
     carriers = r["ptsi"][0] + r["ptsi_P"][0]
     assert made["0010"] > 0

@@ -55,10 +55,12 @@ class Choices:
         trna_charging: in the coupled cell, each amino acid's tRNAs are species, charged
             by its synthetase (the tRNA_Charging sheet, `wholecell.models.syn3a._charging`)
             from the amino acid and ATP, used by translation and returned uncharged; the
-            tRNA genes' transcripts add to them. At birth they are the 2022 spatial
-            model's example concentrations (~0.1 mM charged, ~0.1 mM uncharged each).
-            False: translation reads the fixed ``charged_trna_mM`` pools and takes the
-            amino acids and one ATP -> AMP + PPi per residue itself.
+            tRNA genes' transcripts add to them, and where the network formylates
+            Met-tRNA each protein starts with an fMet-tRNA. At birth they are the 2022
+            spatial model's example concentrations (~0.1 mM charged, ~0.1 mM uncharged
+            each). False (the default, until its cycle is measured; models/syn3a/README.md):
+            translation reads the fixed ``charged_trna_mM`` pools and takes the amino
+            acids and one ATP -> AMP + PPi per residue itself.
         lipid_doubling_min: the lipid pool's doubling time: the one rate that sets growth
             in this stage (default the measured doubling, 105 min).
         radius_nm: the cell's radius at birth (Cell 2022: 200 nm); it fixes the area per
@@ -134,7 +136,7 @@ class Choices:
     dnaa_koff: float = 0.55
     filament_length: int = 30
     charged_trna_mM: float = 0.01
-    trna_charging: bool = True
+    trna_charging: bool = False
     lipid_doubling_min: float = 105.0
     radius_nm: float = 200.0
     default_enzyme_count: float | None = None
