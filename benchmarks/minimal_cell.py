@@ -26,9 +26,10 @@ OUT = Path(__file__).parent / "MINIMAL_CELL.md"
 OUT_COUPLED = Path(__file__).parent / "MINIMAL_CELL_COUPLED.md"
 
 
-def _run(model, cells: int, seed: int):
+def _run(model, cells: int, seed: int, workers: int = 1):
     tic = time.perf_counter()
-    lin = simulate_cells(model, cells=cells, generations=1, seed=seed, progress=True)
+    lin = simulate_cells(model, cells=cells, generations=1, seed=seed, progress=True,
+                         workers=workers if cells > 1 else 1)
     return lin, time.perf_counter() - tic
 
 
@@ -41,6 +42,9 @@ def main() -> None:
                     help="run the population twice (the second without compilation)")
     ap.add_argument("--metabolism", action="store_true",
                     help="the coupled model (metabolism as ODEs, the rest by SSA)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes for the population run (one cell per batch); the "
+                         "single cell runs in this process")
     a = ap.parse_args()
     tic = time.perf_counter()
     stage = "coupled" if a.metabolism else "gene_expression"
@@ -50,12 +54,14 @@ def main() -> None:
             f"build or cache + import {load_s:.1f} s"]
     timings = {}
     for cells in ([] if a.skip_one else [1]) + [a.cells]:
-        lin, first = _run(model, cells, seed=1)
+        lin, first = _run(model, cells, seed=1, workers=a.workers)
         second = None
         if cells == 1 or a.repeat:
-            lin, second = _run(model, cells, seed=2)
+            lin, second = _run(model, cells, seed=2, workers=a.workers)
         timings[cells] = (first, second if second is not None else first, lin)
-        rows.append(f"{cells} cell(s), one cycle: first run {first:.1f} s (with compilation)"
+        how = f" in {a.workers} processes" if cells > 1 and a.workers > 1 else ""
+        rows.append(f"{cells} cell(s){how}, one cycle: first run {first:.1f} s (with "
+                    "compilation)"
                     + (f", second {second:.1f} s" if second is not None else ""))
         print(rows[-1], flush=True)
     if 1 in timings and a.cells in timings:
@@ -66,7 +72,9 @@ def main() -> None:
     figures = summary(timings[a.cells][2])
     text = ["# The minimal cell: speed and figures", "",
             "Made by `python -m benchmarks.minimal_cell"
-            + (" --metabolism" if a.metabolism else "") + "` on this machine "
+            + (" --metabolism" if a.metabolism else "")
+            + (f" --cells {a.cells}" if a.cells != 100 else "")
+            + (f" --workers {a.workers}" if a.workers > 1 else "") + "` on this machine "
             f"({time.strftime('%Y-%m-%d %H:%M')}; load average "
             f"{os.getloadavg()[0]:.1f} at the end).", ""]
     text += [f"- {r}" for r in rows] + ["", "| figure | ours: median (5-95 %) | published |",

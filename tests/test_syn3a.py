@@ -488,3 +488,35 @@ def test_simulate_cells_gives_a_coupled_cycle_room_to_step(coupled_model, monkey
     assert _cells.simulate_cells(coupled_model) == 1_000_000
     assert _cells.simulate_cells(wc.load_sbml(build_sbml(FIXTURE))) == 100_000
     assert _cells.simulate_cells(coupled_model, max_steps=7) == 7
+
+
+def test_simulate_cells_runs_cells_in_worker_processes(monkeypatch):
+    """``workers=2``: the cells go to a pool of two spawned processes, one cell per
+    batch (the division driver gives the one-process results for the same batches, bit
+    for bit: tests/test_dask.py), and the pool is shut down after; bad counts are
+    refused."""
+    import concurrent.futures
+
+    from wholecell.models.syn3a import _cells
+
+    seen = {}
+
+    def fake(*a, **kw):
+        seen.update(kw)
+        return "lineage"
+
+    monkeypatch.setattr(_cells, "simulate_division", fake)
+    model = wc.load_sbml(build_sbml(FIXTURE))
+    assert _cells.simulate_cells(model, cells=4, workers=2) == "lineage"
+    pool = seen["executor"]
+    assert isinstance(pool, concurrent.futures.ProcessPoolExecutor)
+    assert pool._max_workers == 2 and pool._mp_context.get_start_method() == "spawn"
+    assert seen["chunk_size"] == 1
+    with pytest.raises(RuntimeError):
+        pool.submit(int)  # shut down
+    _cells.simulate_cells(model, cells=4)
+    assert seen["executor"] is None and seen["chunk_size"] is None
+    with pytest.raises(wc.SimulationError, match="workers must be at least 1"):
+        _cells.simulate_cells(model, workers=0)
+    with pytest.raises(wc.SimulationError, match="not both"):
+        _cells.simulate_cells(model, workers=2, executor=pool)

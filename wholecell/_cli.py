@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--metabolism", action="store_true", help="couple the metabolic network "
                    "(ODEs) to gene expression, instead of fixed pools and one lipid rate")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--workers", type=int, default=1, help="processes to run the cells in "
+                   "(default 1: one process, the cells in lock step); on a CPU, up to one "
+                   "per core")
     c.add_argument("--minutes", type=float, default=None, help="model time to run "
                    "(default 150 per generation); a cycle not over by then is reported")
     c.add_argument("--every", type=float, default=60.0, help="recording interval, s")
@@ -83,7 +86,7 @@ def _minimal_cell(args) -> None:
         raise wc.SimulationError("--minutes must be positive")
     lin = simulate_cells(model, cells=args.cells, generations=args.generations,
                          t_end_min=args.minutes, seed=args.seed, every_s=args.every,
-                         progress=not args.quiet)
+                         progress=not args.quiet, workers=args.workers)
     say(f"simulated {len(lin)} cell cycles in {time.perf_counter() - t1:.1f} s "
         "(compile included)")
     open_cycles = int(np.sum(~np.isfinite(lin.division)))

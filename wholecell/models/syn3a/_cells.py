@@ -9,10 +9,13 @@ lineage into the figures of the model card, each beside its published value.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..._errors import SimulationError
 from ...division import doubled
 from ...division import simulate as simulate_division
 from ...division._lineage import Lineage
@@ -62,7 +65,8 @@ def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
                    ids: Sequence[str] | None = None, progress: bool = False,
                    chunk_size: int | None = None, communication_step: float = 1.0,
                    rtol: float | None = None, atol: float | None = None,
-                   max_steps: int | None = None) -> Lineage:
+                   max_steps: int | None = None, workers: int = 1,
+                   executor=None) -> Lineage:
     """``cells`` founder cells through ``generations`` cycles (each cell divides when its
     surface area has doubled), recorded every ``every_s`` seconds.
 
@@ -78,6 +82,14 @@ def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
     ``max_steps`` bounds the ODE steps per cell cycle: 1,000,000 with metabolism coupled
     (one coupled cell took 63,455 steps for 0-70 min and passed 100,000 at 106 min),
     otherwise 100,000.
+
+    ``workers`` > 1 runs the cells in that many new processes (spawned; one cell per
+    compiled batch unless ``chunk_size`` says otherwise), each compiling the model once:
+    on a CPU, cells in separate processes use every core, where a batch of cells in one
+    process steps them in lock step. Or give an ``executor`` (a
+    `concurrent.futures.Executor` or a `dask.distributed.Client`,
+    `wholecell.division.simulate`). The results are those of one process with the same
+    ``chunk_size``, bit for bit.
     """
     coupled = any(r.id.startswith("R_") for r in model.reactions)
     rtol = rtol if rtol is not None else (1e-4 if coupled else 1e-6)
@@ -89,12 +101,26 @@ def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
         known = {s.id for s in model.species} | {p.id for p in model.parameters}
         ids = [i for i in RECORD if i in known] + [
             s.id for s in model.species if s.id.startswith("P_")]
-    return simulate_division(
-        model, t, when=doubled("SA"), stochastic=stochastic_reactions(model), n=cells,
-        seed=seed, partition=partition_rules(model), generations=generations,
-        communication_step=communication_step, ids=ids, progress=progress,
-        chunk_size=chunk_size, spread=coupled, rtol=rtol, atol=atol, max_steps=max_steps,
-    )
+    if workers < 1:
+        raise SimulationError(f"workers must be at least 1, got {workers}")
+    if workers > 1 and executor is not None:
+        raise SimulationError("give workers or an executor, not both")
+    pool = None
+    if workers > 1:
+        pool = executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        chunk_size = chunk_size or 1
+    try:
+        return simulate_division(
+            model, t, when=doubled("SA"), stochastic=stochastic_reactions(model), n=cells,
+            seed=seed, partition=partition_rules(model), generations=generations,
+            communication_step=communication_step, ids=ids, progress=progress,
+            chunk_size=chunk_size, spread=coupled, rtol=rtol, atol=atol,
+            max_steps=max_steps, executor=executor,
+        )
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 def _first_time(times, trace, hits):
