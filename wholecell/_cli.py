@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(ODEs) to gene expression, instead of fixed pools and one lipid rate")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--workers", type=int, default=1, help="processes to run the cells in "
-                   "(default 1: one process, the cells in lock step); on a CPU, up to one "
-                   "per core")
+                   "(default 1: one process, the cells in lock step), for machines with "
+                   "more cores than one process keeps busy")
     c.add_argument("--minutes", type=float, default=None, help="model time to run "
                    "(default 150 per generation); a cycle not over by then is reported")
     c.add_argument("--every", type=float, default=60.0, help="recording interval, s")

@@ -84,9 +84,10 @@ def simulate_cells(model: Model, *, cells: int = 1, generations: int = 1,
     otherwise 100,000.
 
     ``workers`` > 1 runs the cells in that many new processes (spawned; one cell per
-    compiled batch unless ``chunk_size`` says otherwise), each compiling the model once:
-    on a CPU, cells in separate processes use every core, where a batch of cells in one
-    process steps them in lock step. Or give an ``executor`` (a
+    compiled batch unless ``chunk_size`` says otherwise), each compiling the model once,
+    for machines with more cores than one process keeps busy (on the 2-core benchmark
+    machine one coupled cell already uses both, and 4 cells in 2 processes took longer
+    than one batch of 4: models/syn3a/README.md). Or give an ``executor`` (a
     `concurrent.futures.Executor` or a `dask.distributed.Client`,
     `wholecell.division.simulate`). The results are those of one process with the same
     ``chunk_size``, bit for bit.
