@@ -59,6 +59,7 @@ def _rows_by_id(df: pd.DataFrame) -> dict[str, dict]:
     """The condition table's rows (column -> cell) by condition id."""
     return {cid: r for cid, r in zip(df["conditionId"], df.to_dict("records"), strict=True)}
 
+
 def without_overridden_assignments(model: Model, df: pd.DataFrame, ids: list[str]) -> Model:
     """``model`` without the initial assignments of the parameters and compartments that
     the condition table sets: a condition's value replaces the model's (Liu 2025's virus

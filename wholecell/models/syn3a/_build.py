@@ -136,7 +136,7 @@ def _assemble(t: Tables, genome: Genome, wanted, ch: Choices, mt=None) -> str:
         proteins = enzyme_counts(w, t, mt, prot)
         inside = add_metabolism(w, t, mt, ch, proteins, v0_l)
         if charging:
-            add_trna_charging(w, t, {a: f"M_{AA_POOLS[a]}" for a in AMINO_ACIDS}, prot, v0_l)
+            add_trna_charging(w, t, [f"M_{AA_POOLS[a]}" for a in AMINO_ACIDS], prot, v0_l)
         if ch.new_protein_forms:
             _new_protein_forms(w, mt, prot)
         _pools(w, t, inside, v0_l)

@@ -29,13 +29,15 @@ synthetase, feed translation (`Choices.trna_charging`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._metabolic_tables import _number, _rows
+from ._metabolic_tables import _file, _number, _rows
+from ._metabolism import protein_count
 from ._ratelaws import N_A
 from ._tables import CF, MinimalCellDataError, Number, Tables
-from ._writer import BuildError, _Writer
+from ._writer import _Writer
 
 CHARGING_FILES = {
     "charging": f"{CF}/kinetic_params_csv/tRNA_Charging.csv",
@@ -81,20 +83,16 @@ def decoded_amino_acid(*names: str) -> str | None:
     return None
 
 
-def _file(folder: Path, key: str) -> Path:
-    p = folder / CHARGING_FILES[key]
-    if not p.is_file():
-        raise MinimalCellDataError(
-            f"minimal-cell data: {CHARGING_FILES[key]} not found under {folder} (needed for "
-            "tRNA charging; Choices(trna_charging=False) holds the charged pools fixed)")
-    return p
+def _table(folder: Path, key: str) -> Path:
+    return _file(folder, key, CHARGING_FILES, "needed for tRNA charging; "
+                 "Choices(trna_charging=False) holds the charged pools fixed")
 
 
 def read_synthetases(folder: Path) -> dict[str, Synthetase]:
     """The tRNA_Charging sheet: amino acid species -> its synthetase."""
     rel = CHARGING_FILES["charging"]
     rows: dict[str, dict[str, tuple[str, str]]] = {}
-    for i, row in enumerate(_rows(_file(folder, "charging")), start=2):
+    for i, row in enumerate(_rows(_table(folder, "charging")), start=2):
         name, kind = row.get("Reaction Name", ""), row.get("Parameter Type", "")
         if name and kind:
             rows.setdefault(name, {})[kind] = (row.get("Value", ""), f"{rel} row {i}")
@@ -119,7 +117,7 @@ def read_trna_birth(folder: Path) -> dict[str, Number]:
     """The 2022 spatial model's example tRNA concentrations (mM), by species id."""
     rel = CHARGING_FILES["trna_2022"]
     out = {}
-    for i, row in enumerate(_rows(_file(folder, "trna_2022")), start=2):
+    for i, row in enumerate(_rows(_table(folder, "trna_2022")), start=2):
         met = row.get("metabolite", "")
         if "trna" in met:
             out[f"M_{met}"] = _number(row.get("concentration", ""), "mM", f"{rel} row {i}")
@@ -135,24 +133,15 @@ def charging_formula(enzyme: str, k_atp: str, atp: str, k_aa: str, aa: str, k_tr
             f" + {a} * {b} * {kcat} + {a} * {b} * {c} + 1e-300)")
 
 
-def charging_rate(enzyme: float, rates: dict[str, float], atp: float, aa: float,
-                  trna: float) -> float:
-    """The same rate as a number (for checks)."""
-    return enzyme / (1 / (rates["k_atp"] * atp) + 1 / (rates["k_aa"] * aa)
-                     + 1 / (rates["k_tRNA"] * trna) + 1 / rates["k_cat"])
-
-
-def add_trna_charging(w: _Writer, t: Tables, amino_acids: dict[str, str],
-                      proteins: dict[str, str], v0_l: float) -> dict[str, tuple[str, str]]:
-    """Species of the charged and uncharged tRNAs of each of ``amino_acids`` (one letter
-    -> species id) at their 2022 concentrations at birth, and a charging reaction
-    ``R_<synthetase>`` each; ``proteins`` maps loci to the live protein species. Returns
-    one letter -> (charged, uncharged) ids."""
+def add_trna_charging(w: _Writer, t: Tables, amino_acids: Sequence[str],
+                      proteins: dict[str, str], v0_l: float) -> None:
+    """Species of the charged and uncharged tRNAs of each of ``amino_acids`` (species
+    ids) at their 2022 concentrations at birth, and a charging reaction
+    ``R_<synthetase>`` each; ``proteins`` maps loci to the live protein species."""
     synthetases = read_synthetases(t.folder)
     birth = read_trna_birth(t.folder)
     count_per_mM = N_A * v0_l * 1e-3
-    out = {}
-    for letter, aa in sorted(amino_acids.items()):
+    for aa in amino_acids:
         syn = synthetases.get(aa)
         if syn is None:
             raise MinimalCellDataError(f"minimal-cell data: {CHARGING_FILES['charging']} "
@@ -166,12 +155,7 @@ def add_trna_charging(w: _Writer, t: Tables, amino_acids: dict[str, str],
                                            f"lacks {sid.removeprefix('M_')}")
             w.species(sid, birth[sid].value * count_per_mM,
                       f"{birth[sid].source} x count_per_mM at birth")
-        enzyme = proteins.get(syn.locus) or f"P_{syn.locus}"
-        if syn.locus not in proteins and enzyme not in w.ids:
-            if syn.locus not in t.proteins:
-                raise BuildError(f"syn3a builder: synthetase {syn.name}'s protein {syn.locus}"
-                                 " has no count in the proteome")
-            w.parameter(enzyme, t.proteins[syn.locus].value, t.proteins[syn.locus].source)
+        enzyme = protein_count(w, t, syn.locus, proteins, f"synthetase {syn.name}")
         k = {}
         for key, n in syn.rates.items():
             k[key] = f"{key}_{syn.name}"
@@ -182,5 +166,3 @@ def add_trna_charging(w: _Writer, t: Tables, amino_acids: dict[str, str],
         w.reaction(f"R_{syn.name}", {aa: 1, "M_atp_c": 1, uncharged: 1},
                    {charged: 1, "M_amp_c": 1, "M_ppi_c": 1}, law,
                    [enzyme] if syn.locus in proteins else [])
-        out[letter] = ids
-    return out

@@ -110,13 +110,14 @@ class MetabolicTables:
                 for sid in forms if not sid.startswith("M_")}
 
 
-def _file(folder: Path, key: str) -> Path:
-    p = folder / METABOLISM_FILES[key]
+def _file(folder: Path, key: str, files: dict[str, str] = METABOLISM_FILES,
+          hint: str = "give the folder that holds the JCVI-syn3A tables as data=, or set "
+                      "$WHOLECELL_MINIMAL_CELL_DATA") -> Path:
+    """The table ``files[key]`` under ``folder``; its absence is named, with ``hint``."""
+    p = folder / files[key]
     if not p.is_file():
         raise MinimalCellDataError(
-            f"minimal-cell data: {METABOLISM_FILES[key]} not found under {folder} (give the "
-            "folder that holds the JCVI-syn3A tables as data=, or set "
-            "$WHOLECELL_MINIMAL_CELL_DATA)")
+            f"minimal-cell data: {files[key]} not found under {folder} ({hint})")
     return p
 
 

@@ -88,17 +88,22 @@ def enzyme_counts(w: _Writer, t: Tables, mt: MetabolicTables,
     carriers = mt.carriers
     for b in mt.bindings:
         loci.update(carriers[s][0] for s in [*b.reactants, *b.products] if s in carriers)
-    out = {}
-    for locus in sorted(loci):
-        if locus in live:
-            out[locus] = live[locus]
-            continue
+    return {locus: protein_count(w, t, locus, live, "enzyme") for locus in sorted(loci)}
+
+
+def protein_count(w: _Writer, t: Tables, locus: str, live: Mapping[str, str],
+                  role: str) -> str:
+    """The id of a protein's count: its species in ``live``, else the parameter
+    ``P_<locus>`` at its count at birth (made once)."""
+    if locus in live:
+        return live[locus]
+    ident = f"P_{locus}"
+    if ident not in w.ids:
         if locus not in t.proteins:
-            raise BuildError(f"syn3a builder: enzyme locus {locus} has no protein count in "
+            raise BuildError(f"syn3a builder: {role} locus {locus} has no protein count in "
                              f"{FILES['scaled_proteome']}")
-        out[locus] = f"P_{locus}"
-        w.parameter(out[locus], t.proteins[locus].value, t.proteins[locus].source)
-    return out
+        w.parameter(ident, t.proteins[locus].value, t.proteins[locus].source)
+    return ident
 
 
 def _enzyme(w: _Writer, t: Tables, name: str, gpr: str, proteins: Mapping[str, str],
